@@ -1,0 +1,153 @@
+"""The ``deepface-gen`` command line.
+
+Each subcommand is a small function over the library; errors the user can fix
+(:class:`DeepFaceGenError`) print one clear line and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+
+from deepface_gen import __version__
+from deepface_gen.errors import DeepFaceGenError
+
+Command = Callable[[argparse.Namespace], int]
+
+
+def _cmd_attributes(args: argparse.Namespace) -> int:
+    from deepface_gen.attributes import attribute_table, parse_description
+
+    if args.parse is not None:
+        spec = parse_description(args.parse)
+        print(json.dumps(dict(spec.values), indent=2) if args.json else str(spec))
+        return 0
+    known = None
+    if args.drawn:
+        from deepface_gen.synth import DRAWN_ATTRIBUTES
+
+        known = DRAWN_ATTRIBUTES
+    print(attribute_table(known))
+    return 0
+
+
+def _cmd_synth(args: argparse.Namespace) -> int:
+    from deepface_gen.export import export_synthetic
+
+    summary = export_synthetic(
+        args.out,
+        args.n,
+        size=args.size,
+        seed=args.seed,
+        people=args.people,
+        image_format=args.format,
+        quiet=args.quiet,
+    )
+    splits = ", ".join(f"{k} {v}" for k, v in summary.split_counts.items())
+    print(
+        f"wrote {summary.count} portraits of {summary.people} people to {summary.root} "
+        f"({splits}); contact sheet: {summary.contact_sheet}"
+    )
+    return 0
+
+
+def _cmd_weights(args: argparse.Namespace) -> int:
+    from deepface_gen import weights
+
+    if args.action == "download":
+        bar = None
+        if not args.quiet:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(unit="B", unit_scale=True, desc=args.name)
+
+        def progress(done: int, total: int) -> None:
+            if bar is not None:
+                bar.total = total or None
+                bar.n = done
+                bar.refresh()
+
+        try:
+            path = weights.download_weights(args.name, progress=progress)
+        finally:
+            if bar is not None:
+                bar.close()
+        print(f"installed {args.name} weights at {path}")
+    elif args.action == "import":
+        path = weights.import_weights(args.path, args.name)
+        print(f"validated and installed {args.path} as {path.stem} at {path}")
+    else:
+        print(f"cache: {weights.home()}")
+        for name, known in weights.KNOWN_WEIGHTS.items():
+            path = weights.cached_weights_path(name)
+            state = f"installed at {path}" if path.exists() else "not installed"
+            print(f"{name:<8} {state}\n         {known.citation}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="deepface-gen",
+        description="Draw faces from sparse attribute descriptions and alter portraits.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("attributes", help="list the attribute vocabulary and its aliases")
+    p.add_argument("--parse", metavar="TEXT", help="parse a description and print the result")
+    p.add_argument("--json", action="store_true", help="with --parse: print JSON")
+    p.add_argument(
+        "--drawn", action="store_true", help="mark which attributes the synthetic renderer draws"
+    )
+    p.set_defaults(func=_cmd_attributes)
+
+    p = sub.add_parser("synth", help="render synthetic portraits in the CelebA folder format")
+    p.add_argument("--n", type=int, default=1000, help="number of portraits (default 1000)")
+    p.add_argument("--size", type=int, default=64, help="side in pixels (default 64)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--people", type=int, default=None, help="distinct people (default n/5)")
+    p.add_argument("--format", choices=("jpg", "png"), default="jpg")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_synth)
+
+    p = sub.add_parser("weights", help="download, import and list pretrained weights")
+    actions = p.add_subparsers(dest="action", required=True)
+    d = actions.add_parser("download", help="fetch a published weight file and verify it")
+    d.add_argument("name", choices=("vgg16", "vggface"))
+    d.add_argument("--quiet", action="store_true")
+    i = actions.add_parser("import", help="validate a local weight file and install it")
+    i.add_argument("path")
+    i.add_argument(
+        "--name",
+        choices=("vgg16", "vggface"),
+        default=None,
+        help="architecture (detected when omitted)",
+    )
+    actions.add_parser("list", help="show the cache and what is installed")
+    p.set_defaults(func=_cmd_weights)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except DeepFaceGenError as err:
+        print(f"deepface-gen: error: {err}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # output piped into `head` and closed early
+        sys.stderr.close()
+        return 0
+    except KeyboardInterrupt:
+        print("deepface-gen: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

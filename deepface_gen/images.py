@@ -1,0 +1,265 @@
+"""Images in and out: robust reading, atomic writing, grids, and model preprocessing.
+
+Reading accepts what people actually have (grayscale, RGBA, 16-bit, palette,
+animated, EXIF-rotated, huge) and turns it into one thing: an (H, W, 3) uint8
+RGB array. What cannot become that (corrupt, truncated, not an image, tiny)
+is refused with the file's name and the reason.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import os
+import tempfile
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+import imageio.v3 as iio
+import jax
+import jax.numpy as jnp
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from deepface_gen.errors import ImageError
+
+MIN_SIDE = 16
+MAX_PIXELS = 40_000_000  # larger images are downscaled to this budget on reading
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+_WRITE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}
+
+
+def _to_rgb_uint8(array: np.ndarray, name: str) -> np.ndarray:
+    """Normalize dtype and channels of a decoded image to (H, W, 3) uint8."""
+    if array.ndim == 3 and array.shape[-1] not in (1, 2, 3, 4) and array.shape[0] in (1, 3, 4):
+        array = np.moveaxis(array, 0, -1)  # channels-first TIFFs
+    if array.dtype == np.uint16:
+        array = array.astype(np.float64) / 257.0  # 65535 -> 255
+    elif array.dtype.kind in "iu" and array.dtype != np.uint8:
+        top = 65535.0 if array.max(initial=0) > 255 else 255.0
+        array = np.clip(array.astype(np.float64), 0, top) / top * 255.0
+    elif array.dtype == bool:
+        array = array.astype(np.float64) * 255
+    elif np.issubdtype(array.dtype, np.floating):
+        scale = 255.0 if array.max(initial=0.0) <= 1.0 else 1.0
+        array = array.astype(np.float64) * scale
+    array = np.clip(array, 0, 255).astype(np.float32)
+    if array.ndim == 2:
+        array = array[..., None]
+    if array.ndim != 3:
+        raise ImageError(f"{name}: unsupported image layout with shape {array.shape}")
+    channels = array.shape[-1]
+    if channels in (2, 4):  # luminance/colour + alpha: composite over white
+        alpha = array[..., -1:] / 255.0
+        array = array[..., :-1] * alpha + 255.0 * (1.0 - alpha)
+        channels -= 1
+    if channels == 1:
+        array = np.repeat(array, 3, axis=-1)
+    return np.round(array).astype(np.uint8)
+
+
+def _decode(source: bytes, name: str) -> np.ndarray:
+    try:
+        with Image.open(io.BytesIO(source)) as pil:
+            pil.load()
+            if getattr(pil, "n_frames", 1) > 1:
+                pil.seek(0)  # animated: the first frame
+            try:
+                from PIL import ImageOps
+
+                pil = ImageOps.exif_transpose(pil)
+            except Exception:  # noqa: BLE001 - a broken EXIF block must not lose the image
+                pass
+            if pil.mode in ("P", "PA", "CMYK", "YCbCr", "LAB", "HSV", "1"):
+                pil = pil.convert(
+                    "RGBA" if "transparency" in pil.info or pil.mode == "PA" else "RGB"
+                )
+            if pil.mode == "I;16" or pil.mode.startswith("I;16"):
+                return np.asarray(pil, dtype=np.uint16)
+            return np.asarray(pil)
+    except Image.DecompressionBombError as err:
+        raise ImageError(f"{name}: image is too large to decode safely ({err})") from None
+    except (OSError, SyntaxError, ValueError) as err:
+        pass_err = err
+    # Not something Pillow reads: let imageio try its other plugins (e.g. TIFF variants).
+    try:
+        with warnings.catch_warnings():  # imageio's legacy plugins warn while probing
+            warnings.simplefilter("ignore")
+            return iio.imread(source, index=0)
+    except Exception as err:  # noqa: BLE001 - any decoder failure means "unreadable"
+        reason = str(pass_err) or str(err) or type(err).__name__
+        raise ImageError(f"{name}: not a readable image ({reason})") from None
+
+
+def read_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """Read any common image file as (H, W, 3) uint8 RGB.
+
+    Grayscale is repeated to RGB, alpha is composited over white, 16-bit is
+    scaled to 8-bit, palettes are expanded, animations give their first frame,
+    and EXIF orientation is applied. Images over ``max_pixels`` are downscaled
+    to fit; images under 16 pixels on a side, missing, corrupt, truncated or
+    non-image files raise :class:`ImageError` naming the file and the reason.
+    """
+    path = Path(path)
+    name = str(path)
+    if not path.exists():
+        raise ImageError(f"{name}: no such file")
+    if path.is_dir():
+        raise ImageError(f"{name}: is a folder, not an image")
+    data = path.read_bytes()
+    if not data:
+        raise ImageError(f"{name}: file is empty")
+    previous = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = max(previous or 0, max_pixels * 8)
+    try:
+        array = _to_rgb_uint8(_decode(data, name), name)
+    finally:
+        Image.MAX_IMAGE_PIXELS = previous
+    height, width = array.shape[:2]
+    if min(height, width) < MIN_SIDE:
+        raise ImageError(
+            f"{name}: image is {width}x{height} pixels; at least {MIN_SIDE}x{MIN_SIDE} is needed"
+        )
+    if height * width > max_pixels:
+        factor = (height * width / max_pixels) ** 0.5
+        array = resize(array, (int(height / factor), int(width / factor)))
+    return array
+
+
+def resize(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Antialiased resize of an (H, W, 3) uint8 image to ``shape`` = (height, width)."""
+    pil = Image.fromarray(np.asarray(image, np.uint8))
+    return np.asarray(pil.resize((shape[1], shape[0]), Image.Resampling.LANCZOS))
+
+
+def center_crop(image: np.ndarray, aspect: float = 1.0) -> np.ndarray:
+    """The largest centred crop of ``image`` with width / height = ``aspect``."""
+    height, width = image.shape[:2]
+    if width / height > aspect:
+        new_w = int(round(height * aspect))
+        left = (width - new_w) // 2
+        return image[:, left : left + new_w]
+    new_h = int(round(width / aspect))
+    top = (height - new_h) // 2
+    return image[top : top + new_h]
+
+
+def fit_to_model(image: np.ndarray, size: int) -> np.ndarray:
+    """Centre-crop to a square and resize to ``size`` x ``size`` (how inputs meet a model)."""
+    return resize(center_crop(image), (size, size))
+
+
+def write_image(path: str | os.PathLike, image: np.ndarray, quality: int = 95) -> Path:
+    """Write an (H, W, 3) or (H, W) image atomically, as PNG or JPEG by extension.
+
+    The file appears complete or not at all: it is written to a temporary file
+    in the same folder and renamed over the target.
+    """
+    path = Path(path)
+    fmt = _WRITE_FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise ImageError(f"{path}: unsupported output type {path.suffix!r}; use .png or .jpg")
+    array = np.asarray(image)
+    if array.dtype != np.uint8:
+        array = np.round(np.clip(array, 0.0, 1.0) * 255.0).astype(np.uint8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    buffer = io.BytesIO()
+    options = {"quality": quality} if fmt == "JPEG" else {"optimize": True}
+    Image.fromarray(array).save(buffer, format=fmt, **options)
+    atomic_write_bytes(path, buffer.getvalue())
+    return path
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write bytes to ``path`` via a temporary file and rename, so readers never see half."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; outputs get the usual mode
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def make_grid(
+    images: np.ndarray | Sequence[np.ndarray],
+    columns: int | None = None,
+    captions: Sequence[str] | None = None,
+    pad: int = 2,
+    background: int = 255,
+) -> np.ndarray:
+    """Tile equally sized images into a contact sheet, with optional captions below each."""
+    images = [np.asarray(i) for i in images]
+    if not images:
+        raise ImageError("make_grid needs at least one image")
+    images = [
+        i if i.dtype == np.uint8 else np.round(np.clip(i, 0, 1) * 255).astype(np.uint8)
+        for i in images
+    ]
+    height, width = images[0].shape[:2]
+    columns = columns or int(np.ceil(np.sqrt(len(images))))
+    rows = int(np.ceil(len(images) / columns))
+    caption_h = 12 if captions else 0
+    cell_h, cell_w = height + caption_h + pad, width + pad
+    sheet = np.full((rows * cell_h + pad, columns * cell_w + pad, 3), background, np.uint8)
+    for index, image in enumerate(images):
+        r, c = divmod(index, columns)
+        top, left = r * cell_h + pad, c * cell_w + pad
+        sheet[top : top + height, left : left + width] = image[..., :3]
+    if captions:
+        pil = Image.fromarray(sheet)
+        draw = ImageDraw.Draw(pil)
+        font = ImageFont.load_default()
+        for index, text in enumerate(captions[: len(images)]):
+            r, c = divmod(index, columns)
+            draw.text(
+                (c * cell_w + pad, r * cell_h + pad + height),
+                text[: width // 6],
+                fill=(0, 0, 0),
+                font=font,
+            )
+        sheet = np.asarray(pil)
+    return sheet
+
+
+@dataclasses.dataclass(frozen=True)
+class Preprocessing:
+    """How a backbone wants its pixels: channel order, mean and scale.
+
+    ``mean`` is per channel in the model's own channel order, in 0-255 units;
+    the model sees ``(pixels[..., order] - mean) * scale``.
+    """
+
+    channel_order: str = "RGB"  # or "BGR"
+    mean: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    scale: float = 1.0
+
+    def apply(self, images: jax.Array) -> jax.Array:
+        """uint8 or 0-255 float RGB (..., H, W, 3) to model input, float32."""
+        x = jnp.asarray(images, jnp.float32)
+        if self.channel_order == "BGR":
+            x = x[..., ::-1]
+        return (x - jnp.asarray(self.mean, jnp.float32)) * self.scale
+
+    def invert(self, inputs: jax.Array) -> jax.Array:
+        """Model input back to 0-255 float RGB (not clipped)."""
+        x = inputs / self.scale + jnp.asarray(self.mean, jnp.float32)
+        return x[..., ::-1] if self.channel_order == "BGR" else x
+
+    def to_json(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict) -> Preprocessing:
+        return cls(data["channel_order"], tuple(data["mean"]), float(data["scale"]))
+
+
+CAFFE_VGG16 = Preprocessing("BGR", (103.939, 116.779, 123.68), 1.0)
+CAFFE_VGGFACE = Preprocessing("BGR", (93.5940, 104.7624, 129.1863), 1.0)
+STARTER = Preprocessing("RGB", (127.5, 127.5, 127.5), 1.0 / 127.5)

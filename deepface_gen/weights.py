@@ -1,0 +1,373 @@
+"""Weight files: published Keras HDF5 files, the project's own bundles, and the cache.
+
+* ``load_keras_h5`` reads the legacy Keras HDF5 layout (VGG16 ImageNet "notop",
+  the Keras VGG-Face VGG16 files) and checks every expected layer's name and
+  shape, so a wrong, truncated or mismatched file fails with a sentence that
+  says what is wrong.
+* A *bundle* is the project's native model format: a folder with a JSON
+  manifest (architecture, preprocessing, attribute names, provenance, sha256
+  of every file) and arrays in Flax msgpack, which holds only numbers and
+  strings: nothing in it can execute. Pickle is never used.
+* The cache (``$DEEPFACE_GEN_HOME``, default ``~/.cache/deepface-gen``) holds
+  imported and downloaded weights.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from flax import serialization
+
+from deepface_gen.errors import DownloadError, WeightsError
+from deepface_gen.images import CAFFE_VGG16, CAFFE_VGGFACE, Preprocessing, atomic_write_bytes
+from deepface_gen.models import VGG16, VGG_FACE, VGGConfig, canonical_layer
+
+MANIFEST = "manifest.json"
+PARAMS_FILE = "params.msgpack"
+BUNDLE_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class KnownWeights:
+    """A published weight file the project knows how to fetch and read."""
+
+    name: str
+    config: VGGConfig
+    preprocessing: Preprocessing
+    url: str
+    md5: str | None  # the checksum its publisher gives, where there is one
+    filename: str
+    citation: str
+
+
+KNOWN_WEIGHTS: dict[str, KnownWeights] = {
+    "vgg16": KnownWeights(
+        "vgg16", VGG16, CAFFE_VGG16,
+        "https://storage.googleapis.com/tensorflow/keras-applications/vgg16/"
+        "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5",
+        "6d6bbae143d832006294945121d1f1fc",
+        "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5",
+        "Simonyan & Zisserman 2014, VGG16 ImageNet weights (Oxford VGG, CC BY 4.0)",
+    ),
+    "vggface": KnownWeights(
+        "vggface", VGG_FACE, CAFFE_VGGFACE,
+        "https://github.com/rcmalli/keras-vggface/releases/download/v2.0/"
+        "rcmalli_vggface_tf_vgg16.h5",
+        None,
+        "rcmalli_vggface_tf_vgg16.h5",
+        "Parkhi, Vedaldi & Zisserman 2015, VGG-Face (Keras port by R. C. Malli)",
+    ),
+}  # fmt: skip
+
+
+def home() -> Path:
+    """The project's cache folder: ``$DEEPFACE_GEN_HOME`` or the user's cache dir."""
+    if os.environ.get("DEEPFACE_GEN_HOME"):
+        return Path(os.environ["DEEPFACE_GEN_HOME"]).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "deepface-gen"
+
+
+def file_digest(path: str | os.PathLike, algorithm: str = "sha256") -> str:
+    """Hex digest of a file, read in chunks."""
+    digest = hashlib.new(algorithm)
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+# ---------------------------------------------------------------------------
+# Keras HDF5
+
+
+def _open_h5(path: Path):
+    import h5py
+
+    if not path.exists():
+        raise WeightsError(f"{path}: no such weight file")
+    try:
+        return h5py.File(path, "r")
+    except OSError as err:
+        size = path.stat().st_size
+        raise WeightsError(
+            f"{path}: not a readable HDF5 weight file ({size:,} bytes; {err}). "
+            "It may be truncated or not a Keras .h5 file; download it again."
+        ) from None
+
+
+def _decode(value: Any) -> str:
+    return value.decode("utf8") if isinstance(value, bytes) else str(value)
+
+
+def read_keras_layers(path: str | os.PathLike) -> dict[str, list[np.ndarray]]:
+    """Raw arrays of a legacy Keras HDF5 weight file, per layer in file order.
+
+    Layer names are canonicalized (``block3_conv1`` -> ``conv3_1``); weightless
+    layers are dropped. Whole-model files (a ``model_weights`` group) work too.
+    """
+    path = Path(path)
+    with _open_h5(path) as handle:
+        root = handle.get("model_weights", handle)
+        if "layer_names" not in root.attrs:
+            raise WeightsError(
+                f"{path}: HDF5 file without Keras 'layer_names'; not a Keras weight file"
+            )
+        layers: dict[str, list[np.ndarray]] = {}
+        for raw_name in root.attrs["layer_names"]:
+            name = _decode(raw_name)
+            if name not in root:
+                raise WeightsError(f"{path}: layer {name!r} is listed but has no group")
+            group = root[name]
+            arrays = []
+            for weight_name in group.attrs.get("weight_names", []):
+                weight_name = _decode(weight_name)
+                try:
+                    arrays.append(np.asarray(group[weight_name], dtype=np.float32))
+                except (KeyError, OSError) as err:
+                    raise WeightsError(
+                        f"{path}: cannot read {name}/{weight_name} ({err}); "
+                        "the file is damaged or truncated"
+                    ) from None
+            if arrays:
+                layers[canonical_layer(name)] = arrays
+        return layers
+
+
+def keras_to_params(
+    layers: Mapping[str, list[np.ndarray]], config: VGGConfig, source: str = "weights"
+) -> dict:
+    """Check raw Keras layers against ``config`` and arrange them as Flax params.
+
+    Every conv layer of the config must be present with exactly the expected
+    kernel and bias shapes; fc layers are taken when the config has them.
+    Errors name the layer and both shapes.
+    """
+    expected = config.weight_shapes()
+    missing = [name for name in expected if name not in layers]
+    if missing:
+        raise WeightsError(
+            f"{source}: missing layers {', '.join(missing)} for {config.name} "
+            f"(file has {', '.join(layers) or 'no weighted layers'})"
+        )
+    params: dict[str, dict[str, np.ndarray]] = {}
+    for name, shapes in expected.items():
+        arrays = layers[name]
+        kernels = [a for a in arrays if a.ndim > 1]
+        biases = [a for a in arrays if a.ndim == 1]
+        if len(kernels) != 1 or len(biases) != 1:
+            raise WeightsError(
+                f"{source}: layer {name} should hold one kernel and one bias, "
+                f"found arrays of shapes {[a.shape for a in arrays]}"
+            )
+        for kind, array in (("kernel", kernels[0]), ("bias", biases[0])):
+            if tuple(array.shape) != shapes[kind]:
+                raise WeightsError(
+                    f"{source}: layer {name} {kind} has shape {tuple(array.shape)}, "
+                    f"expected {shapes[kind]} for {config.name}"
+                )
+            if not np.all(np.isfinite(array)):
+                raise WeightsError(f"{source}: layer {name} {kind} holds NaN or infinity")
+        params[name] = {"kernel": kernels[0], "bias": biases[0]}
+    return params
+
+
+def detect_known(layers: Mapping[str, list[np.ndarray]]) -> KnownWeights:
+    """Which known architecture a Keras file holds (VGG-Face if it has fc6/fc7)."""
+    return KNOWN_WEIGHTS["vggface" if "fc6" in layers and "fc7" in layers else "vgg16"]
+
+
+def load_keras_h5(path: str | os.PathLike, config: VGGConfig | None = None) -> dict:
+    """Read and validate a Keras VGG weight file; returns Flax params for ``config``.
+
+    Without ``config`` the architecture is detected from the layers present.
+    """
+    layers = read_keras_layers(path)
+    config = config or detect_known(layers).config
+    return keras_to_params(layers, config, source=str(path))
+
+
+# ---------------------------------------------------------------------------
+# Native bundles
+
+
+def _to_numpy_tree(tree: Any) -> Any:
+    if isinstance(tree, Mapping):
+        return {str(k): _to_numpy_tree(v) for k, v in tree.items()}
+    return np.asarray(tree)
+
+
+def save_bundle(
+    folder: str | os.PathLike, arrays: Mapping[str, Any], manifest: Mapping[str, Any]
+) -> Path:
+    """Write a bundle: ``arrays`` (a nested dict of arrays) and a JSON ``manifest``.
+
+    The array file is written first, then the manifest with its sha256, each
+    atomically, so an interrupted save never leaves a manifest that points at
+    a half-written file.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    data = serialization.msgpack_serialize(_to_numpy_tree(arrays))
+    atomic_write_bytes(folder / PARAMS_FILE, data)
+    full = dict(manifest)
+    full["format"] = BUNDLE_FORMAT
+    files = dict(full.get("files", {}))
+    files[PARAMS_FILE] = hashlib.sha256(data).hexdigest()
+    full["files"] = files
+    atomic_write_bytes(folder / MANIFEST, json.dumps(full, indent=2, sort_keys=True).encode())
+    return folder
+
+
+def read_manifest(folder: str | os.PathLike) -> dict:
+    """The manifest of a bundle, checked for presence and format version."""
+    path = Path(folder) / MANIFEST
+    if not path.exists():
+        raise WeightsError(f"{folder}: not a model bundle (no {MANIFEST})")
+    try:
+        manifest = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise WeightsError(f"{path}: manifest is not valid JSON ({err})") from None
+    if manifest.get("format") != BUNDLE_FORMAT:
+        raise WeightsError(
+            f"{path}: bundle format {manifest.get('format')!r}; this version reads {BUNDLE_FORMAT}"
+        )
+    return manifest
+
+
+def verify_bundle(folder: str | os.PathLike) -> dict:
+    """Check every file a bundle's manifest lists against its sha256; returns the manifest."""
+    folder = Path(folder)
+    manifest = read_manifest(folder)
+    for name, digest in manifest.get("files", {}).items():
+        path = folder / name
+        if not path.exists():
+            raise WeightsError(f"{folder}: manifest lists {name} but the file is missing")
+        actual = file_digest(path)
+        if actual != digest:
+            raise WeightsError(
+                f"{path}: checksum mismatch (sha256 {actual[:12]}…, manifest says {digest[:12]}…); "
+                "the file is damaged or was replaced"
+            )
+    return manifest
+
+
+def load_bundle(folder: str | os.PathLike, filename: str = PARAMS_FILE) -> tuple[dict, dict]:
+    """Verify a bundle and return (arrays, manifest). msgpack holds data only: safe to read."""
+    folder = Path(folder)
+    manifest = verify_bundle(folder)
+    try:
+        arrays = serialization.msgpack_restore((folder / filename).read_bytes())
+    except Exception as err:  # noqa: BLE001 - any decoding failure is a bad file
+        raise WeightsError(f"{folder / filename}: cannot decode arrays ({err})") from None
+    return arrays, manifest
+
+
+# ---------------------------------------------------------------------------
+# Cache: download and import
+
+
+def cached_weights_path(name: str) -> Path:
+    """Where the cache keeps weights called ``name`` (``vgg16``, ``vggface``)."""
+    return home() / "weights" / f"{name}.h5"
+
+
+def import_weights(path: str | os.PathLike, name: str | None = None) -> Path:
+    """Validate a Keras weight file and copy it into the cache under ``name``.
+
+    The architecture is detected when ``name`` is not given. The copy is atomic
+    and a sidecar JSON records its sha256, source and architecture.
+    """
+    path = Path(path)
+    layers = read_keras_layers(path)
+    known = KNOWN_WEIGHTS[name] if name else detect_known(layers)
+    keras_to_params(layers, known.config, source=str(path))
+    target = cached_weights_path(known.name)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_suffix(".h5.partial")
+    shutil.copyfile(path, tmp)
+    os.replace(tmp, target)
+    record = {
+        "name": known.name,
+        "architecture": known.config.to_json(),
+        "preprocessing": known.preprocessing.to_json(),
+        "sha256": file_digest(target),
+        "source": str(path.resolve()),
+        "citation": known.citation,
+    }
+    atomic_write_bytes(target.with_suffix(".json"), json.dumps(record, indent=2).encode())
+    return target
+
+
+def download_weights(
+    name: str, timeout: float = 20.0, progress: Callable[[int, int], None] | None = None
+) -> Path:
+    """Fetch a known weight file, verify its published checksum, and import it.
+
+    Offline or unreachable hosts raise :class:`DownloadError` at once with what
+    to do instead (download by hand, then ``deepface-gen weights import``).
+    """
+    if name not in KNOWN_WEIGHTS:
+        raise WeightsError(f"unknown weights {name!r}; known: {', '.join(KNOWN_WEIGHTS)}")
+    known = KNOWN_WEIGHTS[name]
+    target_dir = home() / "downloads"
+    target_dir.mkdir(parents=True, exist_ok=True)
+    partial = target_dir / (known.filename + ".partial")
+    try:
+        with (
+            urllib.request.urlopen(known.url, timeout=timeout) as response,
+            open(partial, "wb") as handle,
+        ):
+            total = int(response.headers.get("Content-Length") or 0)
+            done = 0
+            for chunk in iter(lambda: response.read(1 << 20), b""):
+                handle.write(chunk)
+                done += len(chunk)
+                if progress:
+                    progress(done, total)
+    except (urllib.error.URLError, OSError, TimeoutError) as err:
+        partial.unlink(missing_ok=True)
+        reason = getattr(err, "reason", err)
+        raise DownloadError(
+            f"could not download {name} from {known.url} ({reason}). If this machine is "
+            f"offline, fetch the file elsewhere and run: deepface-gen weights import PATH"
+        ) from None
+    if known.md5:
+        actual = file_digest(partial, "md5")
+        if actual != known.md5:
+            partial.unlink(missing_ok=True)
+            raise DownloadError(
+                f"downloaded {name} has md5 {actual}, expected {known.md5}; file discarded"
+            )
+    downloaded = partial.with_suffix("")
+    os.replace(partial, downloaded)
+    return import_weights(downloaded, name)
+
+
+def load_pretrained(name: str) -> tuple[VGGConfig, dict, Preprocessing]:
+    """Config, params and preprocessing of imported weights ``name`` from the cache."""
+    if name not in KNOWN_WEIGHTS:
+        raise WeightsError(f"unknown weights {name!r}; known: {', '.join(KNOWN_WEIGHTS)}")
+    known = KNOWN_WEIGHTS[name]
+    path = cached_weights_path(name)
+    if not path.exists():
+        raise WeightsError(
+            f"{name} weights are not installed. Run `deepface-gen weights download {name}`, "
+            f"or `deepface-gen weights import PATH` with a copy of {known.filename}"
+        )
+    record_path = path.with_suffix(".json")
+    if record_path.exists():
+        recorded = json.loads(record_path.read_text()).get("sha256")
+        if recorded and recorded != file_digest(path):
+            raise WeightsError(f"{path}: checksum differs from when it was imported; re-import it")
+    return known.config, load_keras_h5(path, known.config), known.preprocessing

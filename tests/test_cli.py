@@ -1,0 +1,59 @@
+import pytest
+
+from deepface_gen import cli, weights
+from deepface_gen.celeba import read_celeba_folder
+
+
+def test_attributes_lists_vocabulary(capsys):
+    assert cli.main(["attributes"]) == 0
+    out = capsys.readouterr().out
+    assert "Eyeglasses" in out and "glasses" in out and len(out.splitlines()) == 40
+
+
+def test_attributes_parse(capsys):
+    assert cli.main(["attributes", "--parse", "youth, black hair, male"]) == 0
+    assert capsys.readouterr().out.strip() == "+Young,+Black_Hair,+Male"
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [("male,female", "contradictory"), ("blnd hair", "did you mean Blond_Hair"), ("", "empty")],
+)
+def test_attributes_parse_errors_are_one_line(capsys, text, message):
+    assert cli.main(["attributes", "--parse", text]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err and err.startswith("deepface-gen: error:")
+
+
+def test_synth_command_writes_celeba_folder(tmp_path, capsys):
+    out = tmp_path / "synth"
+    assert (
+        cli.main(
+            ["synth", "--n", "12", "--size", "32", "--seed", "2", "--out", str(out), "--quiet"]
+        )
+        == 0
+    )
+    assert "wrote 12 portraits" in capsys.readouterr().out
+    assert len(read_celeba_folder(out).filenames) == 12
+    assert (out / "contact_sheet.png").exists()
+
+
+def test_weights_download_offline_is_clear(monkeypatch, capsys):
+    def offline(*args, **kwargs):
+        raise weights.urllib.error.URLError("offline")
+
+    monkeypatch.setattr(weights.urllib.request, "urlopen", offline)
+    assert cli.main(["weights", "download", "vgg16", "--quiet"]) == 2
+    assert "deepface-gen weights import PATH" in capsys.readouterr().err
+
+
+def test_weights_import_bad_file(tmp_path, capsys):
+    bad = tmp_path / "x.h5"
+    bad.write_bytes(b"\x89HDF\r\n\x1a\n" + b"\0" * 100)
+    assert cli.main(["weights", "import", str(bad)]) == 2
+    assert "not a readable HDF5" in capsys.readouterr().err
+
+
+def test_weights_list(capsys):
+    assert cli.main(["weights", "list"]) == 0
+    assert "vgg16" in capsys.readouterr().out

@@ -1,0 +1,148 @@
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from deepface_gen.errors import ImageError
+from deepface_gen.images import (
+    CAFFE_VGG16,
+    center_crop,
+    fit_to_model,
+    make_grid,
+    read_image,
+    write_image,
+)
+
+
+def _save(path, pil, **kw):
+    pil.save(path, **kw)
+    return path
+
+
+@pytest.fixture
+def rgb():
+    y, x = np.mgrid[0:40, 0:60]
+    return np.stack([x * 4, y * 6, (x + y) * 2], -1).astype(np.uint8)
+
+
+def test_rgb_round_trip_png(tmp_path, rgb):
+    path = write_image(tmp_path / "a.png", rgb)
+    np.testing.assert_array_equal(read_image(path), rgb)
+
+
+def test_jpeg_written_by_extension(tmp_path, rgb):
+    path = write_image(tmp_path / "a.jpg", rgb)
+    assert path.read_bytes()[:2] == b"\xff\xd8"
+    assert np.abs(read_image(path).astype(int) - rgb).mean() < 4
+
+
+def test_float_images_written_as_0_1(tmp_path):
+    path = write_image(tmp_path / "f.png", np.full((20, 20, 3), 0.5, np.float32))
+    assert read_image(path)[0, 0, 0] == 128
+
+
+def test_grayscale_becomes_rgb(tmp_path):
+    path = _save(tmp_path / "g.png", Image.fromarray(np.full((20, 30), 77, np.uint8)))
+    out = read_image(path)
+    assert out.shape == (20, 30, 3) and (out == 77).all()
+
+
+def test_rgba_composited_over_white(tmp_path):
+    rgba = np.zeros((20, 20, 4), np.uint8)
+    rgba[..., 0] = 255
+    rgba[:10, :, 3] = 255  # top half opaque red, bottom half transparent
+    out = read_image(_save(tmp_path / "a.png", Image.fromarray(rgba, "RGBA")))
+    assert out[0, 0].tolist() == [255, 0, 0] and out[-1, 0].tolist() == [255, 255, 255]
+
+
+def test_16_bit_scaled_to_8_bit(tmp_path):
+    data = np.full((20, 20), 65535, np.uint16)
+    data[:, :10] = 32896  # 128 * 257
+    out = read_image(_save(tmp_path / "d.png", Image.fromarray(data)))
+    assert out[0, -1].tolist() == [255] * 3 and out[0, 0].tolist() == [128] * 3
+
+
+def test_palette_expanded(tmp_path, rgb):
+    pil = Image.fromarray(rgb).convert("P", palette=Image.Palette.ADAPTIVE, colors=16)
+    out = read_image(_save(tmp_path / "p.png", pil))
+    assert out.shape == (40, 60, 3) and out.dtype == np.uint8
+    assert np.abs(out.astype(int) - rgb).mean() < 20
+
+
+def test_animated_gives_first_frame(tmp_path):
+    frames = [Image.fromarray(np.full((20, 20, 3), v, np.uint8)) for v in (10, 200)]
+    path = tmp_path / "anim.gif"
+    frames[0].save(path, save_all=True, append_images=frames[1:], duration=50)
+    assert abs(int(read_image(path)[5, 5, 0]) - 10) < 3
+
+
+def test_exif_orientation_applied(tmp_path):
+    img = np.zeros((20, 40, 3), np.uint8)  # wide
+    pil = Image.fromarray(img)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise on display
+    path = _save(tmp_path / "r.jpg", pil, exif=exif)
+    assert read_image(path).shape == (40, 20, 3)
+
+
+def test_huge_image_downscaled_to_budget(tmp_path):
+    path = _save(tmp_path / "big.png", Image.fromarray(np.zeros((400, 300, 3), np.uint8)))
+    out = read_image(path, max_pixels=30_000)
+    assert out.shape[0] * out.shape[1] <= 30_000 and out.shape[0] > out.shape[1]
+
+
+def test_tiny_refused(tmp_path):
+    path = _save(tmp_path / "tiny.png", Image.fromarray(np.zeros((8, 30, 3), np.uint8)))
+    with pytest.raises(ImageError, match=r"tiny.png: image is 30x8 pixels; at least 16x16"):
+        read_image(path)
+
+
+def test_truncated_jpeg_refused(tmp_path, rgb):
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, format="JPEG")
+    path = tmp_path / "cut.jpg"
+    path.write_bytes(buf.getvalue()[: len(buf.getvalue()) // 2])
+    with pytest.raises(ImageError, match=r"cut.jpg: not a readable image"):
+        read_image(path)
+
+
+def test_non_image_and_missing_and_empty(tmp_path):
+    text = tmp_path / "notes.png"
+    text.write_text("this is not an image")
+    with pytest.raises(ImageError, match="notes.png: not a readable image"):
+        read_image(text)
+    with pytest.raises(ImageError, match="no such file"):
+        read_image(tmp_path / "missing.png")
+    empty = tmp_path / "empty.jpg"
+    empty.write_bytes(b"")
+    with pytest.raises(ImageError, match="file is empty"):
+        read_image(empty)
+    with pytest.raises(ImageError, match="is a folder"):
+        read_image(tmp_path)
+
+
+def test_unsupported_output_extension(tmp_path, rgb):
+    with pytest.raises(ImageError, match="unsupported output type '.bmp'"):
+        write_image(tmp_path / "x.bmp", rgb)
+
+
+def test_write_is_atomic_leaves_no_temp_files(tmp_path, rgb):
+    write_image(tmp_path / "a.png", rgb)
+    write_image(tmp_path / "a.png", rgb[::-1])
+    assert [p.name for p in tmp_path.iterdir()] == ["a.png"]
+
+
+def test_crop_resize_and_grid(rgb):
+    assert center_crop(rgb).shape == (40, 40, 3)
+    assert fit_to_model(rgb, 32).shape == (32, 32, 3)
+    grid = make_grid([rgb] * 5, columns=3, captions=["a"] * 5)
+    assert grid.shape[1] == 3 * (60 + 2) + 2 and grid.shape[0] == 2 * (40 + 12 + 2) + 2
+    assert make_grid([rgb] * 4).shape == (2 * 42 + 2, 2 * 62 + 2, 3)
+
+
+def test_caffe_preprocessing_is_bgr_minus_mean():
+    pixel = np.array([[[10.0, 20.0, 30.0]]])
+    out = np.asarray(CAFFE_VGG16.apply(pixel))
+    np.testing.assert_allclose(out[0, 0], [30 - 103.939, 20 - 116.779, 10 - 123.68], rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(CAFFE_VGG16.invert(out)), pixel, atol=1e-4)

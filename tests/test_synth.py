@@ -1,0 +1,108 @@
+import jax
+import numpy as np
+import pytest
+
+from deepface_gen import synth
+from deepface_gen.attributes import ATTRIBUTE_INDEX as A
+from deepface_gen.attributes import HAIR_COLOURS
+
+SIZE = 64
+
+
+@pytest.fixture(scope="module")
+def portraits():
+    p = synth.sample_portraits(jax.random.key(11), 6, size=SIZE)
+    # Keep blur off so each attribute's change stays where it is drawn.
+    scene = p.scene._replace(attributes=p.scene.attributes.at[:, A["Blurry"]].set(-1.0))
+    return synth.Portraits(synth.render_scene(scene, SIZE), scene)
+
+
+def test_shapes_range_dtype(portraits):
+    assert portraits.images.shape == (6, SIZE, SIZE, 3)
+    images = np.asarray(portraits.images)
+    assert images.dtype == np.float32 and images.min() >= 0 and images.max() <= 1
+    assert synth.to_uint8(portraits.images).dtype == np.uint8
+
+
+def test_deterministic_per_seed_and_batch_independent():
+    a = synth.sample_portraits(jax.random.key(3), 4, size=32).images
+    b = synth.sample_portraits(jax.random.key(3), 4, size=32).images
+    c = synth.sample_portraits(jax.random.key(4), 4, size=32).images
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    assert np.abs(np.asarray(a) - np.asarray(c)).mean() > 0.05
+    scene = synth.sample_scene(jax.random.key(3), 4)
+    whole = synth.render_scene(scene, 32)
+    part = synth.render_scene(synth.slice_scene(scene, 2, 4), 32)
+    np.testing.assert_allclose(np.asarray(whole[2:]), np.asarray(part), atol=1e-5)
+
+
+def test_any_size():
+    scene = synth.sample_scene(jax.random.key(0), 2)
+    assert synth.render_scene(scene, 100).shape == (2, 100, 100, 3)
+
+
+def _changed_rows(before, after, threshold=0.02):
+    diff = np.abs(np.asarray(before) - np.asarray(after)).max(axis=-1)  # (N, H, W)
+    return diff > threshold
+
+
+@pytest.mark.parametrize(
+    "attribute, rows",
+    [
+        ("Eyeglasses", (0.30, 0.66)),
+        ("Smiling", (0.52, 0.82)),
+        ("Wearing_Lipstick", (0.55, 0.80)),
+        ("Wearing_Hat", (0.0, 0.60)),
+        ("Narrow_Eyes", (0.38, 0.60)),
+        ("Mustache", (0.52, 0.75)),
+        ("Wearing_Necktie", (0.80, 1.0)),
+    ],
+)
+def test_counterfactual_changes_only_its_region(portraits, attribute, rows):
+    off = synth.counterfactual(portraits, attribute, -1.0)
+    on = synth.counterfactual(portraits, attribute, 1.0)
+    changed = _changed_rows(off, on)
+    assert changed.mean(axis=(1, 2)).min() > 0.002, "the attribute must be visible on every face"
+    ys = np.nonzero(changed.any(axis=(0, 2)))[0] / SIZE
+    assert ys.min() >= rows[0] and ys.max() <= rows[1], (ys.min(), ys.max())
+    # The photo's corners (background) never change.
+    assert not changed[:, :4, :4].any() and not changed[:, :4, -4:].any()
+
+
+def test_counterfactual_keeps_everything_when_value_unchanged(portraits):
+    same = synth.counterfactual(portraits, "Smiling", portraits.attributes[0, A["Smiling"]])
+    np.testing.assert_allclose(np.asarray(same[0]), np.asarray(portraits.images[0]), atol=1e-6)
+
+
+def test_attribute_sampling_follows_co_occurrence():
+    attrs = np.asarray(synth.sample_attributes(jax.random.key(0), 20000)) > 0
+    male, young = attrs[:, A["Male"]], attrs[:, A["Young"]]
+    assert 0.35 < male.mean() < 0.5 and 0.7 < young.mean() < 0.85
+    beard = ~attrs[:, A["No_Beard"]]
+    for facial in (beard, attrs[:, A["Goatee"]], attrs[:, A["Mustache"]]):
+        assert not facial[~male].any()
+    lipstick = attrs[:, A["Wearing_Lipstick"]]
+    assert lipstick[~male].mean() > 0.4 and lipstick[male].mean() < 0.02
+    gray = attrs[:, A["Gray_Hair"]]
+    assert gray[~young].mean() > 5 * gray[young].mean()
+    colours = attrs[:, [A[h] for h in HAIR_COLOURS]].sum(axis=1)
+    assert colours.max() <= 1
+    bald = attrs[:, A["Bald"]]
+    assert not (bald & attrs[:, A["Bangs"]]).any()
+    assert not (attrs[:, A["Wavy_Hair"]] & attrs[:, A["Straight_Hair"]]).any()
+
+
+def test_people_keep_lasting_attributes_across_photos():
+    scene = synth.sample_scene(jax.random.key(5), 400, num_people=20)
+    attrs, ids = np.asarray(scene.attributes), np.asarray(scene.person_ids)
+    for person in np.unique(ids):
+        rows = attrs[ids == person]
+        assert (rows[:, A["Male"]] == rows[0, A["Male"]]).all()
+        assert (rows[:, A["Big_Nose"]] == rows[0, A["Big_Nose"]]).all()
+    # ...and transient ones vary.
+    assert len(np.unique(attrs[:, A["Smiling"]][ids == ids[0]])) == 2
+
+
+def test_drawn_attribute_lists():
+    assert len(synth.DRAWN_ATTRIBUTES) >= 20
+    assert set(synth.DRAWN_ATTRIBUTES) | set(synth.UNDRAWN_ATTRIBUTES) == set(A)

@@ -1,0 +1,192 @@
+import json
+import shutil
+import urllib.error
+
+import h5py
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from deepface_gen import weights
+from deepface_gen.errors import DownloadError, WeightsError
+from deepface_gen.images import CAFFE_VGG16
+from deepface_gen.models import VGG, VGG16, compact_config, init_params
+
+
+def write_keras_h5(path, params, keras_names=True, drop=(), reshape=None):
+    """Write params in the legacy Keras HDF5 layout (layer_names / weight_names)."""
+    with h5py.File(path, "w") as f:
+        names = []
+        for layer, arrays in params.items():
+            if layer in drop:
+                continue
+            name = layer
+            if keras_names and layer.startswith("conv"):
+                block, idx = layer[4:].split("_")
+                name = f"block{block}_conv{idx}"
+            group = f.create_group(name)
+            kernel = np.asarray(arrays["kernel"])
+            if reshape and layer == reshape[0]:
+                kernel = np.zeros(reshape[1], np.float32)
+            group.create_dataset(f"{name}_W_1:0", data=kernel)
+            group.create_dataset(f"{name}_b_1:0", data=np.asarray(arrays["bias"]))
+            group.attrs["weight_names"] = [f"{name}_W_1:0".encode(), f"{name}_b_1:0".encode()]
+            names.append(name.encode())
+        f.create_group("input_1").attrs["weight_names"] = []
+        f.attrs["layer_names"] = [b"input_1", *names]
+    return path
+
+
+@pytest.fixture(scope="module")
+def small_params():
+    return jax.tree_util.tree_map(
+        np.asarray, init_params(compact_config(8, 3, 32), jax.random.key(0))
+    )
+
+
+def test_keras_round_trip(tmp_path, small_params):
+    config = compact_config(8, 3, 32)
+    path = write_keras_h5(tmp_path / "w.h5", small_params)
+    loaded = weights.load_keras_h5(path, config)
+    for layer in small_params:
+        np.testing.assert_array_equal(loaded[layer]["kernel"], small_params[layer]["kernel"])
+
+
+def test_mismatched_shape_named(tmp_path, small_params):
+    config = compact_config(8, 3, 32)
+    path = write_keras_h5(tmp_path / "w.h5", small_params, reshape=("conv2_1", (3, 3, 16, 7)))
+    with pytest.raises(WeightsError, match=r"conv2_1 kernel has shape \(3, 3, 16, 7\), expected"):
+        weights.load_keras_h5(path, config)
+
+
+def test_missing_layer_named(tmp_path, small_params):
+    path = write_keras_h5(tmp_path / "w.h5", small_params, drop=("conv3_1",))
+    with pytest.raises(WeightsError, match="missing layers conv3_1"):
+        weights.load_keras_h5(path, compact_config(8, 3, 32))
+
+
+def test_not_hdf5_and_truncated_and_missing(tmp_path, small_params):
+    bad = tmp_path / "bad.h5"
+    bad.write_text("hello")
+    with pytest.raises(WeightsError, match="not a readable HDF5 weight file"):
+        weights.load_keras_h5(bad)
+    good = write_keras_h5(tmp_path / "w.h5", small_params)
+    cut = tmp_path / "cut.h5"
+    cut.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    with pytest.raises(WeightsError, match="truncated|damaged"):
+        weights.load_keras_h5(cut, compact_config(8, 3, 32))
+    with pytest.raises(WeightsError, match="no such weight file"):
+        weights.load_keras_h5(tmp_path / "nope.h5")
+
+
+def test_plain_hdf5_without_keras_layout(tmp_path):
+    path = tmp_path / "plain.h5"
+    with h5py.File(path, "w") as f:
+        f["x"] = np.zeros(3)
+    with pytest.raises(WeightsError, match="not a Keras weight file"):
+        weights.load_keras_h5(path)
+
+
+def test_bundle_round_trip_and_checksum(tmp_path, small_params):
+    folder = weights.save_bundle(tmp_path / "b", {"backbone": small_params}, {"name": "t"})
+    arrays, manifest = weights.load_bundle(folder)
+    assert manifest["name"] == "t" and manifest["format"] == weights.BUNDLE_FORMAT
+    np.testing.assert_array_equal(
+        arrays["backbone"]["conv1_1"]["kernel"], small_params["conv1_1"]["kernel"]
+    )
+    data = bytearray((folder / weights.PARAMS_FILE).read_bytes())
+    data[-1] ^= 0xFF
+    (folder / weights.PARAMS_FILE).write_bytes(bytes(data))
+    with pytest.raises(WeightsError, match="checksum mismatch"):
+        weights.load_bundle(folder)
+    (folder / weights.PARAMS_FILE).unlink()
+    with pytest.raises(WeightsError, match="file is missing"):
+        weights.load_bundle(folder)
+    with pytest.raises(WeightsError, match="not a model bundle"):
+        weights.load_bundle(tmp_path)
+
+
+def test_download_offline_fails_fast_with_advice(monkeypatch):
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError("Name or service not known")
+
+    monkeypatch.setattr(weights.urllib.request, "urlopen", offline)
+    with pytest.raises(DownloadError, match="weights import PATH"):
+        weights.download_weights("vgg16")
+    assert not list((weights.home() / "downloads").glob("*.partial"))
+
+
+def test_load_pretrained_not_installed_says_how():
+    with pytest.raises(WeightsError, match="weights download vgg16"):
+        weights.load_pretrained("vgg16")
+
+
+# --- the real VGG16 file ------------------------------------------------------
+
+
+def _conv_numpy(x, kernel, bias):
+    """Reference 3x3 'same' convolution + ReLU in float64, written independently."""
+    h, w, _ = x.shape
+    padded = np.pad(x, ((1, 1), (1, 1), (0, 0)))
+    out = np.zeros((h, w, kernel.shape[-1]))
+    for dy in range(3):
+        for dx in range(3):
+            out += padded[dy : dy + h, dx : dx + w] @ kernel[dy, dx]
+    return np.maximum(out + bias, 0.0)
+
+
+def _pool_numpy(x):
+    h, w, c = x.shape
+    return x[: h // 2 * 2, : w // 2 * 2].reshape(h // 2, 2, w // 2, 2, c).max(axis=(1, 3))
+
+
+def reference_vgg16(params, image, until):
+    x = np.asarray(CAFFE_VGG16.apply(image), np.float64)
+    outs = {}
+    for block, (convs, _) in enumerate(VGG16.stages, start=1):
+        for i in range(1, convs + 1):
+            name = f"conv{block}_{i}"
+            x = _conv_numpy(x, params[name]["kernel"].astype(np.float64), params[name]["bias"])
+            outs[name] = x
+            if name == until:
+                return outs
+        x = _pool_numpy(x)
+    return outs
+
+
+def test_vgg16_matches_numpy_reference(vgg16_file):
+    from deepface_gen import synth
+
+    params = weights.load_keras_h5(vgg16_file)
+    image = synth.to_uint8(synth.sample_portraits(jax.random.key(7), 1, size=48).images)[0]
+    ref = reference_vgg16(params, image.astype(np.float64), "conv5_3")
+    got = VGG(VGG16).apply(
+        {"params": params}, CAFFE_VGG16.apply(image[None]), taps=("block3_conv1", "block5_conv3")
+    )
+    for ours, theirs in (("conv3_1", "conv3_1"), ("conv5_3", "conv5_3")):
+        a, b = np.asarray(got[ours][0], np.float64), ref[theirs]
+        assert a.shape == b.shape
+        rel = np.abs(a - b).max() / np.abs(b).max()
+        assert rel < 1e-4, (ours, rel)
+
+
+def test_vgg16_import_and_load_from_cache(vgg16_file, tmp_path):
+    target = weights.import_weights(vgg16_file)
+    assert target == weights.cached_weights_path("vgg16")
+    record = json.loads(target.with_suffix(".json").read_text())
+    assert record["sha256"] == "db4f0aa7a405ba4e60a229c1ca3a5403b5f20c078124acb1a462631d14c253c1"
+    config, params, prep = weights.load_pretrained("vgg16")
+    assert config.name == "vgg16" and prep.channel_order == "BGR"
+    out = VGG(config).apply({"params": params}, jnp.zeros((1, 32, 32, 3)), taps=("conv1_1",))
+    assert out["conv1_1"].shape == (1, 32, 32, 64)
+
+
+def test_truncated_real_file_refused(vgg16_file, tmp_path):
+    cut = tmp_path / "cut.h5"
+    with open(vgg16_file, "rb") as src, open(cut, "wb") as dst:
+        shutil.copyfileobj(src, dst)
+        dst.truncate(vgg16_file.stat().st_size // 3)
+    with pytest.raises(WeightsError):
+        weights.import_weights(cut)
+    assert not weights.cached_weights_path("vgg16").exists()

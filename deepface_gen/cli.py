@@ -10,6 +10,7 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from deepface_gen import __version__
 from deepface_gen.errors import DeepFaceGenError
@@ -87,6 +88,63 @@ def _cmd_weights(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_train(args: argparse.Namespace) -> int:
+    from deepface_gen.config import load_config
+    from deepface_gen.train import train_and_evaluate
+
+    config = load_config(args.config, args.overrides)
+    bundle = train_and_evaluate(
+        config, args.workdir, resume=args.resume, quiet=args.quiet, max_steps=args.max_steps
+    )
+    if bundle is None:
+        print(f"stopped after --max-steps; continue with: deepface-gen train --config "
+              f"{args.config} --workdir {args.workdir} --resume")
+        return 0
+    print(f"trained model written to {bundle} (metrics: {Path(args.workdir) / 'metrics.jsonl'})")
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from deepface_gen.classifier import load_classifier
+    from deepface_gen.evaluate import evaluate
+    from deepface_gen.images import atomic_write_bytes
+    from deepface_gen.input_pipeline import make_source
+
+    classifier = load_classifier(args.model)
+    source = make_source(
+        args.data, args.split, classifier.input_size, args.batch_size, seed=args.seed, shuffle=False
+    )
+    report = evaluate(classifier, source, args.n, quiet=args.quiet)
+    print(report.table())
+    if args.json:
+        atomic_write_bytes(args.json, json.dumps(report.to_json(), indent=2).encode())
+        print(f"wrote {args.json}")
+    return 0
+
+
+def _cmd_score(args: argparse.Namespace) -> int:
+    from deepface_gen.classifier import load_classifier, score_files
+
+    classifier = load_classifier(args.model)
+    probabilities = score_files(classifier, args.images)
+    known = [a for a in classifier.attributes if a in classifier.known_attributes]
+    if args.json:
+        result = {
+            str(path): {a: round(float(p[classifier.attributes.index(a)]), 4) for a in known}
+            for path, p in zip(args.images, probabilities, strict=True)
+        }
+        print(json.dumps(result, indent=2))
+        return 0
+    for path, probs in zip(args.images, probabilities, strict=True):
+        print(f"{path}:")
+        ranked = sorted(known, key=lambda a: -probs[classifier.attributes.index(a)])
+        for a in ranked:
+            p = probs[classifier.attributes.index(a)]
+            if args.all or p >= 0.5:
+                print(f"  {a:<20} {p:5.2f} {'#' * int(round(p * 20))}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
     parser = argparse.ArgumentParser(
@@ -129,6 +187,42 @@ def build_parser() -> argparse.ArgumentParser:
     )
     actions.add_parser("list", help="show the cache and what is installed")
     p.set_defaults(func=_cmd_weights)
+
+    p = sub.add_parser("train", help="train an attribute classifier from a config")
+    p.add_argument("--config", required=True, help="a Python config file, e.g. configs/starter.py")
+    p.add_argument("--workdir", required=True, help="checkpoints, metrics and the model go here")
+    p.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
+    p.add_argument("--max-steps", type=int, default=None, help="stop this run after N steps")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument(
+        "overrides",
+        nargs="*",
+        metavar="key=value",
+        help="override config values, e.g. train.steps=100",
+    )
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("evaluate", help="per-attribute accuracy of a classifier on a dataset")
+    p.add_argument("--model", default="starter", help="model name or bundle path")
+    p.add_argument(
+        "--data",
+        default="synthetic",
+        help="synthetic | celeba:PATH | csv:FOLDER:CSV | tfds[:DATA_DIR] | PATH",
+    )
+    p.add_argument("--split", default="test", choices=("train", "validation", "test"))
+    p.add_argument("--n", type=int, default=None, help="examples (required for synthetic)")
+    p.add_argument("--seed", type=int, default=12345, help="data seed (synthetic)")
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--json", default=None, help="also write the report as JSON here")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser("score", help="attribute probabilities for images")
+    p.add_argument("images", nargs="+")
+    p.add_argument("--model", default="starter", help="model name or bundle path")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--all", action="store_true", help="list every attribute, not just likely ones")
+    p.set_defaults(func=_cmd_score)
     return parser
 
 

@@ -159,3 +159,63 @@ def init_params(config: VGGConfig, key: jax.Array, input_size: int | None = None
     size = input_size or config.input_size
     dummy = jnp.zeros((1, size, size, 3), jnp.float32)
     return VGG(config).init(key, dummy)["params"]
+
+
+@dataclasses.dataclass(frozen=True)
+class HeadConfig:
+    """The attribute (and optional identity) head on top of a backbone layer.
+
+    ``feature_layer`` is the backbone tap the head reads; ``pool`` is 'avg'
+    (global average, any input size) or 'flatten' (keeps where things are);
+    ``hidden`` adds one ReLU layer of that width (0 for none).
+    """
+
+    feature_layer: str = "pool5"
+    pool: str = "avg"
+    hidden: int = 0
+    num_attributes: int = 40
+    num_identities: int = 0
+    dropout: float = 0.0
+
+    def to_json(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict) -> HeadConfig:
+        return cls(**data)
+
+
+class AttributeClassifier(nn.Module):
+    """A VGG backbone with multi-label attribute logits and an optional identity softmax.
+
+    Returns a dict: ``attributes`` (N, 40) logits, ``identity`` (N, K) logits
+    when the head has identities, ``features`` (the pooled head input) and any
+    extra backbone ``taps`` asked for (for the cGMM and visualization).
+    """
+
+    backbone: VGGConfig
+    head: HeadConfig
+    dtype: jnp.dtype = jnp.float32
+
+    @nn.compact
+    def __call__(
+        self, x: jax.Array, train: bool = False, taps: Sequence[str] = ()
+    ) -> dict[str, jax.Array]:
+        layer = canonical_layer(self.head.feature_layer)
+        wanted = tuple(dict.fromkeys((layer, *resolve_taps(self.backbone, taps))))
+        acts = VGG(self.backbone, dtype=self.dtype, name="backbone")(x, taps=wanted)
+        h = acts[layer]
+        if h.ndim == 4:
+            h = h.mean(axis=(1, 2)) if self.head.pool == "avg" else h.reshape(h.shape[0], -1)
+        h = h.astype(jnp.float32)
+        features = h
+        if self.head.hidden:
+            h = nn.relu(nn.Dense(self.head.hidden, name="head_hidden")(h))
+        if self.head.dropout:
+            h = nn.Dropout(self.head.dropout, deterministic=not train)(h)
+        out = dict(acts)
+        out["features"] = features
+        out["attributes"] = nn.Dense(self.head.num_attributes, name="attribute_head")(h)
+        if self.head.num_identities:
+            out["identity"] = nn.Dense(self.head.num_identities, name="identity_head")(h)
+        return out

@@ -223,9 +223,16 @@ def sample_attributes(key: jax.Array, n: int) -> jax.Array:
 _TRANSIENT_MASK = np.array([a in TRANSIENT_ATTRIBUTES for a in CELEBA_ATTRIBUTES])
 
 
-def sample_photo_attributes(key: jax.Array, person_ids: jax.Array, num_people: int) -> jax.Array:
-    """Attributes for photos of known people: lasting ones per person, transient per photo."""
+def sample_photo_attributes(
+    key: jax.Array, person_ids: jax.Array, num_people: int, people_key: jax.Array | None = None
+) -> jax.Array:
+    """Attributes for photos of known people: lasting ones per person, transient per photo.
+
+    A person's lasting attributes come from ``people_key`` (default: derived
+    from ``key``), so a fixed pool of people keeps them across batches.
+    """
     k_person, k_photo = jax.random.split(key)
+    k_person = k_person if people_key is None else jax.random.fold_in(people_key, 1)
     u_person = jax.random.uniform(k_person, (num_people, NUM_ATTRIBUTES))[person_ids]
     u_photo = jax.random.uniform(k_photo, (person_ids.shape[0], NUM_ATTRIBUTES))
     return attributes_from_uniforms(jnp.where(_TRANSIENT_MASK, u_photo, u_person))
@@ -680,21 +687,27 @@ class Scene(NamedTuple):
     person_ids: jax.Array  # (N,) int32
 
 
-def sample_scene(key: jax.Array, n: int, num_people: int | None = None) -> Scene:
+def sample_scene(
+    key: jax.Array, n: int, num_people: int | None = None, people_key: jax.Array | None = None
+) -> Scene:
     """Draw people, their photo attributes and photo conditions for ``n`` portraits.
 
     Cheap (a few numbers per portrait), so a whole dataset's scene is drawn at
-    once and rendered in slices: portrait ``i`` is the same whatever the batch size.
+    once and rendered in slices: portrait ``i`` is the same whatever the batch
+    size. With ``people_key`` the ``num_people`` people form a fixed pool (the
+    same faces and lasting attributes in every call), for identity labels.
     """
     num_people = n if num_people is None else num_people
     k_people, k_assign, k_attr, k_nuis = jax.random.split(key, 4)
-    if num_people == n:
+    if people_key is not None:
+        k_people = people_key
+    if num_people == n and people_key is None:
         person_ids = jnp.arange(n, dtype=jnp.int32)
     else:
         person_ids = jax.random.randint(k_assign, (n,), 0, num_people, dtype=jnp.int32)
     people = sample_identity(k_people, num_people)
     identity = jax.tree_util.tree_map(lambda a: a[person_ids], people)
-    attributes = sample_photo_attributes(k_attr, person_ids, num_people)
+    attributes = sample_photo_attributes(k_attr, person_ids, num_people, people_key)
     return Scene(identity, attributes, sample_nuisance(k_nuis, n), person_ids)
 
 

@@ -1,0 +1,115 @@
+"""Loading a trained attribute classifier and scoring images with it.
+
+``load_classifier()`` returns the starter model shipped inside the package;
+``load_classifier(PATH)`` any bundle written by ``deepface-gen train``.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from deepface_gen import weights
+from deepface_gen.errors import WeightsError
+from deepface_gen.images import Preprocessing, fit_to_model, read_image
+from deepface_gen.models import AttributeClassifier, HeadConfig, VGGConfig
+
+STARTER = "starter"
+
+
+def bundled_model_path(name: str = STARTER) -> Path:
+    """Folder of a model shipped inside the package (``deepface_gen/assets/NAME``)."""
+    return Path(str(resources.files("deepface_gen") / "assets" / name))
+
+
+def resolve_model(name_or_path: str | os.PathLike = STARTER) -> Path:
+    """A bundle folder from a shipped model's name, a cache name, or a path."""
+    text = str(name_or_path)
+    for candidate in (Path(text), bundled_model_path(text), weights.home() / "models" / text):
+        if (candidate / weights.MANIFEST).exists():
+            return candidate
+    raise WeightsError(
+        f"no model {text!r}: not a bundle folder, not a shipped model ({STARTER}), "
+        f"and not in {weights.home() / 'models'}"
+    )
+
+
+@dataclass(frozen=True)
+class Classifier:
+    """A trained attribute classifier: architecture, weights and how it sees pixels."""
+
+    backbone: VGGConfig
+    head: HeadConfig
+    preprocessing: Preprocessing
+    params: dict
+    attributes: tuple[str, ...]
+    known_attributes: tuple[str, ...]
+    manifest: dict
+    path: Path
+
+    @property
+    def input_size(self) -> int:
+        return self.backbone.input_size
+
+    @functools.cached_property
+    def module(self) -> AttributeClassifier:
+        return AttributeClassifier(self.backbone, self.head)
+
+    @functools.cached_property
+    def _forward(self):
+        module, prep = self.module, self.preprocessing
+
+        @functools.partial(jax.jit, static_argnames=("taps",))
+        def forward(params, images, taps=()):
+            return module.apply({"params": params}, prep.apply(images), taps=taps)
+
+        return forward
+
+    def apply(self, images: np.ndarray | jax.Array, taps: tuple[str, ...] = ()) -> dict:
+        """Forward uint8 / 0-255 RGB images (N, S, S, 3) at the model's input size."""
+        return self._forward(self.params, jnp.asarray(images), taps=tuple(taps))
+
+    def probabilities(self, images: np.ndarray | jax.Array, batch_size: int = 64) -> np.ndarray:
+        """Attribute probabilities (N, 40), in batches."""
+        images = np.asarray(images)
+        out = [
+            np.asarray(jax.nn.sigmoid(self.apply(images[i : i + batch_size])["attributes"]))
+            for i in range(0, len(images), batch_size)
+        ]
+        return np.concatenate(out) if out else np.zeros((0, len(self.attributes)), np.float32)
+
+    def prepare(self, image: np.ndarray) -> np.ndarray:
+        """An (H, W, 3) uint8 image centre-cropped and resized to the model's input."""
+        return fit_to_model(image, self.input_size)
+
+
+def load_classifier(name_or_path: str | os.PathLike = STARTER) -> Classifier:
+    """Load and verify (sha256) a classifier bundle; the starter by default."""
+    path = resolve_model(name_or_path)
+    arrays, manifest = weights.load_bundle(path)
+    if manifest.get("kind") != "attribute_classifier":
+        raise WeightsError(f"{path}: bundle holds a {manifest.get('kind')!r}, not a classifier")
+    params = jax.tree_util.tree_map(jnp.asarray, arrays["params"])
+    return Classifier(
+        VGGConfig.from_json(manifest["backbone"]),
+        HeadConfig.from_json(manifest["head"]),
+        Preprocessing.from_json(manifest["preprocessing"]),
+        params,
+        tuple(manifest["attributes"]),
+        tuple(manifest.get("known_attributes", manifest["attributes"])),
+        manifest,
+        path,
+    )
+
+
+def score_files(classifier: Classifier, paths: list[str | os.PathLike]) -> np.ndarray:
+    """Attribute probabilities (N, 40) for image files (read robustly, centre-cropped)."""
+    images = np.stack([classifier.prepare(read_image(p)) for p in paths])
+    return classifier.probabilities(images)

@@ -1,0 +1,83 @@
+"""Configs as Python files (big_vision style), with ``key=value`` overrides.
+
+A config file defines ``get_config() -> Config``. A :class:`Config` is a
+nested attribute dict that refuses unknown keys on override, so a typo in
+``train.stpes=10`` is an error, not a silently ignored setting.
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+import importlib.util
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from deepface_gen.errors import DeepFaceGenError
+
+
+class Config(dict):
+    """A dict with attribute access, nested; ``to_dict`` gives plain JSON-ready data."""
+
+    def __init__(self, data: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
+        super().__init__()
+        for key, value in {**(data or {}), **kwargs}.items():
+            self[key] = Config(value) if isinstance(value, Mapping) else value
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        self[name] = value
+
+    def to_dict(self) -> dict:
+        return {k: v.to_dict() if isinstance(v, Config) else v for k, v in self.items()}
+
+    def copy(self) -> Config:
+        return copy.deepcopy(self)
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text  # a bare string such as a path or a name
+
+
+def apply_overrides(config: Config, overrides: Iterable[str]) -> Config:
+    """Apply ``a.b=value`` overrides to a copy of ``config``; unknown keys are refused."""
+    config = config.copy()
+    for item in overrides:
+        if "=" not in item:
+            raise DeepFaceGenError(f"override {item!r} must look like key=value")
+        dotted, _, raw = item.partition("=")
+        *parents, leaf = dotted.strip().split(".")
+        node = config
+        for part in parents:
+            if not isinstance(node.get(part), Config):
+                raise DeepFaceGenError(f"unknown config section {part!r} in {dotted!r}")
+            node = node[part]
+        if leaf not in node:
+            known = ", ".join(sorted(node))
+            raise DeepFaceGenError(f"unknown config key {dotted!r}; this section has: {known}")
+        node[leaf] = _parse_value(raw.strip())
+    return config
+
+
+def load_config(path: str | os.PathLike, overrides: Iterable[str] = ()) -> Config:
+    """Load ``get_config()`` from a Python config file and apply overrides."""
+    path = Path(path)
+    if not path.exists():
+        raise DeepFaceGenError(f"{path}: no such config file")
+    spec = importlib.util.spec_from_file_location(f"deepface_config_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    assert spec.loader is not None
+    spec.loader.exec_module(module)
+    if not hasattr(module, "get_config"):
+        raise DeepFaceGenError(f"{path}: a config file must define get_config()")
+    return apply_overrides(Config(module.get_config()), overrides)

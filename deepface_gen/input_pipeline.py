@@ -1,0 +1,402 @@
+"""Data sources with one interface: deterministic batches by step number.
+
+Every source answers ``source.batch(step)`` with the same :class:`Batch` for
+the same (seed, step), whatever happened before. That makes resumed training
+see exactly the data it would have seen, and lets a background thread
+prefetch ahead. Sources:
+
+* :class:`SyntheticSource`: portraits rendered on the fly (endless; train,
+  validation and test from disjoint seeds);
+* :class:`FileSource` via :func:`celeba_folder` (official CelebA folder or a
+  synthetic export) or :func:`image_folder_csv` (any folder + attribute CSV);
+* :class:`TFDSSource`: CelebA through tensorflow-datasets (``celeb_a``).
+
+Images come out as uint8 at the model's input size; preprocessing and
+augmentation happen inside the jit-compiled step (see ``augment``).
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import queue
+import threading
+import warnings
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from deepface_gen import celeba, synth
+from deepface_gen.attributes import ATTRIBUTE_INDEX, CELEBA_ATTRIBUTES, NUM_ATTRIBUTES
+from deepface_gen.errors import DataError, ImageError
+from deepface_gen.images import fit_to_model, read_image
+
+_SPLIT_SEEDS = {"train": 0, "validation": 1, "test": 2}
+
+
+@dataclass(frozen=True)
+class Batch:
+    """A batch of labelled faces (numpy, host memory)."""
+
+    images: np.ndarray  # (N, S, S, 3) uint8 RGB
+    attributes: np.ndarray  # (N, 40) float32 in {-1, +1}
+    label_mask: np.ndarray  # (N, 40) bool: False where a label is unknown
+    identity: np.ndarray  # (N,) int32, -1 where unknown
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+
+class SyntheticSource:
+    """Endless synthetic portraits; ``split`` picks a disjoint seed stream.
+
+    With ``num_people`` the portraits show a fixed pool of people (identity
+    labels 0..num_people-1); otherwise every portrait is a new person (-1).
+    """
+
+    def __init__(
+        self,
+        size: int = 64,
+        batch_size: int = 64,
+        seed: int = 0,
+        split: str = "train",
+        num_people: int | None = None,
+    ) -> None:
+        if split not in _SPLIT_SEEDS:
+            raise DataError(f"unknown split {split!r}; choose one of {', '.join(_SPLIT_SEEDS)}")
+        self.size, self.batch_size, self.num_people = size, batch_size, num_people
+        self.name = f"synthetic:{split}:seed{seed}"
+        # Seeds of different splits never meet: each is its own fold of the root key.
+        self._key = jax.random.fold_in(jax.random.key(seed), 1000 + _SPLIT_SEEDS[split])
+        self._people_key = jax.random.fold_in(self._key, 2**20) if num_people else None
+        self.num_examples = None
+
+    def batch(self, step: int) -> Batch:
+        key = jax.random.fold_in(self._key, step)
+        scene = synth.sample_scene(key, self.batch_size, self.num_people, self._people_key)
+        images = synth.to_uint8(synth.render_scene(scene, self.size))
+        identity = np.asarray(scene.person_ids) if self.num_people else None
+        n = self.batch_size
+        return Batch(
+            images,
+            np.asarray(scene.attributes, np.float32),
+            np.ones((n, NUM_ATTRIBUTES), bool),
+            identity.astype(np.int32) if identity is not None else np.full(n, -1, np.int32),
+        )
+
+
+class FileSource:
+    """Images on disk with labels in memory; shuffled per epoch from the seed.
+
+    An unreadable image is skipped (the next one in the shuffled order takes
+    its place) and counted; a warning reports the count.
+    """
+
+    def __init__(
+        self,
+        paths: list[Path],
+        attributes: np.ndarray,
+        label_mask: np.ndarray,
+        identity: np.ndarray,
+        size: int,
+        batch_size: int,
+        seed: int = 0,
+        shuffle: bool = True,
+        name: str = "files",
+        workers: int = 8,
+    ) -> None:
+        if not paths:
+            raise DataError(f"{name}: no images")
+        self.paths, self.attributes, self.label_mask = paths, attributes, label_mask
+        self.identity = identity
+        self.size, self.batch_size, self.shuffle, self.name = size, batch_size, shuffle, name
+        self.num_examples = len(paths)
+        self._key = jax.random.key(seed)
+        self._orders: dict[int, np.ndarray] = {}
+        self._pool = ThreadPoolExecutor(workers)
+        self.skipped: set[int] = set()
+
+    def _order(self, epoch: int) -> np.ndarray:
+        if epoch not in self._orders:
+            n = self.num_examples
+            order = (
+                np.asarray(jax.random.permutation(jax.random.fold_in(self._key, epoch), n))
+                if self.shuffle
+                else np.arange(n)
+            )
+            self._orders = {epoch: order}  # keep one epoch: memory stays flat
+        return self._orders[epoch]
+
+    def _load(self, index: int) -> np.ndarray | None:
+        try:
+            return fit_to_model(read_image(self.paths[index]), self.size)
+        except ImageError as err:
+            if index not in self.skipped:
+                self.skipped.add(index)
+                warnings.warn(
+                    f"skipping unreadable image ({err}); {len(self.skipped)} skipped so far",
+                    stacklevel=2,
+                )
+            return None
+
+    def batch(self, step: int) -> Batch:
+        n, bs = self.num_examples, self.batch_size
+        position = step * bs
+        chosen: list[int] = []
+        images: list[np.ndarray] = []
+        attempts = 0
+        while len(chosen) < bs:
+            if attempts > 3 * bs + n:
+                raise DataError(f"{self.name}: too many unreadable images to fill a batch")
+            wanted = bs - len(chosen)
+            idx = [int(self._order((position + k) // n)[(position + k) % n]) for k in range(wanted)]
+            position += wanted
+            attempts += wanted
+            for index, image in zip(idx, self._pool.map(self._load, idx), strict=True):
+                if image is not None:
+                    chosen.append(index)
+                    images.append(image)
+        sel = np.array(chosen)
+        return Batch(
+            np.stack(images),
+            self.attributes[sel].astype(np.float32),
+            self.label_mask[sel],
+            self.identity[sel].astype(np.int32),
+        )
+
+
+def celeba_folder(
+    root: str | os.PathLike,
+    split: str = "train",
+    size: int = 64,
+    batch_size: int = 64,
+    seed: int = 0,
+    shuffle: bool = True,
+) -> FileSource:
+    """A CelebA-format folder (the official download or ``deepface-gen synth`` output)."""
+    index = celeba.read_celeba_folder(root).split(split)
+    n = len(index.filenames)
+    identity = index.identity if index.identity is not None else np.full(n, -1)
+    paths = [index.image_path(i) for i in range(n)]
+    return FileSource(
+        paths,
+        index.attributes.astype(np.float32),
+        np.ones((n, 40), bool),
+        identity,
+        size,
+        batch_size,
+        seed,
+        shuffle,
+        name=f"{root}:{split}",
+    )
+
+
+def read_attribute_csv(path: str | os.PathLike) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Parse a CSV whose first column is a filename and the others CelebA attribute names.
+
+    Values may be 1/-1, 1/0, true/false or yes/no; an empty cell is an unknown
+    label. Returns filenames, (N, 40) values and a (N, 40) mask of known labels.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path}: no such CSV file")
+    with open(path, newline="") as handle:
+        rows = list(csv.reader(handle))
+    if not rows:
+        raise DataError(f"{path}: empty CSV")
+    header = [h.strip() for h in rows[0]]
+    unknown = [h for h in header[1:] if h not in ATTRIBUTE_INDEX]
+    if unknown:
+        raise DataError(f"{path}:1: unknown attribute columns {unknown}; use CelebA names")
+    columns = [ATTRIBUTE_INDEX[h] for h in header[1:]]
+    truth = {"1": 1.0, "true": 1.0, "yes": 1.0, "-1": -1.0, "0": -1.0, "false": -1.0, "no": -1.0}
+    names, values, mask = [], [], []
+    for number, row in enumerate(rows[1:], start=2):
+        if not row or not any(cell.strip() for cell in row):
+            continue
+        if len(row) != len(header):
+            raise DataError(f"{path}:{number}: expected {len(header)} fields, got {len(row)}")
+        vec, known = np.zeros(NUM_ATTRIBUTES, np.float32), np.zeros(NUM_ATTRIBUTES, bool)
+        for column, cell in zip(columns, row[1:], strict=True):
+            cell = cell.strip().lower()
+            if cell == "":
+                continue
+            if cell not in truth:
+                raise DataError(f"{path}:{number}: value {cell!r} is not 1/-1/0/true/false")
+            vec[column], known[column] = truth[cell], True
+        names.append(row[0].strip())
+        values.append(vec)
+        mask.append(known)
+    return names, np.array(values), np.array(mask)
+
+
+def image_folder_csv(
+    folder: str | os.PathLike,
+    csv_path: str | os.PathLike,
+    size: int = 64,
+    batch_size: int = 64,
+    seed: int = 0,
+    shuffle: bool = True,
+) -> FileSource:
+    """Any folder of images with a CSV of attributes (see :func:`read_attribute_csv`)."""
+    names, values, mask = read_attribute_csv(csv_path)
+    paths = [Path(folder) / name for name in names]
+    return FileSource(
+        paths,
+        values,
+        mask,
+        np.full(len(paths), -1),
+        size,
+        batch_size,
+        seed,
+        shuffle,
+        name=str(folder),
+    )
+
+
+class TFDSSource:
+    """CelebA through tensorflow-datasets (``celeb_a``); install with the ``celeba`` extra.
+
+    The dataset is shuffled with a fixed seed, so ``batch(step)`` is
+    deterministic; random access walks forward from the last batch served
+    (and restarts, skipping, when asked for an earlier step, as on resume).
+    """
+
+    def __init__(
+        self,
+        split: str = "train",
+        size: int = 64,
+        batch_size: int = 64,
+        seed: int = 0,
+        data_dir: str | None = None,
+        name: str = "celeb_a",
+        download: bool = False,
+    ) -> None:
+        try:
+            import tensorflow_datasets as tfds
+        except ImportError:
+            raise DataError(
+                "tensorflow-datasets is not installed; run: pip install 'deepface-gen[celeba]'"
+            ) from None
+        self.size, self.batch_size, self.seed = size, batch_size, seed
+        self.name = f"tfds:{name}:{split}"
+        self._tfds, self._dataset_name, self._split = tfds, name, split
+        self._data_dir, self._download = data_dir, download
+        self._iterator: Iterator | None = None
+        self._next_step = 0
+        self.num_examples = None
+
+    def _open(self) -> Iterator:
+        tfds = self._tfds
+        read_config = tfds.ReadConfig(shuffle_seed=self.seed)
+        try:
+            ds = tfds.load(
+                self._dataset_name,
+                split=self._split,
+                data_dir=self._data_dir,
+                download=self._download,
+                shuffle_files=True,
+                read_config=read_config,
+            )
+        except Exception as err:  # noqa: BLE001 - tfds raises many kinds; all mean "not here"
+            raise DataError(
+                f"could not load {self._dataset_name} with tensorflow-datasets ({err}). "
+                "Download CelebA once with download=True (it needs the internet), or use "
+                "a local CelebA folder with --data celeba:PATH"
+            ) from None
+        ds = ds.shuffle(4096, seed=self.seed, reshuffle_each_iteration=True).repeat()
+        return iter(tfds.as_numpy(ds.batch(self.batch_size, drop_remainder=True)))
+
+    def batch(self, step: int) -> Batch:
+        if self._iterator is None or step < self._next_step:
+            self._iterator, self._next_step = self._open(), 0
+        while self._next_step < step:
+            next(self._iterator)
+            self._next_step += 1
+        raw = next(self._iterator)
+        self._next_step += 1
+        attrs = np.stack([np.asarray(raw["attributes"][a]) for a in CELEBA_ATTRIBUTES], 1)
+        images = np.stack([fit_to_model(im, self.size) for im in raw["image"]])
+        n = len(images)
+        return Batch(
+            images,
+            np.where(attrs, 1.0, -1.0).astype(np.float32),
+            np.ones((n, NUM_ATTRIBUTES), bool),
+            np.full(n, -1, np.int32),
+        )
+
+
+def make_source(
+    spec: str, split: str, size: int, batch_size: int, seed: int = 0, shuffle: bool = True
+):
+    """A source from a short spec: ``synthetic``, ``synthetic:PEOPLE``, ``celeba:PATH``,
+    ``csv:FOLDER:CSVFILE``, ``tfds`` or ``tfds:DATA_DIR``; a bare folder path is read
+    as a CelebA-format folder."""
+    kind, _, rest = spec.partition(":")
+    if kind == "synthetic":
+        people = int(rest) if rest else None
+        return SyntheticSource(size, batch_size, seed, split, people)
+    if kind == "celeba":
+        return celeba_folder(rest, split, size, batch_size, seed, shuffle)
+    if kind == "csv":
+        folder, _, csv_path = rest.partition(":")
+        return image_folder_csv(folder, csv_path, size, batch_size, seed, shuffle)
+    if kind == "tfds":
+        return TFDSSource(split, size, batch_size, seed, data_dir=rest or None)
+    if Path(spec).is_dir():
+        return celeba_folder(spec, split, size, batch_size, seed, shuffle)
+    raise DataError(
+        f"unknown data source {spec!r}; use synthetic, celeba:PATH, csv:FOLDER:CSV or tfds"
+    )
+
+
+def prefetch(source, start_step: int, stop_step: int, depth: int = 2) -> Iterator[Batch]:
+    """Yield ``source.batch(step)`` for steps [start, stop), prepared by a background thread."""
+    slots: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def work() -> None:
+        try:
+            for step in range(start_step, stop_step):
+                if stop.is_set():
+                    return
+                slots.put(source.batch(step))
+        except BaseException as err:  # noqa: BLE001 - handed to the consumer to raise
+            slots.put(err)
+
+    thread = threading.Thread(target=work, daemon=True)
+    thread.start()
+    try:
+        for _ in range(start_step, stop_step):
+            item = slots.get()
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+
+
+def augment(key: jax.Array, images: jax.Array, max_shift: int) -> jax.Array:
+    """Random horizontal flips and shifts up to ``max_shift`` pixels (edge-padded), batched.
+
+    Runs inside jit: one key per image via ``vmap``; no Python over pixels.
+    """
+
+    def one(k: jax.Array, image: jax.Array) -> jax.Array:
+        k_flip, k_shift = jax.random.split(k)
+        image = jnp.where(jax.random.bernoulli(k_flip), image[:, ::-1], image)
+        if max_shift <= 0:
+            return image
+        size = image.shape[0]
+        padded = jnp.pad(
+            image, ((max_shift, max_shift), (max_shift, max_shift), (0, 0)), mode="edge"
+        )
+        offset = jax.random.randint(k_shift, (2,), 0, 2 * max_shift + 1)
+        return jax.lax.dynamic_slice(padded, (offset[0], offset[1], 0), (size, size, 3))
+
+    return jax.vmap(one)(jax.random.split(key, images.shape[0]), images)

@@ -1,0 +1,61 @@
+"""The shipped starter classifier: loads from the package, and reads portraits correctly."""
+
+import json
+
+import jax
+import numpy as np
+import pytest
+
+from deepface_gen import cli, synth
+from deepface_gen.attributes import CELEBA_ATTRIBUTES
+from deepface_gen.classifier import bundled_model_path, load_classifier
+from deepface_gen.errors import WeightsError
+from deepface_gen.images import write_image
+
+
+@pytest.fixture(scope="module")
+def starter():
+    return load_classifier()
+
+
+def test_starter_is_shipped_and_small(starter):
+    folder = bundled_model_path()
+    size = sum(p.stat().st_size for p in folder.iterdir())
+    assert size < 25e6
+    assert starter.input_size == 64 and len(starter.attributes) == 40
+    assert "Attractive" not in starter.known_attributes
+    assert starter.manifest["training"]["steps"] > 0
+
+
+def test_starter_reads_rendered_portraits(starter):
+    portraits = synth.sample_portraits(jax.random.key(424242), 32, size=64)
+    probs = starter.probabilities(synth.to_uint8(portraits.images))
+    truth = np.asarray(portraits.attributes) > 0
+    known = [starter.attributes.index(a) for a in starter.known_attributes]
+    agreement = ((probs[:, known] > 0.5) == truth[:, known]).mean()
+    assert agreement > 0.93
+
+
+def test_cli_score_recovers_main_attributes(tmp_path, capsys):
+    portraits = synth.sample_portraits(jax.random.key(99), 3, size=64)
+    paths = []
+    for i, image in enumerate(synth.to_uint8(portraits.images)):
+        paths.append(str(write_image(tmp_path / f"p{i}.png", image)))
+    assert cli.main(["score", *paths, "--json"]) == 0
+    scores = json.loads(capsys.readouterr().out)
+    truth = np.asarray(portraits.attributes) > 0
+    for i, path in enumerate(paths):
+        for name in ("Male", "Smiling", "Eyeglasses", "Wearing_Hat"):
+            index = CELEBA_ATTRIBUTES.index(name)
+            assert (scores[path][name] > 0.5) == truth[i, index], (path, name)
+    assert cli.main(["score", paths[0]]) == 0
+    assert paths[0] in capsys.readouterr().out
+
+
+def test_unknown_model_and_unreadable_image(tmp_path, capsys):
+    with pytest.raises(WeightsError, match="no model 'nope'"):
+        load_classifier("nope")
+    bad = tmp_path / "bad.jpg"
+    bad.write_text("not an image")
+    assert cli.main(["score", str(bad)]) == 2
+    assert "bad.jpg: not a readable image" in capsys.readouterr().err

@@ -1,0 +1,119 @@
+import jax
+import numpy as np
+import pytest
+
+from deepface_gen import input_pipeline as ip
+from deepface_gen.attributes import ATTRIBUTE_INDEX as A
+from deepface_gen.errors import DataError
+from deepface_gen.export import export_synthetic
+
+
+def test_synthetic_batches_deterministic_by_step():
+    src = ip.SyntheticSource(size=32, batch_size=4, seed=0, split="train")
+    a, b = src.batch(5), src.batch(5)
+    np.testing.assert_array_equal(a.images, b.images)
+    assert a.images.shape == (4, 32, 32, 3) and a.images.dtype == np.uint8
+    assert a.attributes.shape == (4, 40) and set(np.unique(a.attributes)) <= {-1.0, 1.0}
+    assert not np.array_equal(src.batch(6).images, a.images)
+    test = ip.SyntheticSource(size=32, batch_size=4, seed=0, split="test")
+    assert not np.array_equal(test.batch(5).images, a.images)
+
+
+def test_synthetic_people_pool_keeps_identity():
+    src = ip.SyntheticSource(size=32, batch_size=16, seed=0, num_people=3)
+    b1, b2 = src.batch(0), src.batch(1)
+    ids = np.concatenate([b1.identity, b2.identity])
+    attrs = np.concatenate([b1.attributes, b2.attributes])
+    assert set(ids) <= {0, 1, 2}
+    for person in set(ids):
+        assert len(set(attrs[ids == person, A["Male"]])) == 1
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    root = tmp_path_factory.mktemp("celeba")
+    export_synthetic(root, 30, size=32, seed=3, people=6, quiet=True)
+    return root
+
+
+def test_celeba_folder_source_reads_export(exported):
+    src = ip.celeba_folder(exported, "train", size=24, batch_size=5, seed=1)
+    batch = src.batch(0)
+    assert batch.images.shape == (5, 24, 24, 3)
+    np.testing.assert_array_equal(batch.images, src.batch(0).images)
+    # An epoch visits every training image once.
+    seen = set()
+    steps = src.num_examples // 5
+    for step in range(steps):
+        seen |= {img.tobytes() for img in src.batch(step).images}
+    assert len(seen) == steps * 5
+
+
+def test_unreadable_image_skipped_and_counted(exported, tmp_path):
+    import shutil
+
+    root = tmp_path / "copy"
+    shutil.copytree(exported, root)
+    src = ip.celeba_folder(root, "train", size=24, batch_size=4, seed=0, shuffle=False)
+    src.paths[0].write_bytes(b"garbage")
+    with pytest.warns(UserWarning, match="skipping unreadable image.*1 skipped"):
+        batch = src.batch(0)
+    assert len(batch) == 4 and src.skipped == {0}
+
+
+def test_csv_source_and_errors(exported, tmp_path):
+    csv = tmp_path / "labels.csv"
+    csv.write_text("file,Smiling,Male\n000001.jpg,1,\n000002.jpg,false,yes\n")
+    src = ip.image_folder_csv(exported / "img_align_celeba", csv, size=20, batch_size=2)
+    batch = src.batch(0)
+    assert batch.images.shape == (2, 20, 20, 3)
+    assert batch.label_mask.sum() == 3  # Male unknown for the first image
+    csv.write_text("file,Smilling\nx.jpg,1\n")
+    with pytest.raises(DataError, match="unknown attribute columns"):
+        ip.read_attribute_csv(csv)
+    csv.write_text("file,Smiling\nx.jpg,maybe\n")
+    with pytest.raises(DataError, match=r":2: value 'maybe'"):
+        ip.read_attribute_csv(csv)
+
+
+def test_make_source_specs(exported):
+    assert isinstance(ip.make_source("synthetic", "train", 32, 4), ip.SyntheticSource)
+    assert ip.make_source(f"celeba:{exported}", "test", 32, 2).num_examples > 0
+    assert ip.make_source(str(exported), "train", 32, 2).num_examples > 0
+    with pytest.raises(DataError, match="unknown data source"):
+        ip.make_source("imagenet", "train", 32, 4)
+
+
+def test_augment_flips_and_shifts_deterministically():
+    images = np.zeros((8, 16, 16, 3), np.uint8)
+    images[:, :, :4] = 255  # a bright band on the left
+    out1 = np.asarray(ip.augment(jax.random.key(0), images, 0))
+    out2 = np.asarray(ip.augment(jax.random.key(0), images, 0))
+    np.testing.assert_array_equal(out1, out2)
+    flipped = out1[:, 8, -1, 0] == 255
+    assert 0 < flipped.sum() < 8  # some flipped, some not
+    shifted = np.asarray(ip.augment(jax.random.key(1), images, 2))
+    assert shifted.shape == images.shape
+
+
+def test_prefetch_yields_in_order():
+    class Counting:
+        def batch(self, step):
+            return step
+
+    assert list(ip.prefetch(Counting(), 3, 8)) == [3, 4, 5, 6, 7]
+
+
+def test_tfds_missing_is_clear(monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_tfds(name, *args, **kwargs):
+        if name == "tensorflow_datasets":
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_tfds)
+    with pytest.raises(DataError, match=r"pip install 'deepface-gen\[celeba\]'"):
+        ip.TFDSSource()

@@ -1,0 +1,158 @@
+import json
+
+import jax
+import numpy as np
+import pytest
+
+from deepface_gen import cli
+from deepface_gen.classifier import load_classifier
+from deepface_gen.config import Config, load_config
+from deepface_gen.errors import DeepFaceGenError
+from deepface_gen.evaluate import confusion, evaluate
+from deepface_gen.input_pipeline import SyntheticSource
+from deepface_gen.train import freeze_labels, train_and_evaluate
+
+
+def tiny_config(**train) -> Config:
+    cfg = load_config("configs/starter.py")
+    cfg.data.size = 16
+    cfg.model.update(width=4, depth=2, feature_layer="pool2", hidden=16)
+    cfg.train.update(
+        batch_size=8,
+        steps=6,
+        warmup_steps=1,
+        log_every=1,
+        checkpoint_every=2,
+        balance_batches=1,
+        augment_shift=1,
+        learning_rate=3e-3,
+    )
+    cfg.train.update(train)
+    return cfg
+
+
+def _params(bundle):
+    return jax.tree_util.tree_leaves(load_classifier(bundle).params)
+
+
+def test_loss_decreases(tmp_path):
+    cfg = tiny_config(steps=40, checkpoint_every=40, learning_rate=1e-2)
+    train_and_evaluate(cfg, tmp_path, quiet=True)
+    losses = [json.loads(line)["loss"] for line in (tmp_path / "metrics.jsonl").open()]
+    assert len(losses) == 40
+    assert np.mean(losses[-8:]) < np.mean(losses[:8]) - 0.02
+
+
+def test_resume_reproduces_uninterrupted_run(tmp_path):
+    cfg = tiny_config()
+    straight = train_and_evaluate(cfg, tmp_path / "a", quiet=True)
+    assert train_and_evaluate(cfg, tmp_path / "b", quiet=True, max_steps=4) is None
+    assert (
+        sorted(p.name for p in (tmp_path / "b/checkpoints").iterdir())[-1]
+        == "step_00000004.msgpack"
+    )
+    resumed = train_and_evaluate(cfg, tmp_path / "b", resume=True, quiet=True)
+    for a, b in zip(_params(straight), _params(resumed), strict=True):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)
+    manifest = load_classifier(resumed).manifest
+    assert manifest["training"]["resumed_from_step"] == 4 and manifest["training"]["steps"] == 6
+
+
+def test_existing_checkpoints_need_resume_and_same_config(tmp_path):
+    cfg = tiny_config(steps=2)
+    train_and_evaluate(cfg, tmp_path, quiet=True)
+    with pytest.raises(DeepFaceGenError, match="pass --resume"):
+        train_and_evaluate(cfg, tmp_path, quiet=True)
+    other = tiny_config(steps=2, learning_rate=0.5)
+    with pytest.raises(DeepFaceGenError, match=r"different config \(train.learning_rate"):
+        train_and_evaluate(other, tmp_path, resume=True, quiet=True)
+
+
+def test_freeze_backbone_keeps_it_fixed(tmp_path):
+    cfg = tiny_config(steps=3, freeze="backbone")
+    bundle = train_and_evaluate(cfg, tmp_path, quiet=True)
+    from deepface_gen.train import init_params, model_spec
+
+    initial = init_params(model_spec(cfg), cfg, jax.random.fold_in(jax.random.key(cfg.seed), 0))
+    trained = load_classifier(bundle).params
+    np.testing.assert_array_equal(
+        np.asarray(initial["backbone"]["conv1_1"]["kernel"]),
+        np.asarray(trained["backbone"]["conv1_1"]["kernel"]),
+    )
+    assert not np.allclose(
+        np.asarray(initial["attribute_head"]["kernel"]),
+        np.asarray(trained["attribute_head"]["kernel"]),
+    )
+
+
+def test_freeze_labels_by_block():
+    params = {"backbone": {"conv3_1": 0, "conv4_1": 0, "conv5_1": 0}, "attribute_head": {"k": 0}}
+    labels = freeze_labels(params, "conv5")
+    assert (
+        labels["backbone"]["conv4_1"] == "frozen" and labels["backbone"]["conv5_1"] == "trainable"
+    )
+    assert labels["attribute_head"]["k"] == "trainable"
+
+
+def test_evaluation_stable_and_consistent(tmp_path):
+    bundle = train_and_evaluate(tiny_config(steps=2), tmp_path, quiet=True)
+    clf = load_classifier(bundle)
+    src = SyntheticSource(size=16, batch_size=8, seed=9, split="test")
+    r1, r2 = evaluate(clf, src, 16), evaluate(clf, src, 16)
+    assert r1.to_json() == r2.to_json()
+    totals = r1.true_pos + r1.false_neg + r1.true_neg + r1.false_pos
+    assert (totals == 16).all()
+    assert "Attractive" not in r1.evaluated  # the renderer does not draw it
+
+
+def test_confusion_and_balanced_accuracy_by_hand():
+    probs = np.array([[0.9], [0.2], [0.1], [0.4]])
+    labels = np.array([[1.0], [1.0], [-1.0], [-1.0]])
+    tp, fn, tn, fp = confusion(probs, labels, np.ones_like(labels, bool))
+    assert (tp, fn, tn, fp) == (1, 1, 2, 0)
+
+
+def test_cli_train_and_evaluate(tmp_path, capsys):
+    work = tmp_path / "w"
+    args = [
+        "train",
+        "--config",
+        "configs/starter.py",
+        "--workdir",
+        str(work),
+        "--quiet",
+        "data.size=16",
+        "model.width=4",
+        "model.depth=2",
+        "model.feature_layer=pool2",
+        "model.hidden=8",
+        "train.steps=2",
+        "train.batch_size=4",
+        "train.balance_batches=1",
+    ]
+    assert cli.main(args) == 0
+    assert "trained model written" in capsys.readouterr().out
+    assert (
+        cli.main(
+            [
+                "evaluate",
+                "--model",
+                str(work / "model"),
+                "--n",
+                "8",
+                "--quiet",
+                "--json",
+                str(tmp_path / "r.json"),
+            ]
+        )
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert "mean" in out and json.loads((tmp_path / "r.json").read_text())["evaluated"]
+    assert (
+        cli.main(
+            ["train", "--config", "configs/starter.py", "--workdir", str(work), "train.stpes=3"]
+        )
+        == 2
+    )
+    assert "unknown config key" in capsys.readouterr().err

@@ -97,8 +97,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
         config, args.workdir, resume=args.resume, quiet=args.quiet, max_steps=args.max_steps
     )
     if bundle is None:
-        print(f"stopped after --max-steps; continue with: deepface-gen train --config "
-              f"{args.config} --workdir {args.workdir} --resume")
+        print(
+            f"stopped after --max-steps; continue with: deepface-gen train --config "
+            f"{args.config} --workdir {args.workdir} --resume"
+        )
         return 0
     print(f"trained model written to {bundle} (metrics: {Path(args.workdir) / 'metrics.jsonl'})")
     return 0
@@ -142,6 +144,111 @@ def _cmd_score(args: argparse.Namespace) -> int:
             p = probs[classifier.attributes.index(a)]
             if args.all or p >= 0.5:
                 print(f"  {a:<20} {p:5.2f} {'#' * int(round(p * 20))}")
+    return 0
+
+
+def _write_faces(
+    faces, out: str | None, grid: str | None, default: str, captions: list[str] | None = None
+) -> list[str]:
+    """Write faces to a file (one face), a folder (many), and/or a grid; returns paths."""
+    from deepface_gen.images import make_grid, write_image
+
+    written: list[str] = []
+    target = Path(out or default)
+    if len(faces) == 1 and target.suffix:
+        written.append(str(write_image(target, faces[0])))
+    elif target.suffix:
+        for i, face in enumerate(faces):
+            written.append(
+                str(write_image(target.with_name(f"{target.stem}_{i:03d}{target.suffix}"), face))
+            )
+    else:
+        for i, face in enumerate(faces):
+            written.append(str(write_image(target / f"face_{i:03d}.png", face)))
+    if grid:
+        written.append(str(write_image(grid, make_grid(list(faces), captions=captions))))
+    return written
+
+
+def _upscale(faces, size: int | None):
+    from deepface_gen.images import resize
+
+    if not size or size == faces.shape[1]:
+        return faces
+    import numpy as np
+
+    return np.stack([resize(face, (size, size)) for face in faces])
+
+
+def _cmd_fit(args: argparse.Namespace) -> int:
+    from deepface_gen.classifier import load_classifier
+    from deepface_gen.generation import fit_and_store
+    from deepface_gen.input_pipeline import make_source
+
+    classifier = load_classifier(args.model)
+    source = make_source(args.data, "train", classifier.input_size, args.batch_size, args.seed)
+    fitted = fit_and_store(classifier, source, args.layer, args.n, quiet=args.quiet)
+    print(
+        f"fitted cGMM at {fitted.layer} {fitted.shape} on {args.n} images; "
+        f"stored in {classifier.path}"
+    )
+    return 0
+
+
+def _cmd_generate(args: argparse.Namespace) -> int:
+    from deepface_gen.generation import FaceGenerator
+
+    generator = FaceGenerator.load(args.model)
+    faces = generator.generate(
+        args.attrs,
+        n=args.n,
+        seed=args.seed,
+        method=args.method,
+        steps=args.steps,
+        temperature=args.temperature,
+        quiet=args.quiet,
+    )
+    faces = _upscale(faces, args.size)
+    captions = [f"seed {args.seed} #{i}" for i in range(len(faces))]
+    for path in _write_faces(faces, args.out, args.grid, "face.png", captions):
+        print(f"wrote {path}")
+    return 0
+
+
+def _cmd_invert_like(args: argparse.Namespace) -> int:
+    from deepface_gen.generation import FaceGenerator
+    from deepface_gen.images import make_grid, read_image, write_image
+
+    generator = FaceGenerator.load(args.model)
+    image = read_image(args.image)
+    method = generator.invert if args.command == "invert" else generator.caricature
+    result = method(image, layer=args.layer, seed=args.seed, steps=args.steps, quiet=args.quiet)
+    result = _upscale(result[None], args.size)[0]
+    out = args.out or f"{Path(args.image).stem}_{args.command}.png"
+    write_image(out, result)
+    print(f"wrote {out}")
+    if args.grid:
+        original = _upscale(generator._prepare(image).astype("uint8"), result.shape[0])[0]
+        write_image(args.grid, make_grid([original, result], captions=["input", args.command]))
+        print(f"wrote {args.grid}")
+    return 0
+
+
+def _cmd_visualize(args: argparse.Namespace) -> int:
+    from deepface_gen.generation import FaceGenerator
+
+    generator = FaceGenerator.load(args.model)
+    faces = generator.visualize(
+        attribute=args.attr,
+        unit=args.unit,
+        n=args.n,
+        seed=args.seed,
+        steps=args.steps,
+        quiet=args.quiet,
+    )
+    faces = _upscale(faces, args.size)
+    for path in _write_faces(faces, args.out, args.grid, "visualization.png"):
+        print(f"wrote {path}")
     return 0
 
 
@@ -223,6 +330,55 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--all", action="store_true", help="list every attribute, not just likely ones")
     p.set_defaults(func=_cmd_score)
+
+    p = sub.add_parser(
+        "fit", help="fit the cGMM of a model's activations and store it in its bundle"
+    )
+    p.add_argument("--model", required=True, help="bundle folder to fit and extend")
+    p.add_argument("--data", default="synthetic", help="data source (as for evaluate)")
+    p.add_argument("--layer", default="conv3_1")
+    p.add_argument("--n", type=int, default=8192, help="images in the statistics pass")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_cmd_fit)
+
+    def common(p, n=True):
+        p.add_argument("--model", default="starter", help="model name or bundle path")
+        p.add_argument("--seed", type=int, default=0)
+        p.add_argument("--steps", type=int, default=None, help="optimization steps")
+        p.add_argument("--size", type=int, default=None, help="output side in pixels")
+        p.add_argument("--quiet", action="store_true", help="no progress bar")
+        if n:
+            p.add_argument("--n", type=int, default=1, help="faces to draw")
+            p.add_argument("--out", default=None, help="a file (one face) or a folder")
+            p.add_argument("--grid", default=None, help="also write all faces as one grid")
+
+    p = sub.add_parser("generate", help="draw faces from an attribute description")
+    p.add_argument("--attrs", required=True, help='e.g. "youth, black hair, male"')
+    p.add_argument("--method", default="conditional", choices=("conditional", "paper", "baseline"))
+    p.add_argument("--temperature", type=float, default=1.0, help="diversity (0 = the mean face)")
+    common(p)
+    p.set_defaults(func=_cmd_generate)
+
+    for name, text in (
+        ("invert", "reconstruct an image from one layer's activations"),
+        ("caricature", "exaggerate what a layer sees in an image"),
+    ):
+        p = sub.add_parser(name, help=text)
+        p.add_argument("image")
+        p.add_argument("--layer", default=None, help="layer (default: the cGMM layer)")
+        p.add_argument("--out", default=None)
+        p.add_argument("--grid", default=None, help="also write input and result side by side")
+        common(p, n=False)
+        p.set_defaults(func=_cmd_invert_like)
+
+    p = sub.add_parser("visualize", help="what an attribute head or a unit responds to")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--attr", default=None, help="an attribute, e.g. smiling")
+    which.add_argument("--unit", default=None, help="LAYER:CHANNEL, e.g. conv3_1:7")
+    common(p)
+    p.set_defaults(func=_cmd_visualize)
     return parser
 
 

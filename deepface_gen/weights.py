@@ -264,13 +264,7 @@ def verify_bundle(folder: str | os.PathLike) -> dict:
 
 def load_bundle(folder: str | os.PathLike, filename: str = PARAMS_FILE) -> tuple[dict, dict]:
     """Verify a bundle and return (arrays, manifest). msgpack holds data only: safe to read."""
-    folder = Path(folder)
-    manifest = verify_bundle(folder)
-    try:
-        arrays = serialization.msgpack_restore((folder / filename).read_bytes())
-    except Exception as err:  # noqa: BLE001 - any decoding failure is a bad file
-        raise WeightsError(f"{folder / filename}: cannot decode arrays ({err})") from None
-    return arrays, manifest
+    return load_bundle_file(folder, filename), read_manifest(folder)
 
 
 # ---------------------------------------------------------------------------
@@ -371,3 +365,34 @@ def load_pretrained(name: str) -> tuple[VGGConfig, dict, Preprocessing]:
         if recorded and recorded != file_digest(path):
             raise WeightsError(f"{path}: checksum differs from when it was imported; re-import it")
     return known.config, load_keras_h5(path, known.config), known.preprocessing
+
+
+def add_to_bundle(
+    folder: str | os.PathLike,
+    filename: str,
+    arrays: Mapping[str, Any],
+    manifest_updates: Mapping[str, Any],
+) -> Path:
+    """Add (or replace) one array file in an existing bundle and record it in the manifest.
+
+    The array file is written before the manifest that names its checksum, each
+    atomically, so a reader sees the old bundle or the new one, never a mix.
+    """
+    folder = Path(folder)
+    manifest = verify_bundle(folder)
+    data = serialization.msgpack_serialize(_to_numpy_tree(arrays))
+    atomic_write_bytes(folder / filename, data)
+    manifest.update(manifest_updates)
+    manifest["files"] = {**manifest.get("files", {}), filename: hashlib.sha256(data).hexdigest()}
+    atomic_write_bytes(folder / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True).encode())
+    return folder / filename
+
+
+def load_bundle_file(folder: str | os.PathLike, filename: str) -> dict:
+    """Arrays of one file of a verified bundle (msgpack: data only)."""
+    folder = Path(folder)
+    verify_bundle(folder)
+    try:
+        return serialization.msgpack_restore((folder / filename).read_bytes())
+    except Exception as err:  # noqa: BLE001 - any decoding failure is a bad file
+        raise WeightsError(f"{folder / filename}: cannot decode arrays ({err})") from None

@@ -117,3 +117,18 @@ def test_tfds_missing_is_clear(monkeypatch):
     monkeypatch.setattr(builtins, "__import__", no_tfds)
     with pytest.raises(DataError, match=r"pip install 'deepface-gen\[celeba\]'"):
         ip.TFDSSource()
+
+
+def test_tfds_celeb_a_with_its_mock_data():
+    tfds = pytest.importorskip("tensorflow_datasets")
+    with tfds.testing.mock_data(num_examples=12):
+        source = ip.TFDSSource("train", size=32, batch_size=4, seed=0)
+        batch = source.batch(0)
+        assert batch.images.shape == (4, 32, 32, 3) and batch.images.dtype == np.uint8
+        assert batch.attributes.shape == (4, 40)
+        assert set(np.unique(batch.attributes)) <= {-1.0, 1.0}
+        later = source.batch(2)
+        assert later.images.shape == (4, 32, 32, 3)
+        # Asking for an earlier step (as a resumed run does) restarts and skips forward.
+        again = source.batch(0)
+        assert again.images.shape == batch.images.shape

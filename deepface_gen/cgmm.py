@@ -1,0 +1,241 @@
+"""The cGMM: from a sparse attribute description to target activations at a layer.
+
+Two methods share one fitted object:
+
+* ``paper`` - DeepFace's model with its code's flaws fixed: per attribute and
+  polarity a diagonal Gaussian N(mu, sigma^2) (sigma, not the variance), a target
+  t = (1/|C|) sum_{i in C} w_i z_i with z_i ~ N(mu_i, sigma_i^2), and weights w
+  solved exactly (ridge normal equations from streamed sums) rather than by an
+  SGD whose learning rate left them at 1.
+* ``conditional`` (default) - ridge regression of the activations on the full
+  attribute vector; attributes the description does not name are filled with
+  their conditional expectation given the named ones (a Gaussian fit to the
+  label co-occurrence: "male" makes lipstick unlikely); diversity comes from
+  sampling the regression residual in its PCA basis, which keeps the
+  activations' spatial correlations instead of adding speckle.
+
+All sampling is a pure function of a ``jax.random`` key: same seed, same target.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, fields
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from sklearn.decomposition import PCA
+from tqdm.auto import tqdm
+
+from deepface_gen import input_pipeline
+from deepface_gen.attributes import NUM_ATTRIBUTES
+from deepface_gen.classifier import Classifier
+from deepface_gen.errors import DeepFaceGenError
+from deepface_gen.statistics import ActivationStats
+
+METHODS = ("conditional", "paper")
+
+
+@dataclass(frozen=True)
+class CGMM:
+    """A fitted cGMM at one layer. Arrays are numpy; ``D`` = prod(shape)."""
+
+    layer: str
+    shape: tuple[int, ...]
+    ridge: np.ndarray  # (41, D): activations ~ [attributes, 1] @ ridge
+    attribute_mean: np.ndarray  # (40,) mean of the ±1 labels
+    attribute_cov: np.ndarray  # (40, 40) their covariance
+    components: np.ndarray  # (K, D) PCA basis of the ridge residuals
+    component_std: np.ndarray  # (K,) residual standard deviation along each
+    group_mean: np.ndarray  # (2, 40, D) per attribute [absent, present] means
+    group_std: np.ndarray  # (2, 40, D) ... and standard deviations
+    paper_weights: np.ndarray  # (40,) DeepFace weights w
+    mean_image: np.ndarray  # (S, S, 3) 0-255 mean face
+    counts: np.ndarray  # (2, 40) examples per group
+
+    def arrays(self) -> dict:
+        out = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name == "layer":
+                continue
+            if f.name == "shape":
+                value = np.asarray(value, np.int64)
+            elif f.name in ("group_mean", "group_std", "components"):
+                value = np.asarray(value, np.float16)  # halves the shipped size
+            out[f.name] = np.asarray(value)
+        return out
+
+    @classmethod
+    def from_arrays(cls, layer: str, arrays: dict) -> CGMM:
+        values = {k: np.asarray(v, np.float32) for k, v in arrays.items() if k != "shape"}
+        return cls(layer=layer, shape=tuple(int(s) for s in arrays["shape"]), **values)
+
+    def known(self, minimum: int = 5) -> np.ndarray:
+        """(40,) True where both polarities were seen at least ``minimum`` times."""
+        return (self.counts >= minimum).all(axis=0)
+
+
+def fit_ridge(stats: ActivationStats, l2: float = 1.0) -> np.ndarray:
+    """Closed-form ridge regression of activations on [attributes, 1] (bias unpenalized)."""
+    penalty = np.eye(NUM_ATTRIBUTES + 1) * l2
+    penalty[-1, -1] = 0.0
+    return np.linalg.solve(stats.gram + penalty, stats.cross)
+
+
+def fit_paper_weights(stats: ActivationStats, l2: float = 1e-5) -> np.ndarray:
+    """DeepFace's weights exactly: min_w sum_I ||phi_I - sum_j p_Ij w_j mu_j / |C_I| ||^2 + l2|w|^2.
+
+    The objective is quadratic in w; its normal equations need only the
+    streamed sums ``paper_gram`` and ``paper_cross`` and the means mu_j.
+    """
+    mu = stats.mean[1]  # (40, D) present-attribute means
+    gram = stats.paper_gram * (mu @ mu.T)
+    rhs = np.einsum("jd,jd->j", mu, stats.paper_cross)
+    scale = np.trace(gram) / len(gram) or 1.0
+    w = np.linalg.solve(gram + np.eye(len(gram)) * (l2 * scale + 1e-12), rhs)
+    return np.where(stats.count[1] > 0, w, 1.0)
+
+
+def attribute_moments(stats: ActivationStats) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and covariance of the ±1 attribute labels, from the Gram matrix."""
+    n = max(stats.gram[-1, -1], 1.0)
+    mean = stats.gram[-1, :-1] / n
+    cov = stats.gram[:-1, :-1] / n - np.outer(mean, mean)
+    return mean, cov
+
+
+def residual_pca(
+    classifier: Classifier,
+    source,
+    ridge: np.ndarray,
+    layer: str,
+    examples: int,
+    components: int,
+    quiet: bool = True,
+) -> tuple[np.ndarray, np.ndarray]:
+    """PCA of phi(I) - [a_I, 1] @ ridge over ``examples`` images: basis and std per component."""
+    steps = max(1, -(-examples // source.batch_size))
+    residuals = []
+    for batch in tqdm(
+        input_pipeline.prefetch(source, 0, steps),
+        total=steps,
+        unit="batch",
+        desc="residual PCA",
+        disable=quiet,
+    ):
+        acts = np.asarray(classifier.apply(batch.images, taps=(layer,))[layer], np.float64)
+        x = np.concatenate([batch.attributes * batch.label_mask, np.ones((len(acts), 1))], 1)
+        residuals.append(acts.reshape(len(acts), -1) - x @ ridge)
+    data = np.concatenate(residuals)
+    k = min(components, len(data) - 1)
+    pca = PCA(n_components=k, svd_solver="randomized", random_state=0).fit(data)
+    return pca.components_, np.sqrt(pca.explained_variance_)
+
+
+def fit_cgmm(
+    stats: ActivationStats,
+    classifier: Classifier,
+    pca_source,
+    pca_examples: int = 1024,
+    components: int = 64,
+    quiet: bool = True,
+) -> CGMM:
+    """Fit both methods from one statistics pass (plus a small pass for the residual PCA)."""
+    ridge = fit_ridge(stats)
+    mean, cov = attribute_moments(stats)
+    basis, std = residual_pca(
+        classifier, pca_source, ridge, stats.layer, pca_examples, components, quiet
+    )
+    return CGMM(
+        stats.layer,
+        stats.shape,
+        ridge.astype(np.float32),
+        mean,
+        cov,
+        basis.astype(np.float32),
+        std.astype(np.float32),
+        stats.mean.astype(np.float32),
+        np.sqrt(stats.variance).astype(np.float32),
+        fit_paper_weights(stats).astype(np.float32),
+        stats.mean_image.astype(np.float32),
+        stats.count,
+    )
+
+
+# ---------------------------------------------------------------------------
+# Targets
+
+
+def fill_in(cgmm: CGMM, values: np.ndarray, named: np.ndarray, ridge: float = 1e-3) -> np.ndarray:
+    """Complete a description: unnamed attributes get E[a_u | a_named] under a Gaussian
+    fit to the label co-occurrence, clipped to [-1, 1]; named values are kept as given."""
+    values = np.asarray(values, np.float64)
+    named = np.asarray(named, bool)
+    m, cov = cgmm.attribute_mean.astype(np.float64), cgmm.attribute_cov.astype(np.float64)
+    if not named.any():
+        return m.copy()
+    n, u = named, ~named
+    c_nn = cov[np.ix_(n, n)] + ridge * np.eye(n.sum())
+    # Conditioning uses the sign of a named value (its strength is applied below).
+    given = np.clip(values[n], -1.0, 1.0)
+    filled = m.copy()
+    filled[u] = m[u] + cov[np.ix_(u, n)] @ np.linalg.solve(c_nn, given - m[n])
+    filled = np.clip(filled, -1.0, 1.0)
+    filled[n] = values[n]
+    return filled
+
+
+@functools.partial(jax.jit, static_argnames=("n",))
+def _conditional_targets(ridge, x, components, component_std, key, temperature, n):
+    mean = jnp.concatenate([x, jnp.ones(1)]) @ ridge
+    z = jax.random.normal(key, (n, component_std.shape[0])) * temperature
+    return jnp.maximum(mean[None] + (z * component_std) @ components, 0.0)
+
+
+@functools.partial(jax.jit, static_argnames=("n",))
+def _paper_targets(group_mean, group_std, weights, x, named, key, temperature, n):
+    polarity = (x > 0).astype(jnp.int32)  # which Gaussian of each attribute
+    idx = jnp.arange(x.shape[0])
+    mu, sigma = group_mean[polarity, idx], group_std[polarity, idx]  # (40, D)
+    w = jnp.where(x > 0, weights, 1.0) * jnp.abs(x) * named
+    z = mu[None] + temperature * sigma[None] * jax.random.normal(key, (n, *mu.shape))
+    return jnp.maximum(jnp.einsum("a,nad->nd", w, z) / jnp.maximum(named.sum(), 1.0), 0.0)
+
+
+def targets(
+    cgmm: CGMM,
+    values: np.ndarray,
+    named: np.ndarray,
+    key: jax.Array,
+    n: int = 1,
+    method: str = "conditional",
+    temperature: float = 1.0,
+) -> jax.Array:
+    """``n`` target activations (n, *shape) for one description (values (40,), named mask)."""
+    if method not in METHODS:
+        raise DeepFaceGenError(f"unknown cGMM method {method!r}; use {' or '.join(METHODS)}")
+    if method == "conditional":
+        x = jnp.asarray(fill_in(cgmm, values, named), jnp.float32)
+        flat = _conditional_targets(
+            jnp.asarray(cgmm.ridge),
+            x,
+            jnp.asarray(cgmm.components),
+            jnp.asarray(cgmm.component_std),
+            key,
+            temperature,
+            n,
+        )
+    else:
+        flat = _paper_targets(
+            jnp.asarray(cgmm.group_mean),
+            jnp.asarray(cgmm.group_std),
+            jnp.asarray(cgmm.paper_weights),
+            jnp.asarray(values, jnp.float32),
+            jnp.asarray(named, jnp.float32),
+            key,
+            temperature,
+            n,
+        )
+    return flat.reshape(n, *cgmm.shape)

@@ -1,0 +1,216 @@
+"""Faces from descriptions, and the "what does the network see" tools, behind one object.
+
+    from deepface_gen import FaceGenerator
+    gen = FaceGenerator.load()                       # the shipped starter model
+    faces = gen.generate("youth, black hair, male", n=4, seed=0)   # (4, 64, 64, 3) uint8
+
+The pipeline: description -> (cGMM) target activations at the fitted layer ->
+(inversion) an image whose activations match, starting from the mean face.
+``method="baseline"`` is DeepFace's class visualization instead: ascend the
+attribute heads' logits from the mean face.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from deepface_gen import cgmm as cgmm_lib
+from deepface_gen import inversion, statistics, weights
+from deepface_gen.attributes import AttributeSpec, as_spec
+from deepface_gen.classifier import STARTER, Classifier, load_classifier
+from deepface_gen.errors import DeepFaceGenError, DescriptionError
+from deepface_gen.images import fit_to_model
+from deepface_gen.models import canonical_layer
+
+METHODS = ("conditional", "paper", "baseline")
+Description = str | Mapping[str, float] | AttributeSpec | np.ndarray
+
+
+def cgmm_filename(layer: str) -> str:
+    return f"cgmm_{layer}.msgpack"
+
+
+def fit_and_store(
+    classifier: Classifier, source, layer: str, examples: int, pca_source=None, quiet: bool = True
+) -> cgmm_lib.CGMM:
+    """One statistics pass, fit the cGMM, and store it in the classifier's bundle."""
+    layer = canonical_layer(layer)
+    stats = statistics.collect(classifier, source, layer, examples, quiet=quiet)
+    fitted = cgmm_lib.fit_cgmm(stats, classifier, pca_source or source, quiet=quiet)
+    record = {"layer": layer, "file": cgmm_filename(layer), "examples": stats.images}
+    weights.add_to_bundle(classifier.path, cgmm_filename(layer), fitted.arrays(), {"cgmm": record})
+    return fitted
+
+
+@dataclass(frozen=True)
+class FaceGenerator:
+    """A classifier with its fitted cGMM, and default rendering settings."""
+
+    classifier: Classifier
+    cgmm: cgmm_lib.CGMM
+    settings: inversion.RenderSettings = inversion.RenderSettings()
+
+    @classmethod
+    def load(cls, name_or_path: str | os.PathLike = STARTER) -> FaceGenerator:
+        """Load a bundle (the starter by default) that has a fitted cGMM."""
+        classifier = load_classifier(name_or_path)
+        record = classifier.manifest.get("cgmm")
+        if not record:
+            raise DeepFaceGenError(
+                f"{classifier.path} has no fitted cGMM; run: deepface-gen fit --model "
+                f"{classifier.path} --data synthetic --layer conv3_1"
+            )
+        arrays = weights.load_bundle_file(classifier.path, record["file"])
+        return cls(classifier, cgmm_lib.CGMM.from_arrays(record["layer"], arrays))
+
+    @property
+    def size(self) -> int:
+        return self.classifier.input_size
+
+    def _descriptions(self, description: Description | list) -> list[AttributeSpec]:
+        if isinstance(description, np.ndarray) and description.ndim == 2:
+            specs = [as_spec(row) for row in description]
+        elif isinstance(description, list | tuple):
+            specs = [as_spec(d) for d in description]
+        else:
+            specs = [as_spec(description)]
+        known = set(self.classifier.known_attributes) & {
+            a for a, k in zip(self.classifier.attributes, self.cgmm.known(), strict=True) if k
+        }
+        for spec in specs:
+            unknown = [a for a in spec.values if a not in known]
+            if unknown:
+                raise DescriptionError(
+                    f"this model has not learned {', '.join(unknown)} "
+                    f"(it knows: {', '.join(sorted(known))})"
+                )
+        return specs
+
+    def targets(
+        self, spec: AttributeSpec, n: int, key: jax.Array, method: str, temperature: float = 1.0
+    ) -> jax.Array:
+        """``n`` target activations for one description."""
+        return cgmm_lib.targets(self.cgmm, spec.vector(), spec.mask(), key, n, method, temperature)
+
+    def generate(
+        self,
+        description: Description | list,
+        n: int = 1,
+        seed: int = 0,
+        method: str = "conditional",
+        steps: int | None = None,
+        temperature: float = 1.0,
+        quiet: bool = True,
+    ) -> np.ndarray:
+        """Faces for a description: uint8 (N, S, S, 3).
+
+        ``description`` is a string, a {name: strength} mapping, a (40,) vector,
+        or an (M, 40) array / list of descriptions (then ``n`` faces each, M*n in
+        all, in description order). The same seed gives the same faces.
+        """
+        if method not in METHODS:
+            raise DeepFaceGenError(f"unknown method {method!r}; use {', '.join(METHODS)}")
+        specs = self._descriptions(description)
+        key = jax.random.key(seed)
+        k_target, k_init, k_render = jax.random.split(key, 3)
+        init = inversion.noisy_start(self.cgmm.mean_image, n * len(specs), k_init)
+        settings = self.settings if steps is None else replace(self.settings, steps=steps)
+        if method == "baseline":
+            direction = jnp.asarray(np.repeat([s.vector() for s in specs], n, axis=0))
+            objective = inversion.attribute_logits(direction, weight=0.5)
+        else:
+            target = jnp.concatenate(
+                [
+                    self.targets(s, n, jax.random.fold_in(k_target, i), method, temperature)
+                    for i, s in enumerate(specs)
+                ]
+            )
+            objective = inversion.feature_match(self.cgmm.layer, target, weight=100.0)
+        images, _ = inversion.render(self.classifier, objective, init, k_render, settings, quiet)
+        return np.round(images).astype(np.uint8)
+
+    def _prepare(self, image: np.ndarray) -> jax.Array:
+        image = np.asarray(image)
+        if image.shape[:2] != (self.size, self.size):
+            image = fit_to_model(image.astype(np.uint8), self.size)
+        return jnp.asarray(image, jnp.float32)[None]
+
+    def invert(
+        self,
+        image: np.ndarray,
+        layer: str | None = None,
+        seed: int = 0,
+        steps: int | None = None,
+        quiet: bool = True,
+    ) -> np.ndarray:
+        """Reconstruct an image from its activations at ``layer`` alone (from the mean face)."""
+        layer = canonical_layer(layer or self.cgmm.layer)
+        pixels = self._prepare(image)
+        target = self.classifier.apply(pixels, taps=(layer,))[layer]
+        key = jax.random.key(seed)
+        init = inversion.noisy_start(self.cgmm.mean_image, 1, key)
+        settings = self.settings if steps is None else replace(self.settings, steps=steps)
+        objective = inversion.feature_match(layer, target, weight=100.0)
+        images, _ = inversion.render(self.classifier, objective, init, key, settings, quiet)
+        return np.round(images[0]).astype(np.uint8)
+
+    def caricature(
+        self,
+        image: np.ndarray,
+        layer: str | None = None,
+        seed: int = 0,
+        steps: int | None = None,
+        strength: float = 30.0,
+        quiet: bool = True,
+    ) -> np.ndarray:
+        """Exaggerate what ``layer`` sees in the image, starting from the image itself."""
+        layer = canonical_layer(layer or self.cgmm.layer)
+        pixels = self._prepare(image)
+        reference = self.classifier.apply(pixels, taps=(layer,))[layer]
+        settings = self.settings if steps is None else replace(self.settings, steps=steps)
+        objective = inversion.caricature(layer, reference, weight=strength)
+        images, _ = inversion.render(
+            self.classifier, objective, pixels, jax.random.key(seed), settings, quiet
+        )
+        return np.round(images[0]).astype(np.uint8)
+
+    def visualize(
+        self,
+        attribute: str | None = None,
+        unit: str | None = None,
+        n: int = 1,
+        seed: int = 0,
+        steps: int | None = None,
+        quiet: bool = True,
+    ) -> np.ndarray:
+        """Activation maximization of an attribute head (``attribute``) or a unit
+        (``unit`` = 'LAYER:CHANNEL'), from the mean face; uint8 (n, S, S, 3)."""
+        if (attribute is None) == (unit is None):
+            raise DeepFaceGenError("visualize needs exactly one of attribute or unit")
+        if attribute is not None:
+            spec = self._descriptions(attribute)[0]
+            objective = inversion.attribute_logits(jnp.asarray(spec.vector()), weight=0.5)
+        else:
+            layer, _, index = unit.partition(":")
+            if not index.isdigit():
+                raise DeepFaceGenError(
+                    f"unit {unit!r} must look like LAYER:CHANNEL, e.g. conv3_1:7"
+                )
+            layer = canonical_layer(layer)
+            channels = self.classifier.apply(self._prepare(self.cgmm.mean_image), taps=(layer,))[
+                layer
+            ].shape[-1]
+            if int(index) >= channels:
+                raise DeepFaceGenError(f"{layer} has {channels} channels; {index} is out of range")
+            objective = inversion.channel(layer, int(index), weight=1.0)
+        key = jax.random.key(seed)
+        init = inversion.noisy_start(self.cgmm.mean_image, n, key)
+        settings = self.settings if steps is None else replace(self.settings, steps=steps)
+        images, _ = inversion.render(self.classifier, objective, init, key, settings, quiet)
+        return np.round(images).astype(np.uint8)

@@ -1,0 +1,146 @@
+"""Streaming sufficient statistics of a layer's activations, per attribute and polarity.
+
+One pass over a data source accumulates, in float64 on the host:
+
+* per attribute i and polarity (present / absent): count, sum and sum of
+  squares of the activations (so means and variances of each group);
+* the Gram matrix of the attribute design [a, 1] and its cross-product with
+  the activations (so the ridge regression of activations on attributes is
+  closed-form);
+* the paper's weighted sums (each image's activations divided over its
+  present attributes) for the DeepFace cGMM weights;
+* the mean image (the "mean face" that inversion starts from).
+
+Each batch's contribution is a few matrix products computed under jit; on a
+sharded batch XLA turns the sums into a cross-device reduction (a psum), and
+:meth:`ActivationStats.merge` adds statistics from separate passes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from tqdm.auto import tqdm
+
+from deepface_gen import input_pipeline
+from deepface_gen.classifier import Classifier
+
+
+@dataclass
+class ActivationStats:
+    """Sufficient statistics at one layer; arrays are float64 numpy."""
+
+    layer: str
+    shape: tuple[int, ...]  # activation shape (H, W, C)
+    count: np.ndarray  # (2, 40): [absent, present] label counts
+    total: np.ndarray  # (2, 40, D) sums of activations
+    total_sq: np.ndarray  # (2, 40, D) sums of squared activations
+    gram: np.ndarray  # (41, 41) sum of x x^T with x = [attributes, 1]
+    cross: np.ndarray  # (41, D) sum of x phi^T
+    paper_gram: np.ndarray  # (40, 40) sum of p p^T / |C|^2, p = present attributes
+    paper_cross: np.ndarray  # (40, D) sum of p phi^T / |C|
+    image_sum: np.ndarray  # (S, S, 3) sum of input images (0-255)
+    images: int  # number of images seen
+
+    @classmethod
+    def empty(cls, layer: str, shape: tuple[int, ...], image_size: int) -> ActivationStats:
+        d = int(np.prod(shape))
+        z = np.zeros
+        return cls(
+            layer,
+            tuple(shape),
+            z((2, 40)),
+            z((2, 40, d)),
+            z((2, 40, d)),
+            z((41, 41)),
+            z((41, d)),
+            z((40, 40)),
+            z((40, d)),
+            z((image_size, image_size, 3)),
+            0,
+        )
+
+    def merge(self, other: ActivationStats) -> ActivationStats:
+        """Statistics of the union of two disjoint sets of images."""
+        if (self.layer, self.shape) != (other.layer, other.shape):
+            raise ValueError("cannot merge statistics of different layers")
+        out = {}
+        for f in fields(self):
+            a, b = getattr(self, f.name), getattr(other, f.name)
+            out[f.name] = a if f.name in ("layer", "shape") else a + b
+        return ActivationStats(**out)
+
+    @property
+    def mean(self) -> np.ndarray:
+        """(2, 40, D) mean activation of images without / with each attribute."""
+        return self.total / np.maximum(self.count, 1)[..., None]
+
+    @property
+    def variance(self) -> np.ndarray:
+        """(2, 40, D) per-dimension variance within each group (population)."""
+        return np.maximum(self.total_sq / np.maximum(self.count, 1)[..., None] - self.mean**2, 0)
+
+    @property
+    def mean_image(self) -> np.ndarray:
+        return self.image_sum / max(self.images, 1)
+
+    def arrays(self) -> dict:
+        return {
+            f.name: np.asarray(getattr(self, f.name))
+            for f in fields(self)
+            if f.name not in ("layer", "shape")
+        }
+
+
+@jax.jit
+def batch_statistics(acts: jax.Array, labels: jax.Array, mask: jax.Array) -> dict:
+    """One batch's contribution: acts (N, D) float, labels (N, 40) in ±1, mask (N, 40) bool."""
+    present = ((labels > 0) & mask).astype(jnp.float32)
+    absent = ((labels <= 0) & mask).astype(jnp.float32)
+    groups = jnp.stack([absent, present])  # (2, N, 40)
+    x = jnp.concatenate([labels * mask, jnp.ones((labels.shape[0], 1))], axis=1)
+    per_image = jnp.maximum(present.sum(1, keepdims=True), 1.0)
+    weighted = present / per_image
+    return {
+        "count": groups.sum(1),
+        "total": jnp.einsum("gna,nd->gad", groups, acts),
+        "total_sq": jnp.einsum("gna,nd->gad", groups, acts * acts),
+        "gram": x.T @ x,
+        "cross": x.T @ acts,
+        "paper_gram": weighted.T @ weighted,
+        "paper_cross": weighted.T @ acts,
+    }
+
+
+def collect(
+    classifier: Classifier, source, layer: str, num_examples: int | None = None, quiet: bool = True
+) -> ActivationStats:
+    """One streaming pass over ``source`` computing :class:`ActivationStats` at ``layer``."""
+    total = num_examples or source.num_examples
+    if total is None:
+        raise ValueError("an endless source needs num_examples")
+    steps = max(1, -(-total // source.batch_size))
+    stats: ActivationStats | None = None
+    for batch in tqdm(
+        input_pipeline.prefetch(source, 0, steps),
+        total=steps,
+        unit="batch",
+        desc=f"statistics at {layer}",
+        disable=quiet,
+    ):
+        acts = classifier.apply(batch.images, taps=(layer,))[layer]
+        if stats is None:
+            stats = ActivationStats.empty(layer, acts.shape[1:], batch.images.shape[1])
+        flat = acts.reshape(acts.shape[0], -1)
+        part = jax.device_get(
+            batch_statistics(flat, jnp.asarray(batch.attributes), jnp.asarray(batch.label_mask))
+        )
+        for name, value in part.items():
+            getattr(stats, name).__iadd__(np.asarray(value, np.float64))
+        stats.image_sum += batch.images.astype(np.float64).sum(0)
+        stats.images += len(batch.images)
+    assert stats is not None
+    return stats

@@ -1,0 +1,198 @@
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from deepface_gen import cli, inversion
+from deepface_gen.classifier import Classifier
+from deepface_gen.errors import DeepFaceGenError, DescriptionError
+from deepface_gen.generation import FaceGenerator
+from deepface_gen.images import STARTER, read_image, write_image
+from deepface_gen.models import AttributeClassifier, HeadConfig, compact_config
+
+FAST = inversion.RenderSettings(steps=30, polish_steps=5, chunk=10)
+
+
+@pytest.fixture(scope="module")
+def gen(tiny_bundle):
+    return dataclasses.replace(FaceGenerator.load(tiny_bundle), settings=FAST)
+
+
+def test_inversion_recovers_input_of_a_small_network():
+    backbone, head = compact_config(16, 1, 16), HeadConfig("pool1", "flatten", 0)
+    params = AttributeClassifier(backbone, head).init(jax.random.key(1), jnp.zeros((1, 16, 16, 3)))
+    clf = Classifier(backbone, head, STARTER, params["params"], (), (), {}, None)
+    y, x = np.mgrid[0:16, 0:16]
+    image = np.stack([8 * x + 60, 8 * y + 40, 200 - 6 * (x + y)], -1).astype(np.float32)[None]
+    target = clf.apply(image, taps=("conv1_1",))["conv1_1"]
+    settings = inversion.RenderSettings(
+        steps=300,
+        polish_steps=50,
+        learning_rate=3.0,
+        jitter=0,
+        alpha_weight=0.0,
+        tv_weight=0.0,
+        chunk=50,
+    )
+    start = inversion.noisy_start(np.full((16, 16, 3), 127.5), 1, jax.random.key(5))
+    result, history = inversion.render(
+        clf, inversion.feature_match("conv1_1", target), start, jax.random.key(0), settings
+    )
+    assert history[-1, 0] < 0.01 * history[0, 0]  # the objective fell a hundredfold
+    assert np.abs(result - image).mean() < 6.0  # and the pixels came back
+
+
+def test_generate_same_seed_same_faces(gen):
+    a = gen.generate("smiling, male", n=2, seed=3)
+    b = gen.generate("smiling, male", n=2, seed=3)
+    c = gen.generate("smiling, male", n=2, seed=4)
+    assert a.shape == (2, 16, 16, 3) and a.dtype == np.uint8
+    np.testing.assert_array_equal(a, b)
+    assert np.abs(a.astype(int) - c).mean() > 1
+    assert np.abs(a[0].astype(int) - a[1]).mean() > 1  # one description, different faces
+
+
+def test_generate_many_descriptions_and_methods(gen):
+    faces = gen.generate(["young", {"smiling": 1, "male": -1}], n=2, seed=0)
+    assert faces.shape == (4, 16, 16, 3)
+    for method in ("paper", "baseline"):
+        assert gen.generate("young", n=1, method=method).shape == (1, 16, 16, 3)
+    with pytest.raises(DeepFaceGenError, match="unknown method"):
+        gen.generate("young", method="dream")
+
+
+def test_generate_refuses_bad_descriptions(gen):
+    with pytest.raises(DescriptionError, match="contradictory"):
+        gen.generate("male, female")
+    with pytest.raises(DescriptionError, match="did you mean"):
+        gen.generate("smilling")
+
+
+def test_model_without_attribute_refused(gen):
+    narrowed = dataclasses.replace(gen.classifier, known_attributes=("Male",))
+    with pytest.raises(DescriptionError, match="has not learned Smiling"):
+        dataclasses.replace(gen, classifier=narrowed).generate("smiling")
+
+
+def test_invert_caricature_visualize(gen):
+    face = gen.generate("young", seed=1)[0]
+    assert gen.invert(face, layer="conv1_1").shape == (16, 16, 3)
+    assert gen.caricature(face).shape == (16, 16, 3)
+    assert gen.visualize(attribute="smiling", n=2).shape == (2, 16, 16, 3)
+    assert gen.visualize(unit="conv2_1:3").shape == (1, 16, 16, 3)
+    with pytest.raises(DeepFaceGenError, match="channels"):
+        gen.visualize(unit="conv2_1:999")
+    with pytest.raises(DeepFaceGenError, match="LAYER:CHANNEL"):
+        gen.visualize(unit="conv2_1")
+
+
+def test_cli_generate_writes_images(tiny_bundle, tmp_path, capsys):
+    out = tmp_path / "face.png"
+    args = [
+        "generate",
+        "--attrs",
+        "youth, black hair, male",
+        "--model",
+        str(tiny_bundle),
+        "--steps",
+        "5",
+        "--out",
+        str(out),
+        "--quiet",
+        "--size",
+        "32",
+    ]
+    assert cli.main(args) == 0
+    assert read_image(out).shape == (32, 32, 3)
+    folder = tmp_path / "many"
+    assert (
+        cli.main(
+            [
+                "generate",
+                "--attrs",
+                "smiling",
+                "--model",
+                str(tiny_bundle),
+                "--n",
+                "3",
+                "--steps",
+                "5",
+                "--out",
+                str(folder),
+                "--grid",
+                str(tmp_path / "g.png"),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    assert len(list(folder.glob("*.png"))) == 3 and (tmp_path / "g.png").exists()
+    assert cli.main(["generate", "--attrs", "male, female", "--model", str(tiny_bundle)]) == 2
+    assert "contradictory" in capsys.readouterr().err
+
+
+def test_cli_invert_caricature_visualize(tiny_bundle, tmp_path):
+    image = write_image(tmp_path / "in.png", np.full((40, 30, 3), 120, np.uint8))
+    for command in ("invert", "caricature"):
+        out = tmp_path / f"{command}.png"
+        assert (
+            cli.main(
+                [
+                    command,
+                    str(image),
+                    "--model",
+                    str(tiny_bundle),
+                    "--steps",
+                    "3",
+                    "--out",
+                    str(out),
+                    "--grid",
+                    str(tmp_path / f"{command}_g.png"),
+                    "--quiet",
+                ]
+            )
+            == 0
+        )
+        assert read_image(out).shape == (16, 16, 3)
+    out = tmp_path / "v.png"
+    assert (
+        cli.main(
+            [
+                "visualize",
+                "--attr",
+                "smiling",
+                "--model",
+                str(tiny_bundle),
+                "--steps",
+                "3",
+                "--out",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    assert out.exists()
+
+
+def test_model_without_cgmm_says_how_to_fit(tmp_path):
+    from deepface_gen import weights
+    from deepface_gen.attributes import CELEBA_ATTRIBUTES
+
+    backbone, head = compact_config(4, 1, 16), HeadConfig("pool1", "flatten", 0)
+    params = AttributeClassifier(backbone, head).init(jax.random.key(0), jnp.zeros((1, 16, 16, 3)))
+    weights.save_bundle(
+        tmp_path / "m",
+        params,
+        {
+            "kind": "attribute_classifier",
+            "backbone": backbone.to_json(),
+            "head": head.to_json(),
+            "preprocessing": STARTER.to_json(),
+            "attributes": list(CELEBA_ATTRIBUTES),
+        },
+    )
+    with pytest.raises(DeepFaceGenError, match="deepface-gen fit"):
+        FaceGenerator.load(tmp_path / "m")

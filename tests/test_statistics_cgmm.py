@@ -1,0 +1,151 @@
+import jax
+import numpy as np
+import pytest
+
+from deepface_gen import cgmm as cg
+from deepface_gen import statistics
+from deepface_gen.attributes import ATTRIBUTE_INDEX as A
+from deepface_gen.classifier import load_classifier
+from deepface_gen.errors import DeepFaceGenError
+from deepface_gen.input_pipeline import SyntheticSource
+
+
+@pytest.fixture(scope="module")
+def setup(tiny_bundle):
+    clf = load_classifier(tiny_bundle)
+    src = SyntheticSource(size=16, batch_size=16, seed=4)
+    return clf, src
+
+
+def test_statistics_equal_direct_numpy(setup):
+    clf, src = setup
+    stats = statistics.collect(clf, src, "conv2_1", 32)
+    batches = [src.batch(0), src.batch(1)]
+    acts = np.concatenate(
+        [
+            np.asarray(clf.apply(b.images, taps=("conv2_1",))["conv2_1"], np.float64).reshape(
+                16, -1
+            )
+            for b in batches
+        ]
+    )
+    labels = np.concatenate([b.attributes for b in batches])
+    for i in (A["Male"], A["Smiling"]):
+        for polarity, group in ((1, labels[:, i] > 0), (0, labels[:, i] <= 0)):
+            assert stats.count[polarity, i] == group.sum()
+            np.testing.assert_allclose(
+                stats.mean[polarity, i], acts[group].mean(0), rtol=1e-4, atol=1e-5
+            )
+            np.testing.assert_allclose(
+                stats.variance[polarity, i], acts[group].var(0), rtol=1e-3, atol=1e-4
+            )
+    x = np.concatenate([labels, np.ones((32, 1))], 1)
+    np.testing.assert_allclose(stats.gram, x.T @ x)
+    np.testing.assert_allclose(stats.cross, x.T @ acts, rtol=1e-4, atol=1e-4)
+    images = np.concatenate([b.images for b in batches]).astype(np.float64)
+    np.testing.assert_allclose(stats.mean_image, images.mean(0))
+
+
+def test_merging_halves_equals_one_pass(setup):
+    clf, src = setup
+    whole = statistics.collect(clf, src, "conv2_1", 32)
+
+    class Shifted:  # the second half of the same stream
+        batch_size, num_examples = 16, None
+
+        def batch(self, step):
+            return src.batch(step + 1)
+
+    merged = statistics.collect(clf, src, "conv2_1", 16).merge(
+        statistics.collect(clf, Shifted(), "conv2_1", 16)
+    )
+    for name, value in whole.arrays().items():
+        np.testing.assert_allclose(getattr(merged, name), value, rtol=1e-9, atol=1e-6)
+
+
+def _stats_from(labels: np.ndarray, acts: np.ndarray) -> statistics.ActivationStats:
+    """Statistics of given labels/activations via the same batch kernel, one batch."""
+    stats = statistics.ActivationStats.empty("x", (acts.shape[1],), 2)
+    part = statistics.batch_statistics(
+        acts.astype(np.float32), labels.astype(np.float32), np.ones_like(labels, bool)
+    )
+    for name, value in part.items():
+        getattr(stats, name).__iadd__(np.asarray(value, np.float64))
+    stats.images = len(labels)
+    return stats
+
+
+def test_ridge_recovers_a_linear_map():
+    rng = np.random.default_rng(0)
+    labels = rng.choice([-1.0, 1.0], size=(400, 40))
+    truth = rng.normal(size=(41, 6))
+    acts = np.concatenate([labels, np.ones((400, 1))], 1) @ truth
+    ridge = cg.fit_ridge(_stats_from(labels, acts), l2=1e-6)
+    np.testing.assert_allclose(ridge, truth, atol=1e-3)
+
+
+def test_paper_weights_solved_exactly():
+    rng = np.random.default_rng(1)
+    mu = np.abs(rng.normal(size=(40, 30))) + 0.5
+    w_true = rng.uniform(0.5, 2.0, size=40)
+    present = rng.random((2000, 40)) < 0.3
+    present[present.sum(1) == 0, 0] = True
+    labels = np.where(present, 1.0, -1.0)
+    acts = (present * w_true) @ mu / present.sum(1, keepdims=True)
+    stats = _stats_from(labels, acts)
+    stats.total[1] = mu * stats.count[1][:, None]  # the Gaussians' means are mu
+    w = cg.fit_paper_weights(stats, l2=1e-9)
+    np.testing.assert_allclose(w, w_true, rtol=1e-3)
+
+
+def test_fill_in_follows_co_occurrence():
+    rng = np.random.default_rng(2)
+    n = 4000
+    labels = rng.choice([-1.0, 1.0], size=(n, 40))
+    male = labels[:, A["Male"]] > 0
+    labels[:, A["Wearing_Lipstick"]] = np.where(male, -1.0, np.where(rng.random(n) < 0.8, 1, -1))
+    labels[:, A["No_Beard"]] = np.where(male & (rng.random(n) < 0.6), -1.0, 1.0)
+    stats = _stats_from(labels, np.zeros((n, 1)))
+    mean, cov = cg.attribute_moments(stats)
+    model = cg.CGMM(
+        "x",
+        (1,),
+        np.zeros((41, 1)),
+        mean,
+        cov,
+        np.zeros((1, 1)),
+        np.zeros(1),
+        np.zeros((2, 40, 1)),
+        np.zeros((2, 40, 1)),
+        np.ones(40),
+        np.zeros((2, 2, 3)),
+        np.ones((2, 40)),
+    )
+    values, named = np.zeros(40), np.zeros(40, bool)
+    values[A["Male"]], named[A["Male"]] = 1.0, True
+    as_man = cg.fill_in(model, values, named)
+    values[A["Male"]] = -1.0
+    as_woman = cg.fill_in(model, values, named)
+    assert as_man[A["Male"]] == 1.0 and as_woman[A["Male"]] == -1.0
+    assert as_man[A["Wearing_Lipstick"]] < -0.8 < 0.4 < as_woman[A["Wearing_Lipstick"]]
+    assert as_man[A["No_Beard"]] < as_woman[A["No_Beard"]]
+    assert abs(as_man[A["Smiling"]] - as_woman[A["Smiling"]]) < 0.1  # unrelated stays put
+
+
+def test_targets_seeded_and_diverse(tiny_bundle):
+    from deepface_gen.generation import FaceGenerator
+
+    gen = FaceGenerator.load(tiny_bundle)
+    values, named = np.zeros(40), np.zeros(40, bool)
+    values[A["Smiling"]], named[A["Smiling"]] = 1.0, True
+    key = jax.random.key(0)
+    for method in cg.METHODS:
+        a = np.asarray(cg.targets(gen.cgmm, values, named, key, 3, method))
+        b = np.asarray(cg.targets(gen.cgmm, values, named, key, 3, method))
+        assert a.shape == (3, *gen.cgmm.shape) and (a >= 0).all()
+        np.testing.assert_array_equal(a, b)
+        assert np.abs(a[0] - a[1]).mean() > 1e-4  # samples differ within one call
+    cold = np.asarray(cg.targets(gen.cgmm, values, named, key, 2, "conditional", 0.0))
+    np.testing.assert_allclose(cold[0], cold[1])
+    with pytest.raises(DeepFaceGenError, match="unknown cGMM method"):
+        cg.targets(gen.cgmm, values, named, key, 1, "magic")

@@ -2,8 +2,8 @@
 
 Attribute faithfulness of generated faces is measured with this model, so the
 generator cannot score well by fooling the network it optimizes against. It
-differs from the starter in architecture (3 wider blocks, average-pooled
-head), initialization seed and data stream.
+differs from the starter in architecture (3 wider blocks instead of 4, a
+different head), initialization seed and data stream.
 
     deepface-gen train --config configs/independent.py --workdir runs/independent
 """
@@ -17,7 +17,7 @@ def get_config() -> dict:
             "backbone": "compact",
             "width": 24,
             "depth": 3,
-            "feature_layer": "conv3_2",
+            "feature_layer": "pool3",
             "pool": "flatten",
             "hidden": 128,
             "num_identities": 0,
@@ -27,7 +27,7 @@ def get_config() -> dict:
         },
         "train": {
             "batch_size": 128,
-            "steps": 1500,
+            "steps": 1200,
             "learning_rate": 2e-3,
             "warmup_steps": 100,
             "weight_decay": 1e-4,

@@ -19,7 +19,7 @@ import numpy as np
 from deepface_gen import weights
 from deepface_gen.errors import WeightsError
 from deepface_gen.images import Preprocessing, fit_to_model, read_image
-from deepface_gen.models import AttributeClassifier, HeadConfig, VGGConfig
+from deepface_gen.models import VGG, AttributeClassifier, HeadConfig, VGGConfig
 
 STARTER = "starter"
 
@@ -113,3 +113,44 @@ def score_files(classifier: Classifier, paths: list[str | os.PathLike]) -> np.nd
     """Attribute probabilities (N, 40) for image files (read robustly, centre-cropped)."""
     images = np.stack([classifier.prepare(read_image(p)) for p in paths])
     return classifier.probabilities(images)
+
+
+@dataclass(frozen=True)
+class Backbone:
+    """A bare backbone (no heads) with its preprocessing: enough for inversion,
+    caricature and unit visualization with published weights such as VGG16."""
+
+    config: VGGConfig
+    params: dict
+    preprocessing: Preprocessing
+    name: str
+
+    @property
+    def input_size(self) -> int:
+        return self.config.input_size
+
+    @functools.cached_property
+    def module(self) -> VGG:
+        return VGG(self.config)
+
+    @functools.cached_property
+    def _forward(self):
+        module, prep = self.module, self.preprocessing
+
+        @functools.partial(jax.jit, static_argnames=("taps",))
+        def forward(params, images, taps):
+            return module.apply({"params": params}, prep.apply(images), taps=taps)
+
+        return forward
+
+    def apply(self, images: np.ndarray | jax.Array, taps: tuple[str, ...] = ()) -> dict:
+        """Activations at ``taps`` for uint8 / 0-255 RGB images."""
+        return self._forward(self.params, jnp.asarray(images, jnp.float32), tuple(taps))
+
+
+def load_backbone(name: str, input_size: int = 128) -> Backbone:
+    """Imported published weights (``vgg16``, ``vggface``) as a convolutional backbone."""
+    config, params, prep = weights.load_pretrained(name)
+    conv_only = VGGConfig(config.name, config.stages, (), input_size)
+    params = {k: v for k, v in params.items() if k.startswith("conv")}
+    return Backbone(conv_only, jax.tree_util.tree_map(jnp.asarray, params), prep, name)

@@ -215,37 +215,73 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_invert_like(args: argparse.Namespace) -> int:
+def _network_for(args: argparse.Namespace):
+    """(network, mean face or None, default layer) for --model: a bundle or published weights."""
+    from deepface_gen.weights import KNOWN_WEIGHTS
+
+    if args.model in KNOWN_WEIGHTS:
+        from deepface_gen.classifier import load_backbone
+
+        return load_backbone(args.model, args.input_size), None, "conv3_1"
     from deepface_gen.generation import FaceGenerator
-    from deepface_gen.images import make_grid, read_image, write_image
 
     generator = FaceGenerator.load(args.model)
+    return generator.classifier, generator.cgmm.mean_image, generator.cgmm.layer
+
+
+def _render_settings(steps: int | None):
+    from dataclasses import replace
+
+    from deepface_gen.inversion import DEFAULT_SETTINGS
+
+    return DEFAULT_SETTINGS if steps is None else replace(DEFAULT_SETTINGS, steps=steps)
+
+
+def _cmd_invert_like(args: argparse.Namespace) -> int:
+    from deepface_gen.generation import caricature_image, invert_image, prepare
+    from deepface_gen.images import make_grid, read_image, write_image
+
+    network, mean_image, default_layer = _network_for(args)
     image = read_image(args.image)
-    method = generator.invert if args.command == "invert" else generator.caricature
-    result = method(image, layer=args.layer, seed=args.seed, steps=args.steps, quiet=args.quiet)
+    layer = args.layer or default_layer
+    settings = _render_settings(args.steps)
+    if args.command == "invert":
+        result = invert_image(network, image, layer, args.seed, settings, mean_image, args.quiet)
+    else:
+        result = caricature_image(network, image, layer, args.seed, settings, quiet=args.quiet)
     result = _upscale(result[None], args.size)[0]
     out = args.out or f"{Path(args.image).stem}_{args.command}.png"
     write_image(out, result)
     print(f"wrote {out}")
     if args.grid:
-        original = _upscale(generator._prepare(image).astype("uint8"), result.shape[0])[0]
+        original = prepare(image, network.input_size).astype("uint8")
+        original = _upscale(original, result.shape[0])[0]
         write_image(args.grid, make_grid([original, result], captions=["input", args.command]))
         print(f"wrote {args.grid}")
     return 0
 
 
 def _cmd_visualize(args: argparse.Namespace) -> int:
-    from deepface_gen.generation import FaceGenerator
+    from deepface_gen.generation import FaceGenerator, visualize_unit
 
-    generator = FaceGenerator.load(args.model)
-    faces = generator.visualize(
-        attribute=args.attr,
-        unit=args.unit,
-        n=args.n,
-        seed=args.seed,
-        steps=args.steps,
-        quiet=args.quiet,
-    )
+    if args.attr is not None:
+        if args.model in ("vgg16", "vggface"):
+            raise DeepFaceGenError(f"{args.model} has no attribute heads; use --unit LAYER:CHANNEL")
+        generator = FaceGenerator.load(args.model)
+        faces = generator.visualize(
+            attribute=args.attr, n=args.n, seed=args.seed, steps=args.steps, quiet=args.quiet
+        )
+    else:
+        network, mean_image, _ = _network_for(args)
+        faces = visualize_unit(
+            network,
+            args.unit,
+            args.n,
+            args.seed,
+            _render_settings(args.steps),
+            mean_image,
+            args.quiet,
+        )
     faces = _upscale(faces, args.size)
     for path in _write_faces(faces, args.out, args.grid, "visualization.png"):
         print(f"wrote {path}")
@@ -344,11 +380,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_fit)
 
     def common(p, n=True):
-        p.add_argument("--model", default="starter", help="model name or bundle path")
+        p.add_argument(
+            "--model",
+            default="starter",
+            help="starter, a bundle path, or vgg16 / vggface once imported",
+        )
         p.add_argument("--seed", type=int, default=0)
         p.add_argument("--steps", type=int, default=None, help="optimization steps")
         p.add_argument("--size", type=int, default=None, help="output side in pixels")
         p.add_argument("--quiet", action="store_true", help="no progress bar")
+        p.add_argument(
+            "--input-size",
+            type=int,
+            default=128,
+            help="working size with published weights (--model vgg16)",
+        )
         if n:
             p.add_argument("--n", type=int, default=1, help="faces to draw")
             p.add_argument("--out", default=None, help="a file (one face) or a folder")

@@ -54,7 +54,8 @@ class FaceGenerator:
 
     classifier: Classifier
     cgmm: cgmm_lib.CGMM
-    settings: inversion.RenderSettings = inversion.RenderSettings()
+    settings: inversion.RenderSettings = inversion.DEFAULT_SETTINGS
+    feature_weight: float = 20.0  # M&V's C: higher fits the target closer, lower trusts priors
 
     @classmethod
     def load(cls, name_or_path: str | os.PathLike = STARTER) -> FaceGenerator:
@@ -119,8 +120,9 @@ class FaceGenerator:
         specs = self._descriptions(description)
         key = jax.random.key(seed)
         k_target, k_init, k_render = jax.random.split(key, 3)
-        init = inversion.noisy_start(self.cgmm.mean_image, n * len(specs), k_init)
-        settings = self.settings if steps is None else replace(self.settings, steps=steps)
+        settings = self._settings(steps)
+        sigma = 10.0 if settings.pyramid_levels <= 1 else 2.0  # a pyramid keeps the start's grain
+        init = inversion.noisy_start(self.cgmm.mean_image, n * len(specs), k_init, sigma)
         if method == "baseline":
             direction = jnp.asarray(np.repeat([s.vector() for s in specs], n, axis=0))
             objective = inversion.attribute_logits(direction, weight=0.5)
@@ -131,15 +133,15 @@ class FaceGenerator:
                     for i, s in enumerate(specs)
                 ]
             )
-            objective = inversion.feature_match(self.cgmm.layer, target, weight=100.0)
+            objective = inversion.feature_match(self.cgmm.layer, target, self.feature_weight)
         images, _ = inversion.render(self.classifier, objective, init, k_render, settings, quiet)
         return np.round(images).astype(np.uint8)
 
     def _prepare(self, image: np.ndarray) -> jax.Array:
-        image = np.asarray(image)
-        if image.shape[:2] != (self.size, self.size):
-            image = fit_to_model(image.astype(np.uint8), self.size)
-        return jnp.asarray(image, jnp.float32)[None]
+        return prepare(image, self.size)
+
+    def _settings(self, steps: int | None) -> inversion.RenderSettings:
+        return self.settings if steps is None else replace(self.settings, steps=steps)
 
     def invert(
         self,
@@ -150,15 +152,15 @@ class FaceGenerator:
         quiet: bool = True,
     ) -> np.ndarray:
         """Reconstruct an image from its activations at ``layer`` alone (from the mean face)."""
-        layer = canonical_layer(layer or self.cgmm.layer)
-        pixels = self._prepare(image)
-        target = self.classifier.apply(pixels, taps=(layer,))[layer]
-        key = jax.random.key(seed)
-        init = inversion.noisy_start(self.cgmm.mean_image, 1, key)
-        settings = self.settings if steps is None else replace(self.settings, steps=steps)
-        objective = inversion.feature_match(layer, target, weight=100.0)
-        images, _ = inversion.render(self.classifier, objective, init, key, settings, quiet)
-        return np.round(images[0]).astype(np.uint8)
+        return invert_image(
+            self.classifier,
+            image,
+            layer or self.cgmm.layer,
+            seed,
+            self._settings(steps),
+            self.cgmm.mean_image,
+            quiet,
+        )
 
     def caricature(
         self,
@@ -166,19 +168,17 @@ class FaceGenerator:
         layer: str | None = None,
         seed: int = 0,
         steps: int | None = None,
-        strength: float = 30.0,
         quiet: bool = True,
     ) -> np.ndarray:
         """Exaggerate what ``layer`` sees in the image, starting from the image itself."""
-        layer = canonical_layer(layer or self.cgmm.layer)
-        pixels = self._prepare(image)
-        reference = self.classifier.apply(pixels, taps=(layer,))[layer]
-        settings = self.settings if steps is None else replace(self.settings, steps=steps)
-        objective = inversion.caricature(layer, reference, weight=strength)
-        images, _ = inversion.render(
-            self.classifier, objective, pixels, jax.random.key(seed), settings, quiet
+        return caricature_image(
+            self.classifier,
+            image,
+            layer or self.cgmm.layer,
+            seed,
+            self._settings(steps),
+            quiet=quiet,
         )
-        return np.round(images[0]).astype(np.uint8)
 
     def visualize(
         self,
@@ -193,24 +193,94 @@ class FaceGenerator:
         (``unit`` = 'LAYER:CHANNEL'), from the mean face; uint8 (n, S, S, 3)."""
         if (attribute is None) == (unit is None):
             raise DeepFaceGenError("visualize needs exactly one of attribute or unit")
-        if attribute is not None:
-            spec = self._descriptions(attribute)[0]
-            objective = inversion.attribute_logits(jnp.asarray(spec.vector()), weight=0.5)
-        else:
-            layer, _, index = unit.partition(":")
-            if not index.isdigit():
-                raise DeepFaceGenError(
-                    f"unit {unit!r} must look like LAYER:CHANNEL, e.g. conv3_1:7"
-                )
-            layer = canonical_layer(layer)
-            channels = self.classifier.apply(self._prepare(self.cgmm.mean_image), taps=(layer,))[
-                layer
-            ].shape[-1]
-            if int(index) >= channels:
-                raise DeepFaceGenError(f"{layer} has {channels} channels; {index} is out of range")
-            objective = inversion.channel(layer, int(index), weight=1.0)
+        if unit is not None:
+            return visualize_unit(
+                self.classifier, unit, n, seed, self._settings(steps), self.cgmm.mean_image, quiet
+            )
+        spec = self._descriptions(attribute)[0]
+        objective = inversion.attribute_logits(jnp.asarray(spec.vector()), weight=0.5)
         key = jax.random.key(seed)
         init = inversion.noisy_start(self.cgmm.mean_image, n, key)
-        settings = self.settings if steps is None else replace(self.settings, steps=steps)
-        images, _ = inversion.render(self.classifier, objective, init, key, settings, quiet)
+        images, _ = inversion.render(
+            self.classifier, objective, init, key, self._settings(steps), quiet
+        )
         return np.round(images).astype(np.uint8)
+
+
+# ---------------------------------------------------------------------------
+# Tools for any network (a trained classifier, or a bare backbone such as VGG16)
+
+
+def prepare(image: np.ndarray, size: int) -> jax.Array:
+    """(1, size, size, 3) float pixels: centre-cropped and resized when needed."""
+    image = np.asarray(image)
+    if image.shape[:2] != (size, size):
+        image = fit_to_model(image.astype(np.uint8), size)
+    return jnp.asarray(image, jnp.float32)[None]
+
+
+def _start(size: int, mean_image: np.ndarray | None) -> np.ndarray:
+    return mean_image if mean_image is not None else np.full((size, size, 3), 127.5, np.float32)
+
+
+def invert_image(
+    network: inversion.Network,
+    image: np.ndarray,
+    layer: str,
+    seed: int = 0,
+    settings: inversion.RenderSettings = inversion.DEFAULT_SETTINGS,
+    mean_image: np.ndarray | None = None,
+    quiet: bool = True,
+) -> np.ndarray:
+    """Feature inversion: an image whose ``layer`` activations match the given image's."""
+    layer = canonical_layer(layer)
+    pixels = prepare(image, network.input_size)
+    target = network.apply(pixels, taps=(layer,))[layer]
+    key = jax.random.key(seed)
+    init = inversion.noisy_start(_start(network.input_size, mean_image), 1, key)
+    objective = inversion.feature_match(layer, target, weight=100.0)
+    images, _ = inversion.render(network, objective, init, key, settings, quiet)
+    return np.round(images[0]).astype(np.uint8)
+
+
+def caricature_image(
+    network: inversion.Network,
+    image: np.ndarray,
+    layer: str,
+    seed: int = 0,
+    settings: inversion.RenderSettings = inversion.DEFAULT_SETTINGS,
+    strength: float = 30.0,
+    quiet: bool = True,
+) -> np.ndarray:
+    """Exaggerate what ``layer`` sees in an image, starting from the image itself."""
+    layer = canonical_layer(layer)
+    pixels = prepare(image, network.input_size)
+    reference = network.apply(pixels, taps=(layer,))[layer]
+    objective = inversion.caricature(layer, reference, weight=strength)
+    images, _ = inversion.render(network, objective, pixels, jax.random.key(seed), settings, quiet)
+    return np.round(images[0]).astype(np.uint8)
+
+
+def visualize_unit(
+    network: inversion.Network,
+    unit: str,
+    n: int = 1,
+    seed: int = 0,
+    settings: inversion.RenderSettings = inversion.DEFAULT_SETTINGS,
+    mean_image: np.ndarray | None = None,
+    quiet: bool = True,
+) -> np.ndarray:
+    """Activation maximization of one channel, ``unit`` = 'LAYER:CHANNEL'; uint8 (n, S, S, 3)."""
+    layer, _, index = unit.partition(":")
+    if not index.isdigit():
+        raise DeepFaceGenError(f"unit {unit!r} must look like LAYER:CHANNEL, e.g. conv3_1:7")
+    layer = canonical_layer(layer)
+    start = _start(network.input_size, mean_image)
+    channels = network.apply(start[None], taps=(layer,))[layer].shape[-1]
+    if int(index) >= channels:
+        raise DeepFaceGenError(f"{layer} has {channels} channels; {index} is out of range")
+    key = jax.random.key(seed)
+    init = inversion.noisy_start(start, n, key)
+    objective = inversion.channel(layer, int(index), weight=1.0)
+    images, _ = inversion.render(network, objective, init, key, settings, quiet)
+    return np.round(images).astype(np.uint8)

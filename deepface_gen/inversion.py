@@ -24,9 +24,10 @@ import numpy as np
 import optax
 from tqdm.auto import tqdm
 
-from deepface_gen.classifier import Classifier
+from deepface_gen.classifier import Backbone, Classifier
 
 Outputs = dict[str, jax.Array]
+Network = Classifier | Backbone  # anything with .module, .params and .preprocessing
 ATTRIBUTES = "attributes"  # pseudo-layer: the attribute logits
 
 
@@ -125,6 +126,15 @@ def total_variation(
     return prior
 
 
+def anchor(start: jax.Array, scale: float = 80.0) -> Callable[[jax.Array], jax.Array]:
+    """mean ((x - start) / scale)^2: stay near the start unless the objective says otherwise."""
+
+    def prior(x: jax.Array) -> jax.Array:
+        return jnp.mean(((x - start) / scale) ** 2, axis=(1, 2, 3))
+
+    return prior
+
+
 # --- transforms ---------------------------------------------------------------
 
 
@@ -148,13 +158,19 @@ class RenderSettings:
     """How to optimize: steps, rate, optimizer, jitter, priors' weights, polish phase."""
 
     steps: int = 200
-    learning_rate: float = 4.0
+    learning_rate: float = 2.0
     optimizer: str = "adam"  # or "mv" (momentum 0.9 with AdaGrad-style scaling)
     jitter: int = 2
     polish_steps: int = 30  # final steps without jitter at 0.1x the rate
     alpha_weight: float = 1.0
     tv_weight: float = 1.0
     chunk: int = 25  # steps per jitted call (progress granularity)
+    pyramid_levels: int = 4  # >1: optimize a Laplacian pyramid (coarse-to-fine) over the start
+    pyramid_start: int = 0  # first level optimized: 1 leaves full-resolution detail to the start
+    anchor_weight: float = 0.0  # pull towards the start where the objective is indifferent
+
+
+DEFAULT_SETTINGS = RenderSettings()
 
 
 def _optimizer(settings: RenderSettings) -> optax.GradientTransformation:
@@ -177,18 +193,18 @@ def _optimizer(settings: RenderSettings) -> optax.GradientTransformation:
     raise ValueError(f"unknown optimizer {settings.optimizer!r}; use adam or mv")
 
 
-def _network_outputs(classifier: Classifier, pixels: jax.Array, layers: Sequence[str]) -> Outputs:
+def _network_outputs(network: Network, pixels: jax.Array, layers: Sequence[str]) -> Outputs:
     taps = tuple(layer for layer in layers if layer != ATTRIBUTES)
-    inputs = classifier.preprocessing.apply(pixels)
-    return classifier.module.apply({"params": classifier.params}, inputs, taps=taps)
+    inputs = network.preprocessing.apply(pixels)
+    return network.module.apply({"params": network.params}, inputs, taps=taps)
 
 
 def render(
-    classifier: Classifier,
+    classifier: Network,
     objective: Objective,
     init: jax.Array,
     key: jax.Array,
-    settings: RenderSettings = RenderSettings(),
+    settings: RenderSettings = DEFAULT_SETTINGS,
     quiet: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Optimize pixels from ``init`` (N, S, S, 3), 0-255, to minimize objective + priors.
@@ -200,11 +216,16 @@ def render(
     priors = [(settings.alpha_weight, alpha_norm()), (settings.tv_weight, total_variation())]
     shift = jitter(settings.jitter)
     total = settings.steps + settings.polish_steps
+    base = jnp.clip(jnp.asarray(init, jnp.float32), 0.0, 255.0)
+    pixels_of = _parameterization(base, settings.pyramid_levels)
+    if settings.anchor_weight:
+        priors.append((settings.anchor_weight, anchor(base)))
 
-    def objective_only(x: jax.Array) -> jax.Array:
-        return objective.loss(_network_outputs(classifier, x, objective.layers))
+    def objective_only(params) -> jax.Array:
+        return objective.loss(_network_outputs(classifier, pixels_of(params), objective.layers))
 
-    def loss_fn(x: jax.Array, step_key: jax.Array, jittering: jax.Array) -> jax.Array:
+    def loss_fn(params, step_key: jax.Array, jittering: jax.Array) -> jax.Array:
+        x = pixels_of(params)
         moved = jnp.where(jittering, shift(step_key, x), x)
         per_image = objective.loss(_network_outputs(classifier, moved, objective.layers))
         for weight, prior in priors:
@@ -212,29 +233,58 @@ def render(
         return jnp.sum(per_image)
 
     @functools.partial(jax.jit, static_argnames=("count",))
-    def run_chunk(x, opt_state, start, count):
+    def run_chunk(params, opt_state, start, count):
         def body(i, carry):
-            x, opt_state = carry
+            params, opt_state = carry
             step = start + i
-            grads = jax.grad(loss_fn)(x, jax.random.fold_in(key, step), step < settings.steps)
-            updates, opt_state = tx.update(grads, opt_state, x)
-            return jnp.clip(optax.apply_updates(x, updates), 0.0, 255.0), opt_state
+            grads = jax.grad(loss_fn)(params, jax.random.fold_in(key, step), step < settings.steps)
+            updates, opt_state = tx.update(grads, opt_state, params)
+            return optax.apply_updates(params, updates), opt_state
 
-        x, opt_state = jax.lax.fori_loop(0, count, body, (x, opt_state))
-        return x, opt_state, objective_only(x)
+        params, opt_state = jax.lax.fori_loop(0, count, body, (params, opt_state))
+        if settings.pyramid_levels <= 1:
+            params = jnp.clip(params, 0.0, 255.0)  # the box constraint, by projection
+        return params, opt_state, objective_only(params)
 
-    x = jnp.clip(jnp.asarray(init, jnp.float32), 0.0, 255.0)
-    opt_state = tx.init(x)
-    history = [np.asarray(jax.jit(objective_only)(x))]
+    params = (
+        base
+        if settings.pyramid_levels <= 1
+        else _zero_pyramid(base, settings.pyramid_levels, settings.pyramid_start)
+    )
+    opt_state = tx.init(params)
+    history = [np.asarray(jax.jit(objective_only)(params))]
     done = 0
     with tqdm(total=total, unit="step", desc="rendering", disable=quiet) as bar:
         while done < total:
             count = min(settings.chunk, total - done)
-            x, opt_state, value = run_chunk(x, opt_state, done, count)
+            params, opt_state, value = run_chunk(params, opt_state, done, count)
             history.append(np.asarray(value))
             done += count
             bar.update(count)
-    return np.asarray(x), np.stack(history)
+    return np.asarray(jax.jit(pixels_of)(params)), np.stack(history)
+
+
+def _zero_pyramid(base: jax.Array, levels: int, start: int = 0) -> tuple[jax.Array, ...]:
+    n, h, w, c = base.shape
+    return tuple(jnp.zeros((n, max(h >> k, 1), max(w >> k, 1), c)) for k in range(start, levels))
+
+
+def _parameterization(base: jax.Array, levels: int) -> Callable:
+    """Pixels from parameters: the pixels themselves, or base + sum of upsampled levels.
+
+    A pyramid lets each step move coarse structure and fine detail at once
+    (coarse-to-fine), which gives smoother images in fewer steps.
+    """
+    if levels <= 1:
+        return lambda params: params
+
+    def pixels(params: tuple[jax.Array, ...]) -> jax.Array:
+        x = base
+        for level in params:
+            x = x + jax.image.resize(level, base.shape, "linear")
+        return jnp.clip(x, 0.0, 255.0)
+
+    return pixels
 
 
 def noisy_start(mean_image: np.ndarray, n: int, key: jax.Array, sigma: float = 10.0) -> jax.Array:

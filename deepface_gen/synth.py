@@ -313,9 +313,9 @@ def _render_one(ident: Identity, attrs: jax.Array, nuis: Nuisance, size: int) ->
 
     male, young = _on(attrs, "Male"), _on(attrs, "Young")
     chubby, oval = _on(attrs, "Chubby"), _on(attrs, "Oval_Face")
-    fw = ident.face_width * (1.0 + 0.12 * chubby - 0.05 * oval) + 0.015 * male
-    fh = ident.face_height * (1.0 + 0.06 * oval)
-    taper = ident.jaw_taper * (1.0 - 0.5 * male) * (1.0 - 0.6 * chubby) + 0.18 * oval
+    fw = ident.face_width * (1.0 + 0.18 * chubby - 0.08 * oval) + 0.015 * male
+    fh = ident.face_height * (1.0 + 0.1 * oval)
+    taper = ident.jaw_taper * (1.0 - 0.5 * male) * (1.0 - 0.7 * chubby) + 0.3 * oval
     fcy = 0.06
 
     light = nuis.light
@@ -361,7 +361,10 @@ def _render_one(ident: Identity, attrs: jax.Array, nuis: Nuisance, size: int) ->
     strands = 1.0 + (0.10 - 0.05 * straight) * jnp.sin(
         angle * (90.0 - 40.0 * wavy) + 6.0 * wavy * jnp.sin(_length(p) * 30)
     )
-    hair_px = hair[None, None, :] * strands[..., None] * shade[..., None]
+    # Straight hair is sleek: a glossy highlight arc across the crown.
+    crown = _length((p - jnp.array([0.0, 0.02])) / jnp.stack([fw + 0.05, fh + 0.05]))
+    sheen = jnp.exp(-(((crown - 0.9) / 0.06) ** 2)) * (p[..., 1] < -0.05) * straight
+    hair_px = hair[None, None, :] * (strands * (1.0 + 0.45 * sheen))[..., None] * shade[..., None]
 
     # Long hair: women mostly, men rarely; a person keeps their preference.
     long_hair = (ident.long_hair_pref > (0.88 * male + 0.15 * (1 - male))).astype(jnp.float32)
@@ -398,8 +401,6 @@ def _render_one(ident: Identity, attrs: jax.Array, nuis: Nuisance, size: int) ->
     for side in (-1.0, 1.0):
         d_ear = _ellipse(p, (side * (fw - 0.005), 0.06), (0.06, 0.11))
         canvas = _over(canvas, skin * 0.88 * shade[..., None], _cover(d_ear, fpx))
-        d_ring = _ellipse(p, (side * (fw - 0.005), 0.2), (0.022, 0.022))
-        canvas = _over(canvas, gold, _cover(d_ring, fpx) * _on(attrs, "Wearing_Earrings"))
 
     # --- the face: an ellipse that narrows towards the chin
     yrel = jnp.clip((p[..., 1] - fcy) / fh, 0.0, 1.0)
@@ -429,10 +430,10 @@ def _render_one(ident: Identity, attrs: jax.Array, nuis: Nuisance, size: int) ->
     old = 1.0 - young
     wrinkle_colour = skin * 0.6
     for dy in (-0.3, -0.26):
-        d = _parabola_band(p, (0.0, dy), 0.14, 0.9, 0.004)
+        d = _parabola_band(p, (0.0, dy), 0.16, 0.9, 0.008)
         canvas = _over(canvas, wrinkle_colour, on_face(_cover(d, fpx, 2.0)) * old * 0.75)
     for side in (-1.0, 1.0):
-        d = _segment(p, (side * 0.09, 0.14), (side * 0.14, ident.mouth_height + 0.02), 0.005)
+        d = _segment(p, (side * 0.09, 0.14), (side * 0.15, ident.mouth_height + 0.03), 0.008)
         canvas = _over(canvas, wrinkle_colour, on_face(_cover(d, fpx, 2.0)) * old * 0.7)
 
     # --- cheeks: cheekbone light, rosy blush, makeup blush
@@ -480,9 +481,10 @@ def _render_one(ident: Identity, attrs: jax.Array, nuis: Nuisance, size: int) ->
 
     # --- nose
     big_nose, pointy = _on(attrs, "Big_Nose"), _on(attrs, "Pointy_Nose")
-    nose_scale = (1.0 + 0.45 * big_nose) * ident.nose_length
-    nose_tip = 0.1 + 0.05 * nose_scale + 0.02 * pointy
-    nose_half = 0.032 * (1.0 + 0.5 * big_nose) * (1.0 - 0.35 * pointy)
+    # Big: wide with large nostrils. Pointy: long and narrow with a sharp tip shadow.
+    nose_scale = (1.0 + 0.6 * big_nose) * ident.nose_length
+    nose_tip = 0.1 + 0.05 * nose_scale + 0.045 * pointy
+    nose_half = 0.032 * (1.0 + 0.8 * big_nose) * (1.0 - 0.4 * pointy)
     shadow_side = jnp.where(light[0] > 0, -1.0, 1.0)
     d_ridge = _segment(
         p,
@@ -494,8 +496,14 @@ def _render_one(ident: Identity, attrs: jax.Array, nuis: Nuisance, size: int) ->
     d_tip = _ellipse(p, (0.0, nose_tip), (nose_half + 0.01, 0.024 * (1 + 0.3 * big_nose)))
     canvas = _over(canvas, skin * 0.85, on_face(_cover(d_tip, fpx, 2.0)) * 0.7)
     for side in (-1.0, 1.0):
-        d_nostril = _ellipse(p, (side * nose_half * 0.8, nose_tip + 0.008), (0.013, 0.007))
+        nostril = (0.013 + 0.012 * big_nose, 0.007 + 0.006 * big_nose)
+        d_nostril = _ellipse(p, (side * nose_half * 0.8, nose_tip + 0.008), nostril)
         canvas = _over(canvas, skin * 0.35, on_face(_cover(d_nostril, fpx)) * 0.9)
+    d_point = _segment(p, (-0.022, nose_tip + 0.03), (0.0, nose_tip + 0.05), 0.007)
+    d_point = jnp.minimum(
+        d_point, _segment(p, (0.022, nose_tip + 0.03), (0.0, nose_tip + 0.05), 0.007)
+    )
+    canvas = _over(canvas, skin * 0.55, on_face(_cover(d_point, fpx, 1.5)) * 0.8 * pointy)
 
     # --- mouth: smile curvature, open mouth with teeth, lips, lipstick
     smiling, mouth_open = _on(attrs, "Smiling"), _on(attrs, "Mouth_Slightly_Open")
@@ -503,7 +511,7 @@ def _render_one(ident: Identity, attrs: jax.Array, nuis: Nuisance, size: int) ->
     half_w = 0.085 + 0.03 * smiling
     curve = 0.6 - 7.5 * smiling  # y grows downwards: negative curvature lifts the corners
     lip_t = (0.016 + 0.012 * big_lips) * (1.0 - 0.2 * male)
-    gap = 0.026 * mouth_open
+    gap = 0.05 * mouth_open
     lip_colour = (
         skin * jnp.array([0.85, 0.6, 0.6])
         + (jnp.array([0.72, 0.08, 0.18]) - skin * jnp.array([0.85, 0.6, 0.6])) * lipstick
@@ -534,7 +542,7 @@ def _render_one(ident: Identity, attrs: jax.Array, nuis: Nuisance, size: int) ->
     bushy, arched = _on(attrs, "Bushy_Eyebrows"), _on(attrs, "Arched_Eyebrows")
     for side in (-1.0, 1.0):
         ec = jnp.stack([side * ident.eye_spacing, ident.eye_height])
-        d_bag = _parabola_band(p, ec + jnp.array([0.0, eye_h + 0.018]), 0.05, -4.0, 0.007)
+        d_bag = _parabola_band(p, ec + jnp.array([0.0, eye_h + 0.022]), 0.055, -4.0, 0.012)
         canvas = _over(
             canvas, skin * jnp.array([0.62, 0.55, 0.62]), on_face(_cover(d_bag, fpx, 2.5)) * bags
         )
@@ -601,6 +609,12 @@ def _render_one(ident: Identity, attrs: jax.Array, nuis: Nuisance, size: int) ->
     shadow = _cover(d_cap - 0.025, fpx, 6.0) * (1.0 - bald) * face_alpha
     canvas = _over(canvas, jnp.zeros(3), shadow * 0.25)
     canvas = _over(canvas, hair_px, hair_alpha)
+
+    # --- earrings hang below the lobes, in front of any hair
+    for side in (-1.0, 1.0):
+        d_ring = _ellipse(p, (side * (fw - 0.005), 0.23), (0.03, 0.034))
+        ring = _cover(jnp.abs(d_ring) - 0.009, fpx) * _on(attrs, "Wearing_Earrings")
+        canvas = _over(canvas, gold, ring)
 
     # --- eyeglasses: two rims, a bridge, tinted lenses with a glint
     glasses = _on(attrs, "Eyeglasses")

@@ -35,6 +35,7 @@ def test_inversion_recovers_input_of_a_small_network():
         alpha_weight=0.0,
         tv_weight=0.0,
         chunk=50,
+        pyramid_levels=1,
     )
     start = inversion.noisy_start(np.full((16, 16, 3), 127.5), 1, jax.random.key(5))
     result, history = inversion.render(
@@ -196,3 +197,55 @@ def test_model_without_cgmm_says_how_to_fit(tmp_path):
     )
     with pytest.raises(DeepFaceGenError, match="deepface-gen fit"):
         FaceGenerator.load(tmp_path / "m")
+
+
+def test_cli_invert_and_unit_with_vgg16(vgg16_file, tmp_path, capsys):
+    from deepface_gen import weights
+
+    weights.import_weights(vgg16_file)
+    image = write_image(
+        tmp_path / "in.png", np.random.default_rng(0).integers(0, 255, (40, 40, 3), dtype=np.uint8)
+    )
+    out = tmp_path / "inv.png"
+    assert (
+        cli.main(
+            [
+                "invert",
+                str(image),
+                "--model",
+                "vgg16",
+                "--input-size",
+                "32",
+                "--layer",
+                "conv2_1",
+                "--steps",
+                "3",
+                "--out",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    assert read_image(out).shape == (32, 32, 3)
+    assert (
+        cli.main(
+            [
+                "visualize",
+                "--unit",
+                "conv3_1:5",
+                "--model",
+                "vgg16",
+                "--input-size",
+                "32",
+                "--steps",
+                "3",
+                "--out",
+                str(tmp_path / "u.png"),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    assert cli.main(["visualize", "--attr", "smiling", "--model", "vgg16"]) == 2
+    assert "no attribute heads" in capsys.readouterr().err

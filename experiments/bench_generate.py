@@ -1,0 +1,136 @@
+"""Generation measured: attribute faithfulness, diversity and cost (DESIGN.md section 6).
+
+    python experiments/bench_generate.py --judge experiments/models/independent \
+        [--model starter] [--seeds 4] [--steps 200] [--out experiments/results]
+
+Faithfulness is judged by an independent classifier (different architecture,
+seed and data stream; never used for generation): the fraction of requested
+attributes it detects in the faces, per attribute and overall, for the
+conditional cGMM, the paper's cGMM and the class-visualization baseline.
+Diversity is the mean pairwise distance between faces of one description
+across seeds, in pixels (0-1 scale, RMS) and in the judge's feature space.
+Cost: seconds per face cold (first call, with compilation) and warm, and faces
+per second batched at 16, with peak memory (RSS).
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import resource
+import time
+from pathlib import Path
+
+import numpy as np
+
+from deepface_gen.attributes import parse_description
+from deepface_gen.classifier import load_classifier
+from deepface_gen.generation import FaceGenerator
+from deepface_gen.images import make_grid, write_image
+
+# 32 descriptions of 1 to 4 attributes, over what the starter draws.
+DESCRIPTIONS = [
+    "male", "female", "smiling", "eyeglasses", "wearing hat", "bald", "young", "old",
+    "black hair", "blond hair", "gray hair", "beard",
+    "smiling woman", "man with eyeglasses", "blond woman", "old man", "woman, lipstick",
+    "male, mustache", "young, bangs", "female, earrings",
+    "youth, black hair, male", "old, gray hair, eyeglasses", "woman, blond, smiling",
+    "man, beard, hat", "female, wavy hair, lipstick", "male, bald, eyeglasses",
+    "young, female, brown hair, smiling", "old, male, gray hair, beard",
+    "female, black hair, bangs, lipstick", "male, young, mustache, necktie",
+    "woman, hat, earrings, smiling", "man, eyeglasses, brown hair, not smiling",
+]  # fmt: skip
+METHODS = ("conditional", "paper", "baseline")
+
+
+def faithfulness(judge, faces: np.ndarray, specs: list, seeds: int) -> tuple[dict, float]:
+    """Per-attribute and overall fraction of requested attributes the judge detects."""
+    probs = judge.probabilities(faces)
+    hits: dict[str, list[bool]] = {}
+    for d, spec in enumerate(specs):
+        for s in range(seeds):
+            p = probs[d * seeds + s]
+            for name, value in spec.values.items():
+                present = p[judge.attributes.index(name)] > 0.5
+                hits.setdefault(name, []).append(bool(present == (value > 0)))
+    per = {name: float(np.mean(v)) for name, v in sorted(hits.items())}
+    overall = float(np.mean(list(itertools.chain.from_iterable(hits.values()))))
+    return per, overall
+
+
+def diversity(judge, faces: np.ndarray, groups: int, seeds: int) -> tuple[float, float]:
+    """Mean pairwise RMS pixel distance and judge-feature distance within each description."""
+    feats = np.asarray(judge.apply(faces)["features"])
+    pix, fea = [], []
+    for g in range(groups):
+        idx = range(g * seeds, (g + 1) * seeds)
+        for i, j in itertools.combinations(idx, 2):
+            pix.append(np.sqrt(np.mean((faces[i] / 255.0 - faces[j] / 255.0) ** 2)))
+            fea.append(np.linalg.norm(feats[i] - feats[j]) / np.sqrt(feats.shape[1]))
+    return float(np.mean(pix)), float(np.mean(fea))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--model", default="starter")
+    parser.add_argument("--judge", default="experiments/models/independent")
+    parser.add_argument("--seeds", type=int, default=4)
+    parser.add_argument("--steps", type=int, default=None)
+    parser.add_argument("--out", default="experiments/results")
+    args = parser.parse_args()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    generator = FaceGenerator.load(args.model)
+    judge = load_classifier(args.judge)
+    specs = [parse_description(d) for d in DESCRIPTIONS]
+    report: dict = {"descriptions": DESCRIPTIONS, "seeds": args.seeds, "methods": {}}
+
+    # Cost, measured first so "cold" includes compilation.
+    start = time.perf_counter()
+    generator.generate("smiling", n=1, seed=0, steps=args.steps)
+    cold = time.perf_counter() - start
+    start = time.perf_counter()
+    generator.generate("smiling", n=1, seed=1, steps=args.steps)
+    warm = time.perf_counter() - start
+    generator.generate("smiling", n=16, seed=0, steps=args.steps)  # compile the batch of 16
+    start = time.perf_counter()
+    generator.generate("smiling", n=16, seed=2, steps=args.steps)
+    batched = 16 / (time.perf_counter() - start)
+    report["cost"] = {
+        "seconds_per_face_cold": cold, "seconds_per_face_warm": warm,
+        "faces_per_second_batched_16": batched, "speedup_batched_vs_single": batched * warm,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }  # fmt: skip
+    print(json.dumps(report["cost"], indent=2))
+
+    for method in METHODS:
+        start = time.perf_counter()
+        faces = np.concatenate([
+            generator.generate(specs[i : i + 4], n=args.seeds, seed=0, method=method,
+                               steps=args.steps)
+            for i in range(0, len(specs), 4)
+        ])  # fmt: skip
+        seconds = time.perf_counter() - start
+        per, overall = faithfulness(judge, faces, specs, args.seeds)
+        pix, fea = diversity(judge, faces, len(specs), args.seeds)
+        report["methods"][method] = {
+            "faithfulness": overall, "per_attribute": per, "diversity_pixels": pix,
+            "diversity_features": fea, "seconds_per_face": seconds / len(faces),
+        }  # fmt: skip
+        print(
+            f"{method:<12} faithfulness {overall:.3f}  diversity px {pix:.3f} "
+            f"feat {fea:.3f}  {seconds / len(faces):.2f} s/face"
+        )
+        rows = [faces[d * args.seeds : (d + 1) * args.seeds] for d in range(0, len(specs), 3)]
+        write_image(
+            out / f"generate_{method}.png", make_grid(np.concatenate(rows), columns=args.seeds * 2)
+        )
+    (out / "generation.json").write_text(json.dumps(report, indent=2))
+    print(f"wrote {out / 'generation.json'}")
+
+
+if __name__ == "__main__":
+    main()

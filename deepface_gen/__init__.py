@@ -18,7 +18,24 @@ __all__ = [
     "CELEBA_ATTRIBUTES",
     "AttributeSpec",
     "DeepFaceGenError",
+    "FaceGenerator",
     "__version__",
     "as_spec",
+    "load_classifier",
     "parse_description",
 ]
+
+_LAZY = {
+    "FaceGenerator": ("deepface_gen.generation", "FaceGenerator"),
+    "load_classifier": ("deepface_gen.classifier", "load_classifier"),
+}
+
+
+def __getattr__(name: str):
+    """Import the heavy parts (JAX models) only when first used."""
+    if name in _LAZY:
+        import importlib
+
+        module, attr = _LAZY[name]
+        return getattr(importlib.import_module(module), attr)
+    raise AttributeError(f"module 'deepface_gen' has no attribute {name!r}")

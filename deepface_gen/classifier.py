@@ -41,6 +41,16 @@ def resolve_model(name_or_path: str | os.PathLike = STARTER) -> Path:
     )
 
 
+def _jitted_forward(module, preprocessing: Preprocessing):
+    """jit(pixels -> preprocess -> module), compiled once per batch shape and tap set."""
+
+    @functools.partial(jax.jit, static_argnames=("taps",))
+    def forward(params, images, taps=()):
+        return module.apply({"params": params}, preprocessing.apply(images), taps=taps)
+
+    return forward
+
+
 @dataclass(frozen=True)
 class Classifier:
     """A trained attribute classifier: architecture, weights and how it sees pixels."""
@@ -64,13 +74,7 @@ class Classifier:
 
     @functools.cached_property
     def _forward(self):
-        module, prep = self.module, self.preprocessing
-
-        @functools.partial(jax.jit, static_argnames=("taps",))
-        def forward(params, images, taps=()):
-            return module.apply({"params": params}, prep.apply(images), taps=taps)
-
-        return forward
+        return _jitted_forward(self.module, self.preprocessing)
 
     def apply(self, images: np.ndarray | jax.Array, taps: tuple[str, ...] = ()) -> dict:
         """Forward uint8 / 0-255 RGB images (N, S, S, 3) at the model's input size."""
@@ -135,13 +139,7 @@ class Backbone:
 
     @functools.cached_property
     def _forward(self):
-        module, prep = self.module, self.preprocessing
-
-        @functools.partial(jax.jit, static_argnames=("taps",))
-        def forward(params, images, taps):
-            return module.apply({"params": params}, prep.apply(images), taps=taps)
-
-        return forward
+        return _jitted_forward(self.module, self.preprocessing)
 
     def apply(self, images: np.ndarray | jax.Array, taps: tuple[str, ...] = ()) -> dict:
         """Activations at ``taps`` for uint8 / 0-255 RGB images."""

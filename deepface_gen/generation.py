@@ -29,6 +29,7 @@ from deepface_gen.images import fit_to_model
 from deepface_gen.models import canonical_layer
 
 METHODS = ("conditional", "paper", "baseline")
+EDIT_ANCHOR = 2.0  # how firmly an edit holds the portrait where the objective is indifferent
 Description = str | Mapping[str, float] | AttributeSpec | np.ndarray
 
 
@@ -137,9 +138,6 @@ class FaceGenerator:
         images, _ = inversion.render(self.classifier, objective, init, k_render, settings, quiet)
         return np.round(images).astype(np.uint8)
 
-    def _prepare(self, image: np.ndarray) -> jax.Array:
-        return prepare(image, self.size)
-
     def _settings(self, steps: int | None) -> inversion.RenderSettings:
         return self.settings if steps is None else replace(self.settings, steps=steps)
 
@@ -205,6 +203,59 @@ class FaceGenerator:
             self.classifier, objective, init, key, self._settings(steps), quiet
         )
         return np.round(images).astype(np.uint8)
+
+    def edit(
+        self,
+        images: np.ndarray,
+        description: Description,
+        strengths: tuple[float, ...] = (1.0,),
+        layer: str | None = None,
+        seed: int = 0,
+        steps: int | None = None,
+        quiet: bool = True,
+    ) -> np.ndarray:
+        """Alter portraits: uint8 (N, K, S, S, 3) for N portraits and K strengths.
+
+        The classifier reads each portrait's attributes; the description
+        changes only the attributes it names ("+smiling,-eyeglasses"). The
+        portrait's own activations move by the cGMM's predicted difference
+        between the new and the current attribute vectors, times the strength,
+        and inversion starts from the portrait itself with a prior that holds
+        it where the objective is indifferent, so identity, pose and background
+        stay. Strength 0 returns (almost) the input.
+        """
+        spec = self._descriptions(description)[0]
+        pixels = jnp.concatenate([prepare(image, self.size) for image in images])
+        layer = canonical_layer(layer or self.cgmm.layer)
+        if layer != self.cgmm.layer:
+            raise DeepFaceGenError(f"the cGMM is fitted at {self.cgmm.layer}, not {layer}")
+        current = 2.0 * self.classifier.probabilities(np.asarray(pixels)) - 1.0  # (N, 40)
+        wanted = current.copy()
+        wanted[:, spec.mask()] = spec.vector()[spec.mask()]
+        ridge = self.cgmm.ridge
+        ones = np.ones((len(current), 1), np.float32)
+        delta = (np.concatenate([wanted, ones], 1) - np.concatenate([current, ones], 1)) @ ridge
+        own = np.asarray(self.classifier.apply(pixels, taps=(layer,))[layer]).reshape(len(ones), -1)
+        k = len(strengths)
+        scale = np.asarray(strengths, np.float32)[None, :, None]
+        target = np.maximum(own[:, None] + scale * delta[:, None], 0.0)  # (N, K, D)
+        target = target.reshape(len(ones) * k, *self.cgmm.shape)
+        start = jnp.repeat(pixels, k, axis=0)
+        # The start is already a natural image, so no smoothing priors or jitter: Adam
+        # rescales any gradient to full steps, and with the target at the portrait's own
+        # activations every gradient is zero, so strength 0 returns the portrait itself.
+        settings = replace(
+            self._settings(steps),
+            jitter=0,
+            tv_weight=0.0,
+            alpha_weight=0.0,
+            anchor_weight=EDIT_ANCHOR,
+        )
+        objective = inversion.feature_match(layer, target, self.feature_weight)
+        out, _ = inversion.render(
+            self.classifier, objective, start, jax.random.key(seed), settings, quiet
+        )
+        return np.round(out).astype(np.uint8).reshape(len(ones), k, *out.shape[1:])
 
 
 # ---------------------------------------------------------------------------

@@ -263,3 +263,34 @@ class Preprocessing:
 CAFFE_VGG16 = Preprocessing("BGR", (103.939, 116.779, 123.68), 1.0)
 CAFFE_VGGFACE = Preprocessing("BGR", (93.5940, 104.7624, 129.1863), 1.0)
 STARTER = Preprocessing("RGB", (127.5, 127.5, 127.5), 1.0 / 127.5)
+
+
+def face_box(
+    image: np.ndarray, box: tuple[int, int, int, int] | None = None
+) -> tuple[int, int, int, int]:
+    """(x, y, w, h) of the face: the given box checked against the image, or the centred
+    square (portraits are assumed roughly centred, as in CelebA's aligned crops)."""
+    height, width = image.shape[:2]
+    if box is None:
+        side = min(height, width)
+        return ((width - side) // 2, (height - side) // 2, side, side)
+    x, y, w, h = box
+    if w < MIN_SIDE or h < MIN_SIDE or x < 0 or y < 0 or x + w > width or y + h > height:
+        raise ImageError(
+            f"face box {box} does not fit a {width}x{height} image (or is under {MIN_SIDE} pixels)"
+        )
+    return box
+
+
+def crop_face(image: np.ndarray, box: tuple[int, int, int, int], size: int) -> np.ndarray:
+    """The box's content resized to ``size`` x ``size``."""
+    x, y, w, h = box
+    return resize(image[y : y + h, x : x + w], (size, size))
+
+
+def paste_face(image: np.ndarray, face: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+    """A copy of ``image`` with ``face`` resized into ``box`` (an edit at full resolution)."""
+    x, y, w, h = box
+    out = np.array(image, copy=True)
+    out[y : y + h, x : x + w] = resize(face, (h, w))
+    return out

@@ -249,3 +249,81 @@ def test_cli_invert_and_unit_with_vgg16(vgg16_file, tmp_path, capsys):
     )
     assert cli.main(["visualize", "--attr", "smiling", "--model", "vgg16"]) == 2
     assert "no attribute heads" in capsys.readouterr().err
+
+
+def test_anchor_keeps_pixels_near_start_and_pyramid_reduces_objective(gen):
+    clf = gen.classifier
+    start = inversion.noisy_start(gen.cgmm.mean_image, 1, jax.random.key(2))
+    target = clf.apply(np.full((1, 16, 16, 3), 60.0), taps=("conv2_1",))["conv2_1"]
+    objective = inversion.feature_match("conv2_1", target)
+    free = dataclasses.replace(FAST, steps=40, jitter=0)
+    held = dataclasses.replace(free, anchor_weight=1e4)
+    moved, history = inversion.render(clf, objective, start, jax.random.key(0), free)
+    kept, _ = inversion.render(clf, objective, start, jax.random.key(0), held)
+    assert history[-1, 0] < history[0, 0]  # the pyramid parameterization optimizes
+    assert np.abs(kept - start).mean() < 0.3 * np.abs(moved - start).mean()
+
+
+def test_edit_strength_zero_keeps_portrait_and_shapes(gen):
+    portrait = gen.generate("young", seed=5)
+    out = gen.edit(portrait, "+smiling,-eyeglasses", strengths=(0.0, 1.5), steps=20)
+    assert out.shape == (1, 2, 16, 16, 3) and out.dtype == np.uint8
+    unchanged = np.abs(out[0, 0].astype(int) - portrait[0]).mean()
+    changed = np.abs(out[0, 1].astype(int) - portrait[0]).mean()
+    assert unchanged < 4.0 and changed > unchanged
+    with pytest.raises(DescriptionError, match="did you mean"):
+        gen.edit(portrait, "+smilling")
+
+
+def test_cli_edit_file_sweep_folder_and_paste(tiny_bundle, tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    portrait = write_image(tmp_path / "in" / "p1.png", rng.integers(0, 255, (40, 30, 3), np.uint8))
+    write_image(tmp_path / "in" / "p2.jpg", rng.integers(0, 255, (20, 20, 3), np.uint8))
+    base = ["--model", str(tiny_bundle), "--steps", "3", "--quiet", "--attrs", "+smiling"]
+    assert cli.main(["edit", str(portrait), "--out", str(tmp_path / "e.png"), *base]) == 0
+    assert read_image(tmp_path / "e.png").shape == (16, 16, 3)
+    assert (
+        cli.main(
+            [
+                "edit",
+                str(portrait),
+                "--sweep",
+                "0,0.5,1,1.5",
+                "--out",
+                str(tmp_path / "s.png"),
+                *base,
+            ]
+        )
+        == 0
+    )
+    strip = read_image(tmp_path / "s.png")
+    assert strip.shape[1] == 5 * (16 + 2) + 2  # the input and four strengths
+    assert (
+        cli.main(
+            [
+                "edit",
+                str(portrait),
+                "--paste",
+                "--box",
+                "2,5,24,24",
+                "--out",
+                str(tmp_path / "full.png"),
+                *base,
+            ]
+        )
+        == 0
+    )
+    assert read_image(tmp_path / "full.png").shape == (40, 30, 3)
+    assert cli.main(["edit", str(tmp_path / "in"), "--out", str(tmp_path / "out"), *base]) == 0
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["p1.png", "p2.png"]
+    assert (
+        cli.main(
+            ["edit", str(portrait), "--box", "0,0,99,99", "--out", str(tmp_path / "x.png"), *base]
+        )
+        == 2
+    )
+    assert "does not fit" in capsys.readouterr().err
+    bad = tmp_path / "bad.png"
+    bad.write_text("nope")
+    assert cli.main(["edit", str(bad), "--out", str(tmp_path / "y.png"), *base]) == 2
+    assert "not a readable image" in capsys.readouterr().err

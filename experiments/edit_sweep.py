@@ -1,0 +1,47 @@
+"""The edit figure: synthetic portraits edited at strengths 0, 0.5, 1 and 1.5.
+
+    python experiments/edit_sweep.py [--model starter] [--out experiments/results]
+
+Prints the classifier's probability of the target attribute at each strength.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import jax
+import numpy as np
+
+from deepface_gen import synth
+from deepface_gen.attributes import ATTRIBUTE_INDEX
+from deepface_gen.generation import FaceGenerator
+from deepface_gen.images import make_grid, write_image
+
+STRENGTHS = (0.0, 0.5, 1.0, 1.5)
+EDITS = (("Smiling", "+smiling"), ("Eyeglasses", "+eyeglasses"))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--model", default="starter")
+    parser.add_argument("--seed", type=int, default=77)
+    parser.add_argument("--out", default="experiments/results")
+    args = parser.parse_args()
+    generator = FaceGenerator.load(args.model)
+    portraits = synth.sample_portraits(jax.random.key(args.seed), 4, size=generator.size)
+    images = synth.to_uint8(portraits.images)
+    panels = []
+    for name, description in EDITS:
+        edited = generator.edit(images, description, strengths=STRENGTHS)
+        for i, row in enumerate(edited):
+            p = generator.classifier.probabilities(row)[:, ATTRIBUTE_INDEX[name]]
+            print(f"{description} portrait {i}: p({name}) by strength {np.round(p, 2).tolist()}")
+            panels.extend(row)
+    out = Path(args.out)
+    path = write_image(out / "edit_sweep.png", make_grid(panels, columns=2 * len(STRENGTHS)))
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

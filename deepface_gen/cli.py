@@ -26,7 +26,11 @@ def _cmd_attributes(args: argparse.Namespace) -> int:
         print(json.dumps(dict(spec.values), indent=2) if args.json else str(spec))
         return 0
     known = None
-    if args.drawn:
+    if args.model:
+        from deepface_gen.classifier import load_classifier
+
+        known = load_classifier(args.model).known_attributes
+    elif args.drawn:
         from deepface_gen.synth import DRAWN_ATTRIBUTES
 
         known = DRAWN_ATTRIBUTES
@@ -373,6 +377,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("attributes", help="list the attribute vocabulary and its aliases")
     p.add_argument("--parse", metavar="TEXT", help="parse a description and print the result")
     p.add_argument("--json", action="store_true", help="with --parse: print JSON")
+    p.add_argument("--model", default=None, help="mark which attributes this model knows")
     p.add_argument(
         "--drawn", action="store_true", help="mark which attributes the synthetic renderer draws"
     )

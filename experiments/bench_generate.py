@@ -80,6 +80,8 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=4)
     parser.add_argument("--steps", type=int, default=None)
     parser.add_argument("--out", default="experiments/results")
+    parser.add_argument("--methods", default=",".join(METHODS))
+    parser.add_argument("--temperature", type=float, default=1.0)
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -106,11 +108,12 @@ def main() -> None:
     }  # fmt: skip
     print(json.dumps(report["cost"], indent=2))
 
-    for method in METHODS:
+    report["temperature"] = args.temperature
+    for method in args.methods.split(","):
         start = time.perf_counter()
         faces = np.concatenate([
             generator.generate(specs[i : i + 4], n=args.seeds, seed=0, method=method,
-                               steps=args.steps)
+                               steps=args.steps, temperature=args.temperature)
             for i in range(0, len(specs), 4)
         ])  # fmt: skip
         seconds = time.perf_counter() - start

@@ -57,3 +57,9 @@ def test_weights_import_bad_file(tmp_path, capsys):
 def test_weights_list(capsys):
     assert cli.main(["weights", "list"]) == 0
     assert "vgg16" in capsys.readouterr().out
+
+
+def test_attributes_marks_what_a_model_knows(capsys):
+    assert cli.main(["attributes", "--model", "starter"]) == 0
+    out = capsys.readouterr().out
+    assert "- Attractive" in out and "- Male" not in out and "not learned" in out

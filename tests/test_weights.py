@@ -190,3 +190,19 @@ def test_truncated_real_file_refused(vgg16_file, tmp_path):
     with pytest.raises(WeightsError):
         weights.import_weights(cut)
     assert not weights.cached_weights_path("vgg16").exists()
+
+
+def test_vggface_layout_with_fc_layers(tmp_path):
+    """The Keras VGG-Face file names layers conv1_1.../fc6/fc7/fc8; fc8 (identities) is unused."""
+    from deepface_gen.models import VGGConfig
+
+    config = VGGConfig("small-face", ((1, 4), (1, 8)), dense=(16, 16), input_size=8)
+    params = jax.tree_util.tree_map(np.asarray, init_params(config, jax.random.key(3)))
+    params["fc8"] = {"kernel": np.zeros((16, 5), np.float32), "bias": np.zeros(5, np.float32)}
+    path = write_keras_h5(tmp_path / "face.h5", params, keras_names=False)
+    loaded = weights.load_keras_h5(path, config)
+    assert set(loaded) == {"conv1_1", "conv2_1", "fc6", "fc7"}
+    np.testing.assert_array_equal(loaded["fc6"]["kernel"], params["fc6"]["kernel"])
+    assert weights.detect_known(weights.read_keras_layers(path)).name == "vggface"
+    out = VGG(config).apply({"params": loaded}, jnp.zeros((1, 8, 8, 3)), taps=("fc7",))
+    assert out["fc7"].shape == (1, 16)

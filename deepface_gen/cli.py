@@ -481,7 +481,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("generate", help="draw faces from an attribute description")
     p.add_argument("--attrs", required=True, help='e.g. "youth, black hair, male"')
     p.add_argument("--method", default="conditional", choices=("conditional", "paper", "baseline"))
-    p.add_argument("--temperature", type=float, default=1.0, help="diversity (0 = the mean face)")
+    p.add_argument(
+        "--temperature",
+        type=float,
+        default=0.7,
+        help="diversity: 0 gives the cGMM's mean prediction (default 0.7)",
+    )
     common(p)
     p.set_defaults(func=_cmd_generate)
 

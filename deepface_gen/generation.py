@@ -29,6 +29,9 @@ from deepface_gen.images import fit_to_model
 from deepface_gen.models import canonical_layer
 
 METHODS = ("conditional", "paper", "baseline")
+# Residual variation sampled around the cGMM's prediction: 0.7 keeps faces diverse
+# (pixel diversity 0.110 vs 0.116 at 1.0) and lifts faithfulness from 0.886 to 0.907.
+DEFAULT_TEMPERATURE = 0.7
 EDIT_ANCHOR = 2.0  # how firmly an edit holds the portrait where the objective is indifferent
 Description = str | Mapping[str, float] | AttributeSpec | np.ndarray
 
@@ -95,7 +98,12 @@ class FaceGenerator:
         return specs
 
     def targets(
-        self, spec: AttributeSpec, n: int, key: jax.Array, method: str, temperature: float = 1.0
+        self,
+        spec: AttributeSpec,
+        n: int,
+        key: jax.Array,
+        method: str,
+        temperature: float = DEFAULT_TEMPERATURE,
     ) -> jax.Array:
         """``n`` target activations for one description."""
         return cgmm_lib.targets(self.cgmm, spec.vector(), spec.mask(), key, n, method, temperature)
@@ -107,7 +115,7 @@ class FaceGenerator:
         seed: int = 0,
         method: str = "conditional",
         steps: int | None = None,
-        temperature: float = 1.0,
+        temperature: float = DEFAULT_TEMPERATURE,
         quiet: bool = True,
     ) -> np.ndarray:
         """Faces for a description: uint8 (N, S, S, 3).
@@ -135,7 +143,9 @@ class FaceGenerator:
                 ]
             )
             objective = inversion.feature_match(self.cgmm.layer, target, self.feature_weight)
-        images, _ = inversion.render(self.classifier, objective, init, k_render, settings, quiet)
+        images, _ = inversion.render(
+            self.classifier, objective, init, k_render, settings, quiet, self.cgmm.mean_image
+        )
         return np.round(images).astype(np.uint8)
 
     def _settings(self, steps: int | None) -> inversion.RenderSettings:

@@ -26,7 +26,7 @@ import numpy as np
 
 from deepface_gen.attributes import parse_description
 from deepface_gen.classifier import load_classifier
-from deepface_gen.generation import FaceGenerator
+from deepface_gen.generation import DEFAULT_TEMPERATURE, FaceGenerator
 from deepface_gen.images import make_grid, write_image
 
 # 32 descriptions of 1 to 4 attributes, over what the starter draws.
@@ -81,7 +81,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=None)
     parser.add_argument("--out", default="experiments/results")
     parser.add_argument("--methods", default=",".join(METHODS))
-    parser.add_argument("--temperature", type=float, default=1.0)
+    parser.add_argument("--temperature", type=float, default=DEFAULT_TEMPERATURE)
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -109,7 +109,7 @@ def main() -> None:
     print(json.dumps(report["cost"], indent=2))
 
     report["temperature"] = args.temperature
-    for method in args.methods.split(","):
+    for method in [m for m in args.methods.split(",") if m]:  # --methods "" measures cost only
         start = time.perf_counter()
         faces = np.concatenate([
             generator.generate(specs[i : i + 4], n=args.seeds, seed=0, method=method,

@@ -26,7 +26,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from sklearn.decomposition import PCA
-from tqdm.auto import tqdm
 
 from deepface_gen import input_pipeline
 from deepface_gen.attributes import NUM_ATTRIBUTES
@@ -116,15 +115,8 @@ def residual_pca(
     quiet: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
     """PCA of phi(I) - [a_I, 1] @ ridge over ``examples`` images: basis and std per component."""
-    steps = max(1, -(-examples // source.batch_size))
     residuals = []
-    for batch in tqdm(
-        input_pipeline.prefetch(source, 0, steps),
-        total=steps,
-        unit="batch",
-        desc="residual PCA",
-        disable=quiet,
-    ):
+    for batch in input_pipeline.epoch(source, examples, "residual PCA", quiet):
         acts = np.asarray(classifier.apply(batch.images, taps=(layer,))[layer], np.float64)
         x = np.concatenate([batch.attributes * batch.label_mask, np.ones((len(acts), 1))], 1)
         residuals.append(acts.reshape(len(acts), -1) - x @ ridge)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from deepface_gen import input_pipeline
 from deepface_gen.attributes import CELEBA_ATTRIBUTES
@@ -94,18 +93,8 @@ def evaluate(
     classifier: Classifier, source, num_examples: int | None = None, quiet: bool = True
 ) -> AttributeReport:
     """Evaluate on ``source`` (all of a finite source, or ``num_examples`` of an endless one)."""
-    total = num_examples or source.num_examples
-    if total is None:
-        raise ValueError("an endless source needs num_examples")
-    steps = max(1, -(-total // source.batch_size))
     counts = [np.zeros(len(CELEBA_ATTRIBUTES), np.int64) for _ in range(4)]
-    for batch in tqdm(
-        input_pipeline.prefetch(source, 0, steps),
-        total=steps,
-        unit="batch",
-        desc="evaluating",
-        disable=quiet,
-    ):
+    for batch in input_pipeline.epoch(source, num_examples, "evaluating", quiet):
         probs = classifier.probabilities(batch.images)
         for acc, part in zip(
             counts, confusion(probs, batch.attributes, batch.label_mask), strict=True

@@ -71,7 +71,8 @@ class FaceGenerator:
                 f"{classifier.path} has no fitted cGMM; run: deepface-gen fit --model "
                 f"{classifier.path} --data synthetic --layer conv3_1"
             )
-        arrays = weights.load_bundle_file(classifier.path, record["file"])
+        # load_classifier has just verified every file's checksum, the cGMM's included.
+        arrays = weights.load_bundle_file(classifier.path, record["file"], verify=False)
         return cls(classifier, cgmm_lib.CGMM.from_arrays(record["layer"], arrays))
 
     @property

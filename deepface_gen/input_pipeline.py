@@ -381,6 +381,20 @@ def prefetch(source, start_step: int, stop_step: int, depth: int = 2) -> Iterato
         stop.set()
 
 
+def epoch(
+    source, num_examples: int | None = None, desc: str = "batches", quiet: bool = True
+) -> Iterator[Batch]:
+    """One pass: all of a finite source, or ``num_examples`` of an endless one, prefetched,
+    with a progress bar that ``quiet`` silences."""
+    from tqdm.auto import tqdm
+
+    total = num_examples or source.num_examples
+    if total is None:
+        raise ValueError("an endless source needs num_examples")
+    steps = max(1, -(-total // source.batch_size))
+    yield from tqdm(prefetch(source, 0, steps), total=steps, unit="batch", desc=desc, disable=quiet)
+
+
 def augment(key: jax.Array, images: jax.Array, max_shift: int) -> jax.Array:
     """Random horizontal flips and shifts up to ``max_shift`` pixels (edge-padded), batched.
 

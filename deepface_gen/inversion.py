@@ -172,7 +172,6 @@ class RenderSettings:
     tv_weight: float = 1.0
     chunk: int = 25  # steps per jitted call (progress granularity)
     pyramid_levels: int = 4  # >1: optimize a Laplacian pyramid (coarse-to-fine) over the start
-    pyramid_start: int = 0  # first level optimized: 1 leaves full-resolution detail to the start
     anchor_weight: float = 0.0  # pull towards the start where the objective is indifferent
 
 
@@ -255,11 +254,7 @@ def render(
             params = jnp.clip(params, 0.0, 255.0)  # the box constraint, by projection
         return params, opt_state, objective_only(params)
 
-    params = (
-        base
-        if settings.pyramid_levels <= 1
-        else _zero_pyramid(base, settings.pyramid_levels, settings.pyramid_start)
-    )
+    params = base if settings.pyramid_levels <= 1 else _zero_pyramid(base, settings.pyramid_levels)
     opt_state = tx.init(params)
     history = [np.asarray(jax.jit(objective_only)(params))]
     done = 0
@@ -273,9 +268,9 @@ def render(
     return np.asarray(jax.jit(pixels_of)(params)), np.stack(history)
 
 
-def _zero_pyramid(base: jax.Array, levels: int, start: int = 0) -> tuple[jax.Array, ...]:
+def _zero_pyramid(base: jax.Array, levels: int) -> tuple[jax.Array, ...]:
     n, h, w, c = base.shape
-    return tuple(jnp.zeros((n, max(h >> k, 1), max(w >> k, 1), c)) for k in range(start, levels))
+    return tuple(jnp.zeros((n, max(h >> k, 1), max(w >> k, 1), c)) for k in range(levels))
 
 
 def _parameterization(base: jax.Array, levels: int) -> Callable:

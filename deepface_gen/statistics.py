@@ -23,7 +23,6 @@ from dataclasses import dataclass, fields
 import jax
 import jax.numpy as jnp
 import numpy as np
-from tqdm.auto import tqdm
 
 from deepface_gen import input_pipeline
 from deepface_gen.classifier import Classifier
@@ -119,18 +118,8 @@ def collect(
     classifier: Classifier, source, layer: str, num_examples: int | None = None, quiet: bool = True
 ) -> ActivationStats:
     """One streaming pass over ``source`` computing :class:`ActivationStats` at ``layer``."""
-    total = num_examples or source.num_examples
-    if total is None:
-        raise ValueError("an endless source needs num_examples")
-    steps = max(1, -(-total // source.batch_size))
     stats: ActivationStats | None = None
-    for batch in tqdm(
-        input_pipeline.prefetch(source, 0, steps),
-        total=steps,
-        unit="batch",
-        desc=f"statistics at {layer}",
-        disable=quiet,
-    ):
+    for batch in input_pipeline.epoch(source, num_examples, f"statistics at {layer}", quiet):
         acts = classifier.apply(batch.images, taps=(layer,))[layer]
         if stats is None:
             stats = ActivationStats.empty(layer, acts.shape[1:], batch.images.shape[1])

@@ -264,7 +264,8 @@ def verify_bundle(folder: str | os.PathLike) -> dict:
 
 def load_bundle(folder: str | os.PathLike, filename: str = PARAMS_FILE) -> tuple[dict, dict]:
     """Verify a bundle and return (arrays, manifest). msgpack holds data only: safe to read."""
-    return load_bundle_file(folder, filename), read_manifest(folder)
+    manifest = verify_bundle(folder)
+    return load_bundle_file(folder, filename, verify=False), manifest
 
 
 # ---------------------------------------------------------------------------
@@ -388,10 +389,12 @@ def add_to_bundle(
     return folder / filename
 
 
-def load_bundle_file(folder: str | os.PathLike, filename: str) -> dict:
-    """Arrays of one file of a verified bundle (msgpack: data only)."""
+def load_bundle_file(folder: str | os.PathLike, filename: str, verify: bool = True) -> dict:
+    """Arrays of one file of a bundle (msgpack: data only), checksums verified first
+    unless the caller has just verified the same bundle."""
     folder = Path(folder)
-    verify_bundle(folder)
+    if verify:
+        verify_bundle(folder)
     try:
         return serialization.msgpack_restore((folder / filename).read_bytes())
     except Exception as err:  # noqa: BLE001 - any decoding failure is a bad file

@@ -481,29 +481,35 @@ def _render_one(ident: Identity, attrs: jax.Array, nuis: Nuisance, size: int) ->
 
     # --- nose
     big_nose, pointy = _on(attrs, "Big_Nose"), _on(attrs, "Pointy_Nose")
-    # Big: wide with large nostrils. Pointy: long and narrow with a sharp tip shadow.
-    nose_scale = (1.0 + 0.6 * big_nose) * ident.nose_length
-    nose_tip = 0.1 + 0.05 * nose_scale + 0.045 * pointy
-    nose_half = 0.032 * (1.0 + 0.8 * big_nose) * (1.0 - 0.4 * pointy)
+    # The two must read at 64 px, where the whole nose spans a few pixels.
+    # Big: broad wings, wide dark nostrils and a shadow under the base.
+    # Pointy: long and narrow, a lit ridge ending in a sharp tip with a dark V below.
+    nose_scale = (1.0 + 0.5 * big_nose) * ident.nose_length
+    nose_tip = 0.1 + 0.05 * nose_scale + 0.06 * pointy
+    nose_half = 0.03 * (1.0 + 1.3 * big_nose) * (1.0 - 0.35 * pointy)
     shadow_side = jnp.where(light[0] > 0, -1.0, 1.0)
     d_ridge = _segment(
         p,
-        (shadow_side * 0.025, 0.02),
+        (shadow_side * 0.022, 0.02),
         (shadow_side * nose_half, nose_tip - 0.02),
         0.008 * (1 + 0.5 * big_nose),
     )
-    canvas = _over(canvas, skin * 0.72, on_face(_cover(d_ridge, fpx, 2.5)) * 0.8)
-    d_tip = _ellipse(p, (0.0, nose_tip), (nose_half + 0.01, 0.024 * (1 + 0.3 * big_nose)))
+    canvas = _over(canvas, skin * 0.7, on_face(_cover(d_ridge, fpx, 2.5)) * 0.85)
+    d_lit = _segment(p, (0.0, 0.03), (0.0, nose_tip - 0.015), 0.006)
+    canvas = _over(canvas, jnp.clip(skin * 1.25, 0, 1), on_face(_cover(d_lit, fpx, 1.5)) * pointy)
+    d_base = _ellipse(p, (0.0, nose_tip + 0.022), (nose_half * 1.5 + 0.01, 0.014))
+    canvas = _over(canvas, skin * 0.6, on_face(_cover(d_base, fpx, 2.0)) * 0.8 * big_nose)
+    d_tip = _ellipse(p, (0.0, nose_tip), (nose_half + 0.01, 0.022 * (1 + 0.5 * big_nose)))
     canvas = _over(canvas, skin * 0.85, on_face(_cover(d_tip, fpx, 2.0)) * 0.7)
     for side in (-1.0, 1.0):
-        nostril = (0.013 + 0.012 * big_nose, 0.007 + 0.006 * big_nose)
+        nostril = (0.012 + 0.02 * big_nose, 0.007 + 0.007 * big_nose)
         d_nostril = _ellipse(p, (side * nose_half * 0.8, nose_tip + 0.008), nostril)
-        canvas = _over(canvas, skin * 0.35, on_face(_cover(d_nostril, fpx)) * 0.9)
-    d_point = _segment(p, (-0.022, nose_tip + 0.03), (0.0, nose_tip + 0.05), 0.007)
+        canvas = _over(canvas, skin * 0.3, on_face(_cover(d_nostril, fpx)) * 0.9)
+    d_point = _segment(p, (-0.03, nose_tip + 0.025), (0.0, nose_tip + 0.06), 0.009)
     d_point = jnp.minimum(
-        d_point, _segment(p, (0.022, nose_tip + 0.03), (0.0, nose_tip + 0.05), 0.007)
+        d_point, _segment(p, (0.03, nose_tip + 0.025), (0.0, nose_tip + 0.06), 0.009)
     )
-    canvas = _over(canvas, skin * 0.55, on_face(_cover(d_point, fpx, 1.5)) * 0.8 * pointy)
+    canvas = _over(canvas, skin * 0.45, on_face(_cover(d_point, fpx, 1.5)) * pointy)
 
     # --- mouth: smile curvature, open mouth with teeth, lips, lipstick
     smiling, mouth_open = _on(attrs, "Smiling"), _on(attrs, "Mouth_Slightly_Open")
@@ -572,10 +578,10 @@ def _render_one(ident: Identity, attrs: jax.Array, nuis: Nuisance, size: int) ->
 
         brow_y = ident.eye_height - ident.brow_gap - 0.008 * male
         brow_t = 0.009 + 0.014 * bushy + 0.004 * male
-        brow_curve = 3.0 + 14.0 * arched
+        brow_curve = 3.0 + 18.0 * arched
         d_brow = _parabola_band(
             p,
-            jnp.stack([side * (ident.eye_spacing + 0.01 * arched), brow_y - 0.01 * arched]),
+            jnp.stack([side * (ident.eye_spacing + 0.01 * arched), brow_y - 0.016 * arched]),
             0.07 + 0.01 * bushy,
             brow_curve,
             brow_t,

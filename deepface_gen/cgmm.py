@@ -25,6 +25,7 @@ from dataclasses import dataclass, fields
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.scipy.stats import norm
 from sklearn.decomposition import PCA
 
 from deepface_gen import input_pipeline
@@ -160,9 +161,10 @@ def fit_cgmm(
 # Targets
 
 
-def fill_in(cgmm: CGMM, values: np.ndarray, named: np.ndarray, ridge: float = 1e-3) -> np.ndarray:
+def fill_in(cgmm, values: np.ndarray, named: np.ndarray, ridge: float = 1e-3) -> np.ndarray:
     """Complete a description: unnamed attributes get E[a_u | a_named] under a Gaussian
-    fit to the label co-occurrence, clipped to [-1, 1]; named values are kept as given."""
+    fit to the label co-occurrence, clipped to [-1, 1]; named values are kept as given.
+    ``cgmm`` is anything with ``attribute_mean`` and ``attribute_cov`` (a VAE too)."""
     values = np.asarray(values, np.float64)
     named = np.asarray(named, bool)
     m, cov = cgmm.attribute_mean.astype(np.float64), cgmm.attribute_cov.astype(np.float64)
@@ -177,6 +179,37 @@ def fill_in(cgmm: CGMM, values: np.ndarray, named: np.ndarray, ridge: float = 1e
     filled = np.clip(filled, -1.0, 1.0)
     filled[n] = values[n]
     return filled
+
+
+def sample_completions(
+    moments, values: np.ndarray, named: np.ndarray, key: jax.Array, n: int
+) -> np.ndarray:
+    """``n`` whole attribute vectors (n, 40) that keep the named values and draw the others.
+
+    ``moments`` is anything with the labels' ``attribute_mean`` and ``attribute_cov``
+    (a cGMM, a VAE). The unnamed attributes are drawn jointly from the Gaussian
+    conditional of the label co-occurrence, so they stay coherent (no lipstick on
+    the bearded), then thresholded to ±1 where each attribute's unconditional
+    frequency is met (a Gaussian copula): a rare attribute stays rare.
+    """
+    values, named = np.asarray(values, np.float64), np.asarray(named, bool)
+    m, cov = moments.attribute_mean.astype(np.float64), moments.attribute_cov.astype(np.float64)
+    u = ~named
+    mean_u = fill_in(moments, values, named)[u]
+    cov_u = cov[np.ix_(u, u)]
+    if named.any():
+        c_nn = cov[np.ix_(named, named)] + 1e-3 * np.eye(named.sum())
+        cov_u = cov_u - cov[np.ix_(u, named)] @ np.linalg.solve(c_nn, cov[np.ix_(named, u)])
+    draws = jax.random.multivariate_normal(
+        key, jnp.asarray(mean_u), jnp.asarray(cov_u + 1e-6 * np.eye(u.sum())), (n,), method="eigh"
+    )
+    sd = np.sqrt(np.clip(np.diag(cov)[u], 1e-6, None))
+    positive = np.clip((1.0 + m[u]) / 2.0, 1e-4, 1 - 1e-4)
+    threshold = m[u] - sd * np.asarray(norm.ppf(positive))
+    out = np.tile(values, (n, 1))
+    out[:, u] = np.where(np.asarray(draws) > threshold, 1.0, -1.0)
+    out[:, u] = np.where(sd < 1e-3, 0.0, out[:, u])  # never-labelled attributes stay unknown
+    return out.astype(np.float32)
 
 
 @functools.partial(jax.jit, static_argnames=("n",))

@@ -110,6 +110,26 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_train_vae(args: argparse.Namespace) -> int:
+    from deepface_gen.config import load_config
+    from deepface_gen.train_vae import attach, train_vae
+
+    config = load_config(args.config, args.overrides)
+    bundle = train_vae(
+        config, args.workdir, resume=args.resume, quiet=args.quiet, max_steps=args.max_steps
+    )
+    if bundle is None:
+        print(
+            f"stopped after --max-steps; continue with: deepface-gen train-vae --config "
+            f"{args.config} --workdir {args.workdir} --resume"
+        )
+        return 0
+    print(f"trained VAE written to {bundle} (metrics: {Path(args.workdir) / 'metrics.jsonl'})")
+    if args.attach:
+        print(f"attached to {args.attach} as {attach(bundle, args.attach).name}")
+    return 0
+
+
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from deepface_gen.classifier import load_classifier
     from deepface_gen.evaluate import evaluate
@@ -202,7 +222,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
 def _cmd_generate(args: argparse.Namespace) -> int:
     from deepface_gen.generation import FaceGenerator
 
-    generator = FaceGenerator.load(args.model)
+    generator = FaceGenerator.load(args.model, vae=args.vae)
     faces = generator.generate(
         args.attrs,
         n=args.n,
@@ -211,6 +231,8 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         steps=args.steps,
         temperature=args.temperature,
         quiet=args.quiet,
+        backend=args.backend,
+        init=args.init,
     )
     faces = _upscale(faces, args.size)
     captions = [f"seed {args.seed} #{i}" for i in range(len(faces))]
@@ -423,6 +445,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=_cmd_train)
 
+    p = sub.add_parser("train-vae", help="train a conditional VAE from a config")
+    p.add_argument("--config", required=True, help="e.g. configs/vae_starter.py")
+    p.add_argument("--workdir", required=True, help="checkpoints, metrics and the VAE go here")
+    p.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
+    p.add_argument("--max-steps", type=int, default=None, help="stop this run after N steps")
+    p.add_argument(
+        "--attach", default=None, metavar="BUNDLE", help="also copy the VAE into this model bundle"
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("overrides", nargs="*", metavar="key=value", help="override config values")
+    p.set_defaults(func=_cmd_train_vae)
+
     p = sub.add_parser("evaluate", help="per-attribute accuracy of a classifier on a dataset")
     p.add_argument("--model", default="starter", help="model name or bundle path")
     p.add_argument(
@@ -487,6 +521,19 @@ def build_parser() -> argparse.ArgumentParser:
         default=0.7,
         help="diversity: 0 gives the cGMM's mean prediction (default 0.7)",
     )
+    p.add_argument(
+        "--backend",
+        default="cgmm",
+        choices=("cgmm", "vae"),
+        help="cgmm: targets + feature inversion (default); vae: decode VAE samples",
+    )
+    p.add_argument(
+        "--init",
+        default="mean",
+        choices=("mean", "vae"),
+        help="start inversion from the mean face (default) or a VAE sample (the hybrid)",
+    )
+    p.add_argument("--vae", default=None, help="a VAE bundle (default: the model's own)")
     common(p)
     p.set_defaults(func=_cmd_generate)
 

@@ -27,8 +27,11 @@ from deepface_gen.classifier import STARTER, Classifier, load_classifier
 from deepface_gen.errors import DeepFaceGenError, DescriptionError
 from deepface_gen.images import fit_to_model
 from deepface_gen.models import canonical_layer
+from deepface_gen.vae import VAE, load_vae
 
 METHODS = ("conditional", "paper", "baseline")
+BACKENDS = ("cgmm", "vae")  # cgmm: targets + inversion; vae: one decoder pass
+INITS = ("mean", "vae")  # where inversion starts: the mean face, or a VAE sample (hybrid)
 # Residual variation sampled around the cGMM's prediction: 0.7 keeps faces diverse
 # (pixel diversity 0.110 vs 0.116 at 1.0) and lifts faithfulness from 0.886 to 0.907.
 DEFAULT_TEMPERATURE = 0.7
@@ -54,16 +57,21 @@ def fit_and_store(
 
 @dataclass(frozen=True)
 class FaceGenerator:
-    """A classifier with its fitted cGMM, and default rendering settings."""
+    """A classifier with its fitted cGMM (and a conditional VAE where the bundle has
+    one), and default rendering settings."""
 
     classifier: Classifier
     cgmm: cgmm_lib.CGMM
     settings: inversion.RenderSettings = inversion.DEFAULT_SETTINGS
     feature_weight: float = 20.0  # M&V's C: higher fits the target closer, lower trusts priors
+    vae: VAE | None = None
 
     @classmethod
-    def load(cls, name_or_path: str | os.PathLike = STARTER) -> FaceGenerator:
-        """Load a bundle (the starter by default) that has a fitted cGMM."""
+    def load(
+        cls, name_or_path: str | os.PathLike = STARTER, vae: str | os.PathLike | None = None
+    ) -> FaceGenerator:
+        """Load a bundle (the starter by default) that has a fitted cGMM; its VAE comes
+        from the same bundle, or from the VAE bundle ``vae`` when given."""
         classifier = load_classifier(name_or_path)
         record = classifier.manifest.get("cgmm")
         if not record:
@@ -73,13 +81,22 @@ class FaceGenerator:
             )
         # load_classifier has just verified every file's checksum, the cGMM's included.
         arrays = weights.load_bundle_file(classifier.path, record["file"], verify=False)
-        return cls(classifier, cgmm_lib.CGMM.from_arrays(record["layer"], arrays))
+        fitted = cgmm_lib.CGMM.from_arrays(record["layer"], arrays)
+        if vae is not None:
+            decoder = load_vae(vae)
+        elif "vae" in classifier.manifest:
+            decoder = load_vae(classifier.path, verify=False)
+        else:
+            decoder = None
+        return cls(classifier, fitted, vae=decoder)
 
     @property
     def size(self) -> int:
         return self.classifier.input_size
 
-    def _descriptions(self, description: Description | list) -> list[AttributeSpec]:
+    def _descriptions(
+        self, description: Description | list, need_vae: bool = False
+    ) -> list[AttributeSpec]:
         if isinstance(description, np.ndarray) and description.ndim == 2:
             specs = [as_spec(row) for row in description]
         elif isinstance(description, list | tuple):
@@ -89,6 +106,8 @@ class FaceGenerator:
         known = set(self.classifier.known_attributes) & {
             a for a, k in zip(self.classifier.attributes, self.cgmm.known(), strict=True) if k
         }
+        if need_vae:
+            known &= set(self._require_vae().known_attributes)
         for spec in specs:
             unknown = [a for a in spec.values if a not in known]
             if unknown:
@@ -97,6 +116,21 @@ class FaceGenerator:
                     f"(it knows: {', '.join(sorted(known))})"
                 )
         return specs
+
+    def _require_vae(self) -> VAE:
+        if self.vae is None:
+            raise DeepFaceGenError(
+                f"{self.classifier.path} has no conditional VAE; train one with deepface-gen "
+                "train-vae --config configs/vae_starter.py --workdir DIR --attach BUNDLE"
+            )
+        return self.vae
+
+    def vae_faces(self, conditions: np.ndarray, key: jax.Array, temperature: float) -> jax.Array:
+        """VAE samples for whole attribute vectors (N, 40): float 0..255 at the model's size."""
+        faces = self._require_vae().sample(conditions, key, temperature)
+        if faces.shape[1] != self.size:
+            faces = jax.image.resize(faces, (len(faces), self.size, self.size, 3), "linear")
+        return faces
 
     def targets(
         self,
@@ -118,34 +152,74 @@ class FaceGenerator:
         steps: int | None = None,
         temperature: float = DEFAULT_TEMPERATURE,
         quiet: bool = True,
+        backend: str = "cgmm",
+        init: str = "mean",
     ) -> np.ndarray:
         """Faces for a description: uint8 (N, S, S, 3).
 
         ``description`` is a string, a {name: strength} mapping, a (40,) vector,
         or an (M, 40) array / list of descriptions (then ``n`` faces each, M*n in
         all, in description order). The same seed gives the same faces.
+        ``backend="vae"`` decodes VAE samples instead of inverting cGMM targets;
+        ``init="vae"`` (the hybrid) starts inversion from a VAE sample, with the
+        cGMM target drawn for the same completed attribute vector.
         """
         if method not in METHODS:
             raise DeepFaceGenError(f"unknown method {method!r}; use {', '.join(METHODS)}")
-        specs = self._descriptions(description)
+        if backend not in BACKENDS:
+            raise DeepFaceGenError(f"unknown backend {backend!r}; use {', '.join(BACKENDS)}")
+        if init not in INITS:
+            raise DeepFaceGenError(f"unknown init {init!r}; use {', '.join(INITS)}")
+        use_vae = backend == "vae" or init == "vae"
+        specs = self._descriptions(description, need_vae=use_vae)
         key = jax.random.key(seed)
         k_target, k_init, k_render = jax.random.split(key, 3)
+        if use_vae:
+            # Unnamed attributes drawn once per face, so the VAE image and the cGMM
+            # target of the hybrid describe the same person.
+            vae = self._require_vae()
+            k_complete, k_latent = jax.random.split(k_init)
+            conditions = np.concatenate(
+                [
+                    cgmm_lib.sample_completions(
+                        vae, s.vector(), s.mask(), jax.random.fold_in(k_complete, i), n
+                    )
+                    for i, s in enumerate(specs)
+                ]
+            )
+            start = self.vae_faces(conditions, k_latent, temperature)
+            if backend == "vae":
+                return np.round(np.asarray(start)).astype(np.uint8)
         settings = self._settings(steps)
-        sigma = 10.0 if settings.pyramid_levels <= 1 else 2.0  # a pyramid keeps the start's grain
-        init = inversion.noisy_start(self.cgmm.mean_image, n * len(specs), k_init, sigma)
+        if init == "mean":
+            sigma = 10.0 if settings.pyramid_levels <= 1 else 2.0  # a pyramid keeps the grain
+            start = inversion.noisy_start(self.cgmm.mean_image, n * len(specs), k_init, sigma)
         if method == "baseline":
             direction = jnp.asarray(np.repeat([s.vector() for s in specs], n, axis=0))
             objective = inversion.attribute_logits(direction, weight=0.5)
         else:
+            if init == "vae" and method == "conditional":
+                everything = np.ones(conditions.shape[1], bool)
+                groups = [(row, everything, 1) for row in conditions]
+            else:
+                groups = [(s.vector(), s.mask(), n) for s in specs]
             target = jnp.concatenate(
                 [
-                    self.targets(s, n, jax.random.fold_in(k_target, i), method, temperature)
-                    for i, s in enumerate(specs)
+                    cgmm_lib.targets(
+                        self.cgmm,
+                        values,
+                        named,
+                        jax.random.fold_in(k_target, i),
+                        count,
+                        method,
+                        temperature,
+                    )
+                    for i, (values, named, count) in enumerate(groups)
                 ]
             )
             objective = inversion.feature_match(self.cgmm.layer, target, self.feature_weight)
         images, _ = inversion.render(
-            self.classifier, objective, init, k_render, settings, quiet, self.cgmm.mean_image
+            self.classifier, objective, start, k_render, settings, quiet, self.cgmm.mean_image
         )
         return np.round(images).astype(np.uint8)
 

@@ -270,6 +270,65 @@ def known_attributes_of(source_spec: str) -> list[str]:
     return list(CELEBA_ATTRIBUTES)
 
 
+def check_workdir(workdir: str | Path, resume: bool) -> Path:
+    """The work directory, created; refuses to overwrite checkpoints unless resuming."""
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    existing = _checkpoint_paths(workdir)
+    if existing and not resume:
+        raise DeepFaceGenError(
+            f"{workdir} already has checkpoints (latest {existing[-1].name}); "
+            "pass --resume to continue, or choose a new --workdir"
+        )
+    return workdir
+
+
+def run_loop(
+    state: Any,
+    step_fn: Callable[[Any, dict], tuple[Any, dict]],
+    source,
+    config: Config,
+    workdir: Path,
+    start: int,
+    stop: int,
+    quiet: bool = False,
+    desc: str = "training",
+) -> Any:
+    """The loop every trainer shares: prefetched batches sharded over a ``data`` mesh,
+    ``step_fn(state, batch) -> (state, metrics)``, metrics appended to
+    ``metrics.jsonl``, atomic checkpoints, and a progress bar that ``quiet`` silences."""
+    t = config.train
+    devices = jax.device_count()
+    if t.batch_size % devices:
+        raise DeepFaceGenError(f"batch size {t.batch_size} must divide by {devices} devices")
+    mesh = jax.make_mesh((devices,), ("data",), axis_types=(jax.sharding.AxisType.Auto,))
+    data_sharding = NamedSharding(mesh, P("data"))
+    state = jax.device_put(state, NamedSharding(mesh, P()))
+    metrics_file = workdir / METRICS_FILE
+    began = time.perf_counter()
+    last_time, last_step = began, start
+    bar = tqdm(total=t.steps, initial=start, unit="step", desc=desc, disable=quiet)
+    try:
+        for step, batch in enumerate(input_pipeline.prefetch(source, start, stop), start):
+            state, metrics = step_fn(state, _shard(batch, data_sharding))
+            done = step + 1
+            if done % t.log_every == 0 or done == t.steps:
+                m = {k: float(v) for k, v in jax.device_get(metrics).items()}
+                now = time.perf_counter()
+                rate = (done - last_step) / max(now - last_time, 1e-9)
+                last_time, last_step = now, done
+                bar.set_postfix({k: f"{v:.3f}" for k, v in m.items()})
+                record = {"step": done, **m, "steps_per_second": rate, "elapsed_s": now - began}
+                with open(metrics_file, "a") as handle:
+                    handle.write(json.dumps(record) + "\n")
+            if done % t.checkpoint_every == 0 or done in (t.steps, stop):
+                save_checkpoint(workdir, state, config)
+            bar.update(1)
+    finally:
+        bar.close()
+    return state
+
+
 def train_and_evaluate(
     config: Config,
     workdir: str | Path,
@@ -284,18 +343,8 @@ def train_and_evaluate(
     ``max_steps`` stops this run early after a checkpoint (for time-sliced
     machines); it returns None then, and ``resume=True`` continues later.
     """
-    workdir = Path(workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
-    existing = _checkpoint_paths(workdir)
-    if existing and not resume:
-        raise DeepFaceGenError(
-            f"{workdir} already has checkpoints (latest {existing[-1].name}); "
-            "pass --resume to continue, or choose a new --workdir"
-        )
+    workdir = check_workdir(workdir, resume)
     t = config.train
-    devices = jax.device_count()
-    if t.batch_size % devices:
-        raise DeepFaceGenError(f"batch size {t.batch_size} must divide by {devices} devices")
     spec = model_spec(config)
     key = jax.random.key(config.seed)
     params = init_params(spec, config, jax.random.fold_in(key, 0))
@@ -307,40 +356,23 @@ def train_and_evaluate(
     start = int(state.step)
     stop = t.steps if max_steps is None else min(t.steps, start + max_steps)
 
-    mesh = jax.make_mesh((devices,), ("data",), axis_types=(jax.sharding.AxisType.Auto,))
-    data_sharding = NamedSharding(mesh, P("data"))
-    state = jax.device_put(state, NamedSharding(mesh, P()))
     source = input_pipeline.make_source(
         config.data.source, "train", config.data.size, t.batch_size, config.seed
     )
     positive_rate = jnp.asarray(estimate_positive_rate(source, t.balance_batches))
     train_step = make_train_step(spec, config)
     step_key = jax.random.fold_in(key, 1)
-
-    metrics_file = workdir / METRICS_FILE
     began = time.perf_counter()
-    last_time, last_step = began, start
-    bar = tqdm(total=t.steps, initial=start, unit="step", desc="training", disable=quiet)
-    try:
-        for step, batch in enumerate(input_pipeline.prefetch(source, start, stop), start):
-            state, metrics = train_step(
-                state, _shard(batch, data_sharding), positive_rate, step_key
-            )
-            done = step + 1
-            if done % t.log_every == 0 or done == t.steps:
-                m = {k: float(v) for k, v in jax.device_get(metrics).items()}
-                now = time.perf_counter()
-                rate = (done - last_step) / max(now - last_time, 1e-9)
-                last_time, last_step = now, done
-                bar.set_postfix(loss=f"{m['loss']:.3f}", acc=f"{m['accuracy']:.3f}")
-                record = {"step": done, **m, "steps_per_second": rate, "elapsed_s": now - began}
-                with open(metrics_file, "a") as handle:
-                    handle.write(json.dumps(record) + "\n")
-            if done % t.checkpoint_every == 0 or done in (t.steps, stop):
-                save_checkpoint(workdir, state, config)
-            bar.update(1)
-    finally:
-        bar.close()
+    state = run_loop(
+        state,
+        lambda s, batch: train_step(s, batch, positive_rate, step_key),
+        source,
+        config,
+        workdir,
+        start,
+        stop,
+        quiet,
+    )
     if stop < t.steps:
         return None
     return export_model(

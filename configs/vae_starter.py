@@ -1,0 +1,30 @@
+"""The starter's conditional VAE, trained on synthetic portraits at 64x64.
+
+    deepface-gen train-vae --config configs/vae_starter.py --workdir runs/vae_starter \
+        --attach deepface_gen/assets/starter
+
+``--attach`` copies the trained VAE into the starter bundle, which is how the
+package ships it (``generate --backend vae`` and ``--init vae``).
+"""
+
+
+def get_config() -> dict:
+    return {
+        "seed": 0,
+        "data": {"source": "synthetic", "size": 64},
+        "model": {"widths": [16, 32, 64, 128], "latent": 64},
+        "train": {
+            "batch_size": 32,
+            "steps": 3000,
+            "learning_rate": 1e-3,
+            "warmup_steps": 100,
+            # Gaussian likelihood with this pixel sigma (0..1 units): lower is sharper
+            # reconstructions but a less regular latent (worse samples).
+            "pixel_sigma": 0.1,
+            "beta": 1.0,
+            "kl_warmup_steps": 500,
+            "moment_batches": 64,
+            "log_every": 25,
+            "checkpoint_every": 250,
+        },
+    }

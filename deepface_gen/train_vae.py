@@ -1,0 +1,169 @@
+"""Training the conditional VAE, with the classifier trainer's habits.
+
+Same data sources, the same sharded loop (``train.run_loop``: prefetch,
+``metrics.jsonl``, atomic checkpoints, ``resume`` with the same data order,
+a progress bar), and a final export: a bundle in ``workdir/model`` that
+``deepface-gen generate --vae`` reads, or that ``attach`` copies into a
+classifier bundle (how the starter ships its VAE).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from deepface_gen import input_pipeline, weights
+from deepface_gen.attributes import CELEBA_ATTRIBUTES
+from deepface_gen.config import Config
+from deepface_gen.train import (
+    TrainState,
+    check_workdir,
+    known_attributes_of,
+    restore_checkpoint,
+    run_loop,
+)
+from deepface_gen.vae import (
+    VAE,
+    VAE_FILE,
+    ConditionalVAE,
+    VAEConfig,
+    elbo_terms,
+    load_vae,
+    masked_conditions,
+    vae_record,
+)
+
+
+def vae_config(config: Config) -> VAEConfig:
+    """The architecture a config describes."""
+    m = config.model
+    return VAEConfig(config.data.size, tuple(m.widths), m.latent)
+
+
+def label_moments(source, batches: int) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and covariance of the masked ±1 labels over the first ``batches`` batches:
+    what completes a sparse description into a full conditioning vector."""
+    rows = [
+        np.where(b.label_mask, b.attributes, 0.0)
+        for b in (source.batch(step) for step in range(batches))
+    ]
+    labels = np.concatenate(rows).astype(np.float64)
+    return labels.mean(0), np.cov(labels, rowvar=False)
+
+
+def kl_weight(step: jax.Array, beta: float, warmup: int) -> jax.Array:
+    """KL annealing: the weight rises linearly to ``beta`` over ``warmup`` steps, so the
+    encoder learns to use the latent before the prior pulls it in."""
+    return beta * jnp.minimum(1.0, (step + 1) / max(warmup, 1))
+
+
+def make_vae_train_step(module: ConditionalVAE, config: Config) -> Callable:
+    """One jit-compiled step: flip-augment, ELBO (annealed KL), update."""
+    t = config.train
+    sigma, beta, warmup = float(t.pixel_sigma), float(t.beta), int(t.kl_warmup_steps)
+
+    def step(state: TrainState, batch: dict, key: jax.Array):
+        k_aug, k_z = jax.random.split(jax.random.fold_in(key, state.step))
+        images = input_pipeline.augment(k_aug, batch["images"], max_shift=0)
+        conditions = masked_conditions(batch["attributes"], batch["label_mask"])
+        weight = kl_weight(state.step, beta, warmup)
+
+        def loss_fn(params):
+            recon, kl = elbo_terms(module, params, images, conditions, k_z, sigma)
+            return jnp.mean(recon + weight * kl), (recon, kl)
+
+        (loss, (recon, kl)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+        state = state.apply_gradients(grads=grads)
+        pixels = images.shape[1] * images.shape[2] * 3
+        # RMSE in 0..255 units reads better than nats: recon = sum sq / (2 sigma^2).
+        rmse = 255.0 * sigma * jnp.sqrt(2.0 * jnp.mean(recon) / pixels)
+        metrics = {"loss": loss, "kl": jnp.mean(kl), "rmse": rmse}
+        return state, metrics
+
+    return jax.jit(step, donate_argnums=0)
+
+
+def make_vae_optimizer(config: Config) -> optax.GradientTransformation:
+    t = config.train
+    schedule = optax.warmup_cosine_decay_schedule(
+        0.0, t.learning_rate, t.warmup_steps, max(t.steps, t.warmup_steps + 1)
+    )
+    return optax.chain(optax.clip_by_global_norm(10.0), optax.adam(schedule))
+
+
+def train_vae(
+    config: Config,
+    workdir: str | Path,
+    resume: bool = False,
+    quiet: bool = False,
+    max_steps: int | None = None,
+) -> Path | None:
+    """Train a conditional VAE per ``config``; returns the exported bundle folder
+    (``workdir/model``), or None when ``max_steps`` stopped it early."""
+    workdir = check_workdir(workdir, resume)
+    t = config.train
+    arch = vae_config(config)
+    module = ConditionalVAE(arch)
+    key = jax.random.key(config.seed)
+    size = arch.size
+    params = module.init(
+        jax.random.fold_in(key, 0),
+        jnp.zeros((1, size, size, 3)),
+        jnp.zeros((1, arch.num_attributes)),
+        jax.random.key(0),
+    )["params"]
+    state = TrainState.create(apply_fn=module.apply, params=params, tx=make_vae_optimizer(config))
+    if resume:
+        restored = restore_checkpoint(workdir, state, config)
+        state = restored if restored is not None else state
+    start = int(state.step)
+    stop = t.steps if max_steps is None else min(t.steps, start + max_steps)
+
+    source = input_pipeline.make_source(
+        config.data.source, "train", size, t.batch_size, config.seed
+    )
+    train_step = make_vae_train_step(module, config)
+    step_key = jax.random.fold_in(key, 1)
+    began = time.perf_counter()
+    state = run_loop(
+        state,
+        lambda s, batch: train_step(s, batch, step_key),
+        source,
+        config,
+        workdir,
+        start,
+        stop,
+        quiet,
+        desc="training VAE",
+    )
+    if stop < t.steps:
+        return None
+    mean, cov = label_moments(source, int(t.moment_batches))
+    training = {
+        "config": config.to_dict(),
+        "seed": config.seed,
+        "steps": t.steps,
+        "resumed_from_step": start,
+        "wall_seconds_this_run": round(time.perf_counter() - began, 1),
+        "device": jax.devices()[0].device_kind,
+        "jax_version": jax.__version__,
+    }
+    known = known_attributes_of(config.data.source)
+    vae = VAE(arch, jax.device_get(state.params), mean, cov, tuple(known), {})
+    record = vae_record(arch, weights.PARAMS_FILE, known, training)
+    manifest = {"kind": "conditional_vae", "attributes": list(CELEBA_ATTRIBUTES), "vae": record}
+    return weights.save_bundle(workdir / "model", vae.arrays(), manifest)
+
+
+def attach(vae_bundle: str | Path, classifier_bundle: str | Path) -> Path:
+    """Copy a trained VAE into a classifier bundle (as ``vae.msgpack``), so that
+    ``FaceGenerator.load`` of that bundle finds it; returns the written file."""
+    vae = load_vae(vae_bundle)
+    record = {**vae.manifest["vae"], "file": VAE_FILE}
+    return weights.add_to_bundle(classifier_bundle, VAE_FILE, vae.arrays(), {"vae": record})

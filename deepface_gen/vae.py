@@ -1,0 +1,230 @@
+"""The conditional VAE backend: faces decoded from a latent code and an attribute vector.
+
+A convolutional encoder q(z | x, y) and decoder p(x | z, y), both conditioned
+on the (N, 40) attribute vector y in [-1, 1] (0 where a label is unknown).
+Generation decodes z ~ N(0, T^2 I) with y completed from the description by
+the label co-occurrence (as the cGMM does), so the same description with
+different seeds gives different people. It is the fast backend (one decoder
+pass per face) and the hybrid's starting image (``--init vae``).
+
+Training lives in :mod:`deepface_gen.train_vae`; this module holds the model,
+its loss and the loaded, ready-to-sample object.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from deepface_gen import weights
+from deepface_gen.attributes import NUM_ATTRIBUTES
+from deepface_gen.errors import WeightsError
+
+VAE_FILE = "vae.msgpack"
+
+
+@dataclass(frozen=True)
+class VAEConfig:
+    """Architecture: ``widths`` are the encoder's stride-2 stages (mirrored by the decoder)."""
+
+    size: int = 64
+    widths: tuple[int, ...] = (32, 64, 128, 128)
+    latent: int = 64
+    num_attributes: int = NUM_ATTRIBUTES
+
+    def __post_init__(self) -> None:
+        if self.size % (2 ** len(self.widths)):
+            raise ValueError(f"size {self.size} must divide by 2^{len(self.widths)}")
+
+    @property
+    def base(self) -> int:
+        """Side of the smallest feature map."""
+        return self.size // 2 ** len(self.widths)
+
+    def to_json(self) -> dict:
+        return {**asdict(self), "widths": list(self.widths)}
+
+    @classmethod
+    def from_json(cls, data: dict) -> VAEConfig:
+        return cls(**{**data, "widths": tuple(data["widths"])})
+
+
+class Encoder(nn.Module):
+    """(x in [-1, 1], y) -> (mean, log-variance) of q(z | x, y)."""
+
+    config: VAEConfig
+
+    @nn.compact
+    def __call__(self, x: jax.Array, y: jax.Array) -> tuple[jax.Array, jax.Array]:
+        for width in self.config.widths:
+            x = nn.swish(nn.Conv(width, (4, 4), strides=2)(x))
+        h = jnp.concatenate([x.reshape(x.shape[0], -1), y], -1)
+        h = nn.swish(nn.Dense(256)(h))
+        stats = nn.Dense(2 * self.config.latent)(h)
+        mean, log_var = jnp.split(stats, 2, -1)
+        return mean, jnp.clip(log_var, -10.0, 5.0)
+
+
+class Decoder(nn.Module):
+    """(z, y) -> image in [0, 1]: stride-2 transposed convolutions mirror the encoder
+    (a 4x4 kernel divides by the stride, so no checkerboard), then a 3x3 to RGB."""
+
+    config: VAEConfig
+
+    @nn.compact
+    def __call__(self, z: jax.Array, y: jax.Array) -> jax.Array:
+        c = self.config
+        h = nn.swish(nn.Dense(256)(jnp.concatenate([z, y], -1)))
+        h = nn.swish(nn.Dense(c.base * c.base * c.widths[-1])(h))
+        x = h.reshape(-1, c.base, c.base, c.widths[-1])
+        for width in (*reversed(c.widths[:-1]), max(c.widths[0] // 2, 8)):
+            x = nn.swish(nn.ConvTranspose(width, (4, 4), strides=(2, 2))(x))
+        return nn.sigmoid(nn.Conv(3, (3, 3))(x))
+
+
+class ConditionalVAE(nn.Module):
+    """Encoder and decoder; ``__call__`` is the training pass (reparameterized sample)."""
+
+    config: VAEConfig
+
+    def setup(self) -> None:
+        self.encoder = Encoder(self.config)
+        self.decoder = Decoder(self.config)
+
+    def __call__(
+        self, x: jax.Array, y: jax.Array, key: jax.Array
+    ) -> tuple[jax.Array, jax.Array, jax.Array]:
+        mean, log_var = self.encoder(x, y)
+        z = mean + jnp.exp(0.5 * log_var) * jax.random.normal(key, mean.shape)
+        return self.decoder(z, y), mean, log_var
+
+    def encode(self, x: jax.Array, y: jax.Array) -> tuple[jax.Array, jax.Array]:
+        return self.encoder(x, y)
+
+    def decode(self, z: jax.Array, y: jax.Array) -> jax.Array:
+        return self.decoder(z, y)
+
+
+def to_model_range(images: jax.Array) -> jax.Array:
+    """uint8-valued pixels (0..255) to the encoder's [-1, 1]."""
+    return images.astype(jnp.float32) / 127.5 - 1.0
+
+
+def elbo_terms(
+    module: ConditionalVAE,
+    params: dict,
+    images: jax.Array,
+    conditions: jax.Array,
+    key: jax.Array,
+    pixel_sigma: float,
+) -> tuple[jax.Array, jax.Array]:
+    """Per-example (reconstruction, KL) in nats: a Gaussian likelihood with a fixed
+    ``pixel_sigma`` (in 0..1 units; smaller trusts pixels more, so sharper and less
+    regular) and the KL of q(z | x, y) to N(0, I)."""
+    target = images.astype(jnp.float32) / 255.0
+    recon, mean, log_var = module.apply({"params": params}, to_model_range(images), conditions, key)
+    squared = jnp.sum((recon - target) ** 2, axis=(1, 2, 3))
+    reconstruction = squared / (2.0 * pixel_sigma**2)
+    kl = 0.5 * jnp.sum(jnp.exp(log_var) + mean**2 - 1.0 - log_var, -1)
+    return reconstruction, kl
+
+
+def masked_conditions(attributes: jax.Array, label_mask: jax.Array) -> jax.Array:
+    """The conditioning vector: ±1 where a label is known, 0 where it is not."""
+    return jnp.where(label_mask, attributes, 0.0).astype(jnp.float32)
+
+
+# ---------------------------------------------------------------------------
+# A trained VAE, ready to sample
+
+
+@functools.lru_cache(maxsize=8)
+def _jitted_decode(module: ConditionalVAE):
+    return jax.jit(lambda params, z, y: module.apply({"params": params}, z, y, method="decode"))
+
+
+@dataclass(frozen=True)
+class VAE:
+    """A trained conditional VAE with the label co-occurrence it was trained on."""
+
+    config: VAEConfig
+    params: dict
+    attribute_mean: np.ndarray  # (40,) mean of the ±1 training labels
+    attribute_cov: np.ndarray  # (40, 40) their covariance, to complete descriptions
+    known_attributes: tuple[str, ...]
+    manifest: dict
+
+    @property
+    def module(self) -> ConditionalVAE:
+        return ConditionalVAE(self.config)
+
+    def arrays(self) -> dict:
+        return {
+            "params": self.params,
+            "attribute_mean": np.asarray(self.attribute_mean, np.float32),
+            "attribute_cov": np.asarray(self.attribute_cov, np.float32),
+        }
+
+    def decode(self, latents: jax.Array, conditions: jax.Array) -> jax.Array:
+        """Images as float 0..255, (N, S, S, 3), for latents (N, latent) and conditions (N, 40)."""
+        decode = _jitted_decode(self.module)
+        return 255.0 * decode(self.params, jnp.asarray(latents), jnp.asarray(conditions))
+
+    def sample(self, conditions: np.ndarray, key: jax.Array, temperature: float = 1.0) -> jax.Array:
+        """One face per row of ``conditions`` (N, 40): float 0..255 (N, S, S, 3)."""
+        conditions = jnp.asarray(conditions, jnp.float32)
+        z = temperature * jax.random.normal(key, (len(conditions), self.config.latent))
+        return self.decode(z, conditions)
+
+
+def vae_record(config: VAEConfig, filename: str, known: list[str], training: dict) -> dict:
+    """The manifest entry that describes a VAE file inside a bundle."""
+    return {
+        "file": filename,
+        "config": config.to_json(),
+        "known_attributes": list(known),
+        "training": training,
+    }
+
+
+def load_vae(folder: str | os.PathLike, verify: bool = True) -> VAE:
+    """The VAE recorded in a bundle's manifest (its own bundle, or one attached to a
+    classifier bundle), checksums verified unless the caller just did."""
+    folder = Path(folder)
+    manifest = weights.verify_bundle(folder) if verify else weights.read_manifest(folder)
+    record = manifest.get("vae")
+    if not record:
+        raise WeightsError(
+            f"{folder} has no conditional VAE; train one with "
+            "deepface-gen train-vae --config configs/vae_starter.py --workdir DIR"
+        )
+    arrays = weights.load_bundle_file(folder, record["file"], verify=False)
+    config = VAEConfig.from_json(record["config"])
+    params = jax.tree_util.tree_map(jnp.asarray, arrays["params"])
+    expected = jax.eval_shape(
+        lambda: ConditionalVAE(config).init(
+            jax.random.key(0),
+            jnp.zeros((1, config.size, config.size, 3)),
+            jnp.zeros((1, config.num_attributes)),
+            jax.random.key(0),
+        )["params"]
+    )
+    got = jax.tree_util.tree_map(lambda a: a.shape, params)
+    want = jax.tree_util.tree_map(lambda a: a.shape, expected)
+    if got != want:
+        raise WeightsError(f"{folder / record['file']}: parameter shapes do not match its config")
+    return VAE(
+        config,
+        params,
+        np.asarray(arrays["attribute_mean"]),
+        np.asarray(arrays["attribute_cov"]),
+        tuple(record["known_attributes"]),
+        manifest,
+    )

@@ -154,6 +154,7 @@ class FaceGenerator:
         quiet: bool = True,
         backend: str = "cgmm",
         init: str = "mean",
+        guidance: float = 0.0,
     ) -> np.ndarray:
         """Faces for a description: uint8 (N, S, S, 3).
 
@@ -162,7 +163,9 @@ class FaceGenerator:
         all, in description order). The same seed gives the same faces.
         ``backend="vae"`` decodes VAE samples instead of inverting cGMM targets;
         ``init="vae"`` (the hybrid) starts inversion from a VAE sample, with the
-        cGMM target drawn for the same completed attribute vector.
+        cGMM target drawn for the same completed attribute vector. ``guidance`` > 0
+        adds the classifier's agreement with the named attributes to the objective
+        (``inversion.attribute_likelihood``), a saturating nudge beside the cGMM target.
         """
         if method not in METHODS:
             raise DeepFaceGenError(f"unknown method {method!r}; use {', '.join(METHODS)}")
@@ -218,6 +221,9 @@ class FaceGenerator:
                 ]
             )
             objective = inversion.feature_match(self.cgmm.layer, target, self.feature_weight)
+            if guidance > 0:
+                requested = np.repeat([s.vector() for s in specs], n, axis=0)
+                objective = objective + inversion.attribute_likelihood(requested, guidance)
         images, _ = inversion.render(
             self.classifier, objective, start, k_render, settings, quiet, self.cgmm.mean_image
         )

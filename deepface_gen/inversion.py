@@ -79,6 +79,20 @@ def attribute_logits(direction: jax.Array, weight: float = 1.0) -> Objective:
     return Objective((ATTRIBUTES,), loss)
 
 
+def attribute_likelihood(values: jax.Array, weight: float = 1.0) -> Objective:
+    """weight * sum_i -log sigmoid(v_i * logit_i): the classifier should agree with the
+    requested values ``v`` ((40,) or (N, 40), 0 = not requested). Unlike
+    ``attribute_logits`` it saturates once an attribute is clearly there, so as a
+    guidance term beside ``feature_match`` it stops pushing instead of carving textures."""
+    values = jnp.asarray(values, jnp.float32)
+
+    def loss(out: Outputs) -> jax.Array:
+        logits = out[ATTRIBUTES].astype(jnp.float32)
+        return weight * jnp.sum(jnp.abs(values) * jax.nn.softplus(-jnp.sign(values) * logits), -1)
+
+    return Objective((ATTRIBUTES,), loss)
+
+
 def channel(layer: str, index: int, weight: float = 1.0) -> Objective:
     """-weight * mean activation of one channel (activation maximization of a unit)."""
 
@@ -163,11 +177,12 @@ def jitter(max_shift: int) -> Callable[[jax.Array, jax.Array], jax.Array]:
 class RenderSettings:
     """How to optimize: steps, rate, optimizer, jitter, priors' weights, polish phase."""
 
-    steps: int = 200
+    # 180 + 20 (one compiled chunk size of 25) keeps a warm face under 3 s on a 2-core CPU.
+    steps: int = 180
     learning_rate: float = 2.0
     optimizer: str = "adam"  # or "mv" (momentum 0.9 with AdaGrad-style scaling)
     jitter: int = 2
-    polish_steps: int = 30  # final steps without jitter at 0.1x the rate
+    polish_steps: int = 20  # final steps without jitter at 0.1x the rate
     alpha_weight: float = 1.0
     tv_weight: float = 1.0
     chunk: int = 25  # steps per jitted call (progress granularity)

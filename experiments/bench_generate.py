@@ -1,12 +1,18 @@
-"""Generation measured: attribute faithfulness, diversity and cost (DESIGN.md section 6).
+"""Generation measured: faithfulness, realism, diversity and cost (DESIGN.md section 6).
 
     python experiments/bench_generate.py --judge experiments/models/independent \
-        [--model starter] [--seeds 4] [--steps 200] [--out experiments/results]
+        [--model starter] [--seeds 4] [--steps 200] [--out experiments/results] \
+        [--methods conditional,paper,baseline,vae,hybrid]
 
 Faithfulness is judged by an independent classifier (different architecture,
 seed and data stream; never used for generation): the fraction of requested
-attributes it detects in the faces, per attribute and overall, for the
-conditional cGMM, the paper's cGMM and the class-visualization baseline.
+attributes it detects in the faces, per attribute and overall. Methods: the
+conditional cGMM, the paper's cGMM, the class-visualization baseline, the
+conditional VAE, and the hybrid (conditional cGMM inverted from a VAE sample).
+Realism is the Fréchet distance, in a PCA of the judge's features, between
+the faces and real rendered portraits (beside the same distance for another
+set of real portraits: the floor), because a judge can be fooled by
+adversarial textures that look nothing like faces.
 Diversity is the mean pairwise distance between faces of one description
 across seeds, in pixels (0-1 scale, RMS) and in the judge's feature space.
 Cost: seconds per face cold (first call, with compilation) and warm, and faces
@@ -22,26 +28,77 @@ import resource
 import time
 from pathlib import Path
 
+import jax
 import numpy as np
 
+from deepface_gen import synth
 from deepface_gen.attributes import parse_description
 from deepface_gen.classifier import load_classifier
+from deepface_gen.evaluate import frechet_distance, realism_features
 from deepface_gen.generation import DEFAULT_TEMPERATURE, FaceGenerator
 from deepface_gen.images import make_grid, write_image
 
 # 32 descriptions of 1 to 4 attributes, over what the starter draws.
 DESCRIPTIONS = [
-    "male", "female", "smiling", "eyeglasses", "wearing hat", "bald", "young", "old",
-    "black hair", "blond hair", "gray hair", "beard",
-    "smiling woman", "man with eyeglasses", "blond woman", "old man", "woman, lipstick",
-    "male, mustache", "young, bangs", "female, earrings",
-    "youth, black hair, male", "old, gray hair, eyeglasses", "woman, blond, smiling",
-    "man, beard, hat", "female, wavy hair, lipstick", "male, bald, eyeglasses",
-    "young, female, brown hair, smiling", "old, male, gray hair, beard",
-    "female, black hair, bangs, lipstick", "male, young, mustache, necktie",
-    "woman, hat, earrings, smiling", "man, eyeglasses, brown hair, not smiling",
-]  # fmt: skip
-METHODS = ("conditional", "paper", "baseline")
+    "male",
+    "female",
+    "smiling",
+    "eyeglasses",
+    "wearing hat",
+    "bald",
+    "young",
+    "old",
+    "black hair",
+    "blond hair",
+    "gray hair",
+    "beard",
+    "smiling woman",
+    "man with eyeglasses",
+    "blond woman",
+    "old man",
+    "woman, lipstick",
+    "male, mustache",
+    "young, bangs",
+    "female, earrings",
+    "youth, black hair, male",
+    "old, gray hair, eyeglasses",
+    "woman, blond, smiling",
+    "man, beard, hat",
+    "female, wavy hair, lipstick",
+    "male, bald, eyeglasses",
+    "young, female, brown hair, smiling",
+    "old, male, gray hair, beard",
+    "female, black hair, bangs, lipstick",
+    "male, young, mustache, necktie",
+    "woman, hat, earrings, smiling",
+    "man, eyeglasses, brown hair, not smiling",
+]
+# Each measured method is a set of FaceGenerator.generate arguments.
+METHODS = {
+    "conditional": {"method": "conditional"},
+    "paper": {"method": "paper"},
+    "baseline": {"method": "baseline"},
+    "vae": {"backend": "vae"},
+    "hybrid": {"method": "conditional", "init": "vae"},
+}
+REAL_SEED = 4242  # real portraits for the realism reference: seeds no model trained on
+
+
+class Realism:
+    """Fréchet distance to real portraits in a PCA (``dims``) of the judge's features."""
+
+    def __init__(self, judge, size: int, reference: int = 2048, dims: int = 32) -> None:
+        real = synth.sample_portraits(jax.random.key(REAL_SEED), reference + 128, size=size)
+        images = synth.to_uint8(real.images)
+        feats = np.asarray(judge.apply(images[:reference])["features"]).reshape(reference, -1)
+        centred = feats - feats.mean(0)
+        self.basis = np.linalg.svd(centred, full_matrices=False)[2][:dims]
+        self.judge = judge
+        self.reference = realism_features(judge, images[:reference], self.basis)
+        self.floor = self(images[reference:])  # 128 other real portraits
+
+    def __call__(self, faces: np.ndarray) -> float:
+        return frechet_distance(realism_features(self.judge, faces, self.basis), self.reference)
 
 
 def faithfulness(judge, faces: np.ndarray, specs: list, seeds: int) -> tuple[dict, float]:
@@ -81,6 +138,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=None)
     parser.add_argument("--out", default="experiments/results")
     parser.add_argument("--methods", default=",".join(METHODS))
+    parser.add_argument("--cost-only", action="store_true", help="measure cost, nothing else")
     parser.add_argument("--temperature", type=float, default=DEFAULT_TEMPERATURE)
     args = parser.parse_args()
     out = Path(args.out)
@@ -102,34 +160,58 @@ def main() -> None:
     generator.generate("smiling", n=16, seed=2, steps=args.steps)
     batched = 16 / (time.perf_counter() - start)
     report["cost"] = {
-        "seconds_per_face_cold": cold, "seconds_per_face_warm": warm,
-        "faces_per_second_batched_16": batched, "speedup_batched_vs_single": batched * warm,
+        "seconds_per_face_cold": cold,
+        "seconds_per_face_warm": warm,
+        "faces_per_second_batched_16": batched,
+        "speedup_batched_vs_single": batched * warm,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-    }  # fmt: skip
+    }
     print(json.dumps(report["cost"], indent=2))
+    if args.cost_only:
+        return
 
+    realism = Realism(judge, generator.size)
     report["temperature"] = args.temperature
-    for method in [m for m in args.methods.split(",") if m]:  # --methods "" measures cost only
+    report["realism_floor"] = realism.floor
+    report["realism_mean_face"] = realism(np.repeat(generator.cgmm.mean_image[None], 128, 0))
+    print(f"realism floor (real vs real) {realism.floor:.1f}")
+    for name in [m for m in args.methods.split(",") if m]:
+        options = METHODS[name]
+        generator.generate(specs[:4], n=args.seeds, seed=99, steps=args.steps, **options)  # compile
         start = time.perf_counter()
-        faces = np.concatenate([
-            generator.generate(specs[i : i + 4], n=args.seeds, seed=0, method=method,
-                               steps=args.steps, temperature=args.temperature)
-            for i in range(0, len(specs), 4)
-        ])  # fmt: skip
+        faces = np.concatenate(
+            [
+                generator.generate(
+                    specs[i : i + 4],
+                    n=args.seeds,
+                    seed=0,
+                    steps=args.steps,
+                    temperature=args.temperature,
+                    **options,
+                )
+                for i in range(0, len(specs), 4)
+            ]
+        )
         seconds = time.perf_counter() - start
         per, overall = faithfulness(judge, faces, specs, args.seeds)
         pix, fea = diversity(judge, faces, len(specs), args.seeds)
-        report["methods"][method] = {
-            "faithfulness": overall, "per_attribute": per, "diversity_pixels": pix,
-            "diversity_features": fea, "seconds_per_face": seconds / len(faces),
-        }  # fmt: skip
+        distance = realism(faces)
+        report["methods"][name] = {
+            "options": options,
+            "faithfulness": overall,
+            "per_attribute": per,
+            "frechet_distance": distance,
+            "diversity_pixels": pix,
+            "diversity_features": fea,
+            "seconds_per_face_batched_16": seconds / len(faces),
+        }
         print(
-            f"{method:<12} faithfulness {overall:.3f}  diversity px {pix:.3f} "
-            f"feat {fea:.3f}  {seconds / len(faces):.2f} s/face"
+            f"{name:<12} faithfulness {overall:.3f}  realism FD {distance:.1f}  "
+            f"diversity px {pix:.3f} feat {fea:.3f}  {seconds / len(faces):.2f} s/face"
         )
         rows = [faces[d * args.seeds : (d + 1) * args.seeds] for d in range(0, len(specs), 3)]
         write_image(
-            out / f"generate_{method}.png", make_grid(np.concatenate(rows), columns=args.seeds * 2)
+            out / f"generate_{name}.png", make_grid(np.concatenate(rows), columns=args.seeds * 2)
         )
     (out / "generation.json").write_text(json.dumps(report, indent=2))
     print(f"wrote {out / 'generation.json'}")

@@ -87,7 +87,8 @@ def test_vae_resume_reproduces_an_uninterrupted_run(tmp_path):
         train_vae(config, tmp_path / "split", quiet=True)
     resumed = train_vae(config, tmp_path / "split", resume=True, quiet=True)
     a, b = load_vae(whole), load_vae(resumed)
-    for x, y in zip(jax.tree_util.tree_leaves(a.params), jax.tree_util.tree_leaves(b.params)):
+    leaves = jax.tree_util.tree_leaves
+    for x, y in zip(leaves(a.params), leaves(b.params), strict=True):
         np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-6)
 
 
@@ -131,3 +132,25 @@ def test_generate_with_vae_backend_and_hybrid(trained_vae, tiny_bundle, tmp_path
         gen.generate("smiling", backend="gan")
     with pytest.raises(DeepFaceGenError, match="unknown init"):
         gen.generate("smiling", init="noise")
+
+
+def test_cli_trains_attaches_and_generates_with_the_vae(tmp_path, tiny_bundle, capsys):
+    from deepface_gen import cli
+    from deepface_gen.images import read_image
+
+    config = tmp_path / "tiny_vae.py"
+    config.write_text(f"def get_config():\n    return {tiny_config(10).to_dict()!r}\n")
+    model = shutil.copytree(tiny_bundle, tmp_path / "model")
+    args = ["train-vae", "--config", str(config), "--workdir", str(tmp_path / "run"), "--quiet"]
+    assert cli.main([*args, "--attach", str(model), "train.steps=6"]) == 0
+    assert "attached to" in capsys.readouterr().out
+    out = tmp_path / "faces"
+    code = cli.main(
+        ["generate", "--model", str(model), "--attrs", "smiling", "--backend", "vae", "--n", "2"]
+        + ["--out", str(out), "--quiet"]
+    )
+    assert code == 0
+    assert read_image(out / "face_001.png").shape == (16, 16, 3)
+    no_vae = ["generate", "--model", str(tiny_bundle), "--attrs", "smiling", "--init", "vae"]
+    assert cli.main(no_vae) == 2
+    assert "no conditional VAE" in capsys.readouterr().err

@@ -92,40 +92,38 @@ def _cmd_weights(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_train(args: argparse.Namespace) -> int:
+def _run_trainer(args: argparse.Namespace, train_fn, command: str, what: str) -> Path | None:
+    """Load the config, train; say how to resume after --max-steps, or where the result is."""
     from deepface_gen.config import load_config
-    from deepface_gen.train import train_and_evaluate
 
     config = load_config(args.config, args.overrides)
-    bundle = train_and_evaluate(
+    bundle = train_fn(
         config, args.workdir, resume=args.resume, quiet=args.quiet, max_steps=args.max_steps
     )
     if bundle is None:
         print(
-            f"stopped after --max-steps; continue with: deepface-gen train --config "
+            f"stopped after --max-steps; continue with: deepface-gen {command} --config "
             f"{args.config} --workdir {args.workdir} --resume"
         )
-        return 0
-    print(f"trained model written to {bundle} (metrics: {Path(args.workdir) / 'metrics.jsonl'})")
+    else:
+        print(
+            f"trained {what} written to {bundle} (metrics: {Path(args.workdir) / 'metrics.jsonl'})"
+        )
+    return bundle
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from deepface_gen.train import train_and_evaluate
+
+    _run_trainer(args, train_and_evaluate, "train", "model")
     return 0
 
 
 def _cmd_train_vae(args: argparse.Namespace) -> int:
-    from deepface_gen.config import load_config
     from deepface_gen.train_vae import attach, train_vae
 
-    config = load_config(args.config, args.overrides)
-    bundle = train_vae(
-        config, args.workdir, resume=args.resume, quiet=args.quiet, max_steps=args.max_steps
-    )
-    if bundle is None:
-        print(
-            f"stopped after --max-steps; continue with: deepface-gen train-vae --config "
-            f"{args.config} --workdir {args.workdir} --resume"
-        )
-        return 0
-    print(f"trained VAE written to {bundle} (metrics: {Path(args.workdir) / 'metrics.jsonl'})")
-    if args.attach:
+    bundle = _run_trainer(args, train_vae, "train-vae", "VAE")
+    if bundle is not None and args.attach:
         print(f"attached to {args.attach} as {attach(bundle, args.attach).name}")
     return 0
 

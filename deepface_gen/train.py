@@ -124,14 +124,20 @@ def freeze_labels(params: dict, freeze: str) -> dict:
     return jax.tree_util.tree_map_with_path(label, params)
 
 
+def learning_rate_schedule(config: Config) -> optax.Schedule:
+    """Linear warmup to ``train.learning_rate``, then cosine decay to zero at the last step."""
+    t = config.train
+    return optax.warmup_cosine_decay_schedule(
+        0.0, t.learning_rate, t.warmup_steps, max(t.steps, t.warmup_steps + 1)
+    )
+
+
 def make_optimizer(config: Config, params: dict) -> optax.GradientTransformation:
     """AdamW with warmup + cosine decay; frozen parameters get zero updates."""
     t = config.train
-    schedule = optax.warmup_cosine_decay_schedule(
-        0.0, t.learning_rate, t.warmup_steps, max(t.steps, t.warmup_steps + 1)
-    )
     tx = optax.chain(
-        optax.clip_by_global_norm(1.0), optax.adamw(schedule, weight_decay=t.weight_decay)
+        optax.clip_by_global_norm(1.0),
+        optax.adamw(learning_rate_schedule(config), weight_decay=t.weight_decay),
     )
     return optax.multi_transform(
         {"trainable": tx, "frozen": optax.set_to_zero()}, freeze_labels(params, t.freeze)
@@ -283,6 +289,19 @@ def check_workdir(workdir: str | Path, resume: bool) -> Path:
     return workdir
 
 
+def resume_state(
+    state: Any, workdir: Path, config: Config, resume: bool, max_steps: int | None
+) -> tuple[Any, int, int]:
+    """(state, start step, stop step): restored from the last checkpoint when resuming,
+    stopping after ``max_steps`` more steps when given."""
+    if resume:
+        restored = restore_checkpoint(workdir, state, config)
+        state = restored if restored is not None else state
+    start = int(state.step)
+    steps = config.train.steps
+    return state, start, steps if max_steps is None else min(steps, start + max_steps)
+
+
 def run_loop(
     state: Any,
     step_fn: Callable[[Any, dict], tuple[Any, dict]],
@@ -350,11 +369,7 @@ def train_and_evaluate(
     params = init_params(spec, config, jax.random.fold_in(key, 0))
     tx = make_optimizer(config, params)
     state = TrainState.create(apply_fn=spec.module().apply, params=params, tx=tx)
-    if resume:
-        restored = restore_checkpoint(workdir, state, config)
-        state = restored if restored is not None else state
-    start = int(state.step)
-    stop = t.steps if max_steps is None else min(t.steps, start + max_steps)
+    state, start, stop = resume_state(state, workdir, config, resume, max_steps)
 
     source = input_pipeline.make_source(
         config.data.source, "train", config.data.size, t.batch_size, config.seed

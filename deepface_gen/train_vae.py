@@ -25,7 +25,8 @@ from deepface_gen.train import (
     TrainState,
     check_workdir,
     known_attributes_of,
-    restore_checkpoint,
+    learning_rate_schedule,
+    resume_state,
     run_loop,
 )
 from deepface_gen.vae import (
@@ -90,11 +91,9 @@ def make_vae_train_step(module: ConditionalVAE, config: Config) -> Callable:
 
 
 def make_vae_optimizer(config: Config) -> optax.GradientTransformation:
-    t = config.train
-    schedule = optax.warmup_cosine_decay_schedule(
-        0.0, t.learning_rate, t.warmup_steps, max(t.steps, t.warmup_steps + 1)
-    )
-    return optax.chain(optax.clip_by_global_norm(10.0), optax.adam(schedule))
+    """Adam with warmup + cosine decay; clipping only catches early blow-ups (the ELBO
+    is in nats summed over pixels, so its gradients are large)."""
+    return optax.chain(optax.clip_by_global_norm(10.0), optax.adam(learning_rate_schedule(config)))
 
 
 def train_vae(
@@ -119,11 +118,7 @@ def train_vae(
         jax.random.key(0),
     )["params"]
     state = TrainState.create(apply_fn=module.apply, params=params, tx=make_vae_optimizer(config))
-    if resume:
-        restored = restore_checkpoint(workdir, state, config)
-        state = restored if restored is not None else state
-    start = int(state.step)
-    stop = t.steps if max_steps is None else min(t.steps, start + max_steps)
+    state, start, stop = resume_state(state, workdir, config, resume, max_steps)
 
     source = input_pipeline.make_source(
         config.data.source, "train", size, t.batch_size, config.seed

@@ -231,6 +231,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         quiet=args.quiet,
         backend=args.backend,
         init=args.init,
+        guidance=args.guidance,
     )
     faces = _upscale(faces, args.size)
     captions = [f"seed {args.seed} #{i}" for i in range(len(faces))]
@@ -369,6 +370,7 @@ def _cmd_edit(args: argparse.Namespace) -> int:
             seed=args.seed,
             steps=args.steps,
             quiet=args.quiet,
+            guidance=args.guidance,
         )
         for path, original, box, face, results in zip(
             chunk, originals, boxes, faces, edited, strict=True
@@ -532,6 +534,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="start inversion from the mean face (default) or a VAE sample (the hybrid)",
     )
     p.add_argument("--vae", default=None, help="a VAE bundle (default: the model's own)")
+    p.add_argument(
+        "--guidance",
+        type=float,
+        default=1.0,
+        help="weight of the classifier agreeing with the named attributes (default 1; 0: off)",
+    )
     common(p)
     p.set_defaults(func=_cmd_generate)
 
@@ -557,8 +565,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("edit", help="alter portraits: add or remove attributes")
     p.add_argument("portrait", help="an image, or a folder of images (edited in batches)")
     p.add_argument("--attrs", required=True, help='what to change, e.g. "+smiling,-eyeglasses"')
-    p.add_argument("--strength", type=float, default=1.0, help="how far to move (default 1)")
-    p.add_argument("--sweep", default=None, help="a strip of strengths, e.g. 0,0.5,1,1.5")
+    p.add_argument(
+        "--strength",
+        type=float,
+        default=2.0,
+        help="multiple of the cGMM's predicted change (default 2)",
+    )
+    p.add_argument("--sweep", default=None, help="a strip of strengths, e.g. 0,1,2,3")
     p.add_argument("--layer", default=None, help="layer (default: the cGMM layer)")
     p.add_argument(
         "--box", default=None, help="face box x,y,w,h in pixels (default: the centred square)"
@@ -570,6 +583,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--out", required=True, help="output file, or folder for a folder input")
     p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument(
+        "--guidance",
+        type=float,
+        default=1.0,
+        help="weight of the classifier seeing the named attributes (default 1; 0: off)",
+    )
     p.add_argument("--model", default="starter", help="model name or bundle path")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--steps", type=int, default=None)

@@ -188,6 +188,7 @@ class RenderSettings:
     chunk: int = 25  # steps per jitted call (progress granularity)
     pyramid_levels: int = 4  # >1: optimize a Laplacian pyramid (coarse-to-fine) over the start
     anchor_weight: float = 0.0  # pull towards the start where the objective is indifferent
+    change_tv_weight: float = 0.0  # total variation of (image - start): smooth edits only
 
 
 DEFAULT_SETTINGS = RenderSettings()
@@ -235,14 +236,19 @@ def render(
     """
     tx = _optimizer(settings)
     centre = jnp.asarray(colour_centre, jnp.float32)
-    priors = [(settings.alpha_weight, alpha_norm(centre=centre)),
-              (settings.tv_weight, total_variation())]  # fmt: skip
+    priors = [
+        (settings.alpha_weight, alpha_norm(centre=centre)),
+        (settings.tv_weight, total_variation()),
+    ]
     shift = jitter(settings.jitter)
     total = settings.steps + settings.polish_steps
     base = jnp.clip(jnp.asarray(init, jnp.float32), 0.0, 255.0)
     pixels_of = _parameterization(base, settings.pyramid_levels)
     if settings.anchor_weight:
         priors.append((settings.anchor_weight, anchor(base)))
+    if settings.change_tv_weight:
+        tv = total_variation()
+        priors.append((settings.change_tv_weight, lambda x: tv(x - base)))
 
     def objective_only(params) -> jax.Array:
         return objective.loss(_network_outputs(classifier, pixels_of(params), objective.layers))

@@ -4,9 +4,9 @@
         [--n 16] [--out experiments/results]
 
 For each attribute, synthetic portraits are edited to flip it ("+smiling" on
-those who do not smile, "-smiling" on those who do, at strength 1), and the
-renderer redraws the same people in the same photos with only that attribute
-flipped: the ideal edit. Per attribute:
+those who do not smile, "-smiling" on those who do, at ``--strength``, by
+default 2 as in ``edit``), and the renderer redraws the same people in the
+same photos with only that attribute flipped: the ideal edit. Per attribute:
 
 * distance (RMS, 0-1 pixels) of the edit to the counterfactual, beside the
   unedited input's distance to it (an edit that helps is below the input's);
@@ -33,7 +33,7 @@ import numpy as np
 from deepface_gen import synth
 from deepface_gen.attributes import ATTRIBUTE_INDEX, CELEBA_ATTRIBUTES
 from deepface_gen.classifier import load_classifier
-from deepface_gen.generation import FaceGenerator
+from deepface_gen.generation import DEFAULT_EDIT_STRENGTH, FaceGenerator
 from deepface_gen.images import make_grid, write_image
 
 ATTRIBUTES = (
@@ -58,7 +58,9 @@ def cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.sum(a * b, 1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1) + 1e-9)
 
 
-def measure(generator, judge, portraits, name: str, seed: int) -> tuple[dict, list]:
+def measure(
+    generator, judge, portraits, name: str, seed: int, strength: float
+) -> tuple[dict, list]:
     """Edit every portrait to flip ``name``; compare with the renderer's counterfactual."""
     images = synth.to_uint8(portraits.images)
     had = np.asarray(portraits.attributes[:, ATTRIBUTE_INDEX[name]]) > 0
@@ -68,7 +70,9 @@ def measure(generator, judge, portraits, name: str, seed: int) -> tuple[dict, li
         rows = np.flatnonzero(had == present)
         if len(rows):
             description = f"{'-' if present else '+'}{words}"
-            edited[rows] = generator.edit(images[rows], description, seed=seed)[:, 0]
+            edited[rows] = generator.edit(
+                images[rows], description, strengths=(strength,), seed=seed
+            )[:, 0]
     wanted = ~had
     scene = portraits.scene
     flipped = scene.attributes.at[:, ATTRIBUTE_INDEX[name]].multiply(-1.0)
@@ -108,6 +112,7 @@ def main() -> None:
     parser.add_argument("--judge", default="experiments/models/independent")
     parser.add_argument("--n", type=int, default=16, help="portraits per attribute")
     parser.add_argument("--seed", type=int, default=5150)
+    parser.add_argument("--strength", type=float, default=DEFAULT_EDIT_STRENGTH)
     parser.add_argument("--out", default="experiments/results")
     args = parser.parse_args()
     generator = FaceGenerator.load(args.model)
@@ -118,7 +123,7 @@ def main() -> None:
         portraits = synth.sample_portraits(
             jax.random.key(args.seed + i), args.n, size=generator.size
         )
-        report[name], strip = measure(generator, judge, portraits, name, args.seed)
+        report[name], strip = measure(generator, judge, portraits, name, args.seed, args.strength)
         panels += strip
         captions += ["input", f"edit {name[:12]}", "true"] * 2
         r = report[name]
@@ -139,7 +144,13 @@ def main() -> None:
         for key in next(iter(report.values()))
         if key != "portraits"
     }
-    payload = {"per_attribute": report, "mean": summary, "seconds": seconds, "n": args.n}
+    payload = {
+        "per_attribute": report,
+        "mean": summary,
+        "seconds": seconds,
+        "n": args.n,
+        "strength": args.strength,
+    }
     (out / "edit.json").write_text(json.dumps(payload, indent=2))
     grid = make_grid([np.asarray(p) for p in panels], columns=6)
     print(f"mean: {json.dumps(summary, indent=1)}")

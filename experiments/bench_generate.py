@@ -7,8 +7,9 @@
 Faithfulness is judged by an independent classifier (different architecture,
 seed and data stream; never used for generation): the fraction of requested
 attributes it detects in the faces, per attribute and overall. Methods: the
-conditional cGMM, the paper's cGMM, the class-visualization baseline, the
-conditional VAE, and the hybrid (conditional cGMM inverted from a VAE sample).
+conditional cGMM without and with classifier guidance (the default), the
+paper's cGMM, the class-visualization baseline, the conditional VAE, and the
+hybrid (guided conditional cGMM inverted from a VAE sample).
 Realism is the Fréchet distance, in a PCA of the judge's features, between
 the faces and real rendered portraits (beside the same distance for another
 set of real portraits: the floor), because a judge can be fooled by
@@ -75,11 +76,12 @@ DESCRIPTIONS = [
 ]
 # Each measured method is a set of FaceGenerator.generate arguments.
 METHODS = {
-    "conditional": {"method": "conditional"},
-    "paper": {"method": "paper"},
+    "conditional": {"method": "conditional", "guidance": 0.0},
+    "guided": {"method": "conditional", "guidance": 1.0},  # the default
+    "paper": {"method": "paper", "guidance": 0.0},
     "baseline": {"method": "baseline"},
     "vae": {"backend": "vae"},
-    "hybrid": {"method": "conditional", "init": "vae"},
+    "hybrid": {"method": "conditional", "init": "vae", "guidance": 1.0},
 }
 REAL_SEED = 4242  # real portraits for the realism reference: seeds no model trained on
 

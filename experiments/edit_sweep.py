@@ -1,4 +1,4 @@
-"""The edit figure: synthetic portraits edited at strengths 0, 0.5, 1 and 1.5.
+"""The edit figure: synthetic portraits edited at strengths 0, 1, 2 and 3.
 
     python experiments/edit_sweep.py [--model starter] [--out experiments/results]
 
@@ -18,7 +18,7 @@ from deepface_gen.attributes import ATTRIBUTE_INDEX
 from deepface_gen.generation import FaceGenerator
 from deepface_gen.images import make_grid, write_image
 
-STRENGTHS = (0.0, 0.5, 1.0, 1.5)
+STRENGTHS = (0.0, 1.0, 2.0, 3.0)
 EDITS = (("Smiling", "+smiling"), ("Eyeglasses", "+eyeglasses"))
 
 

@@ -71,3 +71,33 @@ def test_frechet_distance_matches_closed_forms():
     assert frechet_distance(a, a + np.array([1.0, 2.0, 0.0])) == pytest.approx(5.0, rel=1e-6)
     # N(0, I) vs N(0, 4I) in 3-D: tr(I + 4I - 2*2I) = 3.
     assert frechet_distance(a, 2.0 * a) == pytest.approx(3.0, rel=0.05)
+
+
+def test_starter_edit_adds_eyeglasses_and_strength_zero_is_exact():
+    from deepface_gen.attributes import ATTRIBUTE_INDEX
+    from deepface_gen.generation import FaceGenerator
+
+    gen = FaceGenerator.load()
+    portraits = synth.sample_portraits(jax.random.key(31), 8, size=64)
+    bare = np.asarray(portraits.attributes[:, ATTRIBUTE_INDEX["Eyeglasses"]]) < 0
+    images = synth.to_uint8(portraits.images)[bare][:2]
+    out = gen.edit(images, "+eyeglasses", strengths=(0.0, 2.0), steps=60)
+    np.testing.assert_array_equal(out[:, 0], images)
+    before = gen.classifier.probabilities(images)[:, ATTRIBUTE_INDEX["Eyeglasses"]]
+    after = gen.classifier.probabilities(out[:, 1])[:, ATTRIBUTE_INDEX["Eyeglasses"]]
+    assert np.all(before < 0.2) and np.all(after > 0.5)
+    # The rest of the portrait stays: most pixels move by less than 8 of 255.
+    assert np.mean(np.abs(out[:, 1].astype(int) - images) < 8) > 0.8
+
+
+def test_shipped_vae_samples_follow_the_description():
+    from deepface_gen.attributes import ATTRIBUTE_INDEX
+    from deepface_gen.generation import FaceGenerator
+
+    gen = FaceGenerator.load()
+    assert gen.vae is not None and gen.vae.config.size == 64
+    blond = gen.generate("blond hair, female", n=8, seed=0, backend="vae")
+    dark = gen.generate("black hair, female", n=8, seed=0, backend="vae")
+    p_blond = gen.classifier.probabilities(blond)[:, ATTRIBUTE_INDEX["Blond_Hair"]]
+    p_dark = gen.classifier.probabilities(dark)[:, ATTRIBUTE_INDEX["Blond_Hair"]]
+    assert p_blond.mean() > p_dark.mean() + 0.3

@@ -264,6 +264,31 @@ def test_anchor_keeps_pixels_near_start_and_pyramid_reduces_objective(gen):
     assert np.abs(kept - start).mean() < 0.3 * np.abs(moved - start).mean()
 
 
+def test_attribute_likelihood_saturates_and_ignores_unrequested():
+    values = np.zeros((2, 40), np.float32)
+    values[:, 3] = [1.0, -2.0]
+    objective = inversion.attribute_likelihood(values, weight=1.0)
+    logits = np.zeros((2, 40), np.float32)
+    at_zero = np.asarray(objective.loss({"attributes": logits}))
+    np.testing.assert_allclose(at_zero, [np.log(2.0), 2.0 * np.log(2.0)], rtol=1e-5)
+    logits[:, 3] = [20.0, -20.0]  # both clearly as requested
+    logits[:, 7] = 50.0  # not requested: no effect
+    np.testing.assert_allclose(objective.loss({"attributes": logits}), [0.0, 0.0], atol=1e-6)
+
+
+def test_change_smoothness_prior_is_zero_at_the_start_and_smooths_edits(gen):
+    clf = gen.classifier
+    start = jnp.asarray(gen.generate("young", seed=2), jnp.float32)
+    target = clf.apply(np.full((1, 16, 16, 3), 60.0), taps=("conv2_1",))["conv2_1"]
+    objective = inversion.feature_match("conv2_1", target, 20.0)
+    free = dataclasses.replace(FAST, steps=40, jitter=0, tv_weight=0.0, alpha_weight=0.0)
+    smooth = dataclasses.replace(free, change_tv_weight=50.0)
+    rough, _ = inversion.render(clf, objective, start, jax.random.key(0), free)
+    calm, _ = inversion.render(clf, objective, start, jax.random.key(0), smooth)
+    tv = inversion.total_variation()
+    assert float(tv(calm - start)[0]) < 0.5 * float(tv(rough - start)[0])
+
+
 def test_edit_strength_zero_keeps_portrait_and_shapes(gen):
     portrait = gen.generate("young", seed=5)
     out = gen.edit(portrait, "+smiling,-eyeglasses", strengths=(0.0, 1.5), steps=20)

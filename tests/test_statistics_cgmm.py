@@ -149,3 +149,29 @@ def test_targets_seeded_and_diverse(tiny_bundle):
     np.testing.assert_allclose(cold[0], cold[1])
     with pytest.raises(DeepFaceGenError, match="unknown cGMM method"):
         cg.targets(gen.cgmm, values, named, key, 1, "magic")
+
+
+def test_sample_completions_keep_named_values_and_co_occurrence():
+    rng = np.random.default_rng(3)
+    n = 6000
+    labels = np.where(rng.random((n, 40)) < 0.5, 1.0, -1.0)
+    male = labels[:, A["Male"]] > 0
+    labels[:, A["Wearing_Lipstick"]] = np.where(male, -1.0, np.where(rng.random(n) < 0.8, 1, -1))
+    labels[:, A["Bald"]] = np.where(rng.random(n) < 0.05, 1.0, -1.0)
+
+    class Moments:
+        attribute_mean = labels.mean(0)
+        attribute_cov = np.cov(labels, rowvar=False)
+
+    values, named = np.zeros(40, np.float32), np.zeros(40, bool)
+    values[A["Male"]], named[A["Male"]] = -1.0, True
+    women = cg.sample_completions(Moments, values, named, jax.random.key(0), 3000)
+    assert women.shape == (3000, 40) and np.all(women[:, A["Male"]] == -1.0)
+    assert set(np.unique(women)) <= {-1.0, 1.0}
+    assert np.mean(women[:, A["Wearing_Lipstick"]] > 0) > 0.6  # most women here wear it
+    values[A["Male"]] = 1.0
+    men = cg.sample_completions(Moments, values, named, jax.random.key(0), 3000)
+    assert np.mean(men[:, A["Wearing_Lipstick"]] > 0) < 0.1
+    assert abs(np.mean(men[:, A["Bald"]] > 0) - 0.05) < 0.02  # a rare attribute stays rare
+    again = cg.sample_completions(Moments, values, named, jax.random.key(0), 3000)
+    np.testing.assert_array_equal(men, again)

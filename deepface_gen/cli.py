@@ -491,6 +491,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_cmd_fit)
 
+    def guidance(p):
+        p.add_argument(
+            "--guidance",
+            type=float,
+            default=1.0,
+            help="weight of the classifier seeing the named attributes (default 1; 0: off)",
+        )
+
     def common(p, n=True):
         p.add_argument(
             "--model",
@@ -534,12 +542,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="start inversion from the mean face (default) or a VAE sample (the hybrid)",
     )
     p.add_argument("--vae", default=None, help="a VAE bundle (default: the model's own)")
-    p.add_argument(
-        "--guidance",
-        type=float,
-        default=1.0,
-        help="weight of the classifier agreeing with the named attributes (default 1; 0: off)",
-    )
+    guidance(p)
     common(p)
     p.set_defaults(func=_cmd_generate)
 
@@ -583,12 +586,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--out", required=True, help="output file, or folder for a folder input")
     p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument(
-        "--guidance",
-        type=float,
-        default=1.0,
-        help="weight of the classifier seeing the named attributes (default 1; 0: off)",
-    )
+    guidance(p)
     p.add_argument("--model", default="starter", help="model name or bundle path")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--steps", type=int, default=None)

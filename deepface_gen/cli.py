@@ -595,10 +595,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _attach_dash_values(argv: Sequence[str]) -> list[str]:
+    """``--attrs -smiling`` as ``--attrs=-smiling``: argparse would read a value that
+    starts with a dash as an option, but removing an attribute is written that way."""
+    out: list[str] = []
+    for arg in argv:
+        if out and out[-1] == "--attrs" and arg.startswith("-"):
+            out[-1] = f"--attrs={arg}"
+        else:
+            out.append(arg)
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_attach_dash_values(sys.argv[1:] if argv is None else argv))
     try:
         return args.func(args)
     except DeepFaceGenError as err:

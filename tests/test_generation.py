@@ -341,6 +341,9 @@ def test_cli_edit_file_sweep_folder_and_paste(tiny_bundle, tmp_path, capsys):
     assert read_image(tmp_path / "full.png").shape == (40, 30, 3)
     assert cli.main(["edit", str(tmp_path / "in"), "--out", str(tmp_path / "out"), *base]) == 0
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["p1.png", "p2.png"]
+    # A removal starts with a dash, as the README writes it: not read as an option.
+    remove = [*base[:-1], "-smiling,+eyeglasses"]
+    assert cli.main(["edit", str(portrait), "--out", str(tmp_path / "r.png"), *remove]) == 0
     assert (
         cli.main(
             ["edit", str(portrait), "--box", "0,0,99,99", "--out", str(tmp_path / "x.png"), *base]

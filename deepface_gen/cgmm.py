@@ -161,23 +161,32 @@ def fit_cgmm(
 # Targets
 
 
+def _gaussian_conditional(
+    moments, values: np.ndarray, named: np.ndarray, ridge: float = 1e-3
+) -> tuple[np.ndarray, np.ndarray]:
+    """Mean (clipped to [-1, 1]) and covariance of the unnamed attributes given the named
+    ones, under a Gaussian fit to the label co-occurrence (``moments``: anything with
+    ``attribute_mean`` and ``attribute_cov``). Conditioning uses the sign of a named
+    value; its strength is applied by the caller."""
+    m, cov = moments.attribute_mean.astype(np.float64), moments.attribute_cov.astype(np.float64)
+    n, u = named, ~named
+    mean_u, cov_u = m[u], cov[np.ix_(u, u)]
+    if n.any():
+        c_nn = cov[np.ix_(n, n)] + ridge * np.eye(n.sum())
+        given = np.clip(values[n], -1.0, 1.0)
+        gain = np.linalg.solve(c_nn, cov[np.ix_(n, u)]).T  # (unnamed, named)
+        mean_u = mean_u + gain @ (given - m[n])
+        cov_u = cov_u - gain @ cov[np.ix_(n, u)]
+    return np.clip(mean_u, -1.0, 1.0), cov_u
+
+
 def fill_in(cgmm, values: np.ndarray, named: np.ndarray, ridge: float = 1e-3) -> np.ndarray:
     """Complete a description: unnamed attributes get E[a_u | a_named] under a Gaussian
     fit to the label co-occurrence, clipped to [-1, 1]; named values are kept as given.
     ``cgmm`` is anything with ``attribute_mean`` and ``attribute_cov`` (a VAE too)."""
-    values = np.asarray(values, np.float64)
-    named = np.asarray(named, bool)
-    m, cov = cgmm.attribute_mean.astype(np.float64), cgmm.attribute_cov.astype(np.float64)
-    if not named.any():
-        return m.copy()
-    n, u = named, ~named
-    c_nn = cov[np.ix_(n, n)] + ridge * np.eye(n.sum())
-    # Conditioning uses the sign of a named value (its strength is applied below).
-    given = np.clip(values[n], -1.0, 1.0)
-    filled = m.copy()
-    filled[u] = m[u] + cov[np.ix_(u, n)] @ np.linalg.solve(c_nn, given - m[n])
-    filled = np.clip(filled, -1.0, 1.0)
-    filled[n] = values[n]
+    values, named = np.asarray(values, np.float64), np.asarray(named, bool)
+    filled = values.copy()
+    filled[~named] = _gaussian_conditional(cgmm, values, named, ridge)[0]
     return filled
 
 
@@ -195,11 +204,7 @@ def sample_completions(
     values, named = np.asarray(values, np.float64), np.asarray(named, bool)
     m, cov = moments.attribute_mean.astype(np.float64), moments.attribute_cov.astype(np.float64)
     u = ~named
-    mean_u = fill_in(moments, values, named)[u]
-    cov_u = cov[np.ix_(u, u)]
-    if named.any():
-        c_nn = cov[np.ix_(named, named)] + 1e-3 * np.eye(named.sum())
-        cov_u = cov_u - cov[np.ix_(u, named)] @ np.linalg.solve(c_nn, cov[np.ix_(named, u)])
+    mean_u, cov_u = _gaussian_conditional(moments, values, named)
     draws = jax.random.multivariate_normal(
         key, jnp.asarray(mean_u), jnp.asarray(cov_u + 1e-6 * np.eye(u.sum())), (n,), method="eigh"
     )
@@ -212,11 +217,39 @@ def sample_completions(
     return out.astype(np.float32)
 
 
-@functools.partial(jax.jit, static_argnames=("n",))
-def _conditional_targets(ridge, x, components, component_std, key, temperature, n):
+def _sample_conditional(ridge, x, components, component_std, key, temperature, n):
     mean = jnp.concatenate([x, jnp.ones(1)]) @ ridge
     z = jax.random.normal(key, (n, component_std.shape[0])) * temperature
     return jnp.maximum(mean[None] + (z * component_std) @ components, 0.0)
+
+
+_conditional_targets = jax.jit(_sample_conditional, static_argnames=("n",))
+
+
+@jax.jit
+def _conditional_targets_per_row(ridge, rows, components, component_std, key, temperature):
+    keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(jnp.arange(rows.shape[0]))
+
+    def one(x, k):
+        return _sample_conditional(ridge, x, components, component_std, k, temperature, 1)[0]
+
+    return jax.vmap(one)(rows, keys)
+
+
+def targets_for_attributes(
+    cgmm: CGMM, attributes: np.ndarray, key: jax.Array, temperature: float = 1.0
+) -> jax.Array:
+    """One conditional target per whole attribute vector (N, 40) -> (N, *shape), batched;
+    row ``i`` draws its residual from ``fold_in(key, i)``."""
+    flat = _conditional_targets_per_row(
+        jnp.asarray(cgmm.ridge),
+        jnp.asarray(attributes, jnp.float32),
+        jnp.asarray(cgmm.components),
+        jnp.asarray(cgmm.component_std),
+        key,
+        temperature,
+    )
+    return flat.reshape(len(attributes), *cgmm.shape)
 
 
 @functools.partial(jax.jit, static_argnames=("n",))

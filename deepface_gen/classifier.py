@@ -80,14 +80,25 @@ class Classifier:
         """Forward uint8 / 0-255 RGB images (N, S, S, 3) at the model's input size."""
         return self._forward(self.params, jnp.asarray(images), taps=tuple(taps))
 
-    def probabilities(self, images: np.ndarray | jax.Array, batch_size: int = 64) -> np.ndarray:
-        """Attribute probabilities (N, 40), in batches."""
+    def outputs(self, images: np.ndarray | jax.Array, batch_size: int = 64) -> dict:
+        """Every head's output as numpy, in batches: ``attributes`` logits (N, 40), their
+        ``probabilities``, and ``features`` (N, D), the penultimate layer (and
+        ``identity`` where trained): one pass for all a caller needs."""
         images = np.asarray(images)
-        out = [
-            np.asarray(jax.nn.sigmoid(self.apply(images[i : i + batch_size])["attributes"]))
+        parts = [
+            jax.device_get(self.apply(images[i : i + batch_size]))
             for i in range(0, len(images), batch_size)
         ]
-        return np.concatenate(out) if out else np.zeros((0, len(self.attributes)), np.float32)
+        if not parts:
+            empty = np.zeros((0, len(self.attributes)), np.float32)
+            return {"attributes": empty, "probabilities": empty}
+        out = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+        out["probabilities"] = np.asarray(jax.nn.sigmoid(out["attributes"]))
+        return out
+
+    def probabilities(self, images: np.ndarray | jax.Array, batch_size: int = 64) -> np.ndarray:
+        """Attribute probabilities (N, 40), in batches."""
+        return self.outputs(images, batch_size)["probabilities"]
 
     def prepare(self, image: np.ndarray) -> np.ndarray:
         """An (H, W, 3) uint8 image centre-cropped and resized to the model's input."""

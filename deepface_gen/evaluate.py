@@ -126,16 +126,3 @@ def frechet_distance(features_a: np.ndarray, features_b: np.ndarray) -> float:
     middle = np.linalg.eigvalsh(root_a @ cov_b @ root_a)
     cross = np.sum(np.sqrt(np.clip(middle, 0, None)))
     return float(mu @ mu + np.trace(cov_a) + np.trace(cov_b) - 2.0 * cross)
-
-
-def realism_features(
-    judge: Classifier, images: np.ndarray, basis: np.ndarray, batch_size: int = 64
-) -> np.ndarray:
-    """A judge's penultimate features of images, projected on ``basis`` (K, D) (a PCA of
-    real portraits' features), so a Fréchet distance on a few hundred faces is stable."""
-    images = np.asarray(images)
-    feats = [
-        np.asarray(judge.apply(images[i : i + batch_size])["features"])
-        for i in range(0, len(images), batch_size)
-    ]
-    return np.concatenate(feats).reshape(len(images), -1) @ basis.T

@@ -213,24 +213,17 @@ class FaceGenerator:
             objective = inversion.attribute_logits(direction, weight=0.5)
         else:
             if init == "vae" and method == "conditional":
-                everything = np.ones(conditions.shape[1], bool)
-                groups = [(row, everything, 1) for row in conditions]
+                # One target per VAE face, for the very attribute vector it was drawn with.
+                target = cgmm_lib.targets_for_attributes(
+                    self.cgmm, conditions, k_target, temperature
+                )
             else:
-                groups = [(s.vector(), s.mask(), n) for s in specs]
-            target = jnp.concatenate(
-                [
-                    cgmm_lib.targets(
-                        self.cgmm,
-                        values,
-                        named,
-                        jax.random.fold_in(k_target, i),
-                        count,
-                        method,
-                        temperature,
-                    )
-                    for i, (values, named, count) in enumerate(groups)
-                ]
-            )
+                target = jnp.concatenate(
+                    [
+                        self.targets(s, n, jax.random.fold_in(k_target, i), method, temperature)
+                        for i, s in enumerate(specs)
+                    ]
+                )
             objective = inversion.feature_match(self.cgmm.layer, target, self.feature_weight)
             if guidance > 0:
                 requested = np.repeat([s.vector() for s in specs], n, axis=0)

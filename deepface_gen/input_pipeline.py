@@ -395,6 +395,16 @@ def epoch(
     yield from tqdm(prefetch(source, 0, steps), total=steps, unit="batch", desc=desc, disable=quiet)
 
 
+def first_labels(source, batches: int) -> tuple[np.ndarray, np.ndarray]:
+    """Attributes and label mask of the first ``batches`` batches (a trainer's label
+    statistics: positive rates, co-occurrence), stacked: (N, 40) each."""
+    seen = [source.batch(step) for step in range(batches)]
+    return (
+        np.concatenate([b.attributes for b in seen]),
+        np.concatenate([b.label_mask for b in seen]),
+    )
+
+
 def augment(key: jax.Array, images: jax.Array, max_shift: int) -> jax.Array:
     """Random horizontal flips and shifts up to ``max_shift`` pixels (edge-padded), batched.
 

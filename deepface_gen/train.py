@@ -194,11 +194,8 @@ def make_train_step(spec: ModelSpec, config: Config) -> Callable:
 
 def estimate_positive_rate(source, batches: int) -> np.ndarray:
     """Per-attribute frequency of positives in the first ``batches`` batches, clipped."""
-    pos, known = np.zeros(40), np.zeros(40)
-    for step in range(batches):
-        b = source.batch(step)
-        pos += ((b.attributes > 0) & b.label_mask).sum(0)
-        known += b.label_mask.sum(0)
+    attributes, mask = input_pipeline.first_labels(source, batches)
+    pos, known = ((attributes > 0) & mask).sum(0), mask.sum(0)
     return np.clip(pos / np.maximum(known, 1), 0.01, 0.99).astype(np.float32)
 
 

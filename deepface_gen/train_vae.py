@@ -50,11 +50,8 @@ def vae_config(config: Config) -> VAEConfig:
 def label_moments(source, batches: int) -> tuple[np.ndarray, np.ndarray]:
     """Mean and covariance of the masked ±1 labels over the first ``batches`` batches:
     what completes a sparse description into a full conditioning vector."""
-    rows = [
-        np.where(b.label_mask, b.attributes, 0.0)
-        for b in (source.batch(step) for step in range(batches))
-    ]
-    labels = np.concatenate(rows).astype(np.float64)
+    attributes, mask = input_pipeline.first_labels(source, batches)
+    labels = np.where(mask, attributes, 0.0).astype(np.float64)
     return labels.mean(0), np.cov(labels, rowvar=False)
 
 

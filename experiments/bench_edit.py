@@ -82,8 +82,9 @@ def measure(
     others = [CELEBA_ATTRIBUTES.index(a) for a in drawn]
     target = CELEBA_ATTRIBUTES.index(name)
     sets = {"in": images, "ed": edited, "cf": truth}
-    probs = {k: judge.probabilities(v) for k, v in sets.items()}
-    feats = {k: np.asarray(judge.apply(v)["features"]) for k, v in sets.items()}
+    seen = {k: judge.outputs(v) for k, v in sets.items()}  # one judge pass per set
+    probs = {k: v["probabilities"] for k, v in seen.items()}
+    feats = {k: v["features"] for k, v in seen.items()}
 
     def sees_wanted(p: np.ndarray) -> float:
         return float(np.mean((p[:, target] > 0.5) == wanted))

@@ -35,7 +35,7 @@ import numpy as np
 from deepface_gen import synth
 from deepface_gen.attributes import parse_description
 from deepface_gen.classifier import load_classifier
-from deepface_gen.evaluate import frechet_distance, realism_features
+from deepface_gen.evaluate import frechet_distance
 from deepface_gen.generation import DEFAULT_TEMPERATURE, FaceGenerator
 from deepface_gen.images import make_grid, write_image
 
@@ -87,40 +87,41 @@ REAL_SEED = 4242  # real portraits for the realism reference: seeds no model tra
 
 
 class Realism:
-    """Fréchet distance to real portraits in a PCA (``dims``) of the judge's features."""
+    """Fréchet distance to real portraits in a PCA (``dims``) of the judge's features,
+    so a distance on a few hundred faces is stable."""
 
     def __init__(self, judge, size: int, reference: int = 2048, dims: int = 32) -> None:
         real = synth.sample_portraits(jax.random.key(REAL_SEED), reference + 128, size=size)
-        images = synth.to_uint8(real.images)
-        feats = np.asarray(judge.apply(images[:reference])["features"]).reshape(reference, -1)
-        centred = feats - feats.mean(0)
+        feats = judge.outputs(synth.to_uint8(real.images))["features"]
+        centred = feats[:reference] - feats[:reference].mean(0)
         self.basis = np.linalg.svd(centred, full_matrices=False)[2][:dims]
-        self.judge = judge
-        self.reference = realism_features(judge, images[:reference], self.basis)
-        self.floor = self(images[reference:])  # 128 other real portraits
+        self.reference = feats[:reference] @ self.basis.T
+        self.floor = self(feats[reference:])  # 128 other real portraits
 
-    def __call__(self, faces: np.ndarray) -> float:
-        return frechet_distance(realism_features(self.judge, faces, self.basis), self.reference)
+    def __call__(self, features: np.ndarray) -> float:
+        """The distance for faces given by their judge ``features`` (N, D)."""
+        return frechet_distance(features @ self.basis.T, self.reference)
 
 
-def faithfulness(judge, faces: np.ndarray, specs: list, seeds: int) -> tuple[dict, float]:
-    """Per-attribute and overall fraction of requested attributes the judge detects."""
-    probs = judge.probabilities(faces)
+def faithfulness(
+    probs: np.ndarray, names: tuple[str, ...], specs: list, seeds: int
+) -> tuple[dict, float]:
+    """Per-attribute and overall fraction of requested attributes the judge detects,
+    from its probabilities ``probs`` (faces in description order, ``seeds`` each)."""
     hits: dict[str, list[bool]] = {}
     for d, spec in enumerate(specs):
         for s in range(seeds):
             p = probs[d * seeds + s]
             for name, value in spec.values.items():
-                present = p[judge.attributes.index(name)] > 0.5
+                present = p[names.index(name)] > 0.5
                 hits.setdefault(name, []).append(bool(present == (value > 0)))
     per = {name: float(np.mean(v)) for name, v in sorted(hits.items())}
     overall = float(np.mean(list(itertools.chain.from_iterable(hits.values()))))
     return per, overall
 
 
-def diversity(judge, faces: np.ndarray, groups: int, seeds: int) -> tuple[float, float]:
+def diversity(faces: np.ndarray, feats: np.ndarray, groups: int, seeds: int) -> tuple[float, float]:
     """Mean pairwise RMS pixel distance and judge-feature distance within each description."""
-    feats = np.asarray(judge.apply(faces)["features"])
     pix, fea = [], []
     for g in range(groups):
         idx = range(g * seeds, (g + 1) * seeds)
@@ -175,7 +176,8 @@ def main() -> None:
     realism = Realism(judge, generator.size)
     report["temperature"] = args.temperature
     report["realism_floor"] = realism.floor
-    report["realism_mean_face"] = realism(np.repeat(generator.cgmm.mean_image[None], 128, 0))
+    mean_faces = np.repeat(generator.cgmm.mean_image[None], 128, 0)
+    report["realism_mean_face"] = realism(judge.outputs(mean_faces)["features"])
     print(f"realism floor (real vs real) {realism.floor:.1f}")
     for name in [m for m in args.methods.split(",") if m]:
         options = METHODS[name]
@@ -195,9 +197,10 @@ def main() -> None:
             ]
         )
         seconds = time.perf_counter() - start
-        per, overall = faithfulness(judge, faces, specs, args.seeds)
-        pix, fea = diversity(judge, faces, len(specs), args.seeds)
-        distance = realism(faces)
+        seen = judge.outputs(faces)  # one judge pass serves all three measures
+        per, overall = faithfulness(seen["probabilities"], judge.attributes, specs, args.seeds)
+        pix, fea = diversity(faces, seen["features"], len(specs), args.seeds)
+        distance = realism(seen["features"])
         report["methods"][name] = {
             "options": options,
             "faithfulness": overall,

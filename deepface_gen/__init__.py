@@ -26,8 +26,8 @@ __all__ = [
 ]
 
 _LAZY = {
-    "FaceGenerator": ("deepface_gen.generation", "FaceGenerator"),
-    "load_classifier": ("deepface_gen.classifier", "load_classifier"),
+    "FaceGenerator": ("deepface_gen.generation.generator", "FaceGenerator"),
+    "load_classifier": ("deepface_gen.models.classifier", "load_classifier"),
 }
 
 

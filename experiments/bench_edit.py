@@ -30,11 +30,11 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from deepface_gen import synth
 from deepface_gen.attributes import ATTRIBUTE_INDEX, CELEBA_ATTRIBUTES
-from deepface_gen.classifier import load_classifier
-from deepface_gen.generation import DEFAULT_EDIT_STRENGTH, FaceGenerator
-from deepface_gen.images import make_grid, write_image
+from deepface_gen.data import synth
+from deepface_gen.generation.generator import DEFAULT_EDIT_STRENGTH, FaceGenerator
+from deepface_gen.io.images import make_grid, write_image
+from deepface_gen.models.classifier import load_classifier
 
 ATTRIBUTES = (
     "Smiling",

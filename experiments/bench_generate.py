@@ -32,12 +32,12 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from deepface_gen import synth
+from deepface_gen.analysis.evaluate import frechet_distance
 from deepface_gen.attributes import parse_description
-from deepface_gen.classifier import load_classifier
-from deepface_gen.evaluate import frechet_distance
-from deepface_gen.generation import DEFAULT_TEMPERATURE, FaceGenerator
-from deepface_gen.images import make_grid, write_image
+from deepface_gen.data import synth
+from deepface_gen.generation.generator import DEFAULT_TEMPERATURE, FaceGenerator
+from deepface_gen.io.images import make_grid, write_image
+from deepface_gen.models.classifier import load_classifier
 
 # 32 descriptions of 1 to 4 attributes, over what the starter draws.
 DESCRIPTIONS = [

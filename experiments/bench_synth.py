@@ -10,7 +10,7 @@ import time
 
 import jax
 
-from deepface_gen import synth
+from deepface_gen.data import synth
 
 
 def main() -> None:

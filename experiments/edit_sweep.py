@@ -13,10 +13,10 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from deepface_gen import synth
 from deepface_gen.attributes import ATTRIBUTE_INDEX
-from deepface_gen.generation import FaceGenerator
-from deepface_gen.images import make_grid, write_image
+from deepface_gen.data import synth
+from deepface_gen.generation.generator import FaceGenerator
+from deepface_gen.io.images import make_grid, write_image
 
 STRENGTHS = (0.0, 1.0, 2.0, 3.0)
 EDITS = (("Smiling", "+smiling"), ("Eyeglasses", "+eyeglasses"))

@@ -22,10 +22,11 @@ import jax
 import numpy as np
 
 from deepface_gen import inversion
-from deepface_gen.classifier import Backbone
-from deepface_gen.images import CAFFE_VGG16, make_grid, read_image, resize, write_image
-from deepface_gen.models import VGG16, VGGConfig
-from deepface_gen.weights import load_keras_h5
+from deepface_gen.io.images import make_grid, read_image, resize, write_image
+from deepface_gen.models.classifier import Backbone
+from deepface_gen.models.preprocessing import CAFFE_VGG16
+from deepface_gen.models.pretrained import load_keras_h5
+from deepface_gen.models.vgg import VGG16, VGGConfig
 
 LAYERS = ("conv2_1", "conv3_1", "conv4_1", "conv5_1")
 SHARED = Path(__file__).resolve().parents[2] / "shared/weights/vgg16_imagenet_notop.h5"

@@ -30,13 +30,13 @@ def tiny_bundle(tmp_path_factory):
     """A 16-pixel classifier with random weights and a fitted cGMM: fast pipeline checks."""
     import jax
 
-    from deepface_gen import weights
     from deepface_gen.attributes import CELEBA_ATTRIBUTES
-    from deepface_gen.classifier import load_classifier
-    from deepface_gen.generation import fit_and_store
-    from deepface_gen.images import STARTER
-    from deepface_gen.input_pipeline import SyntheticSource
-    from deepface_gen.models import AttributeClassifier, HeadConfig, compact_config
+    from deepface_gen.cgmm.fit import fit_and_store
+    from deepface_gen.data.input_pipeline import SyntheticSource
+    from deepface_gen.io import bundles
+    from deepface_gen.models.classifier import load_classifier
+    from deepface_gen.models.preprocessing import STARTER
+    from deepface_gen.models.vgg import AttributeClassifier, HeadConfig, compact_config
 
     folder = tmp_path_factory.mktemp("tiny") / "model"
     backbone, head = compact_config(8, 2, 16), HeadConfig("pool2", "flatten", 16)
@@ -51,7 +51,7 @@ def tiny_bundle(tmp_path_factory):
         "attributes": list(CELEBA_ATTRIBUTES),
         "known_attributes": list(CELEBA_ATTRIBUTES),
     }
-    weights.save_bundle(folder, {"params": params}, manifest)
+    bundles.save_bundle(folder, {"params": params}, manifest)
     source = SyntheticSource(size=16, batch_size=32, seed=0)
     fit_and_store(load_classifier(folder), source, "conv2_1", 256)
     return folder

@@ -1,10 +1,10 @@
 import numpy as np
 import pytest
 
-from deepface_gen import celeba
 from deepface_gen.attributes import CELEBA_ATTRIBUTES
+from deepface_gen.data import celeba
+from deepface_gen.data.export import export_synthetic
 from deepface_gen.errors import DataError
-from deepface_gen.export import export_synthetic
 
 # The first rows of the official list_attr_celeba.txt, byte for byte in layout.
 OFFICIAL_HEAD = (

@@ -6,11 +6,12 @@ import jax
 import numpy as np
 import pytest
 
-from deepface_gen import cli, synth
+from deepface_gen import cli
 from deepface_gen.attributes import CELEBA_ATTRIBUTES
-from deepface_gen.classifier import bundled_model_path, load_classifier
+from deepface_gen.data import synth
 from deepface_gen.errors import WeightsError
-from deepface_gen.images import write_image
+from deepface_gen.io.images import write_image
+from deepface_gen.models.classifier import bundled_model_path, load_classifier
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +63,7 @@ def test_unknown_model_and_unreadable_image(tmp_path, capsys):
 
 
 def test_frechet_distance_matches_closed_forms():
-    from deepface_gen.evaluate import frechet_distance
+    from deepface_gen.analysis.evaluate import frechet_distance
 
     rng = np.random.default_rng(0)
     a = rng.normal(size=(4000, 3))
@@ -75,7 +76,7 @@ def test_frechet_distance_matches_closed_forms():
 
 def test_starter_edit_adds_eyeglasses_and_strength_zero_is_exact():
     from deepface_gen.attributes import ATTRIBUTE_INDEX
-    from deepface_gen.generation import FaceGenerator
+    from deepface_gen.generation.generator import FaceGenerator
 
     gen = FaceGenerator.load()
     portraits = synth.sample_portraits(jax.random.key(31), 8, size=64)
@@ -92,7 +93,7 @@ def test_starter_edit_adds_eyeglasses_and_strength_zero_is_exact():
 
 def test_shipped_vae_samples_follow_the_description():
     from deepface_gen.attributes import ATTRIBUTE_INDEX
-    from deepface_gen.generation import FaceGenerator
+    from deepface_gen.generation.generator import FaceGenerator
 
     gen = FaceGenerator.load()
     assert gen.vae is not None and gen.vae.config.size == 64

@@ -1,7 +1,8 @@
 import pytest
 
-from deepface_gen import cli, weights
-from deepface_gen.celeba import read_celeba_folder
+from deepface_gen import cli
+from deepface_gen.data.celeba import read_celeba_folder
+from deepface_gen.models import pretrained
 
 
 def test_attributes_lists_vocabulary(capsys):
@@ -40,9 +41,9 @@ def test_synth_command_writes_celeba_folder(tmp_path, capsys):
 
 def test_weights_download_offline_is_clear(monkeypatch, capsys):
     def offline(*args, **kwargs):
-        raise weights.urllib.error.URLError("offline")
+        raise pretrained.urllib.error.URLError("offline")
 
-    monkeypatch.setattr(weights.urllib.request, "urlopen", offline)
+    monkeypatch.setattr(pretrained.urllib.request, "urlopen", offline)
     assert cli.main(["weights", "download", "vgg16", "--quiet"]) == 2
     assert "deepface-gen weights import PATH" in capsys.readouterr().err
 

@@ -6,11 +6,12 @@ import numpy as np
 import pytest
 
 from deepface_gen import cli, inversion
-from deepface_gen.classifier import Classifier
 from deepface_gen.errors import DeepFaceGenError, DescriptionError
-from deepface_gen.generation import FaceGenerator
-from deepface_gen.images import STARTER, read_image, write_image
-from deepface_gen.models import AttributeClassifier, HeadConfig, compact_config
+from deepface_gen.generation.generator import FaceGenerator
+from deepface_gen.io.images import read_image, write_image
+from deepface_gen.models.classifier import Classifier
+from deepface_gen.models.preprocessing import STARTER
+from deepface_gen.models.vgg import AttributeClassifier, HeadConfig, compact_config
 
 FAST = inversion.RenderSettings(steps=30, polish_steps=5, chunk=10)
 
@@ -179,12 +180,12 @@ def test_cli_invert_caricature_visualize(tiny_bundle, tmp_path):
 
 
 def test_model_without_cgmm_says_how_to_fit(tmp_path):
-    from deepface_gen import weights
     from deepface_gen.attributes import CELEBA_ATTRIBUTES
+    from deepface_gen.io import bundles
 
     backbone, head = compact_config(4, 1, 16), HeadConfig("pool1", "flatten", 0)
     params = AttributeClassifier(backbone, head).init(jax.random.key(0), jnp.zeros((1, 16, 16, 3)))
-    weights.save_bundle(
+    bundles.save_bundle(
         tmp_path / "m",
         params,
         {
@@ -200,9 +201,9 @@ def test_model_without_cgmm_says_how_to_fit(tmp_path):
 
 
 def test_cli_invert_and_unit_with_vgg16(vgg16_file, tmp_path, capsys):
-    from deepface_gen import weights
+    from deepface_gen.models import pretrained
 
-    weights.import_weights(vgg16_file)
+    pretrained.import_weights(vgg16_file)
     image = write_image(
         tmp_path / "in.png", np.random.default_rng(0).integers(0, 255, (40, 40, 3), dtype=np.uint8)
     )

@@ -5,14 +5,8 @@ import pytest
 from PIL import Image
 
 from deepface_gen.errors import ImageError
-from deepface_gen.images import (
-    CAFFE_VGG16,
-    center_crop,
-    fit_to_model,
-    make_grid,
-    read_image,
-    write_image,
-)
+from deepface_gen.io.images import center_crop, fit_to_model, make_grid, read_image, write_image
+from deepface_gen.models.preprocessing import CAFFE_VGG16
 
 
 def _save(path, pil, **kw):

@@ -2,10 +2,10 @@ import jax
 import numpy as np
 import pytest
 
-from deepface_gen import input_pipeline as ip
 from deepface_gen.attributes import ATTRIBUTE_INDEX as A
+from deepface_gen.data import input_pipeline as ip
+from deepface_gen.data.export import export_synthetic
 from deepface_gen.errors import DataError
-from deepface_gen.export import export_synthetic
 
 
 def test_synthetic_batches_deterministic_by_step():

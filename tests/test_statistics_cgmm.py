@@ -2,12 +2,12 @@ import jax
 import numpy as np
 import pytest
 
-from deepface_gen import cgmm as cg
-from deepface_gen import statistics
 from deepface_gen.attributes import ATTRIBUTE_INDEX as A
-from deepface_gen.classifier import load_classifier
+from deepface_gen.cgmm import model as cg
+from deepface_gen.cgmm import statistics
+from deepface_gen.data.input_pipeline import SyntheticSource
 from deepface_gen.errors import DeepFaceGenError
-from deepface_gen.input_pipeline import SyntheticSource
+from deepface_gen.models.classifier import load_classifier
 
 
 @pytest.fixture(scope="module")
@@ -133,7 +133,7 @@ def test_fill_in_follows_co_occurrence():
 
 
 def test_targets_seeded_and_diverse(tiny_bundle):
-    from deepface_gen.generation import FaceGenerator
+    from deepface_gen.generation.generator import FaceGenerator
 
     gen = FaceGenerator.load(tiny_bundle)
     values, named = np.zeros(40), np.zeros(40, bool)

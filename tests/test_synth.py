@@ -2,9 +2,9 @@ import jax
 import numpy as np
 import pytest
 
-from deepface_gen import synth
 from deepface_gen.attributes import ATTRIBUTE_INDEX as A
 from deepface_gen.attributes import HAIR_COLOURS
+from deepface_gen.data import synth
 
 SIZE = 64
 

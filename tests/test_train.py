@@ -5,12 +5,12 @@ import numpy as np
 import pytest
 
 from deepface_gen import cli
-from deepface_gen.classifier import load_classifier
+from deepface_gen.analysis.evaluate import confusion, evaluate
 from deepface_gen.config import Config, load_config
+from deepface_gen.data.input_pipeline import SyntheticSource
 from deepface_gen.errors import DeepFaceGenError
-from deepface_gen.evaluate import confusion, evaluate
-from deepface_gen.input_pipeline import SyntheticSource
-from deepface_gen.train import freeze_labels, train_and_evaluate
+from deepface_gen.models.classifier import load_classifier
+from deepface_gen.training.classifier import freeze_labels, train_and_evaluate
 
 
 def tiny_config(**train) -> Config:
@@ -71,7 +71,7 @@ def test_existing_checkpoints_need_resume_and_same_config(tmp_path):
 def test_freeze_backbone_keeps_it_fixed(tmp_path):
     cfg = tiny_config(steps=3, freeze="backbone")
     bundle = train_and_evaluate(cfg, tmp_path, quiet=True)
-    from deepface_gen.train import init_params, model_spec
+    from deepface_gen.training.classifier import init_params, model_spec
 
     initial = init_params(model_spec(cfg), cfg, jax.random.fold_in(jax.random.key(cfg.seed), 0))
     trained = load_classifier(bundle).params

@@ -10,12 +10,13 @@ import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from deepface_gen import synth, weights
 from deepface_gen.attributes import ATTRIBUTE_INDEX
 from deepface_gen.config import Config
+from deepface_gen.data import synth
 from deepface_gen.errors import DeepFaceGenError, WeightsError
-from deepface_gen.train_vae import attach, train_vae
-from deepface_gen.vae import VAEConfig, load_vae
+from deepface_gen.io import bundles
+from deepface_gen.models.vae import VAEConfig, load_vae
+from deepface_gen.training.vae import attach, train_vae
 
 
 def tiny_config(steps: int, size: int = 16, **train) -> Config:
@@ -113,14 +114,14 @@ def test_vae_config_checks_its_size():
 
 
 def test_generate_with_vae_backend_and_hybrid(trained_vae, tiny_bundle, tmp_path):
-    from deepface_gen.generation import FaceGenerator
+    from deepface_gen.generation.generator import FaceGenerator
 
     bundle, _ = trained_vae
     model = shutil.copytree(tiny_bundle, tmp_path / "model")
     with pytest.raises(DeepFaceGenError, match="no conditional VAE"):
         FaceGenerator.load(model).generate("smiling", backend="vae")
     attach(bundle, model)
-    assert "vae" in weights.verify_bundle(model)
+    assert "vae" in bundles.verify_bundle(model)
     gen = FaceGenerator.load(model)
     faces = gen.generate("smiling, male", n=3, seed=1, backend="vae")
     assert faces.shape == (3, 16, 16, 3) and faces.dtype == np.uint8
@@ -136,7 +137,7 @@ def test_generate_with_vae_backend_and_hybrid(trained_vae, tiny_bundle, tmp_path
 
 def test_cli_trains_attaches_and_generates_with_the_vae(tmp_path, tiny_bundle, capsys):
     from deepface_gen import cli
-    from deepface_gen.images import read_image
+    from deepface_gen.io.images import read_image
 
     config = tmp_path / "tiny_vae.py"
     config.write_text(f"def get_config():\n    return {tiny_config(10).to_dict()!r}\n")

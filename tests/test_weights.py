@@ -8,10 +8,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from deepface_gen import weights
 from deepface_gen.errors import DownloadError, WeightsError
-from deepface_gen.images import CAFFE_VGG16
-from deepface_gen.models import VGG, VGG16, compact_config, init_params
+from deepface_gen.io import bundles
+from deepface_gen.models import pretrained
+from deepface_gen.models.preprocessing import CAFFE_VGG16
+from deepface_gen.models.vgg import VGG, VGG16, compact_config, init_params
 
 
 def write_keras_h5(path, params, keras_names=True, drop=(), reshape=None):
@@ -48,7 +49,7 @@ def small_params():
 def test_keras_round_trip(tmp_path, small_params):
     config = compact_config(8, 3, 32)
     path = write_keras_h5(tmp_path / "w.h5", small_params)
-    loaded = weights.load_keras_h5(path, config)
+    loaded = pretrained.load_keras_h5(path, config)
     for layer in small_params:
         np.testing.assert_array_equal(loaded[layer]["kernel"], small_params[layer]["kernel"])
 
@@ -57,27 +58,27 @@ def test_mismatched_shape_named(tmp_path, small_params):
     config = compact_config(8, 3, 32)
     path = write_keras_h5(tmp_path / "w.h5", small_params, reshape=("conv2_1", (3, 3, 16, 7)))
     with pytest.raises(WeightsError, match=r"conv2_1 kernel has shape \(3, 3, 16, 7\), expected"):
-        weights.load_keras_h5(path, config)
+        pretrained.load_keras_h5(path, config)
 
 
 def test_missing_layer_named(tmp_path, small_params):
     path = write_keras_h5(tmp_path / "w.h5", small_params, drop=("conv3_1",))
     with pytest.raises(WeightsError, match="missing layers conv3_1"):
-        weights.load_keras_h5(path, compact_config(8, 3, 32))
+        pretrained.load_keras_h5(path, compact_config(8, 3, 32))
 
 
 def test_not_hdf5_and_truncated_and_missing(tmp_path, small_params):
     bad = tmp_path / "bad.h5"
     bad.write_text("hello")
     with pytest.raises(WeightsError, match="not a readable HDF5 weight file"):
-        weights.load_keras_h5(bad)
+        pretrained.load_keras_h5(bad)
     good = write_keras_h5(tmp_path / "w.h5", small_params)
     cut = tmp_path / "cut.h5"
     cut.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
     with pytest.raises(WeightsError, match="truncated|damaged"):
-        weights.load_keras_h5(cut, compact_config(8, 3, 32))
+        pretrained.load_keras_h5(cut, compact_config(8, 3, 32))
     with pytest.raises(WeightsError, match="no such weight file"):
-        weights.load_keras_h5(tmp_path / "nope.h5")
+        pretrained.load_keras_h5(tmp_path / "nope.h5")
 
 
 def test_plain_hdf5_without_keras_layout(tmp_path):
@@ -85,41 +86,41 @@ def test_plain_hdf5_without_keras_layout(tmp_path):
     with h5py.File(path, "w") as f:
         f["x"] = np.zeros(3)
     with pytest.raises(WeightsError, match="not a Keras weight file"):
-        weights.load_keras_h5(path)
+        pretrained.load_keras_h5(path)
 
 
 def test_bundle_round_trip_and_checksum(tmp_path, small_params):
-    folder = weights.save_bundle(tmp_path / "b", {"backbone": small_params}, {"name": "t"})
-    arrays, manifest = weights.load_bundle(folder)
-    assert manifest["name"] == "t" and manifest["format"] == weights.BUNDLE_FORMAT
+    folder = bundles.save_bundle(tmp_path / "b", {"backbone": small_params}, {"name": "t"})
+    arrays, manifest = bundles.load_bundle(folder)
+    assert manifest["name"] == "t" and manifest["format"] == bundles.BUNDLE_FORMAT
     np.testing.assert_array_equal(
         arrays["backbone"]["conv1_1"]["kernel"], small_params["conv1_1"]["kernel"]
     )
-    data = bytearray((folder / weights.PARAMS_FILE).read_bytes())
+    data = bytearray((folder / bundles.PARAMS_FILE).read_bytes())
     data[-1] ^= 0xFF
-    (folder / weights.PARAMS_FILE).write_bytes(bytes(data))
+    (folder / bundles.PARAMS_FILE).write_bytes(bytes(data))
     with pytest.raises(WeightsError, match="checksum mismatch"):
-        weights.load_bundle(folder)
-    (folder / weights.PARAMS_FILE).unlink()
+        bundles.load_bundle(folder)
+    (folder / bundles.PARAMS_FILE).unlink()
     with pytest.raises(WeightsError, match="file is missing"):
-        weights.load_bundle(folder)
+        bundles.load_bundle(folder)
     with pytest.raises(WeightsError, match="not a model bundle"):
-        weights.load_bundle(tmp_path)
+        bundles.load_bundle(tmp_path)
 
 
 def test_download_offline_fails_fast_with_advice(monkeypatch):
     def offline(*args, **kwargs):
         raise urllib.error.URLError("Name or service not known")
 
-    monkeypatch.setattr(weights.urllib.request, "urlopen", offline)
+    monkeypatch.setattr(pretrained.urllib.request, "urlopen", offline)
     with pytest.raises(DownloadError, match="weights import PATH"):
-        weights.download_weights("vgg16")
-    assert not list((weights.home() / "downloads").glob("*.partial"))
+        pretrained.download_weights("vgg16")
+    assert not list((bundles.home() / "downloads").glob("*.partial"))
 
 
 def test_load_pretrained_not_installed_says_how():
     with pytest.raises(WeightsError, match="weights download vgg16"):
-        weights.load_pretrained("vgg16")
+        pretrained.load_pretrained("vgg16")
 
 
 # --- the real VGG16 file ------------------------------------------------------
@@ -156,9 +157,9 @@ def reference_vgg16(params, image, until):
 
 
 def test_vgg16_matches_numpy_reference(vgg16_file):
-    from deepface_gen import synth
+    from deepface_gen.data import synth
 
-    params = weights.load_keras_h5(vgg16_file)
+    params = pretrained.load_keras_h5(vgg16_file)
     image = synth.to_uint8(synth.sample_portraits(jax.random.key(7), 1, size=48).images)[0]
     ref = reference_vgg16(params, image.astype(np.float64), "conv5_3")
     got = VGG(VGG16).apply(
@@ -172,11 +173,11 @@ def test_vgg16_matches_numpy_reference(vgg16_file):
 
 
 def test_vgg16_import_and_load_from_cache(vgg16_file, tmp_path):
-    target = weights.import_weights(vgg16_file)
-    assert target == weights.cached_weights_path("vgg16")
+    target = pretrained.import_weights(vgg16_file)
+    assert target == pretrained.cached_weights_path("vgg16")
     record = json.loads(target.with_suffix(".json").read_text())
     assert record["sha256"] == "db4f0aa7a405ba4e60a229c1ca3a5403b5f20c078124acb1a462631d14c253c1"
-    config, params, prep = weights.load_pretrained("vgg16")
+    config, params, prep = pretrained.load_pretrained("vgg16")
     assert config.name == "vgg16" and prep.channel_order == "BGR"
     out = VGG(config).apply({"params": params}, jnp.zeros((1, 32, 32, 3)), taps=("conv1_1",))
     assert out["conv1_1"].shape == (1, 32, 32, 64)
@@ -188,21 +189,21 @@ def test_truncated_real_file_refused(vgg16_file, tmp_path):
         shutil.copyfileobj(src, dst)
         dst.truncate(vgg16_file.stat().st_size // 3)
     with pytest.raises(WeightsError):
-        weights.import_weights(cut)
-    assert not weights.cached_weights_path("vgg16").exists()
+        pretrained.import_weights(cut)
+    assert not pretrained.cached_weights_path("vgg16").exists()
 
 
 def test_vggface_layout_with_fc_layers(tmp_path):
     """The Keras VGG-Face file names layers conv1_1.../fc6/fc7/fc8; fc8 (identities) is unused."""
-    from deepface_gen.models import VGGConfig
+    from deepface_gen.models.vgg import VGGConfig
 
     config = VGGConfig("small-face", ((1, 4), (1, 8)), dense=(16, 16), input_size=8)
     params = jax.tree_util.tree_map(np.asarray, init_params(config, jax.random.key(3)))
     params["fc8"] = {"kernel": np.zeros((16, 5), np.float32), "bias": np.zeros(5, np.float32)}
     path = write_keras_h5(tmp_path / "face.h5", params, keras_names=False)
-    loaded = weights.load_keras_h5(path, config)
+    loaded = pretrained.load_keras_h5(path, config)
     assert set(loaded) == {"conv1_1", "conv2_1", "fc6", "fc7"}
     np.testing.assert_array_equal(loaded["fc6"]["kernel"], params["fc6"]["kernel"])
-    assert weights.detect_known(weights.read_keras_layers(path)).name == "vggface"
+    assert pretrained.detect_known(pretrained.read_keras_layers(path)).name == "vggface"
     out = VGG(config).apply({"params": loaded}, jnp.zeros((1, 8, 8, 3)), taps=("fc7",))
     assert out["fc7"].shape == (1, 16)

@@ -23,9 +23,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from deepface_gen import weights
 from deepface_gen.attributes import NUM_ATTRIBUTES
 from deepface_gen.errors import WeightsError
+from deepface_gen.io import bundles
 
 VAE_FILE = "vae.msgpack"
 
@@ -198,14 +198,14 @@ def load_vae(folder: str | os.PathLike, verify: bool = True) -> VAE:
     """The VAE recorded in a bundle's manifest (its own bundle, or one attached to a
     classifier bundle), checksums verified unless the caller just did."""
     folder = Path(folder)
-    manifest = weights.verify_bundle(folder) if verify else weights.read_manifest(folder)
+    manifest = bundles.verify_bundle(folder) if verify else bundles.read_manifest(folder)
     record = manifest.get("vae")
     if not record:
         raise WeightsError(
             f"{folder} has no conditional VAE; train one with "
             "deepface-gen train-vae --config configs/vae_starter.py --workdir DIR"
         )
-    arrays = weights.load_bundle_file(folder, record["file"], verify=False)
+    arrays = bundles.load_bundle_file(folder, record["file"], verify=False)
     config = VAEConfig.from_json(record["config"])
     params = jax.tree_util.tree_map(jnp.asarray, arrays["params"])
     expected = jax.eval_shape(

@@ -10,8 +10,8 @@ import jax
 import numpy as np
 from tqdm.auto import tqdm
 
-from deepface_gen import celeba, synth
-from deepface_gen.images import make_grid, write_image
+from deepface_gen.data import celeba, synth
+from deepface_gen.io.images import make_grid, write_image
 
 
 @dataclass(frozen=True)

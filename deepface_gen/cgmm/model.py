@@ -28,11 +28,11 @@ import numpy as np
 from jax.scipy.stats import norm
 from sklearn.decomposition import PCA
 
-from deepface_gen import input_pipeline
 from deepface_gen.attributes import NUM_ATTRIBUTES
-from deepface_gen.classifier import Classifier
+from deepface_gen.cgmm.statistics import ActivationStats
+from deepface_gen.data import input_pipeline
 from deepface_gen.errors import DeepFaceGenError
-from deepface_gen.statistics import ActivationStats
+from deepface_gen.models.classifier import Classifier
 
 METHODS = ("conditional", "paper")
 

@@ -23,7 +23,7 @@ import numpy as np
 
 from deepface_gen.attributes import CELEBA_ATTRIBUTES
 from deepface_gen.errors import DataError
-from deepface_gen.images import atomic_write_bytes
+from deepface_gen.io.images import atomic_write_bytes
 
 IMAGE_DIR = "img_align_celeba"
 ATTR_FILE = "list_attr_celeba.txt"

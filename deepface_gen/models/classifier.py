@@ -16,10 +16,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from deepface_gen import weights
 from deepface_gen.errors import WeightsError
-from deepface_gen.images import Preprocessing, fit_to_model, read_image
-from deepface_gen.models import VGG, AttributeClassifier, HeadConfig, VGGConfig
+from deepface_gen.io import bundles
+from deepface_gen.io.images import fit_to_model, read_image
+from deepface_gen.models import pretrained
+from deepface_gen.models.preprocessing import Preprocessing
+from deepface_gen.models.vgg import VGG, AttributeClassifier, HeadConfig, VGGConfig
 
 STARTER = "starter"
 
@@ -32,12 +34,12 @@ def bundled_model_path(name: str = STARTER) -> Path:
 def resolve_model(name_or_path: str | os.PathLike = STARTER) -> Path:
     """A bundle folder from a shipped model's name, a cache name, or a path."""
     text = str(name_or_path)
-    for candidate in (Path(text), bundled_model_path(text), weights.home() / "models" / text):
-        if (candidate / weights.MANIFEST).exists():
+    for candidate in (Path(text), bundled_model_path(text), bundles.home() / "models" / text):
+        if (candidate / bundles.MANIFEST).exists():
             return candidate
     raise WeightsError(
         f"no model {text!r}: not a bundle folder, not a shipped model ({STARTER}), "
-        f"and not in {weights.home() / 'models'}"
+        f"and not in {bundles.home() / 'models'}"
     )
 
 
@@ -108,7 +110,7 @@ class Classifier:
 def load_classifier(name_or_path: str | os.PathLike = STARTER) -> Classifier:
     """Load and verify (sha256) a classifier bundle; the starter by default."""
     path = resolve_model(name_or_path)
-    arrays, manifest = weights.load_bundle(path)
+    arrays, manifest = bundles.load_bundle(path)
     if manifest.get("kind") != "attribute_classifier":
         raise WeightsError(f"{path}: bundle holds a {manifest.get('kind')!r}, not a classifier")
     params = jax.tree_util.tree_map(jnp.asarray, arrays["params"])
@@ -159,7 +161,7 @@ class Backbone:
 
 def load_backbone(name: str, input_size: int = 128) -> Backbone:
     """Imported published weights (``vgg16``, ``vggface``) as a convolutional backbone."""
-    config, params, prep = weights.load_pretrained(name)
+    config, params, prep = pretrained.load_pretrained(name)
     conv_only = VGGConfig(config.name, config.stages, (), input_size)
     params = {k: v for k, v in params.items() if k.startswith("conv")}
     return Backbone(conv_only, jax.tree_util.tree_map(jnp.asarray, params), prep, name)

@@ -24,8 +24,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from deepface_gen import input_pipeline
-from deepface_gen.classifier import Classifier
+from deepface_gen.data import input_pipeline
+from deepface_gen.models.classifier import Classifier
 
 
 @dataclass

@@ -18,18 +18,11 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from deepface_gen import input_pipeline, weights
 from deepface_gen.attributes import CELEBA_ATTRIBUTES
 from deepface_gen.config import Config
-from deepface_gen.train import (
-    TrainState,
-    check_workdir,
-    known_attributes_of,
-    learning_rate_schedule,
-    resume_state,
-    run_loop,
-)
-from deepface_gen.vae import (
+from deepface_gen.data import input_pipeline
+from deepface_gen.io import bundles
+from deepface_gen.models.vae import (
     VAE,
     VAE_FILE,
     ConditionalVAE,
@@ -39,6 +32,8 @@ from deepface_gen.vae import (
     masked_conditions,
     vae_record,
 )
+from deepface_gen.training.classifier import TrainState, known_attributes_of, learning_rate_schedule
+from deepface_gen.training.loop import check_workdir, resume_state, run_loop
 
 
 def vae_config(config: Config) -> VAEConfig:
@@ -148,9 +143,9 @@ def train_vae(
     }
     known = known_attributes_of(config.data.source)
     vae = VAE(arch, jax.device_get(state.params), mean, cov, tuple(known), {})
-    record = vae_record(arch, weights.PARAMS_FILE, known, training)
+    record = vae_record(arch, bundles.PARAMS_FILE, known, training)
     manifest = {"kind": "conditional_vae", "attributes": list(CELEBA_ATTRIBUTES), "vae": record}
-    return weights.save_bundle(workdir / "model", vae.arrays(), manifest)
+    return bundles.save_bundle(workdir / "model", vae.arrays(), manifest)
 
 
 def attach(vae_bundle: str | Path, classifier_bundle: str | Path) -> Path:
@@ -158,4 +153,4 @@ def attach(vae_bundle: str | Path, classifier_bundle: str | Path) -> Path:
     ``FaceGenerator.load`` of that bundle finds it; returns the written file."""
     vae = load_vae(vae_bundle)
     record = {**vae.manifest["vae"], "file": VAE_FILE}
-    return weights.add_to_bundle(classifier_bundle, VAE_FILE, vae.arrays(), {"vae": record})
+    return bundles.add_to_bundle(classifier_bundle, VAE_FILE, vae.arrays(), {"vae": record})

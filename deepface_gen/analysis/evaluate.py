@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from deepface_gen import input_pipeline
 from deepface_gen.attributes import CELEBA_ATTRIBUTES
-from deepface_gen.classifier import Classifier
+from deepface_gen.data import input_pipeline
+from deepface_gen.models.classifier import Classifier
 
 
 @dataclass(frozen=True)

@@ -20,50 +20,45 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from deepface_gen import cgmm as cgmm_lib
-from deepface_gen import inversion, statistics, weights
+from deepface_gen import inversion
 from deepface_gen.attributes import AttributeSpec, as_spec
-from deepface_gen.classifier import STARTER, Classifier, load_classifier
+from deepface_gen.cgmm import model as cgmm_lib
 from deepface_gen.errors import DeepFaceGenError, DescriptionError
-from deepface_gen.images import fit_to_model
-from deepface_gen.models import canonical_layer
-from deepface_gen.vae import VAE, load_vae
+from deepface_gen.generation.tools import caricature_image, invert_image, prepare, visualize_unit
+from deepface_gen.io import bundles
+from deepface_gen.models.classifier import STARTER, Classifier, load_classifier
+from deepface_gen.models.vae import VAE, load_vae
+from deepface_gen.models.vgg import canonical_layer
 
 METHODS = ("conditional", "paper", "baseline")
 BACKENDS = ("cgmm", "vae")  # cgmm: targets + inversion; vae: one decoder pass
 INITS = ("mean", "vae")  # where inversion starts: the mean face, or a VAE sample (hybrid)
+
+
 # Residual variation sampled around the cGMM's prediction (and the VAE's latent scale):
 # 0.7 kept pixel diversity near that of 1.0 (0.110 vs 0.116) and raised faithfulness
 # (0.907 vs 0.886), measured with the previous starter model.
 DEFAULT_TEMPERATURE = 0.7
+
+
 # Weight of the classifier's agreement with the named attributes beside the cGMM target:
 # faithfulness 0.879 -> 0.925 with no loss of realism (experiments/bench_generate.py).
 DEFAULT_GUIDANCE = 1.0
 EDIT_ANCHOR = 2.0  # how firmly an edit holds the portrait where the objective is indifferent
+
+
 # Total variation of the change an edit makes: without it the change is speckle the
 # classifier reads as the attribute; with it edits land nearer the renderer's true
 # counterfactuals and move other attributes no more than those do (bench_edit.py).
 EDIT_SMOOTHNESS = 3.0
+
+
 # The smoothness prior damps the cGMM's predicted difference, so the default edit
 # doubles it: the independent judge then sees the change in 0.49 of edits vs 0.23.
 DEFAULT_EDIT_STRENGTH = 2.0
+
+
 Description = str | Mapping[str, float] | AttributeSpec | np.ndarray
-
-
-def cgmm_filename(layer: str) -> str:
-    return f"cgmm_{layer}.msgpack"
-
-
-def fit_and_store(
-    classifier: Classifier, source, layer: str, examples: int, pca_source=None, quiet: bool = True
-) -> cgmm_lib.CGMM:
-    """One statistics pass, fit the cGMM, and store it in the classifier's bundle."""
-    layer = canonical_layer(layer)
-    stats = statistics.collect(classifier, source, layer, examples, quiet=quiet)
-    fitted = cgmm_lib.fit_cgmm(stats, classifier, pca_source or source, quiet=quiet)
-    record = {"layer": layer, "file": cgmm_filename(layer), "examples": stats.images}
-    weights.add_to_bundle(classifier.path, cgmm_filename(layer), fitted.arrays(), {"cgmm": record})
-    return fitted
 
 
 @dataclass(frozen=True)
@@ -91,7 +86,7 @@ class FaceGenerator:
                 f"{classifier.path} --data synthetic --layer conv3_1"
             )
         # load_classifier has just verified every file's checksum, the cGMM's included.
-        arrays = weights.load_bundle_file(classifier.path, record["file"], verify=False)
+        arrays = bundles.load_bundle_file(classifier.path, record["file"], verify=False)
         fitted = cgmm_lib.CGMM.from_arrays(record["layer"], arrays)
         if vae is not None:
             decoder = load_vae(vae)
@@ -361,82 +356,3 @@ class FaceGenerator:
             self.classifier, objective, start, jax.random.key(seed), settings, quiet
         )
         return np.round(out).astype(np.uint8).reshape(len(ones), k, *out.shape[1:])
-
-
-# ---------------------------------------------------------------------------
-# Tools for any network (a trained classifier, or a bare backbone such as VGG16)
-
-
-def prepare(image: np.ndarray, size: int) -> jax.Array:
-    """(1, size, size, 3) float pixels: centre-cropped and resized when needed."""
-    image = np.asarray(image)
-    if image.shape[:2] != (size, size):
-        image = fit_to_model(image.astype(np.uint8), size)
-    return jnp.asarray(image, jnp.float32)[None]
-
-
-def _start(size: int, mean_image: np.ndarray | None) -> np.ndarray:
-    return mean_image if mean_image is not None else np.full((size, size, 3), 127.5, np.float32)
-
-
-def invert_image(
-    network: inversion.Network,
-    image: np.ndarray,
-    layer: str,
-    seed: int = 0,
-    settings: inversion.RenderSettings = inversion.DEFAULT_SETTINGS,
-    mean_image: np.ndarray | None = None,
-    quiet: bool = True,
-) -> np.ndarray:
-    """Feature inversion: an image whose ``layer`` activations match the given image's."""
-    layer = canonical_layer(layer)
-    pixels = prepare(image, network.input_size)
-    target = network.apply(pixels, taps=(layer,))[layer]
-    key = jax.random.key(seed)
-    init = inversion.noisy_start(_start(network.input_size, mean_image), 1, key)
-    objective = inversion.feature_match(layer, target, weight=100.0)
-    images, _ = inversion.render(network, objective, init, key, settings, quiet)
-    return np.round(images[0]).astype(np.uint8)
-
-
-def caricature_image(
-    network: inversion.Network,
-    image: np.ndarray,
-    layer: str,
-    seed: int = 0,
-    settings: inversion.RenderSettings = inversion.DEFAULT_SETTINGS,
-    strength: float = 30.0,
-    quiet: bool = True,
-) -> np.ndarray:
-    """Exaggerate what ``layer`` sees in an image, starting from the image itself."""
-    layer = canonical_layer(layer)
-    pixels = prepare(image, network.input_size)
-    reference = network.apply(pixels, taps=(layer,))[layer]
-    objective = inversion.caricature(layer, reference, weight=strength)
-    images, _ = inversion.render(network, objective, pixels, jax.random.key(seed), settings, quiet)
-    return np.round(images[0]).astype(np.uint8)
-
-
-def visualize_unit(
-    network: inversion.Network,
-    unit: str,
-    n: int = 1,
-    seed: int = 0,
-    settings: inversion.RenderSettings = inversion.DEFAULT_SETTINGS,
-    mean_image: np.ndarray | None = None,
-    quiet: bool = True,
-) -> np.ndarray:
-    """Activation maximization of one channel, ``unit`` = 'LAYER:CHANNEL'; uint8 (n, S, S, 3)."""
-    layer, _, index = unit.partition(":")
-    if not index.isdigit():
-        raise DeepFaceGenError(f"unit {unit!r} must look like LAYER:CHANNEL, e.g. conv3_1:7")
-    layer = canonical_layer(layer)
-    start = _start(network.input_size, mean_image)
-    channels = network.apply(start[None], taps=(layer,))[layer].shape[-1]
-    if int(index) >= channels:
-        raise DeepFaceGenError(f"{layer} has {channels} channels; {index} is out of range")
-    key = jax.random.key(seed)
-    init = inversion.noisy_start(start, n, key)
-    objective = inversion.channel(layer, int(index), weight=1.0)
-    images, _ = inversion.render(network, objective, init, key, settings, quiet)
-    return np.round(images).astype(np.uint8)

@@ -27,11 +27,11 @@ def _cmd_attributes(args: argparse.Namespace) -> int:
         return 0
     known = None
     if args.model:
-        from deepface_gen.classifier import load_classifier
+        from deepface_gen.models.classifier import load_classifier
 
         known = load_classifier(args.model).known_attributes
     elif args.drawn:
-        from deepface_gen.synth import DRAWN_ATTRIBUTES
+        from deepface_gen.data.synth import DRAWN_ATTRIBUTES
 
         known = DRAWN_ATTRIBUTES
     print(attribute_table(known))
@@ -39,7 +39,7 @@ def _cmd_attributes(args: argparse.Namespace) -> int:
 
 
 def _cmd_synth(args: argparse.Namespace) -> int:
-    from deepface_gen.export import export_synthetic
+    from deepface_gen.data.export import export_synthetic
 
     summary = export_synthetic(
         args.out,
@@ -59,7 +59,8 @@ def _cmd_synth(args: argparse.Namespace) -> int:
 
 
 def _cmd_weights(args: argparse.Namespace) -> int:
-    from deepface_gen import weights
+    from deepface_gen.io import bundles
+    from deepface_gen.models import pretrained
 
     if args.action == "download":
         bar = None
@@ -75,18 +76,18 @@ def _cmd_weights(args: argparse.Namespace) -> int:
                 bar.refresh()
 
         try:
-            path = weights.download_weights(args.name, progress=progress)
+            path = pretrained.download_weights(args.name, progress=progress)
         finally:
             if bar is not None:
                 bar.close()
         print(f"installed {args.name} weights at {path}")
     elif args.action == "import":
-        path = weights.import_weights(args.path, args.name)
+        path = pretrained.import_weights(args.path, args.name)
         print(f"validated and installed {args.path} as {path.stem} at {path}")
     else:
-        print(f"cache: {weights.home()}")
-        for name, known in weights.KNOWN_WEIGHTS.items():
-            path = weights.cached_weights_path(name)
+        print(f"cache: {bundles.home()}")
+        for name, known in pretrained.KNOWN_WEIGHTS.items():
+            path = pretrained.cached_weights_path(name)
             state = f"installed at {path}" if path.exists() else "not installed"
             print(f"{name:<8} {state}\n         {known.citation}")
     return 0
@@ -113,14 +114,14 @@ def _run_trainer(args: argparse.Namespace, train_fn, command: str, what: str) ->
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from deepface_gen.train import train_and_evaluate
+    from deepface_gen.training.classifier import train_and_evaluate
 
     _run_trainer(args, train_and_evaluate, "train", "model")
     return 0
 
 
 def _cmd_train_vae(args: argparse.Namespace) -> int:
-    from deepface_gen.train_vae import attach, train_vae
+    from deepface_gen.training.vae import attach, train_vae
 
     bundle = _run_trainer(args, train_vae, "train-vae", "VAE")
     if bundle is not None and args.attach:
@@ -129,10 +130,10 @@ def _cmd_train_vae(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from deepface_gen.classifier import load_classifier
-    from deepface_gen.evaluate import evaluate
-    from deepface_gen.images import atomic_write_bytes
-    from deepface_gen.input_pipeline import make_source
+    from deepface_gen.analysis.evaluate import evaluate
+    from deepface_gen.data.input_pipeline import make_source
+    from deepface_gen.io.images import atomic_write_bytes
+    from deepface_gen.models.classifier import load_classifier
 
     classifier = load_classifier(args.model)
     source = make_source(
@@ -147,7 +148,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _cmd_score(args: argparse.Namespace) -> int:
-    from deepface_gen.classifier import load_classifier, score_files
+    from deepface_gen.models.classifier import load_classifier, score_files
 
     classifier = load_classifier(args.model)
     probabilities = score_files(classifier, args.images)
@@ -173,7 +174,7 @@ def _write_faces(
     faces, out: str | None, grid: str | None, default: str, captions: list[str] | None = None
 ) -> list[str]:
     """Write faces to a file (one face), a folder (many), and/or a grid; returns paths."""
-    from deepface_gen.images import make_grid, write_image
+    from deepface_gen.io.images import make_grid, write_image
 
     written: list[str] = []
     target = Path(out or default)
@@ -193,7 +194,7 @@ def _write_faces(
 
 
 def _upscale(faces, size: int | None):
-    from deepface_gen.images import resize
+    from deepface_gen.io.images import resize
 
     if not size or size == faces.shape[1]:
         return faces
@@ -203,9 +204,9 @@ def _upscale(faces, size: int | None):
 
 
 def _cmd_fit(args: argparse.Namespace) -> int:
-    from deepface_gen.classifier import load_classifier
-    from deepface_gen.generation import fit_and_store
-    from deepface_gen.input_pipeline import make_source
+    from deepface_gen.cgmm.fit import fit_and_store
+    from deepface_gen.data.input_pipeline import make_source
+    from deepface_gen.models.classifier import load_classifier
 
     classifier = load_classifier(args.model)
     source = make_source(args.data, "train", classifier.input_size, args.batch_size, args.seed)
@@ -218,7 +219,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
-    from deepface_gen.generation import FaceGenerator
+    from deepface_gen.generation.generator import FaceGenerator
 
     generator = FaceGenerator.load(args.model, vae=args.vae)
     faces = generator.generate(
@@ -242,13 +243,13 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
 def _network_for(args: argparse.Namespace):
     """(network, mean face or None, default layer) for --model: a bundle or published weights."""
-    from deepface_gen.weights import KNOWN_WEIGHTS
+    from deepface_gen.models.pretrained import KNOWN_WEIGHTS
 
     if args.model in KNOWN_WEIGHTS:
-        from deepface_gen.classifier import load_backbone
+        from deepface_gen.models.classifier import load_backbone
 
         return load_backbone(args.model, args.input_size), None, "conv3_1"
-    from deepface_gen.generation import FaceGenerator
+    from deepface_gen.generation.generator import FaceGenerator
 
     generator = FaceGenerator.load(args.model)
     return generator.classifier, generator.cgmm.mean_image, generator.cgmm.layer
@@ -263,8 +264,8 @@ def _render_settings(steps: int | None):
 
 
 def _cmd_invert_like(args: argparse.Namespace) -> int:
-    from deepface_gen.generation import caricature_image, invert_image, prepare
-    from deepface_gen.images import make_grid, read_image, write_image
+    from deepface_gen.generation.tools import caricature_image, invert_image, prepare
+    from deepface_gen.io.images import make_grid, read_image, write_image
 
     network, mean_image, default_layer = _network_for(args)
     image = read_image(args.image)
@@ -287,7 +288,8 @@ def _cmd_invert_like(args: argparse.Namespace) -> int:
 
 
 def _cmd_visualize(args: argparse.Namespace) -> int:
-    from deepface_gen.generation import FaceGenerator, visualize_unit
+    from deepface_gen.generation.generator import FaceGenerator
+    from deepface_gen.generation.tools import visualize_unit
 
     if args.attr is not None:
         if args.model in ("vgg16", "vggface"):
@@ -326,8 +328,8 @@ def _parse_box(text: str | None) -> tuple[int, int, int, int] | None:
 def _cmd_edit(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from deepface_gen.generation import FaceGenerator
-    from deepface_gen.images import (
+    from deepface_gen.generation.generator import FaceGenerator
+    from deepface_gen.io.images import (
         crop_face,
         face_box,
         make_grid,

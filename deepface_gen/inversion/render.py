@@ -24,7 +24,7 @@ import numpy as np
 import optax
 from tqdm.auto import tqdm
 
-from deepface_gen.classifier import Backbone, Classifier
+from deepface_gen.models.classifier import Backbone, Classifier
 
 Outputs = dict[str, jax.Array]
 Network = Classifier | Backbone  # anything with .module, .params and .preprocessing

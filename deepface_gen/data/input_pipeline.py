@@ -31,10 +31,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from deepface_gen import celeba, synth
 from deepface_gen.attributes import ATTRIBUTE_INDEX, CELEBA_ATTRIBUTES, NUM_ATTRIBUTES
+from deepface_gen.data import celeba, synth
 from deepface_gen.errors import DataError, ImageError
-from deepface_gen.images import fit_to_model, read_image
+from deepface_gen.io.images import fit_to_model, read_image
 
 _SPLIT_SEEDS = {"train": 0, "validation": 1, "test": 2}
 

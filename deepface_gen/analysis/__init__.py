@@ -1,0 +1,1 @@
+"""Measures of what the models and generators do: attribute accuracy, realism."""

@@ -1,0 +1,25 @@
+"""Fit a cGMM to a classifier's activations and store it in the classifier's bundle."""
+
+from __future__ import annotations
+
+from deepface_gen.cgmm import model as cgmm_lib
+from deepface_gen.cgmm import statistics
+from deepface_gen.io import bundles
+from deepface_gen.models.classifier import Classifier
+from deepface_gen.models.vgg import canonical_layer
+
+
+def cgmm_filename(layer: str) -> str:
+    return f"cgmm_{layer}.msgpack"
+
+
+def fit_and_store(
+    classifier: Classifier, source, layer: str, examples: int, pca_source=None, quiet: bool = True
+) -> cgmm_lib.CGMM:
+    """One statistics pass, fit the cGMM, and store it in the classifier's bundle."""
+    layer = canonical_layer(layer)
+    stats = statistics.collect(classifier, source, layer, examples, quiet=quiet)
+    fitted = cgmm_lib.fit_cgmm(stats, classifier, pca_source or source, quiet=quiet)
+    record = {"layer": layer, "file": cgmm_filename(layer), "examples": stats.images}
+    bundles.add_to_bundle(classifier.path, cgmm_filename(layer), fitted.arrays(), {"cgmm": record})
+    return fitted

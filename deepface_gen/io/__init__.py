@@ -1,0 +1,1 @@
+"""Reading and writing: robust image I/O and the project's model bundles."""

@@ -1,0 +1,144 @@
+"""The project's model bundles and its cache folder.
+
+A *bundle* is the native model format: a folder with a JSON manifest (architecture,
+preprocessing, attribute names, provenance, sha256 of every file) and arrays in Flax
+msgpack, which holds only numbers and strings: nothing in it can execute. Pickle is
+never used. The cache (``$DEEPFACE_GEN_HOME``, default ``~/.cache/deepface-gen``)
+holds imported and downloaded weights.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from flax import serialization
+
+from deepface_gen.errors import WeightsError
+from deepface_gen.io.images import atomic_write_bytes
+
+MANIFEST = "manifest.json"
+PARAMS_FILE = "params.msgpack"
+BUNDLE_FORMAT = 1
+
+
+def home() -> Path:
+    """The project's cache folder: ``$DEEPFACE_GEN_HOME`` or the user's cache dir."""
+    if os.environ.get("DEEPFACE_GEN_HOME"):
+        return Path(os.environ["DEEPFACE_GEN_HOME"]).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "deepface-gen"
+
+
+def file_digest(path: str | os.PathLike, algorithm: str = "sha256") -> str:
+    """Hex digest of a file, read in chunks."""
+    digest = hashlib.new(algorithm)
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _to_numpy_tree(tree: Any) -> Any:
+    if isinstance(tree, Mapping):
+        return {str(k): _to_numpy_tree(v) for k, v in tree.items()}
+    return np.asarray(tree)
+
+
+def save_bundle(
+    folder: str | os.PathLike, arrays: Mapping[str, Any], manifest: Mapping[str, Any]
+) -> Path:
+    """Write a bundle: ``arrays`` (a nested dict of arrays) and a JSON ``manifest``.
+
+    The array file is written first, then the manifest with its sha256, each
+    atomically, so an interrupted save never leaves a manifest that points at
+    a half-written file.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    data = serialization.msgpack_serialize(_to_numpy_tree(arrays))
+    atomic_write_bytes(folder / PARAMS_FILE, data)
+    full = dict(manifest)
+    full["format"] = BUNDLE_FORMAT
+    files = dict(full.get("files", {}))
+    files[PARAMS_FILE] = hashlib.sha256(data).hexdigest()
+    full["files"] = files
+    atomic_write_bytes(folder / MANIFEST, json.dumps(full, indent=2, sort_keys=True).encode())
+    return folder
+
+
+def read_manifest(folder: str | os.PathLike) -> dict:
+    """The manifest of a bundle, checked for presence and format version."""
+    path = Path(folder) / MANIFEST
+    if not path.exists():
+        raise WeightsError(f"{folder}: not a model bundle (no {MANIFEST})")
+    try:
+        manifest = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise WeightsError(f"{path}: manifest is not valid JSON ({err})") from None
+    if manifest.get("format") != BUNDLE_FORMAT:
+        raise WeightsError(
+            f"{path}: bundle format {manifest.get('format')!r}; this version reads {BUNDLE_FORMAT}"
+        )
+    return manifest
+
+
+def verify_bundle(folder: str | os.PathLike) -> dict:
+    """Check every file a bundle's manifest lists against its sha256; returns the manifest."""
+    folder = Path(folder)
+    manifest = read_manifest(folder)
+    for name, digest in manifest.get("files", {}).items():
+        path = folder / name
+        if not path.exists():
+            raise WeightsError(f"{folder}: manifest lists {name} but the file is missing")
+        actual = file_digest(path)
+        if actual != digest:
+            raise WeightsError(
+                f"{path}: checksum mismatch (sha256 {actual[:12]}…, manifest says {digest[:12]}…); "
+                "the file is damaged or was replaced"
+            )
+    return manifest
+
+
+def load_bundle(folder: str | os.PathLike, filename: str = PARAMS_FILE) -> tuple[dict, dict]:
+    """Verify a bundle and return (arrays, manifest). msgpack holds data only: safe to read."""
+    manifest = verify_bundle(folder)
+    return load_bundle_file(folder, filename, verify=False), manifest
+
+
+def add_to_bundle(
+    folder: str | os.PathLike,
+    filename: str,
+    arrays: Mapping[str, Any],
+    manifest_updates: Mapping[str, Any],
+) -> Path:
+    """Add (or replace) one array file in an existing bundle and record it in the manifest.
+
+    The array file is written before the manifest that names its checksum, each
+    atomically, so a reader sees the old bundle or the new one, never a mix.
+    """
+    folder = Path(folder)
+    manifest = verify_bundle(folder)
+    data = serialization.msgpack_serialize(_to_numpy_tree(arrays))
+    atomic_write_bytes(folder / filename, data)
+    manifest.update(manifest_updates)
+    manifest["files"] = {**manifest.get("files", {}), filename: hashlib.sha256(data).hexdigest()}
+    atomic_write_bytes(folder / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True).encode())
+    return folder / filename
+
+
+def load_bundle_file(folder: str | os.PathLike, filename: str, verify: bool = True) -> dict:
+    """Arrays of one file of a bundle (msgpack: data only), checksums verified first
+    unless the caller has just verified the same bundle."""
+    folder = Path(folder)
+    if verify:
+        verify_bundle(folder)
+    try:
+        return serialization.msgpack_restore((folder / filename).read_bytes())
+    except Exception as err:  # noqa: BLE001 - any decoding failure is a bad file
+        raise WeightsError(f"{folder / filename}: cannot decode arrays ({err})") from None

@@ -1,0 +1,156 @@
+"""The loop every trainer shares: batches sharded over a ``data`` mesh, metrics,
+atomic checkpoints and exact resume (batches are a function of seed and step)."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import jax
+from flax import serialization
+from flax.training.train_state import TrainState
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
+from tqdm.auto import tqdm
+
+from deepface_gen.config import Config
+from deepface_gen.data import input_pipeline
+from deepface_gen.errors import DeepFaceGenError
+from deepface_gen.io.images import atomic_write_bytes
+
+CHECKPOINT_DIR = "checkpoints"
+METRICS_FILE = "metrics.jsonl"
+
+
+def _checkpoint_paths(workdir: Path) -> list[Path]:
+    return sorted((workdir / CHECKPOINT_DIR).glob("step_*.msgpack"))
+
+
+def save_checkpoint(workdir: Path, state: TrainState, config: Config, keep: int = 2) -> Path:
+    """Write the state atomically (temp file + rename) and keep the newest ``keep``."""
+    folder = workdir / CHECKPOINT_DIR
+    step = int(jax.device_get(state.step))
+    payload = {
+        "state": serialization.to_state_dict(jax.device_get(state)),
+        "config": json.dumps(config.to_dict(), sort_keys=True),
+    }
+    path = folder / f"step_{step:08d}.msgpack"
+    atomic_write_bytes(path, serialization.msgpack_serialize(payload))
+    for old in _checkpoint_paths(workdir)[:-keep]:
+        old.unlink(missing_ok=True)
+    return path
+
+
+def _config_difference(saved: dict, current: dict, prefix: str = "") -> list[str]:
+    diffs = []
+    for key in sorted(set(saved) | set(current)):
+        a, b = saved.get(key), current.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            diffs += _config_difference(a, b, f"{prefix}{key}.")
+        elif a != b and key != "quiet":
+            diffs.append(f"{prefix}{key}: {a!r} -> {b!r}")
+    return diffs
+
+
+def restore_checkpoint(workdir: Path, state: TrainState, config: Config) -> TrainState | None:
+    """The newest checkpoint restored into ``state``'s structure, or None if there is none.
+
+    Refuses to resume with a different config (naming what differs), since the
+    data order and schedule would silently change.
+    """
+    paths = _checkpoint_paths(workdir)
+    if not paths:
+        return None
+    payload = serialization.msgpack_restore(paths[-1].read_bytes())
+    diffs = _config_difference(json.loads(payload["config"]), config.to_dict())
+    if diffs:
+        raise DeepFaceGenError(
+            f"{paths[-1]} was written with a different config ({'; '.join(diffs)}); "
+            "use a new --workdir or the original settings"
+        )
+    return serialization.from_state_dict(state, payload["state"])
+
+
+def _shard(batch: input_pipeline.Batch, sharding: NamedSharding) -> dict:
+    arrays = {
+        "images": batch.images,
+        "attributes": batch.attributes,
+        "label_mask": batch.label_mask,
+        "identity": batch.identity,
+    }
+    return {k: jax.device_put(v, sharding) for k, v in arrays.items()}
+
+
+def check_workdir(workdir: str | Path, resume: bool) -> Path:
+    """The work directory, created; refuses to overwrite checkpoints unless resuming."""
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    existing = _checkpoint_paths(workdir)
+    if existing and not resume:
+        raise DeepFaceGenError(
+            f"{workdir} already has checkpoints (latest {existing[-1].name}); "
+            "pass --resume to continue, or choose a new --workdir"
+        )
+    return workdir
+
+
+def resume_state(
+    state: Any, workdir: Path, config: Config, resume: bool, max_steps: int | None
+) -> tuple[Any, int, int]:
+    """(state, start step, stop step): restored from the last checkpoint when resuming,
+    stopping after ``max_steps`` more steps when given."""
+    if resume:
+        restored = restore_checkpoint(workdir, state, config)
+        state = restored if restored is not None else state
+    start = int(state.step)
+    steps = config.train.steps
+    return state, start, steps if max_steps is None else min(steps, start + max_steps)
+
+
+def run_loop(
+    state: Any,
+    step_fn: Callable[[Any, dict], tuple[Any, dict]],
+    source,
+    config: Config,
+    workdir: Path,
+    start: int,
+    stop: int,
+    quiet: bool = False,
+    desc: str = "training",
+) -> Any:
+    """The loop every trainer shares: prefetched batches sharded over a ``data`` mesh,
+    ``step_fn(state, batch) -> (state, metrics)``, metrics appended to
+    ``metrics.jsonl``, atomic checkpoints, and a progress bar that ``quiet`` silences."""
+    t = config.train
+    devices = jax.device_count()
+    if t.batch_size % devices:
+        raise DeepFaceGenError(f"batch size {t.batch_size} must divide by {devices} devices")
+    mesh = jax.make_mesh((devices,), ("data",), axis_types=(jax.sharding.AxisType.Auto,))
+    data_sharding = NamedSharding(mesh, P("data"))
+    state = jax.device_put(state, NamedSharding(mesh, P()))
+    metrics_file = workdir / METRICS_FILE
+    began = time.perf_counter()
+    last_time, last_step = began, start
+    bar = tqdm(total=t.steps, initial=start, unit="step", desc=desc, disable=quiet)
+    try:
+        for step, batch in enumerate(input_pipeline.prefetch(source, start, stop), start):
+            state, metrics = step_fn(state, _shard(batch, data_sharding))
+            done = step + 1
+            if done % t.log_every == 0 or done == t.steps:
+                m = {k: float(v) for k, v in jax.device_get(metrics).items()}
+                now = time.perf_counter()
+                rate = (done - last_step) / max(now - last_time, 1e-9)
+                last_time, last_step = now, done
+                bar.set_postfix({k: f"{v:.3f}" for k, v in m.items()})
+                record = {"step": done, **m, "steps_per_second": rate, "elapsed_s": now - began}
+                with open(metrics_file, "a") as handle:
+                    handle.write(json.dumps(record) + "\n")
+            if done % t.checkpoint_every == 0 or done in (t.steps, stop):
+                save_checkpoint(workdir, state, config)
+            bar.update(1)
+    finally:
+        bar.close()
+    return state

@@ -32,7 +32,8 @@ import numpy as np
 
 from deepface_gen.attributes import ATTRIBUTE_INDEX, CELEBA_ATTRIBUTES
 from deepface_gen.data import synth
-from deepface_gen.generation.generator import DEFAULT_EDIT_STRENGTH, FaceGenerator
+from deepface_gen.generation import defaults
+from deepface_gen.generation.generator import FaceGenerator
 from deepface_gen.io.images import make_grid, write_image
 from deepface_gen.models.classifier import load_classifier
 
@@ -113,7 +114,7 @@ def main() -> None:
     parser.add_argument("--judge", default="experiments/models/independent")
     parser.add_argument("--n", type=int, default=16, help="portraits per attribute")
     parser.add_argument("--seed", type=int, default=5150)
-    parser.add_argument("--strength", type=float, default=DEFAULT_EDIT_STRENGTH)
+    parser.add_argument("--strength", type=float, default=defaults.EDIT_STRENGTH)
     parser.add_argument("--out", default="experiments/results")
     args = parser.parse_args()
     generator = FaceGenerator.load(args.model)

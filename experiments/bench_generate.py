@@ -35,7 +35,8 @@ import numpy as np
 from deepface_gen.analysis.evaluate import frechet_distance
 from deepface_gen.attributes import parse_description
 from deepface_gen.data import synth
-from deepface_gen.generation.generator import DEFAULT_TEMPERATURE, FaceGenerator
+from deepface_gen.generation import defaults
+from deepface_gen.generation.generator import FaceGenerator
 from deepface_gen.io.images import make_grid, write_image
 from deepface_gen.models.classifier import load_classifier
 
@@ -142,7 +143,7 @@ def main() -> None:
     parser.add_argument("--out", default="experiments/results")
     parser.add_argument("--methods", default=",".join(METHODS))
     parser.add_argument("--cost-only", action="store_true", help="measure cost, nothing else")
-    parser.add_argument("--temperature", type=float, default=DEFAULT_TEMPERATURE)
+    parser.add_argument("--temperature", type=float, default=defaults.TEMPERATURE)
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -10,11 +10,25 @@ SHARED_WEIGHTS = Path(__file__).resolve().parents[1].parent / "shared" / "weight
 VGG16_FILE = SHARED_WEIGHTS / "vgg16_imagenet_notop.h5"
 
 
+# One persistent compilation cache for the whole session (and the next run on this
+# machine): identical programs compiled by different tests, or by CLI subprocesses,
+# are compiled once. The CLI's own cache switch is off inside tests, so no test moves
+# JAX's global cache folder into its temporary home.
+XLA_CACHE = Path(__file__).resolve().parents[1] / ".pytest-xla-cache"
+
+
+def pytest_configure(config):
+    from deepface_gen.io.compilation_cache import enable_compilation_cache
+
+    enable_compilation_cache(XLA_CACHE)
+
+
 @pytest.fixture(autouse=True)
 def isolated_home(tmp_path, monkeypatch):
     """Every test gets its own empty cache, never the user's."""
     home = tmp_path / "deepface-home"
     monkeypatch.setenv("DEEPFACE_GEN_HOME", str(home))
+    monkeypatch.setenv("DEEPFACE_GEN_COMPILATION_CACHE", "0")
     return home
 
 

@@ -64,3 +64,36 @@ def test_attributes_marks_what_a_model_knows(capsys):
     assert cli.main(["attributes", "--model", "starter"]) == 0
     out = capsys.readouterr().out
     assert "- Attractive" in out and "- Male" not in out and "not learned" in out
+
+
+def _generate_in_subprocess(tiny_bundle, home, *extra):
+    import os
+    import subprocess
+    import sys
+
+    # Every program cached (none left out for compiling fast), so "adds nothing" is exact.
+    env = {
+        **os.environ,
+        "DEEPFACE_GEN_HOME": str(home),
+        "DEEPFACE_GEN_COMPILATION_CACHE_MIN_SECONDS": "0",
+    }
+    env.pop("DEEPFACE_GEN_COMPILATION_CACHE", None)  # the user's default: on
+    command = [sys.executable, "-m", "deepface_gen.cli.main", *extra, "generate", "--attrs",
+               "smiling", "--model", str(tiny_bundle), "--steps", "2", "--quiet",
+               "--out", str(home / "face.png")]  # fmt: skip
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return done
+
+
+@pytest.mark.slow
+def test_cli_keeps_compiled_programs_on_disk_unless_told_not_to(tiny_bundle, tmp_path):
+    cached = tmp_path / "cached"
+    _generate_in_subprocess(tiny_bundle, cached)
+    entries = list((cached / "xla").iterdir())
+    assert entries, "the render loop's compiled program should be in the cache folder"
+    _generate_in_subprocess(tiny_bundle, cached)  # a second process reads, compiles nothing
+    assert sorted(p.name for p in (cached / "xla").iterdir()) == sorted(p.name for p in entries)
+    plain = tmp_path / "plain"
+    _generate_in_subprocess(tiny_bundle, plain, "--no-compilation-cache")
+    assert not (plain / "xla").exists() and (plain / "face.png").exists()

@@ -8,6 +8,7 @@ import pytest
 from deepface_gen import cli, inversion
 from deepface_gen.errors import DeepFaceGenError, DescriptionError
 from deepface_gen.generation.generator import FaceGenerator
+from deepface_gen.inversion import priors
 from deepface_gen.io.images import read_image, write_image
 from deepface_gen.models.classifier import Classifier
 from deepface_gen.models.preprocessing import STARTER
@@ -270,11 +271,11 @@ def test_attribute_likelihood_saturates_and_ignores_unrequested():
     values[:, 3] = [1.0, -2.0]
     objective = inversion.attribute_likelihood(values, weight=1.0)
     logits = np.zeros((2, 40), np.float32)
-    at_zero = np.asarray(objective.loss({"attributes": logits}))
+    at_zero = np.asarray(objective({"attributes": logits}))
     np.testing.assert_allclose(at_zero, [np.log(2.0), 2.0 * np.log(2.0)], rtol=1e-5)
     logits[:, 3] = [20.0, -20.0]  # both clearly as requested
     logits[:, 7] = 50.0  # not requested: no effect
-    np.testing.assert_allclose(objective.loss({"attributes": logits}), [0.0, 0.0], atol=1e-6)
+    np.testing.assert_allclose(objective({"attributes": logits}), [0.0, 0.0], atol=1e-6)
 
 
 def test_change_smoothness_prior_is_zero_at_the_start_and_smooths_edits(gen):
@@ -286,7 +287,7 @@ def test_change_smoothness_prior_is_zero_at_the_start_and_smooths_edits(gen):
     smooth = dataclasses.replace(free, change_tv_weight=50.0)
     rough, _ = inversion.render(clf, objective, start, jax.random.key(0), free)
     calm, _ = inversion.render(clf, objective, start, jax.random.key(0), smooth)
-    tv = inversion.total_variation()
+    tv = priors.total_variation
     assert float(tv(calm - start)[0]) < 0.5 * float(tv(rough - start)[0])
 
 

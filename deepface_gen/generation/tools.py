@@ -1,32 +1,64 @@
 """Inversion tools for any network (a trained classifier, or a bare backbone such as
-VGG16): invert an image from one layer, caricature it, visualize a unit."""
+VGG16): invert an image from one layer, caricature it, visualize a unit.
+
+``network`` is anything with ``module``, ``params``, ``preprocessing``, ``input_size``
+and ``apply`` (:class:`~deepface_gen.models.classifier.Classifier` or ``Backbone``).
+"""
 
 from __future__ import annotations
+
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from deepface_gen import inversion
-from deepface_gen.errors import DeepFaceGenError
-from deepface_gen.io.images import fit_to_model
+from deepface_gen.errors import DeepFaceGenError, ImageError
+from deepface_gen.generation import defaults
+from deepface_gen.io.images import MIN_SIDE, fit_to_model
 from deepface_gen.models.vgg import canonical_layer
+
+Network = Any  # Classifier | Backbone: .module, .params, .preprocessing, .input_size, .apply
 
 
 def prepare(image: np.ndarray, size: int) -> jax.Array:
-    """(1, size, size, 3) float pixels: centre-cropped and resized when needed."""
+    """(1, size, size, 3) float pixels: centre-cropped and resized when needed.
+
+    Refuses what no model can read (not (H, W, 3), smaller than ``MIN_SIDE``), as the
+    command line's image reader does.
+    """
     image = np.asarray(image)
+    if image.ndim != 3 or image.shape[-1] != 3:
+        raise ImageError(f"an image must be (height, width, 3) RGB; got shape {image.shape}")
+    if min(image.shape[:2]) < MIN_SIDE:
+        raise ImageError(
+            f"image is {image.shape[1]}x{image.shape[0]} pixels; need at least {MIN_SIDE} a side"
+        )
+    if not np.all(np.isfinite(image)):
+        raise ImageError("image has NaN or infinite pixels")
     if image.shape[:2] != (size, size):
-        image = fit_to_model(image.astype(np.uint8), size)
+        image = fit_to_model(np.clip(image, 0, 255).astype(np.uint8), size)
     return jnp.asarray(image, jnp.float32)[None]
 
 
-def _start(size: int, mean_image: np.ndarray | None) -> np.ndarray:
-    return mean_image if mean_image is not None else np.full((size, size, 3), 127.5, np.float32)
+def colour_centre(network: Network, mean_image: np.ndarray | None) -> np.ndarray:
+    """Where the alpha-norm measures colours from: the mean face where the model has one,
+    else the mean colour the network was trained on (its preprocessing mean), never a
+    fixed mid-gray that would forbid dark hair."""
+    if mean_image is not None:
+        return np.asarray(mean_image, np.float32)
+    rgb_mean = network.preprocessing.invert(jnp.zeros((3,), jnp.float32))
+    size = network.input_size
+    return np.broadcast_to(np.asarray(rgb_mean, np.float32), (size, size, 3)).copy()
+
+
+def _as_uint8(images: np.ndarray) -> np.ndarray:
+    return np.round(images).astype(np.uint8)
 
 
 def invert_image(
-    network: inversion.Network,
+    network: Network,
     image: np.ndarray,
     layer: str,
     seed: int = 0,
@@ -34,37 +66,52 @@ def invert_image(
     mean_image: np.ndarray | None = None,
     quiet: bool = True,
 ) -> np.ndarray:
-    """Feature inversion: an image whose ``layer`` activations match the given image's."""
+    """Feature inversion: an image whose ``layer`` activations match the given image's,
+    rendered from noise around the colour centre; uint8 (S, S, 3)."""
     layer = canonical_layer(layer)
     pixels = prepare(image, network.input_size)
     target = network.apply(pixels, taps=(layer,))[layer]
-    key = jax.random.key(seed)
-    init = inversion.noisy_start(_start(network.input_size, mean_image), 1, key)
-    objective = inversion.feature_match(layer, target, weight=100.0)
-    images, _ = inversion.render(network, objective, init, key, settings, quiet)
-    return np.round(images[0]).astype(np.uint8)
+    centre = colour_centre(network, mean_image)
+    k_start, k_render = jax.random.split(jax.random.key(seed))
+    init = inversion.noisy_start(centre, 1, k_start)
+    objective = inversion.feature_match(layer, target, defaults.INVERT_FEATURE_WEIGHT)
+    images, _ = inversion.render(network, objective, init, k_render, settings, quiet, centre)
+    return _as_uint8(images[0])
 
 
 def caricature_image(
-    network: inversion.Network,
+    network: Network,
     image: np.ndarray,
     layer: str,
     seed: int = 0,
     settings: inversion.RenderSettings = inversion.DEFAULT_SETTINGS,
-    strength: float = 30.0,
+    strength: float = defaults.CARICATURE_STRENGTH,
     quiet: bool = True,
+    mean_image: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Exaggerate what ``layer`` sees in an image, starting from the image itself."""
+    """Exaggerate what ``layer`` sees in an image, starting from the image itself;
+    uint8 (S, S, 3)."""
     layer = canonical_layer(layer)
     pixels = prepare(image, network.input_size)
     reference = network.apply(pixels, taps=(layer,))[layer]
     objective = inversion.caricature(layer, reference, weight=strength)
-    images, _ = inversion.render(network, objective, pixels, jax.random.key(seed), settings, quiet)
-    return np.round(images[0]).astype(np.uint8)
+    centre = colour_centre(network, mean_image)
+    images, _ = inversion.render(
+        network, objective, pixels, jax.random.key(seed), settings, quiet, centre
+    )
+    return _as_uint8(images[0])
+
+
+def parse_unit(unit: str) -> tuple[str, int]:
+    """'LAYER:CHANNEL' as (canonical layer, channel index)."""
+    layer, _, index = unit.partition(":")
+    if not index.isdigit():
+        raise DeepFaceGenError(f"unit {unit!r} must look like LAYER:CHANNEL, e.g. conv3_1:7")
+    return canonical_layer(layer), int(index)
 
 
 def visualize_unit(
-    network: inversion.Network,
+    network: Network,
     unit: str,
     n: int = 1,
     seed: int = 0,
@@ -73,16 +120,13 @@ def visualize_unit(
     quiet: bool = True,
 ) -> np.ndarray:
     """Activation maximization of one channel, ``unit`` = 'LAYER:CHANNEL'; uint8 (n, S, S, 3)."""
-    layer, _, index = unit.partition(":")
-    if not index.isdigit():
-        raise DeepFaceGenError(f"unit {unit!r} must look like LAYER:CHANNEL, e.g. conv3_1:7")
-    layer = canonical_layer(layer)
-    start = _start(network.input_size, mean_image)
-    channels = network.apply(start[None], taps=(layer,))[layer].shape[-1]
-    if int(index) >= channels:
+    layer, index = parse_unit(unit)
+    centre = colour_centre(network, mean_image)
+    channels = network.apply(centre[None], taps=(layer,))[layer].shape[-1]
+    if index >= channels:
         raise DeepFaceGenError(f"{layer} has {channels} channels; {index} is out of range")
-    key = jax.random.key(seed)
-    init = inversion.noisy_start(start, n, key)
-    objective = inversion.channel(layer, int(index), weight=1.0)
-    images, _ = inversion.render(network, objective, init, key, settings, quiet)
-    return np.round(images).astype(np.uint8)
+    k_start, k_render = jax.random.split(jax.random.key(seed))
+    init = inversion.noisy_start(centre, n, k_start)
+    objective = inversion.channel(layer, index, channels, weight=1.0)
+    images, _ = inversion.render(network, objective, init, k_render, settings, quiet, centre)
+    return _as_uint8(images)

@@ -1,20 +1,34 @@
-"""Feature inversion as composable parts: objectives, priors, transforms, the render loop."""
+"""Feature inversion as composable parts, in the spirit of lucid's ``optvis``.
 
-from deepface_gen.inversion.render import (  # noqa: F401
+* ``objectives``: per-image losses over network outputs, as pytrees that add and
+  scale (``feature_match(...) + 0.5 * attribute_logits(...)``);
+* ``priors``: natural-image penalties on pixels (alpha-norm, total variation, anchors);
+* ``transforms``: what the network sees each step (jitter);
+* ``parameterizations``: pixels, or a coarse-to-fine pyramid;
+* ``render``: the optimization loop, jit-compiled once per structure.
+"""
+
+from deepface_gen.inversion.objectives import (
     ATTRIBUTES,
-    DEFAULT_SETTINGS,
-    Network,
     Objective,
-    RenderSettings,
-    alpha_norm,
-    anchor,
     attribute_likelihood,
     attribute_logits,
     caricature,
     channel,
     feature_match,
-    jitter,
-    noisy_start,
-    render,
-    total_variation,
 )
+from deepface_gen.inversion.render import DEFAULT_SETTINGS, RenderSettings, noisy_start, render
+
+__all__ = [
+    "ATTRIBUTES",
+    "DEFAULT_SETTINGS",
+    "Objective",
+    "RenderSettings",
+    "attribute_likelihood",
+    "attribute_logits",
+    "caricature",
+    "channel",
+    "feature_match",
+    "noisy_start",
+    "render",
+]

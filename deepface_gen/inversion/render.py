@@ -1,183 +1,46 @@
-"""Feature inversion and its relatives, as composable parts (in the spirit of lucid's optvis).
+"""The render loop: optimize pixels so a network's outputs minimize an objective.
 
-* An :class:`Objective` maps network outputs to a per-image loss; objectives
-  add and scale (``feature_match(...) + 0.5 * attribute_logits(...)``).
-* A prior maps pixels to a per-image loss (``alpha_norm``, ``total_variation``).
-* A transform maps (key, pixels) to pixels before the network sees them
-  (``jitter``), so the image must work under small shifts, not just one.
-* :func:`render` runs the optimization: pixels (N, S, S, 3) on the 0-255
-  scale, Adam or Mahendran & Vedaldi's momentum scheme, a box constraint, and
-  a final polish without jitter at a tenth of the rate. The step loop runs
-  inside jit (``lax.fori_loop``) in chunks, so progress can be reported;
-  images in a batch are optimized independently (every loss is per image).
+Pixels (N, S, S, 3) on the 0-255 scale, Adam or Mahendran & Vedaldi's momentum
+scheme, natural-image priors, jitter, a box constraint, and a final polish without
+jitter at a tenth of the rate. The loop runs inside jit (``lax.fori_loop``) in
+chunks, so progress can be reported; images in a batch are optimized
+independently (every loss is per image).
+
+Compiled once: the step function is a module-level ``jax.jit`` whose static
+arguments are the network's architecture (a hashable Flax module and its
+preprocessing) and the loop's *structure* (:class:`Plan`: optimizer kind, pyramid
+depth, the objective's kinds and layers). Everything else (network weights,
+targets, directions, objective and prior weights, learning rate, step counts,
+jitter, keys) is an argument, so a new description, seed, guidance or strength at
+the same batch size runs the program already compiled.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from flax import struct
 from tqdm.auto import tqdm
 
-from deepface_gen.models.classifier import Backbone, Classifier
+from deepface_gen.inversion import parameterizations, priors, transforms
+from deepface_gen.inversion.objectives import ATTRIBUTES, Objective
 
-Outputs = dict[str, jax.Array]
-Network = Classifier | Backbone  # anything with .module, .params and .preprocessing
-ATTRIBUTES = "attributes"  # pseudo-layer: the attribute logits
-
-
-@dataclass(frozen=True)
-class Objective:
-    """A per-image loss over network outputs, naming the layers it reads."""
-
-    layers: tuple[str, ...]
-    loss: Callable[[Outputs], jax.Array]  # -> (N,)
-
-    def __add__(self, other: Objective) -> Objective:
-        return Objective(
-            tuple(dict.fromkeys(self.layers + other.layers)),
-            lambda out: self.loss(out) + other.loss(out),
-        )
-
-    def __mul__(self, scale: float) -> Objective:
-        return Objective(self.layers, lambda out: scale * self.loss(out))
-
-    __rmul__ = __mul__
-
-
-def _per_image(x: jax.Array) -> jax.Array:
-    return x.reshape(x.shape[0], -1)
-
-
-def feature_match(layer: str, target: jax.Array, weight: float = 1.0) -> Objective:
-    """weight * ||phi(x) - t||^2 / ||t||^2 per image (Mahendran & Vedaldi's data term)."""
-    target = jnp.asarray(target, jnp.float32)
-    norm = jnp.maximum(jnp.sum(_per_image(target) ** 2, axis=1), 1e-8)
-
-    def loss(out: Outputs) -> jax.Array:
-        diff = _per_image(out[layer].astype(jnp.float32)) - _per_image(target)
-        return weight * jnp.sum(diff * diff, axis=1) / norm
-
-    return Objective((layer,), loss)
-
-
-def attribute_logits(direction: jax.Array, weight: float = 1.0) -> Objective:
-    """-weight * <direction, logits>: push requested attributes up (+) or down (-).
-
-    ``direction`` is (40,) or (N, 40); zero entries leave an attribute alone.
-    """
-    direction = jnp.asarray(direction, jnp.float32)
-
-    def loss(out: Outputs) -> jax.Array:
-        return -weight * jnp.sum(out[ATTRIBUTES] * direction, axis=-1)
-
-    return Objective((ATTRIBUTES,), loss)
-
-
-def attribute_likelihood(values: jax.Array, weight: float = 1.0) -> Objective:
-    """weight * sum_i -log sigmoid(v_i * logit_i): the classifier should agree with the
-    requested values ``v`` ((40,) or (N, 40), 0 = not requested). Unlike
-    ``attribute_logits`` it saturates once an attribute is clearly there, so as a
-    guidance term beside ``feature_match`` it stops pushing instead of carving textures."""
-    values = jnp.asarray(values, jnp.float32)
-
-    def loss(out: Outputs) -> jax.Array:
-        logits = out[ATTRIBUTES].astype(jnp.float32)
-        return weight * jnp.sum(jnp.abs(values) * jax.nn.softplus(-jnp.sign(values) * logits), -1)
-
-    return Objective((ATTRIBUTES,), loss)
-
-
-def channel(layer: str, index: int, weight: float = 1.0) -> Objective:
-    """-weight * mean activation of one channel (activation maximization of a unit)."""
-
-    def loss(out: Outputs) -> jax.Array:
-        return -weight * jnp.mean(out[layer][..., index].astype(jnp.float32), axis=(1, 2))
-
-    return Objective((layer,), loss)
-
-
-def caricature(layer: str, reference: jax.Array, weight: float = 1.0) -> Objective:
-    """-weight * <max(phi0, 0) / ||phi0||^2, phi(x)>: exaggerate what the layer sees in phi0."""
-    reference = _per_image(jnp.maximum(jnp.asarray(reference, jnp.float32), 0.0))
-    direction = reference / jnp.maximum(jnp.sum(reference**2, axis=1, keepdims=True), 1e-8)
-
-    def loss(out: Outputs) -> jax.Array:
-        return -weight * jnp.sum(direction * _per_image(out[layer].astype(jnp.float32)), axis=1)
-
-    return Objective((layer,), loss)
-
-
-# --- priors (pixels on the 0-255 scale) -----------------------------------------
-
-
-def alpha_norm(alpha: float = 6.0, bound: float = 80.0, centre: jax.Array | float = 127.5
-               ) -> Callable[[jax.Array], jax.Array]:  # fmt: skip
-    """B^-alpha * mean ||x_uv - centre_uv||^alpha: keeps colours in range (M&V, alpha 6, B 80).
-
-    M&V measure pixels from the data mean; ``centre`` is that mean image (the
-    mean face) where one is known. Measured from mid-gray instead, dark hair
-    (about 180 from gray) would cost (180/80)^6 ~ 125 per pixel: no black hair.
-    """
-
-    def prior(x: jax.Array) -> jax.Array:
-        norm = jnp.sqrt(jnp.sum((x - centre) ** 2, axis=-1) + 1e-6)
-        return jnp.mean((norm / bound) ** alpha, axis=(1, 2))
-
-    return prior
-
-
-def total_variation(
-    beta: float = 2.0, scale: float = 80.0 / 6.5
-) -> Callable[[jax.Array], jax.Array]:
-    """V^-beta * mean ((d_h x)^2 + (d_v x)^2)^(beta/2): favours piecewise-smooth images."""
-
-    def prior(x: jax.Array) -> jax.Array:
-        dh = x[:, :-1, :-1] - x[:, :-1, 1:]
-        dv = x[:, :-1, :-1] - x[:, 1:, :-1]
-        energy = jnp.sum(dh**2 + dv**2, axis=-1) / scale**2 + 1e-8
-        return jnp.mean(energy ** (beta / 2.0), axis=(1, 2))
-
-    return prior
-
-
-def anchor(start: jax.Array, scale: float = 80.0) -> Callable[[jax.Array], jax.Array]:
-    """mean ((x - start) / scale)^2: stay near the start unless the objective says otherwise."""
-
-    def prior(x: jax.Array) -> jax.Array:
-        return jnp.mean(((x - start) / scale) ** 2, axis=(1, 2, 3))
-
-    return prior
-
-
-# --- transforms ---------------------------------------------------------------
-
-
-def jitter(max_shift: int) -> Callable[[jax.Array, jax.Array], jax.Array]:
-    """Shift each image by up to ``max_shift`` pixels (wrapping), one key per image."""
-
-    def transform(key: jax.Array, x: jax.Array) -> jax.Array:
-        if max_shift <= 0:
-            return x
-        shifts = jax.random.randint(key, (x.shape[0], 2), -max_shift, max_shift + 1)
-        return jax.vmap(lambda img, s: jnp.roll(img, (s[0], s[1]), axis=(0, 1)))(x, shifts)
-
-    return transform
-
-
-# --- the render loop ----------------------------------------------------------
+OPTIMIZERS = ("adam", "mv")
+POLISH_RATE = 0.1  # the polish phase runs at this fraction of the learning rate
 
 
 @dataclass(frozen=True)
 class RenderSettings:
     """How to optimize: steps, rate, optimizer, jitter, priors' weights, polish phase."""
 
-    # 180 + 20 (one compiled chunk size of 25) keeps a warm face under 3 s on a 2-core CPU.
+    # 180 + 20 (one compiled chunk size of 25) keeps a warm face fast on a 2-core CPU.
     steps: int = 180
     learning_rate: float = 2.0
     optimizer: str = "adam"  # or "mv" (momentum 0.9 with AdaGrad-style scaling)
@@ -190,38 +53,135 @@ class RenderSettings:
     anchor_weight: float = 0.0  # pull towards the start where the objective is indifferent
     change_tv_weight: float = 0.0  # total variation of (image - start): smooth edits only
 
+    def __post_init__(self) -> None:
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"unknown optimizer {self.optimizer!r}; use {' or '.join(OPTIMIZERS)}")
+        if self.steps < 1 or self.polish_steps < 0 or self.chunk < 1:
+            raise ValueError(
+                f"steps must be >= 1, polish_steps >= 0 and chunk >= 1 "
+                f"(got {self.steps}, {self.polish_steps}, {self.chunk})"
+            )
+        if self.jitter < 0 or self.pyramid_levels < 1 or self.learning_rate <= 0:
+            raise ValueError("jitter must be >= 0, pyramid_levels >= 1 and learning_rate > 0")
+
 
 DEFAULT_SETTINGS = RenderSettings()
 
 
-def _optimizer(settings: RenderSettings) -> optax.GradientTransformation:
-    main = settings.steps
-    schedule = optax.join_schedules(
-        [
-            optax.constant_schedule(settings.learning_rate),
-            optax.constant_schedule(settings.learning_rate * 0.1),
-        ],
-        [main],
+@struct.dataclass
+class Hyper:
+    """The loop's numbers, as arrays: changing any of them reuses the compiled step."""
+
+    learning_rate: jax.Array
+    main_steps: jax.Array  # steps before the polish phase (jitter on, full rate)
+    jitter: jax.Array
+    alpha_weight: jax.Array
+    tv_weight: jax.Array
+    anchor_weight: jax.Array
+    change_tv_weight: jax.Array
+    colour_centre: jax.Array  # (S, S, 3): the alpha-norm measures colours from here
+    start: jax.Array  # (N, S, S, 3): the start image (pyramid base, anchor, change prior)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The static structure of one render: what a compiled step depends on."""
+
+    optimizer: str
+    pyramid_levels: int
+
+
+def hyper_of(settings: RenderSettings, start: jax.Array, colour_centre: Any) -> Hyper:
+    """The dynamic half of ``settings`` (and the start and colour centre) as arrays."""
+    f32 = functools.partial(jnp.asarray, dtype=jnp.float32)
+    centre = jnp.broadcast_to(f32(colour_centre), start.shape[1:])
+    return Hyper(
+        f32(settings.learning_rate),
+        jnp.asarray(settings.steps, jnp.int32),
+        jnp.asarray(settings.jitter, jnp.int32),
+        f32(settings.alpha_weight),
+        f32(settings.tv_weight),
+        f32(settings.anchor_weight),
+        f32(settings.change_tv_weight),
+        centre,
+        start,
     )
-    if settings.optimizer == "adam":
-        return optax.adam(schedule)
-    if settings.optimizer == "mv":
-        return optax.chain(
-            optax.scale_by_rss(),
-            optax.trace(decay=0.9),
-            optax.scale_by_schedule(lambda s: -schedule(s)),
-        )
-    raise ValueError(f"unknown optimizer {settings.optimizer!r}; use adam or mv")
 
 
-def _network_outputs(network: Network, pixels: jax.Array, layers: Sequence[str]) -> Outputs:
+def _scale_by(optimizer: str) -> optax.GradientTransformation:
+    """The direction part of the optimizer; the (dynamic) rate is applied in the step."""
+    if optimizer == "adam":
+        return optax.scale_by_adam()
+    return optax.chain(optax.scale_by_rss(), optax.trace(decay=0.9))  # "mv"
+
+
+def network_outputs(module, preprocessing, params, pixels: jax.Array, layers: Sequence[str]):
+    """The network's outputs at ``layers`` (``attributes`` = the attribute logits)."""
     taps = tuple(layer for layer in layers if layer != ATTRIBUTES)
-    inputs = network.preprocessing.apply(pixels)
-    return network.module.apply({"params": network.params}, inputs, taps=taps)
+    return module.apply({"params": params}, preprocessing.apply(pixels), taps=taps)
+
+
+def _priors(x: jax.Array, hyper: Hyper) -> jax.Array:
+    return (
+        hyper.alpha_weight * priors.alpha_norm(x, hyper.colour_centre)
+        + hyper.tv_weight * priors.total_variation(x)
+        + hyper.anchor_weight * priors.anchor(x, hyper.start)
+        + hyper.change_tv_weight * priors.change_smoothness(x, hyper.start)
+    )
+
+
+def _objective_value(module, preprocessing, net_params, objective, params, hyper) -> jax.Array:
+    x = parameterizations.to_pixels(params, hyper.start)
+    return objective(network_outputs(module, preprocessing, net_params, x, objective.layers))
+
+
+@functools.partial(jax.jit, static_argnames=("module", "preprocessing", "plan"))
+def initial_value(module, preprocessing, plan: Plan, net_params, objective, hyper):
+    """The objective (without priors) at the start, per image."""
+    params = parameterizations.init_params(hyper.start, plan.pyramid_levels)
+    return _objective_value(module, preprocessing, net_params, objective, params, hyper)
+
+
+@functools.partial(jax.jit, static_argnames=("module", "preprocessing", "plan"))
+def run_chunk(module, preprocessing, plan: Plan, net_params, objective: Objective, hyper: Hyper,
+              carry, key: jax.Array, first: jax.Array, count: jax.Array):  # fmt: skip
+    """``count`` optimization steps from step ``first``; returns the new carry
+    (parameters, optimizer state) and the per-image objective after them."""
+    tx = _scale_by(plan.optimizer)
+
+    def loss(params, step_key, jittering):
+        x = parameterizations.to_pixels(params, hyper.start)
+        shift = jnp.where(jittering, hyper.jitter, 0)
+        seen = transforms.jitter(step_key, x, shift)
+        outputs = network_outputs(module, preprocessing, net_params, seen, objective.layers)
+        return jnp.sum(objective(outputs) + _priors(x, hyper))
+
+    def body(i, carry):
+        params, opt_state = carry
+        step = first + i
+        main = step < hyper.main_steps
+        grads = jax.grad(loss)(params, jax.random.fold_in(key, step), main)
+        direction, opt_state = tx.update(grads, opt_state, params)
+        rate = jnp.where(main, hyper.learning_rate, POLISH_RATE * hyper.learning_rate)
+        params = jax.tree_util.tree_map(lambda p, d: p - rate * d, params, direction)
+        return parameterizations.project(params), opt_state
+
+    params, opt_state = jax.lax.fori_loop(0, count, body, carry)
+    value = _objective_value(module, preprocessing, net_params, objective, params, hyper)
+    return (params, opt_state), value
+
+
+@functools.partial(jax.jit, static_argnames=("plan",))
+def _init_carry(plan: Plan, start: jax.Array):
+    params = parameterizations.init_params(start, plan.pyramid_levels)
+    return params, _scale_by(plan.optimizer).init(params)
+
+
+_pixels = jax.jit(parameterizations.to_pixels)
 
 
 def render(
-    classifier: Network,
+    network,
     objective: Objective,
     init: jax.Array,
     key: jax.Array,
@@ -231,85 +191,29 @@ def render(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Optimize pixels from ``init`` (N, S, S, 3), 0-255, to minimize objective + priors.
 
-    Returns the final images (N, S, S, 3) float 0-255 and the per-image
-    objective (without priors) at every chunk boundary, shape (chunks + 1, N).
+    ``network`` is anything with ``.module``, ``.params`` and ``.preprocessing`` (a
+    trained classifier or a bare backbone). Returns the final images (N, S, S, 3)
+    float 0-255 and the per-image objective (without priors) at every chunk
+    boundary, shape (chunks + 1, N).
     """
-    tx = _optimizer(settings)
-    centre = jnp.asarray(colour_centre, jnp.float32)
-    priors = [
-        (settings.alpha_weight, alpha_norm(centre=centre)),
-        (settings.tv_weight, total_variation()),
-    ]
-    shift = jitter(settings.jitter)
-    total = settings.steps + settings.polish_steps
-    base = jnp.clip(jnp.asarray(init, jnp.float32), 0.0, 255.0)
-    pixels_of = _parameterization(base, settings.pyramid_levels)
-    if settings.anchor_weight:
-        priors.append((settings.anchor_weight, anchor(base)))
-    if settings.change_tv_weight:
-        tv = total_variation()
-        priors.append((settings.change_tv_weight, lambda x: tv(x - base)))
-
-    def objective_only(params) -> jax.Array:
-        return objective.loss(_network_outputs(classifier, pixels_of(params), objective.layers))
-
-    def loss_fn(params, step_key: jax.Array, jittering: jax.Array) -> jax.Array:
-        x = pixels_of(params)
-        moved = jnp.where(jittering, shift(step_key, x), x)
-        per_image = objective.loss(_network_outputs(classifier, moved, objective.layers))
-        for weight, prior in priors:
-            per_image = per_image + weight * prior(x)
-        return jnp.sum(per_image)
-
-    @functools.partial(jax.jit, static_argnames=("count",))
-    def run_chunk(params, opt_state, start, count):
-        def body(i, carry):
-            params, opt_state = carry
-            step = start + i
-            grads = jax.grad(loss_fn)(params, jax.random.fold_in(key, step), step < settings.steps)
-            updates, opt_state = tx.update(grads, opt_state, params)
-            return optax.apply_updates(params, updates), opt_state
-
-        params, opt_state = jax.lax.fori_loop(0, count, body, (params, opt_state))
-        if settings.pyramid_levels <= 1:
-            params = jnp.clip(params, 0.0, 255.0)  # the box constraint, by projection
-        return params, opt_state, objective_only(params)
-
-    params = base if settings.pyramid_levels <= 1 else _zero_pyramid(base, settings.pyramid_levels)
-    opt_state = tx.init(params)
-    history = [np.asarray(jax.jit(objective_only)(params))]
-    done = 0
+    start = jnp.clip(jnp.asarray(init, jnp.float32), 0.0, 255.0)
+    plan = Plan(settings.optimizer, settings.pyramid_levels)
+    hyper = hyper_of(settings, start, colour_centre)
+    static = (network.module, network.preprocessing, plan)
+    history = [np.asarray(initial_value(*static, network.params, objective, hyper))]
+    carry = _init_carry(plan, start)
+    total, done = settings.steps + settings.polish_steps, 0
     with tqdm(total=total, unit="step", desc="rendering", disable=quiet) as bar:
         while done < total:
             count = min(settings.chunk, total - done)
-            params, opt_state, value = run_chunk(params, opt_state, done, count)
+            carry, value = run_chunk(
+                *static, network.params, objective, hyper, carry, key,
+                jnp.asarray(done, jnp.int32), jnp.asarray(count, jnp.int32),
+            )  # fmt: skip
             history.append(np.asarray(value))
             done += count
             bar.update(count)
-    return np.asarray(jax.jit(pixels_of)(params)), np.stack(history)
-
-
-def _zero_pyramid(base: jax.Array, levels: int) -> tuple[jax.Array, ...]:
-    n, h, w, c = base.shape
-    return tuple(jnp.zeros((n, max(h >> k, 1), max(w >> k, 1), c)) for k in range(levels))
-
-
-def _parameterization(base: jax.Array, levels: int) -> Callable:
-    """Pixels from parameters: the pixels themselves, or base + sum of upsampled levels.
-
-    A pyramid lets each step move coarse structure and fine detail at once
-    (coarse-to-fine), which gives smoother images in fewer steps.
-    """
-    if levels <= 1:
-        return lambda params: params
-
-    def pixels(params: tuple[jax.Array, ...]) -> jax.Array:
-        x = base
-        for level in params:
-            x = x + jax.image.resize(level, base.shape, "linear")
-        return jnp.clip(x, 0.0, 255.0)
-
-    return pixels
+    return np.asarray(_pixels(carry[0], start)), np.stack(history)
 
 
 def noisy_start(mean_image: np.ndarray, n: int, key: jax.Array, sigma: float = 10.0) -> jax.Array:

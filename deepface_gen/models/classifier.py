@@ -43,14 +43,12 @@ def resolve_model(name_or_path: str | os.PathLike = STARTER) -> Path:
     )
 
 
-def _jitted_forward(module, preprocessing: Preprocessing):
-    """jit(pixels -> preprocess -> module), compiled once per batch shape and tap set."""
-
-    @functools.partial(jax.jit, static_argnames=("taps",))
-    def forward(params, images, taps=()):
-        return module.apply({"params": params}, preprocessing.apply(images), taps=taps)
-
-    return forward
+@functools.partial(jax.jit, static_argnames=("module", "preprocessing", "taps"))
+def forward(module, preprocessing: Preprocessing, params, images, taps=()):
+    """pixels -> preprocess -> module, compiled once per architecture (Flax modules and
+    preprocessings hash by value, so every copy of a model shares the program), batch
+    shape and tap set; the weights are data."""
+    return module.apply({"params": params}, preprocessing.apply(images), taps=taps)
 
 
 @dataclass(frozen=True)
@@ -74,13 +72,10 @@ class Classifier:
     def module(self) -> AttributeClassifier:
         return AttributeClassifier(self.backbone, self.head)
 
-    @functools.cached_property
-    def _forward(self):
-        return _jitted_forward(self.module, self.preprocessing)
-
     def apply(self, images: np.ndarray | jax.Array, taps: tuple[str, ...] = ()) -> dict:
         """Forward uint8 / 0-255 RGB images (N, S, S, 3) at the model's input size."""
-        return self._forward(self.params, jnp.asarray(images), taps=tuple(taps))
+        images = jnp.asarray(images, jnp.float32)
+        return forward(self.module, self.preprocessing, self.params, images, tuple(taps))
 
     def outputs(self, images: np.ndarray | jax.Array, batch_size: int = 64) -> dict:
         """Every head's output as numpy, in batches: ``attributes`` logits (N, 40), their
@@ -150,13 +145,10 @@ class Backbone:
     def module(self) -> VGG:
         return VGG(self.config)
 
-    @functools.cached_property
-    def _forward(self):
-        return _jitted_forward(self.module, self.preprocessing)
-
     def apply(self, images: np.ndarray | jax.Array, taps: tuple[str, ...] = ()) -> dict:
         """Activations at ``taps`` for uint8 / 0-255 RGB images."""
-        return self._forward(self.params, jnp.asarray(images, jnp.float32), tuple(taps))
+        images = jnp.asarray(images, jnp.float32)
+        return forward(self.module, self.preprocessing, self.params, images, tuple(taps))
 
 
 def load_backbone(name: str, input_size: int = 128) -> Backbone:

@@ -145,9 +145,10 @@ def masked_conditions(attributes: jax.Array, label_mask: jax.Array) -> jax.Array
 # A trained VAE, ready to sample
 
 
-@functools.lru_cache(maxsize=8)
-def _jitted_decode(module: ConditionalVAE):
-    return jax.jit(lambda params, z, y: module.apply({"params": params}, z, y, method="decode"))
+@functools.partial(jax.jit, static_argnames=("module",))
+def decode_batch(module: ConditionalVAE, params, latents: jax.Array, conditions: jax.Array):
+    """The decoder, compiled once per architecture and batch shape; weights are data."""
+    return module.apply({"params": params}, latents, conditions, method="decode")
 
 
 @dataclass(frozen=True)
@@ -174,8 +175,10 @@ class VAE:
 
     def decode(self, latents: jax.Array, conditions: jax.Array) -> jax.Array:
         """Images as float 0..255, (N, S, S, 3), for latents (N, latent) and conditions (N, 40)."""
-        decode = _jitted_decode(self.module)
-        return 255.0 * decode(self.params, jnp.asarray(latents), jnp.asarray(conditions))
+        images = decode_batch(
+            self.module, self.params, jnp.asarray(latents), jnp.asarray(conditions)
+        )
+        return 255.0 * images
 
     def sample(self, conditions: np.ndarray, key: jax.Array, temperature: float = 1.0) -> jax.Array:
         """One face per row of ``conditions`` (N, 40): float 0..255 (N, S, S, 3)."""

@@ -1,0 +1,97 @@
+"""What several commands share: options, writing faces, choosing a network."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from deepface_gen.generation import defaults
+
+
+def write_faces(
+    faces, out: str | None, grid: str | None, default: str, captions: list[str] | None = None
+) -> list[str]:
+    """Write faces to a file (one face), a folder (many), and/or a grid; returns paths."""
+    from deepface_gen.io.images import make_grid, write_image
+
+    written: list[str] = []
+    target = Path(out or default)
+    if len(faces) == 1 and target.suffix:
+        written.append(str(write_image(target, faces[0])))
+    elif target.suffix:
+        for i, face in enumerate(faces):
+            written.append(
+                str(write_image(target.with_name(f"{target.stem}_{i:03d}{target.suffix}"), face))
+            )
+    else:
+        for i, face in enumerate(faces):
+            written.append(str(write_image(target / f"face_{i:03d}.png", face)))
+    if grid:
+        written.append(str(write_image(grid, make_grid(list(faces), captions=captions))))
+    return written
+
+
+def upscale(faces, size: int | None):
+    from deepface_gen.io.images import resize
+
+    if not size or size == faces.shape[1]:
+        return faces
+    import numpy as np
+
+    return np.stack([resize(face, (size, size)) for face in faces])
+
+
+def network_for(args: argparse.Namespace):
+    """(network, mean face or None, default layer) for --model: a bundle or published weights."""
+    from deepface_gen.models.pretrained import KNOWN_WEIGHTS
+
+    if args.model in KNOWN_WEIGHTS:
+        from deepface_gen.models.classifier import load_backbone
+
+        return load_backbone(args.model, args.input_size), None, defaults.CGMM_LAYER
+    from deepface_gen.generation.generator import FaceGenerator
+
+    generator = FaceGenerator.load(args.model)
+    return generator.classifier, generator.cgmm.mean_image, generator.cgmm.layer
+
+
+def render_settings(steps: int | None):
+    from dataclasses import replace
+
+    from deepface_gen.inversion import DEFAULT_SETTINGS
+
+    return DEFAULT_SETTINGS if steps is None else replace(DEFAULT_SETTINGS, steps=steps)
+
+
+def add_guidance_option(p: argparse.ArgumentParser) -> None:
+    """--guidance, with the library's default."""
+    p.add_argument(
+        "--guidance",
+        type=float,
+        default=defaults.GUIDANCE,
+        help="weight of the classifier seeing the named attributes "
+        f"(default {defaults.GUIDANCE:g}; 0: off)",
+    )
+
+
+def add_render_options(p: argparse.ArgumentParser, n: bool = True) -> None:
+    """--model, --seed, --steps, --size, --quiet, --input-size (and --n, --out, --grid)."""
+    p.add_argument(
+        "--model",
+        default="starter",
+        help="starter, a bundle path, or vgg16 / vggface once imported",
+    )
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--steps", type=int, default=None, help="optimization steps")
+    p.add_argument("--size", type=int, default=None, help="output side in pixels")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--input-size",
+        type=int,
+        default=defaults.BACKBONE_INPUT_SIZE,
+        help="working size with published weights (--model vgg16)",
+    )
+    if n:
+        p.add_argument("--n", type=int, default=1, help="faces to draw")
+        p.add_argument("--out", default=None, help="a file (one face) or a folder")
+        p.add_argument("--grid", default=None, help="also write all faces as one grid")

@@ -1,0 +1,115 @@
+"""`deepface-gen edit`: alter portraits by adding or removing attributes."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from deepface_gen.cli import common
+from deepface_gen.errors import DeepFaceGenError
+from deepface_gen.generation import defaults
+
+
+def _parse_box(text: str | None) -> tuple[int, int, int, int] | None:
+    if text is None:
+        return None
+    try:
+        x, y, w, h = (int(v) for v in text.split(","))
+    except ValueError:
+        raise DeepFaceGenError(f"--box {text!r} must be x,y,width,height in pixels") from None
+    return x, y, w, h
+
+
+def run(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from deepface_gen.generation.generator import FaceGenerator
+    from deepface_gen.io.images import (
+        crop_face,
+        face_box,
+        make_grid,
+        paste_face,
+        read_image,
+        write_image,
+    )
+
+    try:
+        strengths = (
+            tuple(float(v) for v in args.sweep.split(",")) if args.sweep else (args.strength,)
+        )
+    except ValueError:
+        raise DeepFaceGenError(f"--sweep {args.sweep!r} must be numbers like 0,0.5,1") from None
+    source = Path(args.portrait)
+    suffixes = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
+    paths = (
+        sorted(p for p in source.iterdir() if p.suffix.lower() in suffixes)
+        if source.is_dir()
+        else [source]
+    )
+    if not paths:
+        raise DeepFaceGenError(f"{source}: no images found")
+    generator = FaceGenerator.load(args.model)
+    box_arg = _parse_box(args.box)
+    out = Path(args.out)
+    for start in range(0, len(paths), args.batch_size):
+        chunk = paths[start : start + args.batch_size]
+        originals = [read_image(p) for p in chunk]
+        boxes = [face_box(image, box_arg) for image in originals]
+        faces = [
+            crop_face(image, box, generator.size)
+            for image, box in zip(originals, boxes, strict=True)
+        ]
+        edited = generator.edit(
+            np.stack(faces),
+            args.attrs,
+            strengths,
+            layer=args.layer,
+            seed=args.seed,
+            steps=args.steps,
+            quiet=args.quiet,
+            guidance=args.guidance,
+        )
+        for path, original, box, face, results in zip(
+            chunk, originals, boxes, faces, edited, strict=True
+        ):
+            target = out if not source.is_dir() else out / f"{path.stem}.png"
+            if args.sweep:
+                captions = ["input"] + [f"strength {v:g}" for v in strengths]
+                image = make_grid([face, *results], columns=len(strengths) + 1, captions=captions)
+            elif args.paste:
+                image = paste_face(original, results[0], box)
+            else:
+                image = results[0]
+            print(f"wrote {write_image(target, image)}")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add this module's command(s) to the ``deepface-gen`` parser."""
+    p = sub.add_parser("edit", help="alter portraits: add or remove attributes")
+    p.add_argument("portrait", help="an image, or a folder of images (edited in batches)")
+    p.add_argument("--attrs", required=True, help='what to change, e.g. "+smiling,-eyeglasses"')
+    p.add_argument(
+        "--strength",
+        type=float,
+        default=defaults.EDIT_STRENGTH,
+        help=f"multiple of the cGMM's predicted change (default {defaults.EDIT_STRENGTH:g})",
+    )
+    p.add_argument("--sweep", default=None, help="a strip of strengths, e.g. 0,1,2,3")
+    p.add_argument("--layer", default=None, help="layer (default: the cGMM layer)")
+    p.add_argument(
+        "--box", default=None, help="face box x,y,w,h in pixels (default: the centred square)"
+    )
+    p.add_argument(
+        "--paste",
+        action="store_true",
+        help="paste the edited face back into the original at full resolution",
+    )
+    p.add_argument("--out", required=True, help="output file, or folder for a folder input")
+    p.add_argument("--batch-size", type=int, default=8)
+    common.add_guidance_option(p)
+    p.add_argument("--model", default="starter", help="model name or bundle path")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--steps", type=int, default=None)
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=run)

@@ -1,0 +1,37 @@
+"""`deepface-gen fit`: fit a model's cGMM and store it in its bundle."""
+
+from __future__ import annotations
+
+import argparse
+
+from deepface_gen.generation import defaults
+
+
+def run(args: argparse.Namespace) -> int:
+    from deepface_gen.cgmm.fit import fit_and_store
+    from deepface_gen.data.input_pipeline import make_source
+    from deepface_gen.models.classifier import load_classifier
+
+    classifier = load_classifier(args.model)
+    source = make_source(args.data, "train", classifier.input_size, args.batch_size, args.seed)
+    fitted = fit_and_store(classifier, source, args.layer, args.n, quiet=args.quiet)
+    print(
+        f"fitted cGMM at {fitted.layer} {fitted.shape} on {args.n} images; "
+        f"stored in {classifier.path}"
+    )
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add this module's command(s) to the ``deepface-gen`` parser."""
+    p = sub.add_parser(
+        "fit", help="fit the cGMM of a model's activations and store it in its bundle"
+    )
+    p.add_argument("--model", required=True, help="bundle folder to fit and extend")
+    p.add_argument("--data", default="synthetic", help="data source (as for evaluate)")
+    p.add_argument("--layer", default=defaults.CGMM_LAYER)
+    p.add_argument("--n", type=int, default=8192, help="images in the statistics pass")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=run)

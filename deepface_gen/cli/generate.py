@@ -1,0 +1,60 @@
+"""`deepface-gen generate`: faces from an attribute description."""
+
+from __future__ import annotations
+
+import argparse
+
+from deepface_gen.cli import common
+from deepface_gen.generation import defaults
+
+
+def run(args: argparse.Namespace) -> int:
+    from deepface_gen.generation.generator import FaceGenerator
+
+    generator = FaceGenerator.load(args.model, vae=args.vae)
+    faces = generator.generate(
+        args.attrs,
+        n=args.n,
+        seed=args.seed,
+        method=args.method,
+        steps=args.steps,
+        temperature=args.temperature,
+        quiet=args.quiet,
+        backend=args.backend,
+        init=args.init,
+        guidance=args.guidance,
+    )
+    faces = common.upscale(faces, args.size)
+    captions = [f"seed {args.seed} #{i}" for i in range(len(faces))]
+    for path in common.write_faces(faces, args.out, args.grid, "face.png", captions):
+        print(f"wrote {path}")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add this module's command(s) to the ``deepface-gen`` parser."""
+    p = sub.add_parser("generate", help="draw faces from an attribute description")
+    p.add_argument("--attrs", required=True, help='e.g. "youth, black hair, male"')
+    p.add_argument("--method", default=defaults.METHOD, choices=defaults.METHODS)
+    p.add_argument(
+        "--temperature",
+        type=float,
+        default=defaults.TEMPERATURE,
+        help=f"diversity: 0 gives the cGMM's mean prediction (default {defaults.TEMPERATURE})",
+    )
+    p.add_argument(
+        "--backend",
+        default=defaults.BACKEND,
+        choices=defaults.BACKENDS,
+        help="cgmm: targets + feature inversion (default); vae: decode VAE samples",
+    )
+    p.add_argument(
+        "--init",
+        default=defaults.INIT,
+        choices=defaults.INITS,
+        help="start inversion from the mean face (default) or a VAE sample (the hybrid)",
+    )
+    p.add_argument("--vae", default=None, help="a VAE bundle (default: the model's own)")
+    common.add_guidance_option(p)
+    common.add_render_options(p)
+    p.set_defaults(func=run)

@@ -1,0 +1,83 @@
+"""`deepface-gen train` and `train-vae`: train from a Python config."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+from pathlib import Path
+
+
+def _run_trainer(args: argparse.Namespace, train_fn, command: str, what: str) -> Path | None:
+    """Load the config, train; say how to resume after --max-steps, or where the result is."""
+    from deepface_gen.config import load_config
+
+    config = load_config(args.config, args.overrides)
+    bundle = train_fn(
+        config, args.workdir, resume=args.resume, quiet=args.quiet, max_steps=args.max_steps
+    )
+    if bundle is None:
+        print(
+            "stopped after --max-steps; continue with: "
+            + shlex.join(
+                [
+                    "deepface-gen",
+                    command,
+                    "--config",
+                    str(args.config),
+                    "--workdir",
+                    str(args.workdir),
+                    "--resume",
+                    *args.overrides,
+                ]
+            )  # fmt: skip
+        )
+    else:
+        print(
+            f"trained {what} written to {bundle} (metrics: {Path(args.workdir) / 'metrics.jsonl'})"
+        )
+    return bundle
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from deepface_gen.training.classifier import train_and_evaluate
+
+    _run_trainer(args, train_and_evaluate, "train", "model")
+    return 0
+
+
+def run_train_vae(args: argparse.Namespace) -> int:
+    from deepface_gen.training.vae import attach, train_vae
+
+    bundle = _run_trainer(args, train_vae, "train-vae", "VAE")
+    if bundle is not None and args.attach:
+        print(f"attached to {args.attach} as {attach(bundle, args.attach).name}")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add this module's command(s) to the ``deepface-gen`` parser."""
+    p = sub.add_parser("train", help="train an attribute classifier from a config")
+    p.add_argument("--config", required=True, help="a Python config file, e.g. configs/starter.py")
+    p.add_argument("--workdir", required=True, help="checkpoints, metrics and the model go here")
+    p.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
+    p.add_argument("--max-steps", type=int, default=None, help="stop this run after N steps")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument(
+        "overrides",
+        nargs="*",
+        metavar="key=value",
+        help="override config values, e.g. train.steps=100",
+    )
+    p.set_defaults(func=run_train)
+
+    p = sub.add_parser("train-vae", help="train a conditional VAE from a config")
+    p.add_argument("--config", required=True, help="e.g. configs/vae_starter.py")
+    p.add_argument("--workdir", required=True, help="checkpoints, metrics and the VAE go here")
+    p.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
+    p.add_argument("--max-steps", type=int, default=None, help="stop this run after N steps")
+    p.add_argument(
+        "--attach", default=None, metavar="BUNDLE", help="also copy the VAE into this model bundle"
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("overrides", nargs="*", metavar="key=value", help="override config values")
+    p.set_defaults(func=run_train_vae)

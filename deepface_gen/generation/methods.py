@@ -1,0 +1,101 @@
+"""Generation methods: each turns a batch of descriptions into an inversion objective.
+
+A method is a pure function ``(cgmm, request) -> Objective`` registered by name;
+``FaceGenerator.generate(method=NAME)`` looks it up here. Adding a method is adding a
+function, not editing the generator.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from deepface_gen import inversion
+from deepface_gen.attributes import AttributeSpec
+from deepface_gen.cgmm import model as cgmm_lib
+from deepface_gen.generation import defaults
+
+
+@dataclass(frozen=True)
+class Request:
+    """What a method is asked for: ``n`` faces for each description, drawn with ``key``.
+
+    ``conditions`` (len(specs) * n, 40), when given, are whole attribute vectors already
+    drawn for each face (the hybrid's VAE faces), so targets must describe the same people.
+    """
+
+    specs: tuple[AttributeSpec, ...]
+    n: int
+    key: jax.Array
+    temperature: float = defaults.TEMPERATURE
+    guidance: float = defaults.GUIDANCE
+    conditions: np.ndarray | None = None
+
+    def requested(self) -> np.ndarray:
+        """(len(specs) * n, 40): each face's named attribute values, 0 where unnamed."""
+        return np.repeat(np.stack([s.vector() for s in self.specs]), self.n, axis=0)
+
+
+Method = Callable[[cgmm_lib.CGMM, Request], inversion.Objective]
+METHODS: dict[str, Method] = {}
+
+
+def register(name: str) -> Callable[[Method], Method]:
+    """Register a generation method under ``name``."""
+
+    def add(fn: Method) -> Method:
+        METHODS[name] = fn
+        return fn
+
+    return add
+
+
+def _guided(objective: inversion.Objective, request: Request) -> inversion.Objective:
+    """The target term plus the classifier agreeing with the named attributes (a
+    saturating nudge; guidance 0 leaves the term out)."""
+    if request.guidance > 0:
+        objective = objective + inversion.attribute_likelihood(
+            request.requested(), request.guidance
+        )
+    return objective
+
+
+def _per_description_targets(cgmm, request: Request, method: str) -> jax.Array:
+    keys = [jax.random.fold_in(request.key, i) for i in range(len(request.specs))]
+    return jnp.concatenate(
+        [
+            cgmm_lib.targets(cgmm, s.vector(), s.mask(), k, request.n, method, request.temperature)
+            for s, k in zip(request.specs, keys, strict=True)
+        ]
+    )
+
+
+@register("conditional")
+def conditional(cgmm: cgmm_lib.CGMM, request: Request) -> inversion.Objective:
+    """The cGMM's conditional Gaussian: ridge prediction plus residual PCA noise."""
+    if request.conditions is not None:
+        # One target per face, for the very attribute vector it was drawn with.
+        target = cgmm_lib.targets_for_attributes(
+            cgmm, request.conditions, request.key, request.temperature
+        )
+    else:
+        target = _per_description_targets(cgmm, request, "conditional")
+    objective = inversion.feature_match(cgmm.layer, target, defaults.FEATURE_WEIGHT)
+    return _guided(objective, request)
+
+
+@register("paper")
+def paper(cgmm: cgmm_lib.CGMM, request: Request) -> inversion.Objective:
+    """The DeepFace paper's cGMM: a weighted mix of per-attribute Gaussians."""
+    target = _per_description_targets(cgmm, request, "paper")
+    return _guided(inversion.feature_match(cgmm.layer, target, defaults.FEATURE_WEIGHT), request)
+
+
+@register("baseline")
+def baseline(cgmm: cgmm_lib.CGMM, request: Request) -> inversion.Objective:
+    """DeepFace's class visualization: ascend the named attributes' logits."""
+    return inversion.attribute_logits(request.requested(), weight=defaults.LOGIT_WEIGHT)

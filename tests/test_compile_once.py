@@ -1,0 +1,68 @@
+"""The render loop compiles once per structure: new data (descriptions, seeds,
+guidance, strengths, step counts, images, units) runs the program already compiled."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from deepface_gen import inversion
+from deepface_gen.analysis.compiles import count_compiles
+from deepface_gen.generation.generator import FaceGenerator
+
+FAST = inversion.RenderSettings(steps=6, polish_steps=2, chunk=4)
+
+
+@pytest.fixture(scope="module")
+def gen(tiny_bundle):
+    return dataclasses.replace(FaceGenerator.load(tiny_bundle), settings=FAST)
+
+
+def test_counter_sees_a_compile():
+    import jax
+    import jax.numpy as jnp
+
+    with count_compiles() as fresh:
+        jax.jit(lambda x: x * 3.0 + 1.0)(jnp.ones(7))
+    assert fresh.count >= 1
+
+
+def test_generate_compiles_nothing_for_new_descriptions_seeds_and_guidance(gen):
+    gen.generate("smiling", n=2, seed=0, guidance=1.0)  # warm-up: compiles
+    with count_compiles() as c:
+        gen.generate("old, male, eyeglasses", n=2, seed=7, guidance=2.5, temperature=0.3)
+        gen.generate({"young": 1, "blond_hair": 1}, n=2, seed=1, guidance=0.5, steps=9)
+    assert c.count == 0
+
+
+def test_generate_baseline_and_paper_compile_once_each(gen):
+    for method in ("baseline", "paper"):
+        gen.generate("smiling", n=1, seed=0, method=method)
+        with count_compiles() as c:
+            gen.generate("male, eyeglasses", n=1, seed=3, method=method)
+        assert c.count == 0, method
+
+
+def test_edit_compiles_nothing_for_new_descriptions_and_strengths(gen):
+    portraits = gen.generate("young", n=2, seed=5)
+    gen.edit(portraits, "+smiling", strengths=(1.0,))
+    with count_compiles() as c:
+        gen.edit(portraits[::-1], "-eyeglasses,+male", strengths=(2.5,), seed=4, guidance=3.0)
+    assert c.count == 0
+
+
+def test_invert_caricature_visualize_compile_nothing_the_second_time(gen):
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (2, 16, 16, 3)).astype(np.uint8)
+    gen.invert(images[0], seed=0)
+    gen.caricature(images[0], seed=0)
+    gen.visualize(attribute="smiling", seed=0)
+    gen.visualize(unit="conv2_1:1", seed=0)
+    with count_compiles() as c:
+        gen.invert(images[1], seed=1)
+        gen.caricature(images[1], seed=2)
+        gen.visualize(attribute="eyeglasses", seed=3)
+        gen.visualize(unit="conv2_1:5", seed=4)
+    assert c.count == 0

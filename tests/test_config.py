@@ -11,6 +11,34 @@ def test_overrides_typed_and_nested():
     assert out.seed == 7 and cfg.train.steps == 10  # the original is untouched
 
 
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("train.steps=abc", r"train.steps='abc': expected int .*got str"),
+        ("train.steps=5.5", r"expected int .*got float"),
+        ("model.width=16.0", r"model.width='16.0': expected int"),
+        ("model.width=wide", r"expected int"),
+        ("train.lr=fast", r"expected float"),
+        ("train.shuffle=1", r"expected bool"),
+        ("train", "key=value"),
+        ("model=3", "is a section"),
+    ],
+)
+def test_overrides_of_the_wrong_type_refused(override, message):
+    cfg = Config({"model": {"width": 16}, "train": {"steps": 10, "lr": 0.1, "shuffle": True}})
+    with pytest.raises(DeepFaceGenError, match=message):
+        apply_overrides(cfg, [override])
+
+
+def test_overrides_that_fit_their_type():
+    cfg = Config({"m": {"init": None, "lr": 0.1, "name": "x", "sizes": (1, 2), "on": False}})
+    out = apply_overrides(
+        cfg, ["m.init=vgg16", "m.lr=1", "m.name=123", "m.sizes=[3, 4]", "m.on=True"]
+    )
+    assert out.m.init == "vgg16" and out.m.lr == 1.0 and isinstance(out.m.lr, float)
+    assert out.m.name == "123" and out.m.sizes == (3, 4) and out.m.on is True
+
+
 def test_unknown_keys_refused():
     cfg = Config({"train": {"steps": 10}})
     with pytest.raises(DeepFaceGenError, match="unknown config key 'train.stpes'.*steps"):

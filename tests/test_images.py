@@ -140,3 +140,63 @@ def test_caffe_preprocessing_is_bgr_minus_mean():
     out = np.asarray(CAFFE_VGG16.apply(pixel))
     np.testing.assert_allclose(out[0, 0], [30 - 103.939, 20 - 116.779, 10 - 123.68], rtol=1e-6)
     np.testing.assert_allclose(np.asarray(CAFFE_VGG16.invert(out)), pixel, atol=1e-4)
+
+
+def _png_claiming(width: int, height: int) -> bytes:
+    """A tiny file whose PNG header claims a huge image (a decompression bomb's shape)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        crc = zlib.crc32(kind + body)
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", crc)
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    row = b"\x00" + b"\x00" * (3 * width)
+    data = zlib.compress(row * 4)  # a few rows are enough: the header is what counts
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", data) + chunk(b"IEND", b"")
+    )
+
+
+def test_huge_png_refused_from_its_header_without_touching_pillow_globals(tmp_path, recwarn):
+    from PIL import Image
+
+    path = tmp_path / "bomb.png"
+    path.write_bytes(_png_claiming(20000, 20000))
+    before = Image.MAX_IMAGE_PIXELS
+    with pytest.raises(ImageError, match=r"bomb.png: image is 20000x20000 pixels .*megapixels"):
+        read_image(path)
+    assert before == Image.MAX_IMAGE_PIXELS
+    assert not [w for w in recwarn if "DecompressionBomb" in type(w.message).__name__]
+
+
+def test_header_size_of_common_formats(tmp_path, rgb):
+    from deepface_gen.io.images import header_size
+
+    for suffix in (".png", ".jpg"):
+        path = write_image(tmp_path / f"x{suffix}", rgb)
+        assert header_size(path.read_bytes()) == (rgb.shape[1], rgb.shape[0])
+    assert header_size(b"not an image") is None
+
+
+def test_large_jpeg_decoded_at_reduced_scale(tmp_path):
+    big = np.zeros((1200, 1600, 3), np.uint8)
+    big[:, 800:] = 200
+    path = write_image(tmp_path / "big.jpg", big)
+    out = read_image(path, max_pixels=200_000)
+    assert out.shape[0] * out.shape[1] <= 200_000
+    assert abs(out.shape[1] / out.shape[0] - 4 / 3) < 0.02
+    assert out[:, : out.shape[1] // 3].mean() < 20 and out[:, -out.shape[1] // 3 :].mean() > 180
+
+
+def test_written_files_get_the_umask_mode_and_the_umask_is_untouched(tmp_path, rgb):
+    import os
+
+    previous = os.umask(0o027)
+    try:
+        path = write_image(tmp_path / "m.png", rgb)
+        assert os.umask(0o027) == 0o027  # writing did not change it
+    finally:
+        os.umask(previous)
+    assert path.stat().st_mode & 0o777 == 0o640

@@ -132,3 +132,49 @@ def test_tfds_celeb_a_with_its_mock_data():
         # Asking for an earlier step (as a resumed run does) restarts and skips forward.
         again = source.batch(0)
         assert again.images.shape == batch.images.shape
+
+
+class _Numbered:
+    """A finite source of ``n`` examples whose batches wrap around (as files do)."""
+
+    def __init__(self, n: int, batch_size: int):
+        self.num_examples, self.batch_size = n, batch_size
+
+    def batch(self, step: int) -> ip.Batch:
+        rows = (step * self.batch_size + np.arange(self.batch_size)) % self.num_examples
+        return ip.Batch(
+            np.full((self.batch_size, 4, 4, 3), rows[:, None, None, None], np.uint8),
+            np.ones((self.batch_size, 40), np.float32),
+            np.ones((self.batch_size, 40), bool),
+            rows.astype(np.int32),
+        )
+
+
+@pytest.mark.parametrize("n, given", [(10, None), (7, 7), (8, None), (1, 1)])
+def test_epoch_counts_each_example_once_and_keeps_the_batch_shape(n, given):
+    batches = list(ip.epoch(_Numbered(n, 4), given))
+    assert all(len(b) == 4 for b in batches)
+    seen = np.concatenate([b.identity[b.valid_rows] for b in batches])
+    np.testing.assert_array_equal(np.sort(seen), np.arange(n))  # each once, none twice
+    labelled = sum(int(b.label_mask[:, 0].sum()) for b in batches)
+    assert labelled == n  # padding rows carry no labels
+
+
+def test_epoch_refuses_an_empty_pass():
+    with pytest.raises(ValueError, match="at least one"):
+        list(ip.epoch(_Numbered(5, 4), 0))
+
+
+def test_prefetch_stops_its_thread_when_the_consumer_stops_early():
+    import threading
+    import time
+
+    def workers():
+        return [t for t in threading.enumerate() if t.name == "deepface-gen-prefetch"]
+
+    before = len(workers())
+    stream = ip.prefetch(_Numbered(100, 2), 0, 100, depth=1)
+    next(stream)
+    time.sleep(0.2)  # the worker has filled the queue and waits on it
+    stream.close()
+    assert len(workers()) == before

@@ -67,7 +67,10 @@ def _stats_from(labels: np.ndarray, acts: np.ndarray) -> statistics.ActivationSt
     """Statistics of given labels/activations via the same batch kernel, one batch."""
     stats = statistics.ActivationStats.empty("x", (acts.shape[1],), 2)
     part = statistics.batch_statistics(
-        acts.astype(np.float32), labels.astype(np.float32), np.ones_like(labels, bool)
+        acts.astype(np.float32),
+        labels.astype(np.float32),
+        np.ones_like(labels, bool),
+        np.ones(len(labels), bool),
     )
     for name, value in part.items():
         getattr(stats, name).__iadd__(np.asarray(value, np.float64))
@@ -175,3 +178,14 @@ def test_sample_completions_keep_named_values_and_co_occurrence():
     assert abs(np.mean(men[:, A["Bald"]] > 0) - 0.05) < 0.02  # a rare attribute stays rare
     again = cg.sample_completions(Moments, values, named, jax.random.key(0), 3000)
     np.testing.assert_array_equal(men, again)
+
+
+def test_collect_counts_exactly_n_examples(tiny_bundle):
+    from deepface_gen.data.input_pipeline import SyntheticSource
+    from deepface_gen.models.classifier import load_classifier
+
+    clf = load_classifier(tiny_bundle)
+    stats = statistics.collect(clf, SyntheticSource(size=16, batch_size=8, seed=0), "conv2_1", 13)
+    assert stats.images == 13
+    assert stats.gram[-1, -1] == 13  # the constant column counts examples, not batch rows
+    assert stats.count.sum(0).max() == 13  # each labelled attribute seen 13 times at most

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from deepface_gen import cli
-from deepface_gen.analysis.evaluate import confusion, evaluate
+from deepface_gen.analysis.evaluate import AttributeReport, confusion, evaluate
 from deepface_gen.config import Config, load_config
 from deepface_gen.data.input_pipeline import SyntheticSource
 from deepface_gen.errors import DeepFaceGenError
@@ -98,10 +98,10 @@ def test_evaluation_stable_and_consistent(tmp_path):
     bundle = train_and_evaluate(tiny_config(steps=2), tmp_path, quiet=True)
     clf = load_classifier(bundle)
     src = SyntheticSource(size=16, batch_size=8, seed=9, split="test")
-    r1, r2 = evaluate(clf, src, 16), evaluate(clf, src, 16)
+    r1, r2 = evaluate(clf, src, 13), evaluate(clf, src, 13)
     assert r1.to_json() == r2.to_json()
     totals = r1.true_pos + r1.false_neg + r1.true_neg + r1.false_pos
-    assert (totals == 16).all()
+    assert (totals == 13).all()  # exactly n, although 13 is not a whole number of batches
     assert "Attractive" not in r1.evaluated  # the renderer does not draw it
 
 
@@ -110,6 +110,13 @@ def test_confusion_and_balanced_accuracy_by_hand():
     labels = np.array([[1.0], [1.0], [-1.0], [-1.0]])
     tp, fn, tn, fp = confusion(probs, labels, np.ones_like(labels, bool))
     assert (tp, fn, tn, fp) == (1, 1, 2, 0)
+    report = AttributeReport(("Smiling",), tp, fn, tn, fp, ("Smiling",))
+    # positives: 1 of 2 found (0.5); negatives: 2 of 2 (1.0); plain accuracy 3 of 4
+    np.testing.assert_allclose(report.balanced_accuracy, [0.75])
+    np.testing.assert_allclose(report.accuracy, [0.75])
+    skewed = AttributeReport(("Smiling",), tp, fn + 8, tn, fp, ("Smiling",))
+    assert skewed.balanced_accuracy[0] == pytest.approx((1 / 10 + 1.0) / 2)
+    assert skewed.accuracy[0] == pytest.approx(3 / 12)  # balanced accuracy differs
 
 
 def test_cli_train_and_evaluate(tmp_path, capsys):
@@ -156,3 +163,20 @@ def test_cli_train_and_evaluate(tmp_path, capsys):
         == 2
     )
     assert "unknown config key" in capsys.readouterr().err
+
+
+def test_cli_max_steps_prints_a_continuation_that_runs_as_printed(tmp_path, capsys):
+    import shlex
+
+    work = tmp_path / "run"
+    overrides = ["data.size=16", "model.width=4", "model.depth=2", "model.feature_layer=pool2",
+                 "model.hidden=8", "train.steps=4", "train.batch_size=4",
+                 "train.balance_batches=1", "train.checkpoint_every=2"]  # fmt: skip
+    first = ["train", "--config", "configs/starter.py", "--workdir", str(work), "--quiet",
+             "--max-steps", "2", *overrides]  # fmt: skip
+    assert cli.main(first) == 0
+    printed = capsys.readouterr().out.split("continue with: ")[1].strip()
+    argv = shlex.split(printed)
+    assert argv[0] == "deepface-gen" and "train.steps=4" in argv
+    assert cli.main([*argv[1:], "--quiet"]) == 0
+    assert "trained model written" in capsys.readouterr().out

@@ -207,3 +207,33 @@ def test_vggface_layout_with_fc_layers(tmp_path):
     assert pretrained.detect_known(pretrained.read_keras_layers(path)).name == "vggface"
     out = VGG(config).apply({"params": loaded}, jnp.zeros((1, 8, 8, 3)), taps=("fc7",))
     assert out["fc7"].shape == (1, 16)
+
+
+def test_replacing_a_bundle_file_is_atomic(tmp_path, small_params, monkeypatch):
+    folder = bundles.save_bundle(tmp_path / "b", {"params": small_params}, {"kind": "x"})
+    first = bundles.add_to_bundle(folder, "extra", "extra.msgpack", {"a": np.ones(3)}, {"n": 1})
+    assert bundles.read_manifest(folder)["extra"] == {"n": 1, "file": first.name}
+
+    # A crash after the new arrays are written but before the manifest swap...
+    real_write = bundles.atomic_write_bytes
+
+    def crash_on_manifest(path, data):
+        if path.name == bundles.MANIFEST:
+            raise KeyboardInterrupt("killed")
+        real_write(path, data)
+
+    monkeypatch.setattr(bundles, "atomic_write_bytes", crash_on_manifest)
+    with pytest.raises(KeyboardInterrupt):
+        bundles.add_to_bundle(folder, "extra", "extra.msgpack", {"a": np.zeros(3)}, {"n": 2})
+    monkeypatch.setattr(bundles, "atomic_write_bytes", real_write)
+    # ...leaves the old bundle, whole and verified.
+    manifest = bundles.verify_bundle(folder)
+    assert manifest["extra"]["n"] == 1
+    np.testing.assert_array_equal(bundles.load_bundle_file(folder, first.name)["a"], np.ones(3))
+
+    # A completed replacement points at the new file and removes the old one.
+    second = bundles.add_to_bundle(folder, "extra", "extra.msgpack", {"a": np.zeros(3)}, {"n": 3})
+    manifest = bundles.verify_bundle(folder)
+    assert manifest["extra"] == {"n": 3, "file": second.name} and not first.exists()
+    assert first.name not in manifest["files"]
+    np.testing.assert_array_equal(bundles.load_bundle_file(folder, second.name)["a"], np.zeros(3))

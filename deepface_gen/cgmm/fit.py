@@ -10,6 +10,7 @@ from deepface_gen.models.vgg import canonical_layer
 
 
 def cgmm_filename(layer: str) -> str:
+    """The stem of the cGMM's array file in a bundle (stored with its hash appended)."""
     return f"cgmm_{layer}.msgpack"
 
 
@@ -20,6 +21,6 @@ def fit_and_store(
     layer = canonical_layer(layer)
     stats = statistics.collect(classifier, source, layer, examples, quiet=quiet)
     fitted = cgmm_lib.fit_cgmm(stats, classifier, pca_source or source, quiet=quiet)
-    record = {"layer": layer, "file": cgmm_filename(layer), "examples": stats.images}
-    bundles.add_to_bundle(classifier.path, cgmm_filename(layer), fitted.arrays(), {"cgmm": record})
+    record = {"layer": layer, "examples": stats.images}
+    bundles.add_to_bundle(classifier.path, "cgmm", cgmm_filename(layer), fitted.arrays(), record)
     return fitted

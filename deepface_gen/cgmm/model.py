@@ -120,7 +120,7 @@ def residual_pca(
     for batch in input_pipeline.epoch(source, examples, "residual PCA", quiet):
         acts = np.asarray(classifier.apply(batch.images, taps=(layer,))[layer], np.float64)
         x = np.concatenate([batch.attributes * batch.label_mask, np.ones((len(acts), 1))], 1)
-        residuals.append(acts.reshape(len(acts), -1) - x @ ridge)
+        residuals.append((acts.reshape(len(acts), -1) - x @ ridge)[batch.valid_rows])
     data = np.concatenate(residuals)
     k = min(components, len(data) - 1)
     pca = PCA(n_components=k, svd_solver="randomized", random_state=0).fit(data)

@@ -95,12 +95,15 @@ class ActivationStats:
 
 
 @jax.jit
-def batch_statistics(acts: jax.Array, labels: jax.Array, mask: jax.Array) -> dict:
-    """One batch's contribution: acts (N, D) float, labels (N, 40) in ±1, mask (N, 40) bool."""
+def batch_statistics(acts: jax.Array, labels: jax.Array, mask: jax.Array, valid: jax.Array) -> dict:
+    """One batch's contribution: acts (N, D) float, labels (N, 40) in ±1, mask (N, 40)
+    bool, valid (N,) bool (padding rows contribute nothing)."""
+    mask = mask & valid[:, None]
     present = ((labels > 0) & mask).astype(jnp.float32)
     absent = ((labels <= 0) & mask).astype(jnp.float32)
     groups = jnp.stack([absent, present])  # (2, N, 40)
     x = jnp.concatenate([labels * mask, jnp.ones((labels.shape[0], 1))], axis=1)
+    x = x * valid[:, None]
     per_image = jnp.maximum(present.sum(1, keepdims=True), 1.0)
     weighted = present / per_image
     return {
@@ -124,12 +127,18 @@ def collect(
         if stats is None:
             stats = ActivationStats.empty(layer, acts.shape[1:], batch.images.shape[1])
         flat = acts.reshape(acts.shape[0], -1)
+        valid = batch.valid_rows
         part = jax.device_get(
-            batch_statistics(flat, jnp.asarray(batch.attributes), jnp.asarray(batch.label_mask))
+            batch_statistics(
+                flat,
+                jnp.asarray(batch.attributes),
+                jnp.asarray(batch.label_mask),
+                jnp.asarray(valid),
+            )
         )
         for name, value in part.items():
             getattr(stats, name).__iadd__(np.asarray(value, np.float64))
-        stats.image_sum += batch.images.astype(np.float64).sum(0)
-        stats.images += len(batch.images)
+        stats.image_sum += batch.images[valid].astype(np.float64).sum(0)
+        stats.images += int(valid.sum())
     assert stats is not None
     return stats

@@ -18,10 +18,12 @@ augmentation happen inside the jit-compiled step (see ``augment``).
 from __future__ import annotations
 
 import csv
+import dataclasses
 import os
 import queue
 import threading
 import warnings
+import weakref
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -47,9 +49,28 @@ class Batch:
     attributes: np.ndarray  # (N, 40) float32 in {-1, +1}
     label_mask: np.ndarray  # (N, 40) bool: False where a label is unknown
     identity: np.ndarray  # (N,) int32, -1 where unknown
+    # (N,) bool: False for the padding rows of a pass's last batch (see ``epoch``);
+    # None means every row is an example.
+    valid: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.images)
+
+    @property
+    def valid_rows(self) -> np.ndarray:
+        """(N,) bool: which rows are examples (not padding)."""
+        return np.ones(len(self), bool) if self.valid is None else self.valid
+
+    def masked_after(self, count: int) -> Batch:
+        """This batch with rows from ``count`` on marked as padding: not valid, no labels.
+        The shape stays the same, so a jitted consumer compiles nothing new."""
+        valid = np.arange(len(self)) < count
+        return dataclasses.replace(
+            self,
+            label_mask=self.label_mask & valid[:, None],
+            identity=np.where(valid, self.identity, -1),
+            valid=valid,
+        )
 
 
 class SyntheticSource:
@@ -118,7 +139,9 @@ class FileSource:
         self.num_examples = len(paths)
         self._key = jax.random.key(seed)
         self._orders: dict[int, np.ndarray] = {}
-        self._pool = ThreadPoolExecutor(workers)
+        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="deepface-gen-read")
+        # The readers stop with the source (or at exit), never left running.
+        self.close = weakref.finalize(self, self._pool.shutdown, wait=False)
         self.skipped: set[int] = set()
 
     def _order(self, epoch: int) -> np.ndarray:
@@ -356,20 +379,32 @@ def make_source(
 
 
 def prefetch(source, start_step: int, stop_step: int, depth: int = 2) -> Iterator[Batch]:
-    """Yield ``source.batch(step)`` for steps [start, stop), prepared by a background thread."""
+    """Yield ``source.batch(step)`` for steps [start, stop), prepared by a background thread.
+
+    A consumer that stops early (``break``, an exception, closing the generator) stops
+    the thread too: it never blocks forever on a full queue.
+    """
     slots: queue.Queue = queue.Queue(maxsize=depth)
     stop = threading.Event()
+
+    def hand_over(item) -> None:
+        while not stop.is_set():
+            try:
+                slots.put(item, timeout=0.05)
+                return
+            except queue.Full:
+                continue
 
     def work() -> None:
         try:
             for step in range(start_step, stop_step):
                 if stop.is_set():
                     return
-                slots.put(source.batch(step))
+                hand_over(source.batch(step))
         except BaseException as err:  # noqa: BLE001 - handed to the consumer to raise
-            slots.put(err)
+            hand_over(err)
 
-    thread = threading.Thread(target=work, daemon=True)
+    thread = threading.Thread(target=work, daemon=True, name="deepface-gen-prefetch")
     thread.start()
     try:
         for _ in range(start_step, stop_step):
@@ -379,20 +414,30 @@ def prefetch(source, start_step: int, stop_step: int, depth: int = 2) -> Iterato
             yield item
     finally:
         stop.set()
+        thread.join(timeout=5.0)
 
 
 def epoch(
     source, num_examples: int | None = None, desc: str = "batches", quiet: bool = True
 ) -> Iterator[Batch]:
-    """One pass: all of a finite source, or ``num_examples`` of an endless one, prefetched,
-    with a progress bar that ``quiet`` silences."""
+    """One pass over exactly ``num_examples`` examples (default: all of a finite source;
+    an endless one needs the number), prefetched, with a progress bar that ``quiet``
+    silences. The last batch keeps the full batch shape, its rows past the end marked
+    as padding (``Batch.valid``, no labels), as big_vision pads and masks: a finite
+    source's wrapped-around rows are never counted twice."""
     from tqdm.auto import tqdm
 
-    total = num_examples or source.num_examples
+    total = num_examples if num_examples is not None else source.num_examples
     if total is None:
         raise ValueError("an endless source needs num_examples")
-    steps = max(1, -(-total // source.batch_size))
-    yield from tqdm(prefetch(source, 0, steps), total=steps, unit="batch", desc=desc, disable=quiet)
+    if total < 1:
+        raise ValueError(f"a pass needs at least one example, not {total}")
+    size = source.batch_size
+    steps = -(-total // size)
+    batches = tqdm(prefetch(source, 0, steps), total=steps, unit="batch", desc=desc, disable=quiet)
+    for step, batch in enumerate(batches):
+        remaining = total - step * size
+        yield batch if remaining >= len(batch) else batch.masked_after(remaining)
 
 
 def first_labels(source, batches: int) -> tuple[np.ndarray, np.ndarray]:

@@ -113,23 +113,38 @@ def load_bundle(folder: str | os.PathLike, filename: str = PARAMS_FILE) -> tuple
 
 def add_to_bundle(
     folder: str | os.PathLike,
+    section: str,
     filename: str,
     arrays: Mapping[str, Any],
-    manifest_updates: Mapping[str, Any],
+    record: Mapping[str, Any],
 ) -> Path:
-    """Add (or replace) one array file in an existing bundle and record it in the manifest.
+    """Add (or replace) one array file of a bundle, described by ``manifest[section]``.
 
-    The array file is written before the manifest that names its checksum, each
-    atomically, so a reader sees the old bundle or the new one, never a mix.
+    The arrays go to a new, content-addressed file (``stem.<sha256[:12]>.msgpack``),
+    never over the file the manifest names; then the manifest is swapped atomically to
+    point at it; only then is the old file deleted. A crash at any point leaves a bundle
+    that verifies: the old one, or the new one (at worst with an unlisted file beside).
+    ``record["file"]`` is set to the new file's name. Returns the new file's path.
     """
     folder = Path(folder)
     manifest = verify_bundle(folder)
     data = serialization.msgpack_serialize(_to_numpy_tree(arrays))
-    atomic_write_bytes(folder / filename, data)
-    manifest.update(manifest_updates)
-    manifest["files"] = {**manifest.get("files", {}), filename: hashlib.sha256(data).hexdigest()}
+    digest = hashlib.sha256(data).hexdigest()
+    stem, suffix = os.path.splitext(filename)
+    new_name = f"{stem}.{digest[:12]}{suffix}"
+    atomic_write_bytes(folder / new_name, data)
+    previous = (
+        manifest.get(section, {}).get("file") if isinstance(manifest.get(section), dict) else None
+    )
+    files = {**manifest.get("files", {}), new_name: digest}
+    if previous and previous != new_name:
+        files.pop(previous, None)
+    manifest[section] = {**record, "file": new_name}
+    manifest["files"] = files
     atomic_write_bytes(folder / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True).encode())
-    return folder / filename
+    if previous and previous != new_name:
+        (folder / previous).unlink(missing_ok=True)
+    return folder / new_name
 
 
 def load_bundle_file(folder: str | os.PathLike, filename: str, verify: bool = True) -> dict:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import io
 import os
-import tempfile
+import secrets
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,12 +23,9 @@ from deepface_gen.errors import ImageError
 
 MIN_SIDE = 16
 MAX_PIXELS = 40_000_000  # larger images are downscaled to this budget on reading
-_UMASK = os.umask(0)
-
-
-os.umask(_UMASK)
-
-
+# Larger images are refused before decoding (a JPEG is first decoded at 1/2, 1/4 or
+# 1/8 scale, which often brings it under): a small file can claim gigapixels.
+MAX_DECODE_PIXELS = 64_000_000
 _WRITE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}
 
 
@@ -61,9 +58,61 @@ def _to_rgb_uint8(array: np.ndarray, name: str) -> np.ndarray:
     return np.round(array).astype(np.uint8)
 
 
-def _decode(source: bytes, name: str) -> np.ndarray:
+def header_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) from a PNG, GIF, BMP or JPEG header without decoding, or None
+    for other formats (and damaged headers): lets a reader refuse a huge image before
+    any decoder allocates it."""
+    if data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) >= 24:
+        return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    if data[:6] in (b"GIF87a", b"GIF89a") and len(data) >= 10:
+        return int.from_bytes(data[6:8], "little"), int.from_bytes(data[8:10], "little")
+    if data[:2] == b"BM" and len(data) >= 26:
+        return (
+            abs(int.from_bytes(data[18:22], "little", signed=True)),
+            abs(int.from_bytes(data[22:26], "little", signed=True)),
+        )
+    if data[:2] == b"\xff\xd8":
+        return _jpeg_size(data)
+    return None
+
+
+def _jpeg_size(data: bytes) -> tuple[int, int] | None:
+    """Walk the JPEG markers to the first start-of-frame and read its size."""
+    at = 2
+    while at + 9 < len(data):
+        if data[at] != 0xFF:
+            return None
+        marker = data[at + 1]
+        if marker == 0xFF:  # fill byte
+            at += 1
+            continue
+        length = int.from_bytes(data[at + 2 : at + 4], "big")
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            height = int.from_bytes(data[at + 5 : at + 7], "big")
+            return int.from_bytes(data[at + 7 : at + 9], "big"), height
+        at += 2 + length
+    return None
+
+
+def _check_pixel_count(width: int, height: int, name: str, limit: int) -> None:
+    if width * height > limit:
+        raise ImageError(
+            f"{name}: image is {width}x{height} pixels ({width * height / 1e6:.0f} megapixels); "
+            f"deepface-gen reads at most {limit / 1e6:.0f} megapixels: downscale it first"
+        )
+
+
+def _decode(source: bytes, name: str, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    size = header_size(source)
+    if size is not None and source[:2] != b"\xff\xd8":
+        _check_pixel_count(*size, name, MAX_DECODE_PIXELS)
     try:
         with Image.open(io.BytesIO(source)) as pil:
+            if pil.format == "JPEG" and pil.width * pil.height > max_pixels:
+                # Decode at the smallest 1/2^k scale that stays at or above the budget.
+                scale = (pil.width * pil.height / max_pixels) ** 0.5
+                pil.draft("RGB", (int(pil.width / scale), int(pil.height / scale)))
+            _check_pixel_count(pil.width, pil.height, name, MAX_DECODE_PIXELS)
             pil.load()
             if getattr(pil, "n_frames", 1) > 1:
                 pil.seek(0)  # animated: the first frame
@@ -112,12 +161,7 @@ def read_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> np.ndar
     data = path.read_bytes()
     if not data:
         raise ImageError(f"{name}: file is empty")
-    previous = Image.MAX_IMAGE_PIXELS
-    Image.MAX_IMAGE_PIXELS = max(previous or 0, max_pixels * 8)
-    try:
-        array = _to_rgb_uint8(_decode(data, name), name)
-    finally:
-        Image.MAX_IMAGE_PIXELS = previous
+    array = _to_rgb_uint8(_decode(data, name, max_pixels), name)
     height, width = array.shape[:2]
     if min(height, width) < MIN_SIDE:
         raise ImageError(
@@ -177,11 +221,13 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     """Write bytes to ``path`` via a temporary file and rename, so readers never see half."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
     try:
+        # Created with mode 0666 and O_EXCL: the process umask applies as for any new
+        # file (no global umask juggling), and no other writer can share the name.
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; outputs get the usual mode
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -149,8 +149,9 @@ def train_vae(
 
 
 def attach(vae_bundle: str | Path, classifier_bundle: str | Path) -> Path:
-    """Copy a trained VAE into a classifier bundle (as ``vae.msgpack``), so that
+    """Copy a trained VAE into a classifier bundle (as ``vae.<hash>.msgpack``), so that
     ``FaceGenerator.load`` of that bundle finds it; returns the written file."""
     vae = load_vae(vae_bundle)
-    record = {**vae.manifest["vae"], "file": VAE_FILE}
-    return bundles.add_to_bundle(classifier_bundle, VAE_FILE, vae.arrays(), {"vae": record})
+    return bundles.add_to_bundle(
+        classifier_bundle, "vae", VAE_FILE, vae.arrays(), vae.manifest["vae"]
+    )

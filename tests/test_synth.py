@@ -1,10 +1,11 @@
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from deepface_gen.attributes import ATTRIBUTE_INDEX as A
 from deepface_gen.attributes import HAIR_COLOURS
-from deepface_gen.data import synth
+from deepface_gen.data import portrait, synth
 
 SIZE = 64
 
@@ -103,6 +104,72 @@ def test_people_keep_lasting_attributes_across_photos():
     assert len(np.unique(attrs[:, A["Smiling"]][ids == ids[0]])) == 2
 
 
-def test_drawn_attribute_lists():
-    assert len(synth.DRAWN_ATTRIBUTES) >= 20
+def test_drawn_attributes_change_the_picture_and_undrawn_ones_do_not():
+    assert synth.UNDRAWN_ATTRIBUTES == ("Attractive",)
     assert set(synth.DRAWN_ATTRIBUTES) | set(synth.UNDRAWN_ATTRIBUTES) == set(A)
+    assert not set(synth.DRAWN_ATTRIBUTES) & set(synth.UNDRAWN_ATTRIBUTES)
+    portraits = synth.sample_portraits(jax.random.key(3), 6, size=32)
+    for name in A:
+        changed = [
+            np.abs(np.asarray(synth.counterfactual(portraits, name, value)) - portraits.images).max(
+                axis=(1, 2, 3)
+            )
+            for value in (-1.0, 1.0)
+        ]
+        moved = np.maximum(*changed)  # per portrait: did either setting redraw it?
+        if name in synth.DRAWN_ATTRIBUTES:
+            assert (moved > 0).any(), f"{name} is listed as drawn but never changes a pixel"
+        else:
+            assert (moved == 0).all(), f"{name} is listed as undrawn but changes pixels"
+
+
+# --- the renderer as an ordered fold of layers (data/portrait.py)
+
+
+def _one_scene(attribute: str, value: float):
+    scene = synth.sample_scene(jax.random.key(17), 1)
+    attrs = scene.attributes.at[:, A[attribute]].set(value)
+    take = lambda tree: jax.tree_util.tree_map(lambda x: x[0], tree)  # noqa: E731
+    return take(scene.identity), attrs[0], take(scene.nuisance)
+
+
+def test_layers_are_in_z_order_and_the_fold_is_the_renderer():
+    names = [layer.__name__ for layer in portrait.LAYERS]
+    assert names[0] == "_background" and names[-1] == "_hat"
+    assert names.index("_face") < names.index("_eyes") < names.index("_hair_front")
+    assert names.index("_hair_behind") < names.index("_face")
+    ident, attrs, nuis = _one_scene("Smiling", 1.0)
+    drawn = portrait.draw(ident, attrs, nuis, 32)
+    rendered = synth.render(
+        jax.tree_util.tree_map(lambda x: x[None], ident), attrs[None],
+        jax.tree_util.tree_map(lambda x: x[None], nuis), 32,
+    )[0]  # fmt: skip
+    # The renderer is the fold plus blur and sensor noise: close, not equal.
+    assert float(jnp.abs(jnp.clip(drawn, 0, 1) - rendered).mean()) < 0.05
+
+
+@pytest.mark.parametrize(
+    "layer, attribute",
+    [("_eyeglasses", "Eyeglasses"), ("_hat", "Wearing_Hat"), ("_necktie", "Wearing_Necktie"),
+     ("_necklace", "Wearing_Necklace"), ("_earrings", "Wearing_Earrings"),
+     ("_double_chin", "Double_Chin")],
+)  # fmt: skip
+def test_each_accessory_layer_alone_draws_only_when_its_attribute_is_on(layer, attribute):
+    draw_layer = getattr(portrait, layer)
+    canvas = jnp.full((32, 32, 3), 0.5)
+    for value, changes in ((-1.0, False), (1.0, True)):
+        f = portrait.frame(*_one_scene(attribute, value), 32)
+        moved = float(jnp.abs(draw_layer(canvas, f) - canvas).max())
+        assert (moved > 0.05) == changes, (layer, value, moved)
+
+
+def test_leaving_a_layer_out_changes_only_its_part_of_the_picture():
+    ident, attrs, nuis = _one_scene("Eyeglasses", 1.0)
+    whole = portrait.draw(ident, attrs, nuis, 48)
+    without = portrait.draw(
+        ident, attrs, nuis, 48, tuple(x for x in portrait.LAYERS if x is not portrait._eyeglasses)
+    )
+    changed = np.abs(np.asarray(whole - without)).max(-1) > 1e-3
+    rows = np.flatnonzero(changed.any(1))
+    assert changed.any() and changed.mean() < 0.25  # glasses cover a band, not the picture
+    assert rows.min() > 5 and rows.max() < 40  # around the eyes, not the chin or the top

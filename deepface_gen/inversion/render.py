@@ -12,7 +12,8 @@ preprocessing) and the loop's *structure* (:class:`Plan`: optimizer kind, pyrami
 depth, the objective's kinds and layers). Everything else (network weights,
 targets, directions, objective and prior weights, learning rate, step counts,
 jitter, keys) is an argument, so a new description, seed, guidance or strength at
-the same batch size runs the program already compiled.
+the same batch size runs the program already compiled. (A step count that is not
+a whole number of chunks compiles the shorter last chunk once.)
 """
 
 from __future__ import annotations
@@ -83,12 +84,33 @@ class Hyper:
     start: jax.Array  # (N, S, S, 3): the start image (pyramid base, anchor, change prior)
 
 
+PRIORS = ("alpha", "tv", "anchor", "change_tv")
+
+
 @dataclass(frozen=True)
 class Plan:
-    """The static structure of one render: what a compiled step depends on."""
+    """The static structure of one render: what a compiled step depends on.
+
+    Which priors and whether jitter are present is structure (a zero-weight term
+    is left out of the program, not multiplied by zero); their weights and the
+    jitter's size are data.
+    """
 
     optimizer: str
     pyramid_levels: int
+    priors: tuple[str, ...]
+    jitter: bool
+
+    @classmethod
+    def of(cls, settings: RenderSettings) -> Plan:
+        weights = {
+            "alpha": settings.alpha_weight,
+            "tv": settings.tv_weight,
+            "anchor": settings.anchor_weight,
+            "change_tv": settings.change_tv_weight,
+        }
+        active = tuple(name for name in PRIORS if weights[name] != 0)
+        return cls(settings.optimizer, settings.pyramid_levels, active, settings.jitter > 0)
 
 
 def hyper_of(settings: RenderSettings, start: jax.Array, colour_centre: Any) -> Hyper:
@@ -121,13 +143,14 @@ def network_outputs(module, preprocessing, params, pixels: jax.Array, layers: Se
     return module.apply({"params": params}, preprocessing.apply(pixels), taps=taps)
 
 
-def _priors(x: jax.Array, hyper: Hyper) -> jax.Array:
-    return (
-        hyper.alpha_weight * priors.alpha_norm(x, hyper.colour_centre)
-        + hyper.tv_weight * priors.total_variation(x)
-        + hyper.anchor_weight * priors.anchor(x, hyper.start)
-        + hyper.change_tv_weight * priors.change_smoothness(x, hyper.start)
-    )
+def _priors(x: jax.Array, hyper: Hyper, active: tuple[str, ...]) -> jax.Array:
+    terms = {
+        "alpha": lambda: hyper.alpha_weight * priors.alpha_norm(x, hyper.colour_centre),
+        "tv": lambda: hyper.tv_weight * priors.total_variation(x),
+        "anchor": lambda: hyper.anchor_weight * priors.anchor(x, hyper.start),
+        "change_tv": lambda: hyper.change_tv_weight * priors.change_smoothness(x, hyper.start),
+    }
+    return sum((terms[name]() for name in active), jnp.zeros(x.shape[0], x.dtype))
 
 
 def _objective_value(module, preprocessing, net_params, objective, params, hyper) -> jax.Array:
@@ -142,19 +165,24 @@ def initial_value(module, preprocessing, plan: Plan, net_params, objective, hype
     return _objective_value(module, preprocessing, net_params, objective, params, hyper)
 
 
-@functools.partial(jax.jit, static_argnames=("module", "preprocessing", "plan"))
+@functools.partial(jax.jit, static_argnames=("module", "preprocessing", "plan", "count"))
 def run_chunk(module, preprocessing, plan: Plan, net_params, objective: Objective, hyper: Hyper,
-              carry, key: jax.Array, first: jax.Array, count: jax.Array):  # fmt: skip
+              carry, key: jax.Array, first: jax.Array, count: int):  # fmt: skip
     """``count`` optimization steps from step ``first``; returns the new carry
-    (parameters, optimizer state) and the per-image objective after them."""
+    (parameters, optimizer state) and the per-image objective after them.
+
+    ``count`` is static: a loop of known length runs on an accelerator without
+    asking the host whether to go on after every step.
+    """
     tx = _scale_by(plan.optimizer)
 
     def loss(params, step_key, jittering):
         x = parameterizations.to_pixels(params, hyper.start)
-        shift = jnp.where(jittering, hyper.jitter, 0)
-        seen = transforms.jitter(step_key, x, shift)
+        seen = x
+        if plan.jitter:
+            seen = transforms.jitter(step_key, x, jnp.where(jittering, hyper.jitter, 0))
         outputs = network_outputs(module, preprocessing, net_params, seen, objective.layers)
-        return jnp.sum(objective(outputs) + _priors(x, hyper))
+        return jnp.sum(objective(outputs) + _priors(x, hyper, plan.priors))
 
     def body(i, carry):
         params, opt_state = carry
@@ -197,7 +225,7 @@ def render(
     boundary, shape (chunks + 1, N).
     """
     start = jnp.clip(jnp.asarray(init, jnp.float32), 0.0, 255.0)
-    plan = Plan(settings.optimizer, settings.pyramid_levels)
+    plan = Plan.of(settings)
     hyper = hyper_of(settings, start, colour_centre)
     static = (network.module, network.preprocessing, plan)
     history = [np.asarray(initial_value(*static, network.params, objective, hyper))]
@@ -208,7 +236,7 @@ def render(
             count = min(settings.chunk, total - done)
             carry, value = run_chunk(
                 *static, network.params, objective, hyper, carry, key,
-                jnp.asarray(done, jnp.int32), jnp.asarray(count, jnp.int32),
+                jnp.asarray(done, jnp.int32), count,
             )  # fmt: skip
             history.append(np.asarray(value))
             done += count

@@ -55,9 +55,17 @@ def test_weights_import_bad_file(tmp_path, capsys):
     assert "not a readable HDF5" in capsys.readouterr().err
 
 
-def test_weights_list(capsys):
+def test_weights_list_says_what_is_installed(capsys, isolated_home):
     assert cli.main(["weights", "list"]) == 0
-    assert "vgg16" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert f"cache: {isolated_home}" in out
+    assert "vgg16    not installed" in out and "vggface  not installed" in out
+    cached = pretrained.cached_weights_path("vgg16")
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(b"stand-in")
+    assert cli.main(["weights", "list"]) == 0
+    out = capsys.readouterr().out
+    assert f"vgg16    installed at {cached}" in out and "vggface  not installed" in out
 
 
 def test_attributes_marks_what_a_model_knows(capsys):

@@ -79,12 +79,36 @@ def test_model_without_attribute_refused(gen):
         dataclasses.replace(gen, classifier=narrowed).generate("smiling")
 
 
-def test_invert_caricature_visualize(gen):
+def test_invert_caricature_visualize_do_what_they_say(gen):
+    clf = gen.classifier
+    mean_face = gen.cgmm.mean_image[None]
+
+    def acts(images, layer):
+        return np.asarray(clf.apply(np.asarray(images, np.float32), taps=(layer,))[layer])
+
     face = gen.generate("young", seed=1)[0]
-    assert gen.invert(face, layer="conv1_1").shape == (16, 16, 3)
-    assert gen.caricature(face).shape == (16, 16, 3)
-    assert gen.visualize(attribute="smiling", n=2).shape == (2, 16, 16, 3)
-    assert gen.visualize(unit="conv2_1:3").shape == (1, 16, 16, 3)
+    target = acts(face[None], "conv1_1")
+    inverted = gen.invert(face, layer="conv1_1")
+    assert inverted.shape == (16, 16, 3) and inverted.dtype == np.uint8
+    # The reconstruction's activations are nearer the face's than the start's were.
+    assert np.sum((acts(inverted[None], "conv1_1") - target) ** 2) < 0.5 * np.sum(
+        (acts(mean_face, "conv1_1") - target) ** 2
+    )
+
+    layer = gen.cgmm.layer
+    reference = np.maximum(acts(face[None], layer), 0).ravel()
+    exaggerated = gen.caricature(face)
+    assert acts(exaggerated[None], layer).ravel() @ reference > reference @ reference
+
+    logit = lambda images: np.asarray(clf.apply(np.asarray(images, np.float32))["attributes"])
+    smiling = gen.visualize(attribute="smiling", n=2)
+    index = clf.attributes.index("Smiling")
+    assert smiling.shape == (2, 16, 16, 3)
+    assert (logit(smiling)[:, index] > logit(mean_face)[0, index]).all()
+
+    unit = gen.visualize(unit="conv2_1:3")
+    assert unit.shape == (1, 16, 16, 3)
+    assert acts(unit, "conv2_1")[..., 3].mean() > acts(mean_face, "conv2_1")[..., 3].mean()
     with pytest.raises(DeepFaceGenError, match="channels"):
         gen.visualize(unit="conv2_1:999")
     with pytest.raises(DeepFaceGenError, match="LAYER:CHANNEL"):

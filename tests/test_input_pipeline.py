@@ -94,6 +94,14 @@ def test_augment_flips_and_shifts_deterministically():
     assert 0 < flipped.sum() < 8  # some flipped, some not
     shifted = np.asarray(ip.augment(jax.random.key(1), images, 2))
     assert shifted.shape == images.shape
+    # Each image is the band, flipped or not, moved by at most 2 pixels (edges padded).
+    bright = shifted[:, 8, :, 0] == 255  # (8, 16) one row per image
+    widths = bright.sum(1)
+    assert ((widths >= 2) & (widths <= 6)).all()
+    left = bright[:, 0]
+    edges = np.where(left, bright.argmin(1), 16 - bright[:, ::-1].argmin(1))
+    assert (np.where(left, abs(edges - 4), abs(edges - 12)) <= 2).all()
+    assert len(set(edges.tolist())) > 2  # shifts differ between images
 
 
 def test_prefetch_yields_in_order():
@@ -129,9 +137,14 @@ def test_tfds_celeb_a_with_its_mock_data():
         assert set(np.unique(batch.attributes)) <= {-1.0, 1.0}
         later = source.batch(2)
         assert later.images.shape == (4, 32, 32, 3)
-        # Asking for an earlier step (as a resumed run does) restarts and skips forward.
+        assert not np.array_equal(later.images, batch.images)
+        # Asking for an earlier step (as a resumed run does) restarts and skips forward
+        # to the very same data, not just data of the same shape.
         again = source.batch(0)
-        assert again.images.shape == batch.images.shape
+        np.testing.assert_array_equal(again.images, batch.images)
+        np.testing.assert_array_equal(again.attributes, batch.attributes)
+        resumed = ip.TFDSSource("train", size=32, batch_size=4, seed=0).batch(2)
+        np.testing.assert_array_equal(resumed.images, later.images)
 
 
 class _Numbered:

@@ -189,3 +189,25 @@ def test_collect_counts_exactly_n_examples(tiny_bundle):
     assert stats.images == 13
     assert stats.gram[-1, -1] == 13  # the constant column counts examples, not batch rows
     assert stats.count.sum(0).max() == 13  # each labelled attribute seen 13 times at most
+
+
+def test_cli_fit_and_refit_a_bundle(tiny_bundle, tmp_path, capsys):
+    import shutil
+
+    from deepface_gen import cli
+    from deepface_gen.generation.generator import FaceGenerator
+    from deepface_gen.io import bundles
+
+    model = shutil.copytree(tiny_bundle, tmp_path / "model")
+    args = ["fit", "--model", str(model), "--layer", "conv2_1", "--batch-size", "16", "--quiet"]
+    assert cli.main([*args, "--n", "40"]) == 0
+    assert "fitted cGMM at conv2_1" in capsys.readouterr().out
+    first = bundles.verify_bundle(model)["cgmm"]
+    assert first["examples"] == 40 and (model / first["file"]).exists()
+    assert cli.main([*args, "--n", "56", "--seed", "1"]) == 0
+    second = bundles.verify_bundle(model)["cgmm"]
+    assert second["examples"] == 56 and second["file"] != first["file"]
+    assert not (model / first["file"]).exists()  # the replaced file is gone
+    assert FaceGenerator.load(model).cgmm.layer == "conv2_1"
+    assert cli.main(["fit", "--model", str(model), "--layer", "conv9_9", "--quiet"]) == 2
+    assert "no layer" in capsys.readouterr().err

@@ -180,3 +180,56 @@ def test_cli_max_steps_prints_a_continuation_that_runs_as_printed(tmp_path, caps
     assert argv[0] == "deepface-gen" and "train.steps=4" in argv
     assert cli.main([*argv[1:], "--quiet"]) == 0
     assert "trained model written" in capsys.readouterr().out
+
+
+def test_fine_tuning_from_a_keras_file_freezes_below_conv5(tmp_path):
+    from test_weights import write_keras_h5
+
+    from deepface_gen.models.vgg import compact_config
+    from deepface_gen.models.vgg import init_params as vgg_init
+
+    cfg = tiny_config(steps=3, freeze="conv5", learning_rate=5e-2)
+    cfg.data.size = 32
+    cfg.model.update(width=4, depth=5, feature_layer="pool5", hidden=8)
+    published = jax.tree_util.tree_map(
+        np.asarray, vgg_init(compact_config(4, 5, 32), jax.random.key(7))
+    )
+    cfg.model.init = str(write_keras_h5(tmp_path / "tiny_vgg.h5", published))
+    bundle = train_and_evaluate(cfg, tmp_path / "run", quiet=True)
+    trained = load_classifier(bundle).params["backbone"]
+    for layer in ("conv1_1", "conv2_1", "conv3_1", "conv3_2", "conv4_1", "conv4_2"):
+        np.testing.assert_array_equal(trained[layer]["kernel"], published[layer]["kernel"])
+    for layer in ("conv5_1", "conv5_2"):  # loaded, then trained
+        assert not np.array_equal(trained[layer]["kernel"], published[layer]["kernel"])
+    assert np.abs(trained["conv5_1"]["kernel"] - published["conv5_1"]["kernel"]).max() < 1.0
+
+
+@pytest.mark.slow
+def test_training_shards_over_two_devices_in_bfloat16(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2",
+           "DEEPFACE_GEN_COMPILATION_CACHE": "0"}  # fmt: skip
+    work = tmp_path / "run"
+    command = [sys.executable, "-m", "deepface_gen.cli.main", "train", "--config",
+               "configs/starter.py", "--workdir", str(work), "--quiet", "data.size=16",
+               "model.width=4", "model.depth=2", "model.feature_layer=pool2", "model.hidden=8",
+               "model.dtype=bfloat16", "train.steps=4", "train.batch_size=8",
+               "train.balance_batches=1", "train.log_every=1"]  # fmt: skip
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    manifest = json.loads((work / "model" / "manifest.json").read_text())
+    assert manifest["training"]["device_count"] == 2
+    assert manifest["training"]["config"]["model"]["dtype"] == "bfloat16"
+    losses = [
+        json.loads(line)["loss"] for line in (work / "metrics.jsonl").read_text().splitlines()
+    ]
+    assert len(losses) == 4 and np.isfinite(losses).all()
+
+
+def test_a_batch_that_does_not_divide_over_the_devices_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setattr(jax, "device_count", lambda: 2)
+    with pytest.raises(DeepFaceGenError, match="batch size 7 must divide by 2 devices"):
+        train_and_evaluate(tiny_config(batch_size=7), tmp_path, quiet=True)

@@ -127,8 +127,12 @@ def test_generate_with_vae_backend_and_hybrid(trained_vae, tiny_bundle, tmp_path
     assert faces.shape == (3, 16, 16, 3) and faces.dtype == np.uint8
     np.testing.assert_array_equal(faces, gen.generate("smiling, male", n=3, seed=1, backend="vae"))
     assert not np.array_equal(faces[0], faces[1])  # one description, different people
-    hybrid = gen.generate("smiling, male", n=2, seed=1, init="vae", steps=4)
-    assert hybrid.shape == (2, 16, 16, 3)
+    hybrid = gen.generate("smiling, male", n=3, seed=1, init="vae", steps=4)
+    from_mean = gen.generate("smiling, male", n=3, seed=1, steps=4)
+    assert hybrid.shape == (3, 16, 16, 3)
+    # The hybrid starts from the very VAE faces of the same seed and moves from there.
+    to_vae = np.abs(hybrid.astype(int) - faces).mean()
+    assert 0 < to_vae < np.abs(from_mean.astype(int) - faces).mean()
     with pytest.raises(DeepFaceGenError, match="unknown backend"):
         gen.generate("smiling", backend="gan")
     with pytest.raises(DeepFaceGenError, match="unknown init"):

@@ -271,6 +271,7 @@ class FaceGenerator:
         steps: int | None = None,
         quiet: bool = True,
         guidance: float = defaults.GUIDANCE,
+        smoothness: float = defaults.EDIT_SMOOTHNESS,
     ) -> np.ndarray:
         """Alter portraits: uint8 (N, K, S, S, 3) for N portraits and K strengths.
 
@@ -281,7 +282,8 @@ class FaceGenerator:
         (``edit.edit_targets``), and inversion starts from the portrait itself with
         priors on the change alone (an anchor and its smoothness), so identity, pose and
         background stay. ``guidance`` (times the strength) also asks the classifier to
-        see the named attributes, as in ``generate``. Strength 0 returns the input.
+        see the named attributes, as in ``generate``. ``smoothness`` weighs the total
+        variation of the change (0: none; speckled edits). Strength 0 returns the input.
         """
         spec = self._descriptions(description)[0]
         layer = canonical_layer(layer or self.cgmm.layer)
@@ -309,7 +311,7 @@ class FaceGenerator:
             tv_weight=0.0,
             alpha_weight=0.0,
             anchor_weight=defaults.EDIT_ANCHOR,
-            change_tv_weight=defaults.EDIT_SMOOTHNESS,
+            change_tv_weight=smoothness,
         )
         objective = inversion.feature_match(layer, target, defaults.FEATURE_WEIGHT)
         if guidance > 0:

@@ -91,7 +91,8 @@ def init_params(spec: ModelSpec, config: Config, key: jax.Array) -> dict:
         if init in pretrained.KNOWN_WEIGHTS:
             _, published, _ = pretrained.load_pretrained(init)
         else:
-            published = pretrained.load_keras_h5(init)
+            # Checked layer by layer against the architecture being trained.
+            published = pretrained.load_keras_h5(init, spec.backbone)
         backbone = dict(params["backbone"])
         for layer in backbone:
             if layer in published:

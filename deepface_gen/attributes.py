@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import re
 from collections.abc import Iterable, Mapping
 
 import numpy as np
 
+from deepface_gen.checks import MAX_STRENGTH, shorten
 from deepface_gen.errors import DescriptionError
 
 # CelebA's attributes in the order of list_attr_celeba.txt.
@@ -159,6 +161,15 @@ class AttributeSpec:
 
     values: Mapping[str, float]
 
+    def __post_init__(self) -> None:
+        """Every strength is a finite number of sensible size (NaN would draw a black face)."""
+        for name, value in self.values.items():
+            if not math.isfinite(value) or abs(value) > MAX_STRENGTH:
+                raise DescriptionError(
+                    f"{name}={value:g}: a strength must be a finite number from "
+                    f"-{MAX_STRENGTH:g} to {MAX_STRENGTH:g}"
+                )
+
     def vector(self) -> np.ndarray:
         """(40,) float32 strengths, 0 where unspecified."""
         out = np.zeros(NUM_ATTRIBUTES, np.float32)
@@ -220,7 +231,7 @@ def _parse_token(token: str) -> list[tuple[str, float]]:
             strength = float(amount)
         except ValueError:
             raise DescriptionError(
-                f"strength in {token.strip()!r} must be a number, e.g. 'smiling=0.5'"
+                f"strength in {shorten(token.strip())!r} must be a number, e.g. 'smiling=0.5'"
             ) from None
     raw = raw.strip()
     while raw[:1] in ("+", "-"):
@@ -230,10 +241,11 @@ def _parse_token(token: str) -> list[tuple[str, float]]:
     single = _lookup_negated(phrase)
     found = [single] if single is not None else _segment_phrase(phrase)
     if not found:
-        hint = suggest(phrase)
+        hint = suggest(phrase[:200])
         near = f"; did you mean {', '.join(hint)}?" if hint else ""
         raise DescriptionError(
-            f"unknown attribute {token.strip()!r}{near} (`deepface-gen attributes` lists them all)"
+            f"unknown attribute {shorten(token.strip())!r}{near} "
+            "(`deepface-gen attributes` lists them all)"
         )
     return [(name, sign * alias_sign * strength) for name, alias_sign in found]
 
@@ -293,13 +305,26 @@ def as_spec(description: str | Mapping[str, float] | AttributeSpec | np.ndarray)
     if isinstance(description, Mapping):
         values: dict[str, float] = {}
         for key, value in description.items():
+            try:
+                amount = float(value)
+            except (TypeError, ValueError):
+                shown = shorten(repr(value))
+                raise DescriptionError(
+                    f"strength of {shorten(str(key))!r} must be a number, not {shown}"
+                ) from None
             for name, sign in _parse_token(str(key)):
-                _add(values, name, sign * float(value), str(key))
+                _add(values, name, sign * amount, str(key))
         if not values:
             raise DescriptionError("empty description: the mapping names no attribute")
         check_consistency(values)
         return AttributeSpec(values)
-    vector = np.asarray(description, dtype=np.float32)
+    try:
+        vector = np.asarray(description, dtype=np.float32)
+    except (TypeError, ValueError):
+        raise DescriptionError(
+            f"a description is text, a {{name: strength}} mapping or a ({NUM_ATTRIBUTES},) "
+            f"vector, not {type(description).__name__}"
+        ) from None
     if vector.shape != (NUM_ATTRIBUTES,):
         raise DescriptionError(
             f"an attribute vector must have shape ({NUM_ATTRIBUTES},), got {vector.shape}"

@@ -5,7 +5,62 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from deepface_gen import checks
+from deepface_gen.errors import DeepFaceGenError
 from deepface_gen.generation import defaults
+
+SEED_MAX = 2**63 - 1
+BIG = 10**9  # counts with no tighter natural limit (examples in a pass)
+
+
+def whole(low: int, high: int):
+    """An argparse type: a whole number in [low, high], refused at parse time."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"must be a whole number from {low} to {high}, not {checks.shorten(text)!r}"
+            ) from None
+        return _checked(checks.whole, value, low, high)
+
+    return parse
+
+
+def real(low: float, high: float):
+    """An argparse type: a finite number in [low, high], refused at parse time."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"must be a number from {low:g} to {high:g}, not {checks.shorten(text)!r}"
+            ) from None
+        return _checked(checks.real, value, low, high)
+
+    return parse
+
+
+def _checked(check, value, low, high):
+    try:
+        return check("value", value, low, high)
+    except DeepFaceGenError as err:
+        raise argparse.ArgumentTypeError(str(err).removeprefix("value ")) from None
+
+
+def check_outputs(out: str | None, grid: str | None) -> None:
+    """Refuse, before any work, outputs that cannot be written: an unknown image type, a
+    folder where a file is wanted (or the reverse), a place that is read-only. ``out``
+    with an extension is a file (numbered when there are several faces), else a folder."""
+    if out is not None:
+        if Path(out).suffix:
+            checks.output_file(out, "--out")
+        else:
+            checks.output_folder(out, "--out")
+    if grid is not None:
+        checks.output_file(grid, "--grid")
 
 
 def write_faces(
@@ -67,7 +122,7 @@ def add_guidance_option(p: argparse.ArgumentParser) -> None:
     """--guidance, with the library's default."""
     p.add_argument(
         "--guidance",
-        type=float,
+        type=real(0.0, checks.MAX_GUIDANCE),
         default=defaults.GUIDANCE,
         help="weight of the classifier seeing the named attributes "
         f"(default {defaults.GUIDANCE:g}; 0: off)",
@@ -81,17 +136,21 @@ def add_render_options(p: argparse.ArgumentParser, n: bool = True) -> None:
         default="starter",
         help="starter, a bundle path, or vgg16 / vggface once imported",
     )
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--steps", type=int, default=None, help="optimization steps")
-    p.add_argument("--size", type=int, default=None, help="output side in pixels")
+    p.add_argument("--seed", type=whole(0, SEED_MAX), default=0)
+    p.add_argument(
+        "--steps", type=whole(1, checks.MAX_STEPS), default=None, help="optimization steps"
+    )
+    p.add_argument(
+        "--size", type=whole(16, checks.MAX_OUTPUT_SIZE), default=None, help="output side in pixels"
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument(
         "--input-size",
-        type=int,
+        type=whole(32, 1024),
         default=defaults.BACKBONE_INPUT_SIZE,
         help="working size with published weights (--model vgg16)",
     )
     if n:
-        p.add_argument("--n", type=int, default=1, help="faces to draw")
+        p.add_argument("--n", type=whole(1, checks.MAX_FACES), default=1, help="faces to draw")
         p.add_argument("--out", default=None, help="a file (one face) or a folder")
         p.add_argument("--grid", default=None, help="also write all faces as one grid")

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
+from deepface_gen import checks
 from deepface_gen.cli import common
 from deepface_gen.errors import DeepFaceGenError
 from deepface_gen.generation import defaults
@@ -23,6 +25,8 @@ def _parse_box(text: str | None) -> tuple[int, int, int, int] | None:
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
+    from deepface_gen.attributes import as_spec
+    from deepface_gen.errors import ImageError
     from deepface_gen.generation.generator import FaceGenerator
     from deepface_gen.io.images import (
         crop_face,
@@ -33,13 +37,12 @@ def run(args: argparse.Namespace) -> int:
         write_image,
     )
 
-    try:
-        strengths = (
-            tuple(float(v) for v in args.sweep.split(",")) if args.sweep else (args.strength,)
-        )
-    except ValueError:
-        raise DeepFaceGenError(f"--sweep {args.sweep!r} must be numbers like 0,0.5,1") from None
+    strengths = _strengths(args)
+    as_spec(args.attrs)  # a bad description is refused before any model is loaded
+    box_arg = _parse_box(args.box)
     source = Path(args.portrait)
+    if not source.exists():
+        raise DeepFaceGenError(f"{source}: no such file or folder")
     suffixes = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
     paths = (
         sorted(p for p in source.iterdir() if p.suffix.lower() in suffixes)
@@ -48,12 +51,26 @@ def run(args: argparse.Namespace) -> int:
     )
     if not paths:
         raise DeepFaceGenError(f"{source}: no images found")
-    generator = FaceGenerator.load(args.model)
-    box_arg = _parse_box(args.box)
     out = Path(args.out)
+    if source.is_dir():
+        checks.output_folder(out, "--out")
+    else:
+        checks.output_file(out, "--out")
+    generator = FaceGenerator.load(args.model)
+    skipped: list[str] = []
     for start in range(0, len(paths), args.batch_size):
-        chunk = paths[start : start + args.batch_size]
-        originals = [read_image(p) for p in chunk]
+        chunk, originals = [], []
+        for path in paths[start : start + args.batch_size]:
+            try:
+                originals.append(read_image(path))
+                chunk.append(path)
+            except ImageError as err:
+                if not source.is_dir():
+                    raise
+                skipped.append(str(err))
+                print(f"deepface-gen: skipped {err}", file=sys.stderr)
+        if not chunk:
+            continue
         boxes = [face_box(image, box_arg) for image in originals]
         faces = [
             crop_face(image, box, generator.size)
@@ -81,7 +98,31 @@ def run(args: argparse.Namespace) -> int:
             else:
                 image = results[0]
             print(f"wrote {write_image(target, image)}")
+    if skipped:
+        edited_count = len(paths) - len(skipped)
+        print(
+            f"deepface-gen: error: {len(skipped)} of {len(paths)} images in {source} could not "
+            f"be read and were skipped; {edited_count} edited",
+            file=sys.stderr,
+        )
+        return 1
     return 0
+
+
+def _strengths(args: argparse.Namespace) -> tuple[float, ...]:
+    """The strengths to render: --strength, or each value of --sweep, checked."""
+    if not args.sweep:
+        return (args.strength,)
+    limit = checks.MAX_EDIT_STRENGTH
+    try:
+        values = [float(v) for v in args.sweep.split(",")]
+    except ValueError:
+        raise DeepFaceGenError(
+            f"--sweep {checks.shorten(args.sweep)!r} must be numbers like 0,0.5,1"
+        ) from None
+    if not 1 <= len(values) <= 16:
+        raise DeepFaceGenError(f"--sweep takes 1 to 16 strengths, not {len(values)}")
+    return tuple(checks.real("--sweep strength", v, -limit, limit) for v in values)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -91,7 +132,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--attrs", required=True, help='what to change, e.g. "+smiling,-eyeglasses"')
     p.add_argument(
         "--strength",
-        type=float,
+        type=common.real(-checks.MAX_EDIT_STRENGTH, checks.MAX_EDIT_STRENGTH),
         default=defaults.EDIT_STRENGTH,
         help=f"multiple of the cGMM's predicted change (default {defaults.EDIT_STRENGTH:g})",
     )
@@ -106,10 +147,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="paste the edited face back into the original at full resolution",
     )
     p.add_argument("--out", required=True, help="output file, or folder for a folder input")
-    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--batch-size", type=common.whole(1, 256), default=8)
     common.add_guidance_option(p)
     p.add_argument("--model", default="starter", help="model name or bundle path")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--steps", type=int, default=None)
+    p.add_argument("--seed", type=common.whole(0, common.SEED_MAX), default=0)
+    p.add_argument("--steps", type=common.whole(1, checks.MAX_STEPS), default=None)
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=run)

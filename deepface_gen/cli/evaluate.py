@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from deepface_gen.cli import common
+
 
 def run_evaluate(args: argparse.Namespace) -> int:
     from deepface_gen.analysis.evaluate import evaluate
@@ -57,9 +59,16 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="synthetic | celeba:PATH | csv:FOLDER:CSV | tfds[:DATA_DIR] | PATH",
     )
     p.add_argument("--split", default="test", choices=("train", "validation", "test"))
-    p.add_argument("--n", type=int, default=None, help="examples (required for synthetic)")
-    p.add_argument("--seed", type=int, default=12345, help="data seed (synthetic)")
-    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument(
+        "--n",
+        type=common.whole(1, common.BIG),
+        default=None,
+        help="examples (required for synthetic)",
+    )
+    p.add_argument(
+        "--seed", type=common.whole(0, common.SEED_MAX), default=12345, help="data seed (synthetic)"
+    )
+    p.add_argument("--batch-size", type=common.whole(1, 4096), default=128)
     p.add_argument("--json", default=None, help="also write the report as JSON here")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=run_evaluate)

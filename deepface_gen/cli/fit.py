@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from deepface_gen.cli import common
 from deepface_gen.generation import defaults
 
 
@@ -30,8 +31,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", required=True, help="bundle folder to fit and extend")
     p.add_argument("--data", default="synthetic", help="data source (as for evaluate)")
     p.add_argument("--layer", default=defaults.CGMM_LAYER)
-    p.add_argument("--n", type=int, default=8192, help="images in the statistics pass")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument(
+        "--n", type=common.whole(1, common.BIG), default=8192, help="images in the statistics pass"
+    )
+    p.add_argument("--seed", type=common.whole(0, common.SEED_MAX), default=0)
+    p.add_argument("--batch-size", type=common.whole(1, 4096), default=128)
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=run)

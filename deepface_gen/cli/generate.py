@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 
+from deepface_gen import checks
 from deepface_gen.cli import common
 from deepface_gen.generation import defaults
 
 
 def run(args: argparse.Namespace) -> int:
+    common.check_outputs(args.out or "face.png", args.grid)
     from deepface_gen.generation.generator import FaceGenerator
 
     generator = FaceGenerator.load(args.model, vae=args.vae)
@@ -38,7 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--method", default=defaults.METHOD, choices=defaults.METHODS)
     p.add_argument(
         "--temperature",
-        type=float,
+        type=common.real(0.0, checks.MAX_TEMPERATURE),
         default=defaults.TEMPERATURE,
         help=f"diversity: 0 gives the cGMM's mean prediction (default {defaults.TEMPERATURE})",
     )

@@ -12,6 +12,8 @@ def run(args: argparse.Namespace) -> int:
     from deepface_gen.generation.tools import caricature_image, invert_image, prepare
     from deepface_gen.io.images import make_grid, read_image, write_image
 
+    out = args.out or f"{Path(args.image).stem}_{args.command}.png"
+    common.check_outputs(out, args.grid)
     network, mean_image, default_layer = common.network_for(args)
     image = read_image(args.image)
     layer = args.layer or default_layer
@@ -23,7 +25,6 @@ def run(args: argparse.Namespace) -> int:
             network, image, layer, args.seed, settings, quiet=args.quiet, mean_image=mean_image
         )
     result = common.upscale(result[None], args.size)[0]
-    out = args.out or f"{Path(args.image).stem}_{args.command}.png"
     write_image(out, result)
     print(f"wrote {out}")
     if args.grid:

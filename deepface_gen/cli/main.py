@@ -31,9 +31,20 @@ from deepface_gen.io.compilation_cache import enable_compilation_cache, enabled_
 COMMANDS = (attributes, synth, weights, train, evaluate, fit, generate, invert, visualize, edit)
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, but a mistake on the command line is one line, like every other error:
+    ``deepface-gen: error: generate: argument --n: must be from 1 to 1024, not 0``."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        command = self.prog.removeprefix("deepface-gen").strip()
+        where = f"{command}: " if command else ""
+        hint = f" (see deepface-gen {command} --help)" if command else ""
+        self.exit(2, f"deepface-gen: error: {where}{message}{hint}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="deepface-gen",
         description="Draw faces from sparse attribute descriptions and alter portraits.",
     )
@@ -43,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="do not keep compiled programs on disk (also: DEEPFACE_GEN_COMPILATION_CACHE=0)",
     )
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
     for command in COMMANDS:
         command.register(sub)
@@ -65,7 +76,10 @@ def _attach_dash_values(argv: Sequence[str]) -> list[str]:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     parser = build_parser()
-    args = parser.parse_args(_attach_dash_values(sys.argv[1:] if argv is None else argv))
+    try:
+        args = parser.parse_args(_attach_dash_values(sys.argv[1:] if argv is None else argv))
+    except SystemExit as done:  # --help, --version, or a refused argument (status 2)
+        return int(done.code or 0)
     try:
         wants_cache = not args.no_compilation_cache and enabled_by_environment()
         if wants_cache and args.command != "attributes":  # the one command that compiles nothing

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from deepface_gen.cli import common
+
 
 def run(args: argparse.Namespace) -> int:
     from deepface_gen.data.export import export_synthetic
@@ -28,10 +30,22 @@ def run(args: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction) -> None:
     """Add this module's command(s) to the ``deepface-gen`` parser."""
     p = sub.add_parser("synth", help="render synthetic portraits in the CelebA folder format")
-    p.add_argument("--n", type=int, default=1000, help="number of portraits (default 1000)")
-    p.add_argument("--size", type=int, default=64, help="side in pixels (default 64)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--people", type=int, default=None, help="distinct people (default n/5)")
+    p.add_argument(
+        "--n",
+        type=common.whole(1, 1_000_000),
+        default=1000,
+        help="number of portraits (default 1000)",
+    )
+    p.add_argument(
+        "--size", type=common.whole(16, 512), default=64, help="side in pixels (default 64)"
+    )
+    p.add_argument("--seed", type=common.whole(0, common.SEED_MAX), default=0)
+    p.add_argument(
+        "--people",
+        type=common.whole(1, 1_000_000),
+        default=None,
+        help="distinct people (default n/5)",
+    )
     p.add_argument("--format", choices=("jpg", "png"), default="jpg")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -6,6 +6,8 @@ import argparse
 import shlex
 from pathlib import Path
 
+from deepface_gen.cli import common
+
 
 def _run_trainer(args: argparse.Namespace, train_fn, command: str, what: str) -> Path | None:
     """Load the config, train; say how to resume after --max-steps, or where the result is."""
@@ -60,7 +62,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--config", required=True, help="a Python config file, e.g. configs/starter.py")
     p.add_argument("--workdir", required=True, help="checkpoints, metrics and the model go here")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
-    p.add_argument("--max-steps", type=int, default=None, help="stop this run after N steps")
+    p.add_argument(
+        "--max-steps", type=common.whole(1, common.BIG), default=None, help="stop after N steps"
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument(
         "overrides",
@@ -74,7 +78,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--config", required=True, help="e.g. configs/vae_starter.py")
     p.add_argument("--workdir", required=True, help="checkpoints, metrics and the VAE go here")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
-    p.add_argument("--max-steps", type=int, default=None, help="stop this run after N steps")
+    p.add_argument(
+        "--max-steps", type=common.whole(1, common.BIG), default=None, help="stop after N steps"
+    )
     p.add_argument(
         "--attach", default=None, metavar="BUNDLE", help="also copy the VAE into this model bundle"
     )

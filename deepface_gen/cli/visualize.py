@@ -9,6 +9,7 @@ from deepface_gen.errors import DeepFaceGenError
 
 
 def run(args: argparse.Namespace) -> int:
+    common.check_outputs(args.out or "visualization.png", args.grid)
     from deepface_gen.generation.generator import FaceGenerator
     from deepface_gen.generation.tools import visualize_unit
 

@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from deepface_gen import inversion
+from deepface_gen import checks, inversion
 from deepface_gen.attributes import AttributeSpec, as_spec
 from deepface_gen.cgmm import model as cgmm_lib
 from deepface_gen.errors import DeepFaceGenError, DescriptionError
@@ -84,6 +84,8 @@ class FaceGenerator:
             specs = [as_spec(d) for d in description]
         else:
             specs = [as_spec(description)]
+        if not specs:
+            raise DescriptionError("no description given: name at least one, e.g. 'smiling'")
         known = set(self.classifier.known_attributes) & {
             a for a, k in zip(self.classifier.attributes, self.cgmm.known(), strict=True) if k
         }
@@ -140,8 +142,17 @@ class FaceGenerator:
         _check_choice("method", method, tuple(methods.METHODS))
         _check_choice("backend", backend, defaults.BACKENDS)
         _check_choice("init", init, defaults.INITS)
+        n = checks.whole("n", n, 1, checks.MAX_FACES)
+        seed = checks.whole("seed", seed, 0, 2**63 - 1)
+        temperature = checks.real("temperature", temperature, 0.0, checks.MAX_TEMPERATURE)
+        guidance = checks.real("guidance", guidance, 0.0, checks.MAX_GUIDANCE)
         use_vae = backend == "vae" or init == "vae"
         specs = self._descriptions(description, need_vae=use_vae)
+        if n * len(specs) > checks.MAX_FACES:
+            raise DeepFaceGenError(
+                f"{len(specs)} descriptions x n={n} is {n * len(specs)} faces; one call draws "
+                f"at most {checks.MAX_FACES}: split the request"
+            )
         k_target, k_init, k_render = jax.random.split(jax.random.key(seed), 3)
         settings = self._settings(steps)
         conditions = None
@@ -192,7 +203,9 @@ class FaceGenerator:
         return conditions, self.vae_faces(conditions, k_latent, temperature)
 
     def _settings(self, steps: int | None) -> inversion.RenderSettings:
-        return self.settings if steps is None else replace(self.settings, steps=steps)
+        if steps is None:
+            return self.settings
+        return replace(self.settings, steps=checks.whole("steps", steps, 1, checks.MAX_STEPS))
 
     def invert(
         self,
@@ -245,6 +258,7 @@ class FaceGenerator:
         (``unit`` = 'LAYER:CHANNEL'), from the mean face; uint8 (n, S, S, 3)."""
         if (attribute is None) == (unit is None):
             raise DeepFaceGenError("visualize needs exactly one of attribute or unit")
+        n = checks.whole("n", n, 1, checks.MAX_FACES)
         settings = self._settings(steps)
         if unit is not None:
             return visualize_unit(
@@ -286,6 +300,14 @@ class FaceGenerator:
         variation of the change (0: none; speckled edits). Strength 0 returns the input.
         """
         spec = self._descriptions(description)[0]
+        if not len(strengths):
+            raise DeepFaceGenError("edit needs at least one strength")
+        limit = checks.MAX_EDIT_STRENGTH
+        strengths = [checks.real("strength", v, -limit, limit) for v in strengths]
+        guidance = checks.real("guidance", guidance, 0.0, checks.MAX_GUIDANCE)
+        smoothness = checks.real("smoothness", smoothness, 0.0, 1e4)
+        if len(images) == 0:
+            raise DeepFaceGenError("edit needs at least one portrait")
         layer = canonical_layer(layer or self.cgmm.layer)
         if layer != self.cgmm.layer:
             raise DeepFaceGenError(f"the cGMM is fitted at {self.cgmm.layer}, not {layer}")

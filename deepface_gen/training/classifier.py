@@ -23,6 +23,7 @@ import numpy as np
 import optax
 from flax.training import train_state
 
+from deepface_gen import checks
 from deepface_gen.attributes import CELEBA_ATTRIBUTES
 from deepface_gen.config import Config
 from deepface_gen.data import input_pipeline
@@ -39,6 +40,7 @@ from deepface_gen.models.vgg import (
     VGGConfig,
     compact_config,
 )
+from deepface_gen.training import loop
 from deepface_gen.training.loop import check_workdir, resume_state, run_loop
 
 
@@ -57,6 +59,27 @@ class ModelSpec:
 
     def module(self) -> AttributeClassifier:
         return AttributeClassifier(self.backbone, self.head, self.dtype)
+
+
+BACKBONES = ("compact", "vgg16", "vggface")
+FREEZE = ("none", "backbone", "conv1", "conv2", "conv3", "conv4", "conv5")
+DTYPES = ("float32", "bfloat16")
+
+
+def check_config(config: Config) -> None:
+    """The shared checks, and the classifier's enumerations and sizes, before any work."""
+    loop.check_config(config)
+    m = config.model
+    for key, allowed in (("backbone", BACKBONES), ("dtype", DTYPES)):
+        if m.get(key, allowed[0]) not in allowed:
+            raise DeepFaceGenError(f"model.{key}={m[key]!r}: use one of {', '.join(allowed)}")
+    if config.train.freeze not in FREEZE:
+        raise DeepFaceGenError(
+            f"train.freeze={config.train.freeze!r}: use one of {', '.join(FREEZE)}"
+        )
+    if m.backbone == "compact":
+        checks.whole("model.width", m.width, 1, 1024)
+        checks.whole("model.depth", m.depth, 1, 5)
 
 
 def model_spec(config: Config) -> ModelSpec:
@@ -216,6 +239,7 @@ def train_and_evaluate(
     ``max_steps`` stops this run early after a checkpoint (for time-sliced
     machines); it returns None then, and ``resume=True`` continues later.
     """
+    check_config(config)
     workdir = check_workdir(workdir, resume)
     t = config.train
     spec = model_spec(config)

@@ -16,6 +16,7 @@ from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 from tqdm.auto import tqdm
 
+from deepface_gen import checks
 from deepface_gen.config import Config
 from deepface_gen.data import input_pipeline
 from deepface_gen.errors import DeepFaceGenError
@@ -84,6 +85,22 @@ def _shard(batch: input_pipeline.Batch, sharding: NamedSharding) -> dict:
     return {k: jax.device_put(v, sharding) for k, v in arrays.items()}
 
 
+def check_config(config: Config) -> None:
+    """Refuse, before anything is created, settings no trainer can run: counts and sizes
+    out of range, a batch that does not divide over the devices. Types are already
+    checked when the overrides are applied (``config.apply_overrides``)."""
+    t = config.train
+    for key, low in (("steps", 1), ("batch_size", 1), ("log_every", 1), ("checkpoint_every", 1)):
+        if key in t:
+            checks.whole(f"train.{key}", t[key], low, 10**9)
+    checks.real("train.learning_rate", t.learning_rate, 1e-12, 10.0)
+    checks.whole("data.size", config.data.size, 16, 1024)
+    checks.whole("seed", config.seed, 0, 2**63 - 1)
+    devices = jax.device_count()
+    if t.batch_size % devices:
+        raise DeepFaceGenError(f"batch size {t.batch_size} must divide by {devices} devices")
+
+
 def check_workdir(workdir: str | Path, resume: bool) -> Path:
     """The work directory, created; refuses to overwrite checkpoints unless resuming."""
     workdir = Path(workdir)
@@ -126,8 +143,6 @@ def run_loop(
     ``metrics.jsonl``, atomic checkpoints, and a progress bar that ``quiet`` silences."""
     t = config.train
     devices = jax.device_count()
-    if t.batch_size % devices:
-        raise DeepFaceGenError(f"batch size {t.batch_size} must divide by {devices} devices")
     mesh = jax.make_mesh((devices,), ("data",), axis_types=(jax.sharding.AxisType.Auto,))
     data_sharding = NamedSharding(mesh, P("data"))
     state = jax.device_put(state, NamedSharding(mesh, P()))

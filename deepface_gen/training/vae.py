@@ -33,7 +33,7 @@ from deepface_gen.models.vae import (
     vae_record,
 )
 from deepface_gen.training.classifier import TrainState, known_attributes_of, learning_rate_schedule
-from deepface_gen.training.loop import check_workdir, resume_state, run_loop
+from deepface_gen.training.loop import check_config, check_workdir, resume_state, run_loop
 
 
 def vae_config(config: Config) -> VAEConfig:
@@ -97,6 +97,7 @@ def train_vae(
 ) -> Path | None:
     """Train a conditional VAE per ``config``; returns the exported bundle folder
     (``workdir/model``), or None when ``max_steps`` stopped it early."""
+    check_config(config)
     workdir = check_workdir(workdir, resume)
     t = config.train
     arch = vae_config(config)

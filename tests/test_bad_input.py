@@ -1,0 +1,181 @@
+"""Bad input is refused before any work: exit status 2, one line naming the culprit,
+no traceback, nothing written. One parametrized test per class of mistake."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+from deepface_gen import cli
+from deepface_gen.errors import DeepFaceGenError
+from deepface_gen.io.images import write_image
+
+
+def _refused(capsys, tmp_path, argv, culprit):
+    before = sorted(p.name for p in tmp_path.iterdir())
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    assert lines[0].startswith("deepface-gen: error:") and "Traceback" not in err
+    assert culprit in lines[0], (culprit, lines[0])
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing written
+    return lines[0]
+
+
+NUMBERS = [
+    (["--attrs", "smiling=nan"], "Smiling=nan"),
+    (["--attrs", "smiling=inf"], "Smiling=inf"),
+    (["--attrs", "male, blond hair=-inf"], "Blond_Hair=-inf"),
+    (["--attrs", "smiling", "--guidance", "nan"], "--guidance"),
+    (["--attrs", "smiling", "--temperature", "inf"], "--temperature"),
+    (["--attrs", "smiling=9"], "Smiling=9"),
+]
+RANGES = [
+    (["--attrs", "smiling", "--n", "0"], "--n"),
+    (["--attrs", "smiling", "--n", "-1"], "--n"),
+    (["--attrs", "smiling", "--n", "100000"], "--n"),
+    (["--attrs", "smiling", "--n", "2.5"], "--n"),
+    (["--attrs", "smiling", "--size", "-5"], "--size"),
+    (["--attrs", "smiling", "--size", "7"], "--size"),
+    (["--attrs", "smiling", "--steps", "0"], "--steps"),
+    (["--attrs", "smiling", "--steps", "-1"], "--steps"),
+    (["--attrs", "smiling", "--temperature", "-1"], "--temperature"),
+    (["--attrs", "smiling", "--seed", "-3"], "--seed"),
+]
+OUTPUTS = [
+    (["--attrs", "smiling", "--out", "face.xyz"], "face.xyz"),
+    (["--attrs", "smiling", "--out", "faces/", "--grid", "grid.xyz"], "grid.xyz"),
+    (["--attrs", "smiling", "--out", "a_file.txt/face.png"], "a_file.txt is a file"),
+]
+WORDS = [
+    (["--attrs", "male,female"], "contradictory"),
+    (["--attrs", "blnd hair"], "did you mean Blond_Hair"),
+    (["--attrs", ""], "empty"),
+]
+
+
+@pytest.mark.parametrize("args, culprit", NUMBERS + RANGES + OUTPUTS + WORDS)
+def test_generate_refuses_before_any_work(args, culprit, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a_file.txt").write_text("not a folder")
+    _refused(capsys, tmp_path, ["generate", *args, "--quiet"], culprit)
+
+
+def test_a_long_unknown_word_is_not_echoed_whole(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    line = _refused(capsys, tmp_path, ["generate", "--attrs", "x" * 10_000], "unknown attribute")
+    assert len(line) < 300
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def test_a_read_only_output_folder_is_refused(capsys, tmp_path, monkeypatch):
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    monkeypatch.chdir(tmp_path)
+    _refused(
+        capsys,
+        tmp_path,
+        ["generate", "--attrs", "smiling", "--out", "locked/f.png"],
+        "not writable",
+    )
+
+
+@pytest.fixture
+def portrait_folder(tmp_path):
+    folder = tmp_path / "portraits"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(2):
+        write_image(folder / f"good{i}.png", rng.integers(0, 255, (64, 64, 3), dtype=np.uint8))
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
+    return folder
+
+
+@pytest.mark.parametrize(
+    "args, culprit",
+    [
+        (["--attrs", "+smiling", "--strength", "nan"], "--strength"),
+        (["--attrs", "+smiling", "--sweep", "0,nan"], "--sweep"),
+        (["--attrs", "+smiling", "--sweep", "0,big"], "--sweep"),
+        (["--attrs", "+smiling", "--batch-size", "0"], "--batch-size"),
+        (["--attrs", "+smiling=nan"], "Smiling=nan"),
+        (["--attrs", "+smiling", "--box", "1,2,3"], "--box"),
+    ],
+)
+def test_edit_refuses_before_any_work(args, culprit, capsys, tmp_path, portrait_folder):
+    out = tmp_path / "edited"
+    _refused(capsys, tmp_path, ["edit", str(portrait_folder), *args, "--out", str(out)], culprit)
+
+
+def test_edit_of_a_file_into_an_unknown_type_is_refused(capsys, tmp_path, portrait_folder):
+    image = portrait_folder / "good0.png"
+    _refused(capsys, tmp_path, ["edit", str(image), "--attrs", "+smiling", "--out",
+                                str(tmp_path / "x.xyz")], "x.xyz")  # fmt: skip
+
+
+def test_edit_of_a_folder_skips_bad_files_edits_the_good_and_says_so(
+    capsys, tmp_path, portrait_folder, tiny_bundle
+):
+    out = tmp_path / "edited"
+    argv = ["edit", str(portrait_folder), "--attrs", "+smiling", "--out", str(out),
+            "--model", str(tiny_bundle), "--steps", "2", "--quiet"]  # fmt: skip
+    assert cli.main(argv) == 1
+    err = capsys.readouterr().err
+    assert "broken.jpg" in err and "1 of 3 images" in err and "2 edited" in err
+    assert sorted(p.name for p in out.iterdir()) == ["good0.png", "good1.png"]
+
+
+@pytest.mark.parametrize(
+    "override, culprit",
+    [
+        ("train.steps=abc", "train.steps"),
+        ("train.steps=5.5", "train.steps"),
+        ("model.width=wide", "model.width"),
+        ("train.freeze=conv", "train.freeze"),
+        ("train.batch_size=0", "train.batch_size"),
+        ("train.learning_rate=-1", "train.learning_rate"),
+        ("model.backbone=resnet", "model.backbone"),
+        ("data.size=7", "data.size"),
+    ],
+)
+def test_train_refuses_bad_config_values_before_creating_anything(
+    override, culprit, capsys, tmp_path
+):
+    work = tmp_path / "run"
+    argv = ["train", "--config", "configs/starter.py", "--workdir", str(work), override]
+    _refused(capsys, tmp_path, argv, culprit)
+    assert not work.exists()
+
+
+@pytest.mark.parametrize(
+    "args, culprit",
+    [(["--n", "0"], "--n"), (["--size", "7"], "--size"), (["--n", "many"], "--n")],
+)
+def test_synth_refuses_before_any_work(args, culprit, capsys, tmp_path):
+    _refused(capsys, tmp_path, ["synth", *args, "--out", str(tmp_path / "s")], culprit)
+
+
+def test_python_api_refuses_the_same_things(tiny_bundle):
+    from deepface_gen.generation.generator import FaceGenerator
+
+    gen = FaceGenerator.load(tiny_bundle)
+    for kwargs, culprit in [
+        ({"n": 0}, "n must"), ({"n": 2.5}, "n must"), ({"n": True}, "n must"),
+        ({"steps": 0}, "steps"), ({"temperature": float("nan")}, "temperature"),
+        ({"guidance": -1}, "guidance"), ({"description": []}, "no description"),
+        ({"description": np.zeros((0, 40))}, "no description"),
+        ({"description": np.full(40, np.nan)}, "=nan"),
+    ]:  # fmt: skip
+        kwargs = {"description": "smiling", **kwargs}
+        with pytest.raises(DeepFaceGenError, match=culprit):
+            gen.generate(**kwargs)
+    face = np.zeros((16, 16, 3), np.uint8)
+    with pytest.raises(DeepFaceGenError, match="at least one strength"):
+        gen.edit(face[None], "+smiling", strengths=())
+    with pytest.raises(DeepFaceGenError, match="strength must be a finite"):
+        gen.edit(face[None], "+smiling", strengths=(float("nan"),))
+    with pytest.raises(DeepFaceGenError, match="at least 16"):
+        gen.invert(np.zeros((5, 5, 3), np.uint8))

@@ -179,3 +179,49 @@ def test_python_api_refuses_the_same_things(tiny_bundle):
         gen.edit(face[None], "+smiling", strengths=(float("nan"),))
     with pytest.raises(DeepFaceGenError, match="at least 16"):
         gen.invert(np.zeros((5, 5, 3), np.uint8))
+
+
+@pytest.mark.parametrize(
+    "damage, culprit",
+    [
+        (lambda m: [m], "a manifest is a JSON object, not a list"),
+        (lambda m: {k: v for k, v in m.items() if k != "backbone"}, "no 'backbone' entry"),
+        (lambda m: {**m, "head": "flatten"}, "'head' must be a dict"),
+        (lambda m: {**m, "files": {"../../etc/passwd": "0" * 64}}, "inside the bundle folder"),
+        (lambda m: {**m, "backbone": {"name": "x"}}, "malformed architecture"),
+    ],
+)
+def test_malformed_manifests_are_refused_naming_the_problem(
+    damage, culprit, tiny_bundle, tmp_path, capsys
+):
+    import json
+    import shutil
+
+    model = shutil.copytree(tiny_bundle, tmp_path / "model")
+    manifest = json.loads((model / "manifest.json").read_text())
+    (model / "manifest.json").write_text(json.dumps(damage(manifest)))
+    assert cli.main(["score", str(tmp_path / "x.png"), "--model", str(model)]) == 2
+    err = capsys.readouterr().err
+    assert culprit in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_resume_falls_back_to_the_newest_intact_checkpoint(tmp_path):
+    from test_train import tiny_config
+
+    from deepface_gen.training.classifier import train_and_evaluate
+    from deepface_gen.training.loop import CHECKPOINT_DIR
+
+    cfg = tiny_config(steps=6, checkpoint_every=2)
+    assert train_and_evaluate(cfg, tmp_path, quiet=True, max_steps=4) is None
+    newest = sorted((tmp_path / CHECKPOINT_DIR).glob("step_*.msgpack"))[-1]
+    assert newest.name == "step_00000004.msgpack"
+    newest.write_bytes(newest.read_bytes()[: len(newest.read_bytes()) // 2])  # a crash mid-copy
+    with pytest.warns(
+        UserWarning, match="skipped damaged checkpoint.*step_00000004.*step_00000002"
+    ):
+        bundle = train_and_evaluate(cfg, tmp_path, resume=True, quiet=True)
+    assert bundle is not None and (bundle / "manifest.json").exists()
+    for path in (tmp_path / CHECKPOINT_DIR).glob("step_*.msgpack"):
+        path.write_bytes(b"\x00\x01")
+    with pytest.raises(DeepFaceGenError, match="every checkpoint is damaged"):
+        train_and_evaluate(cfg, tmp_path, resume=True, quiet=True)

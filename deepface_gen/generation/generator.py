@@ -60,6 +60,8 @@ class FaceGenerator:
                 f"{classifier.path} has no fitted cGMM; run: deepface-gen fit --model "
                 f"{classifier.path} --data synthetic --layer conv3_1"
             )
+        if not isinstance(record, dict) or not isinstance(record.get("file"), str):
+            raise DeepFaceGenError(f"{classifier.path}: the manifest's 'cgmm' entry is malformed")
         # load_classifier has just verified every file's checksum, the cGMM's included.
         arrays = bundles.load_bundle_file(classifier.path, record["file"], verify=False)
         fitted = cgmm_lib.CGMM.from_arrays(record["layer"], arrays)

@@ -81,6 +81,15 @@ def read_manifest(folder: str | os.PathLike) -> dict:
         manifest = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise WeightsError(f"{path}: manifest is not valid JSON ({err})") from None
+    if not isinstance(manifest, dict):
+        raise WeightsError(f"{path}: a manifest is a JSON object, not a {type(manifest).__name__}")
+    files = manifest.get("files", {})
+    if not isinstance(files, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in files.items()
+    ):
+        raise WeightsError(f"{path}: 'files' must map file names to sha256 digests")
+    if any(Path(name).name != name for name in files):
+        raise WeightsError(f"{path}: 'files' may only name files inside the bundle folder")
     if manifest.get("format") != BUNDLE_FORMAT:
         raise WeightsError(
             f"{path}: bundle format {manifest.get('format')!r}; this version reads {BUNDLE_FORMAT}"
@@ -103,6 +112,21 @@ def verify_bundle(folder: str | os.PathLike) -> dict:
                 "the file is damaged or was replaced"
             )
     return manifest
+
+
+def require(manifest: dict, folder: str | os.PathLike, fields: dict[str, type]) -> None:
+    """Refuse a manifest that lacks a field a loader needs, or has one of the wrong type,
+    naming the field (not a KeyError from deep inside the loader)."""
+    for name, kind in fields.items():
+        if name not in manifest:
+            raise WeightsError(
+                f"{Path(folder) / MANIFEST}: no {name!r} entry; the bundle is damaged"
+            )
+        if not isinstance(manifest[name], kind):
+            raise WeightsError(
+                f"{Path(folder) / MANIFEST}: {name!r} must be a {kind.__name__}, "
+                f"not a {type(manifest[name]).__name__}"
+            )
 
 
 def load_bundle(folder: str | os.PathLike, filename: str = PARAMS_FILE) -> tuple[dict, dict]:

@@ -108,11 +108,24 @@ def load_classifier(name_or_path: str | os.PathLike = STARTER) -> Classifier:
     arrays, manifest = bundles.load_bundle(path)
     if manifest.get("kind") != "attribute_classifier":
         raise WeightsError(f"{path}: bundle holds a {manifest.get('kind')!r}, not a classifier")
+    bundles.require(
+        manifest,
+        path,
+        {"backbone": dict, "head": dict, "preprocessing": dict, "attributes": list, "files": dict},
+    )
+    if "params" not in arrays:
+        raise WeightsError(f"{path}: the weights file holds no 'params'")
+    try:
+        parts = (
+            VGGConfig.from_json(manifest["backbone"]),
+            HeadConfig.from_json(manifest["head"]),
+            Preprocessing.from_json(manifest["preprocessing"]),
+        )
+    except (KeyError, TypeError, ValueError) as err:
+        raise WeightsError(f"{path}: malformed architecture in the manifest ({err!r})") from None
     params = jax.tree_util.tree_map(jnp.asarray, arrays["params"])
     return Classifier(
-        VGGConfig.from_json(manifest["backbone"]),
-        HeadConfig.from_json(manifest["head"]),
-        Preprocessing.from_json(manifest["preprocessing"]),
+        *parts,
         params,
         tuple(manifest["attributes"]),
         tuple(manifest.get("known_attributes", manifest["attributes"])),

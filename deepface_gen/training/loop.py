@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -65,14 +66,31 @@ def restore_checkpoint(workdir: Path, state: TrainState, config: Config) -> Trai
     paths = _checkpoint_paths(workdir)
     if not paths:
         return None
-    payload = serialization.msgpack_restore(paths[-1].read_bytes())
-    diffs = _config_difference(json.loads(payload["config"]), config.to_dict())
-    if diffs:
-        raise DeepFaceGenError(
-            f"{paths[-1]} was written with a different config ({'; '.join(diffs)}); "
-            "use a new --workdir or the original settings"
-        )
-    return serialization.from_state_dict(state, payload["state"])
+    damaged = []
+    for path in reversed(paths):  # newest first; a damaged one falls back to the one before
+        try:
+            payload = serialization.msgpack_restore(path.read_bytes())
+            saved = json.loads(payload["config"])
+            restored = serialization.from_state_dict(state, payload["state"])
+        except Exception as err:  # noqa: BLE001 - any decoding failure is a damaged file
+            damaged.append(f"{path.name} ({type(err).__name__})")
+            continue
+        diffs = _config_difference(saved, config.to_dict())
+        if diffs:
+            raise DeepFaceGenError(
+                f"{path} was written with a different config ({'; '.join(diffs)}); "
+                "use a new --workdir or the original settings"
+            )
+        if damaged:
+            warnings.warn(
+                f"skipped damaged checkpoint(s) {', '.join(damaged)}; resuming from {path.name}",
+                stacklevel=2,
+            )
+        return restored
+    raise DeepFaceGenError(
+        f"{workdir / CHECKPOINT_DIR}: every checkpoint is damaged ({', '.join(damaged)}); "
+        "start again in a new --workdir"
+    )
 
 
 def _shard(batch: input_pipeline.Batch, sharding: NamedSharding) -> dict:

@@ -225,3 +225,29 @@ def test_resume_falls_back_to_the_newest_intact_checkpoint(tmp_path):
         path.write_bytes(b"\x00\x01")
     with pytest.raises(DeepFaceGenError, match="every checkpoint is damaged"):
         train_and_evaluate(cfg, tmp_path, resume=True, quiet=True)
+
+
+def test_a_model_trained_on_four_labelled_columns_knows_four_attributes(tmp_path, capsys):
+    from test_train import tiny_config
+
+    from deepface_gen.models.classifier import load_classifier
+    from deepface_gen.training.classifier import train_and_evaluate
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    rng = np.random.default_rng(1)
+    rows = ["file,Male,Smiling,Eyeglasses,Bald"]
+    for i in range(16):
+        write_image(folder / f"{i}.png", rng.integers(0, 255, (16, 16, 3), dtype=np.uint8))
+        bald = "1" if i == 0 else "-1"  # one bald face: too few to learn from
+        rows.append(f"{i}.png,{1 if i % 2 else -1},{1 if i % 3 else -1},{1 if i < 8 else 0},{bald}")
+    (tmp_path / "labels.csv").write_text("\n".join(rows) + "\n")
+    cfg = tiny_config(steps=2, balance_batches=2)
+    cfg.data.source = f"csv:{folder}:{tmp_path / 'labels.csv'}"
+    bundle = train_and_evaluate(cfg, tmp_path / "run", quiet=True)
+    model = load_classifier(bundle)
+    assert model.known_attributes == ("Eyeglasses", "Male", "Smiling")
+    image = write_image(tmp_path / "q.png", rng.integers(0, 255, (16, 16, 3), dtype=np.uint8))
+    assert cli.main(["score", str(image), "--model", str(bundle), "--all"]) == 0
+    listed = [line.split()[0] for line in capsys.readouterr().out.splitlines()[1:]]
+    assert sorted(listed) == ["Eyeglasses", "Male", "Smiling"]

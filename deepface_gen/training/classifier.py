@@ -211,18 +211,45 @@ def make_train_step(spec: ModelSpec, config: Config) -> Callable:
     return jax.jit(step, donate_argnums=0)
 
 
-def estimate_positive_rate(source, batches: int) -> np.ndarray:
-    """Per-attribute frequency of positives in the first ``batches`` batches, clipped."""
-    attributes, mask = input_pipeline.first_labels(source, batches)
+# A head learns an attribute only from labels of both kinds: fewer than this many
+# positives or negatives in the label sample and the model does not claim to know it.
+MIN_LABELS_EACH_WAY = 3
+LABEL_SAMPLE = 256  # examples read for the label statistics (at most one pass of a finite set)
+
+
+def label_sample(source, batches: int) -> tuple[np.ndarray, np.ndarray]:
+    """Attributes and known-label mask of the first examples: ``batches`` batches, at
+    least ``LABEL_SAMPLE`` examples, never more than one pass over a finite source (so
+    no example is counted twice)."""
+    wanted = max(batches, -(-LABEL_SAMPLE // source.batch_size))
+    if source.num_examples is not None:
+        wanted = min(wanted, -(-source.num_examples // source.batch_size))
+    attributes, mask = input_pipeline.first_labels(source, wanted)
+    count = len(attributes) if source.num_examples is None else source.num_examples
+    return attributes[:count], mask[:count]
+
+
+def estimate_positive_rate(attributes: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Per-attribute frequency of positives among the known labels (N, 40), clipped."""
     pos, known = ((attributes > 0) & mask).sum(0), mask.sum(0)
     return np.clip(pos / np.maximum(known, 1), 0.01, 0.99).astype(np.float32)
 
 
-def known_attributes_of(source_spec: str) -> list[str]:
-    """Attributes a model trained on this data can know: synthetic data draws all but a few."""
-    if source_spec.startswith("synthetic"):
-        return list(DRAWN_ATTRIBUTES)
-    return list(CELEBA_ATTRIBUTES)
+def known_attributes_of(source_spec: str, attributes: np.ndarray, mask: np.ndarray) -> list[str]:
+    """Attributes a model trained on this data can know: those the labels actually show
+    both ways (at least ``MIN_LABELS_EACH_WAY`` positives and negatives in the sample),
+    and on synthetic data only the ones the renderer draws. A CSV with four attribute
+    columns gives a model that knows four attributes, not forty."""
+    positives = ((attributes > 0) & mask).sum(0)
+    negatives = ((attributes <= 0) & mask).sum(0)
+    drawable = DRAWN_ATTRIBUTES if source_spec.startswith("synthetic") else CELEBA_ATTRIBUTES
+    return [
+        name
+        for i, name in enumerate(CELEBA_ATTRIBUTES)
+        if name in drawable
+        and positives[i] >= MIN_LABELS_EACH_WAY
+        and negatives[i] >= MIN_LABELS_EACH_WAY
+    ]
 
 
 def train_and_evaluate(
@@ -252,7 +279,9 @@ def train_and_evaluate(
     source = input_pipeline.make_source(
         config.data.source, "train", config.data.size, t.batch_size, config.seed
     )
-    positive_rate = jnp.asarray(estimate_positive_rate(source, t.balance_batches))
+    balance = input_pipeline.first_labels(source, t.balance_batches)
+    positive_rate = jnp.asarray(estimate_positive_rate(*balance))
+    known = known_attributes_of(config.data.source, *label_sample(source, t.balance_batches))
     train_step = make_train_step(spec, config)
     step_key = jax.random.fold_in(key, 1)
     began = time.perf_counter()
@@ -268,13 +297,18 @@ def train_and_evaluate(
     )
     if stop < t.steps:
         return None
-    return export_model(
-        workdir, jax.device_get(state.params), spec, config, time.perf_counter() - began, start
-    )
+    seconds = time.perf_counter() - began
+    return export_model(workdir, jax.device_get(state.params), spec, config, seconds, start, known)
 
 
 def export_model(
-    workdir: Path, params: dict, spec: ModelSpec, config: Config, seconds: float, resumed_from: int
+    workdir: Path,
+    params: dict,
+    spec: ModelSpec,
+    config: Config,
+    seconds: float,
+    resumed_from: int,
+    known: list[str],
 ) -> Path:
     """Write the trained classifier as a bundle in ``workdir/model``."""
     manifest = {
@@ -283,7 +317,7 @@ def export_model(
         "head": spec.head.to_json(),
         "preprocessing": spec.preprocessing.to_json(),
         "attributes": list(CELEBA_ATTRIBUTES),
-        "known_attributes": known_attributes_of(config.data.source),
+        "known_attributes": known,
         "training": {
             "config": config.to_dict(),
             "seed": config.seed,

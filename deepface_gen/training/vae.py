@@ -32,7 +32,12 @@ from deepface_gen.models.vae import (
     masked_conditions,
     vae_record,
 )
-from deepface_gen.training.classifier import TrainState, known_attributes_of, learning_rate_schedule
+from deepface_gen.training.classifier import (
+    TrainState,
+    known_attributes_of,
+    label_sample,
+    learning_rate_schedule,
+)
 from deepface_gen.training.loop import check_config, check_workdir, resume_state, run_loop
 
 
@@ -142,7 +147,8 @@ def train_vae(
         "device": jax.devices()[0].device_kind,
         "jax_version": jax.__version__,
     }
-    known = known_attributes_of(config.data.source)
+    labels = label_sample(source, int(t.moment_batches))
+    known = known_attributes_of(config.data.source, *labels)
     vae = VAE(arch, jax.device_get(state.params), mean, cov, tuple(known), {})
     record = vae_record(arch, bundles.PARAMS_FILE, known, training)
     manifest = {"kind": "conditional_vae", "attributes": list(CELEBA_ATTRIBUTES), "vae": record}

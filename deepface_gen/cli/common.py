@@ -15,30 +15,23 @@ BIG = 10**9  # counts with no tighter natural limit (examples in a pass)
 
 def whole(low: int, high: int):
     """An argparse type: a whole number in [low, high], refused at parse time."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(
-                f"must be a whole number from {low} to {high}, not {checks.shorten(text)!r}"
-            ) from None
-        return _checked(checks.whole, value, low, high)
-
-    return parse
+    return _argument(int, checks.whole, low, high, "a whole number")
 
 
 def real(low: float, high: float):
     """An argparse type: a finite number in [low, high], refused at parse time."""
+    return _argument(float, checks.real, low, high, "a number")
 
-    def parse(text: str) -> float:
+
+def _argument(convert, check, low, high, kind: str):
+    def parse(text: str):
         try:
-            value = float(text)
+            value = convert(text)
         except ValueError:
             raise argparse.ArgumentTypeError(
-                f"must be a number from {low:g} to {high:g}, not {checks.shorten(text)!r}"
+                f"must be {kind} from {low:g} to {high:g}, not {checks.shorten(text)!r}"
             ) from None
-        return _checked(checks.real, value, low, high)
+        return _checked(check, value, low, high)
 
     return parse
 

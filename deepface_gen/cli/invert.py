@@ -18,12 +18,8 @@ def run(args: argparse.Namespace) -> int:
     image = read_image(args.image)
     layer = args.layer or default_layer
     settings = common.render_settings(args.steps)
-    if args.command == "invert":
-        result = invert_image(network, image, layer, args.seed, settings, mean_image, args.quiet)
-    else:
-        result = caricature_image(
-            network, image, layer, args.seed, settings, quiet=args.quiet, mean_image=mean_image
-        )
+    tool = invert_image if args.command == "invert" else caricature_image
+    result = tool(network, image, layer, args.seed, settings, mean_image, args.quiet)
     result = common.upscale(result[None], args.size)[0]
     write_image(out, result)
     print(f"wrote {out}")

@@ -56,10 +56,10 @@ def run_train_vae(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    """Add this module's command(s) to the ``deepface-gen`` parser."""
-    p = sub.add_parser("train", help="train an attribute classifier from a config")
-    p.add_argument("--config", required=True, help="a Python config file, e.g. configs/starter.py")
+def _trainer_parser(sub: argparse._SubParsersAction, name: str, text: str, example: str):
+    """A trainer command's parser: config, workdir, resume, a step budget, overrides."""
+    p = sub.add_parser(name, help=text)
+    p.add_argument("--config", required=True, help=f"a Python config file, e.g. {example}")
     p.add_argument("--workdir", required=True, help="checkpoints, metrics and the model go here")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
     p.add_argument(
@@ -72,18 +72,19 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="key=value",
         help="override config values, e.g. train.steps=100",
     )
-    p.set_defaults(func=run_train)
+    return p
 
-    p = sub.add_parser("train-vae", help="train a conditional VAE from a config")
-    p.add_argument("--config", required=True, help="e.g. configs/vae_starter.py")
-    p.add_argument("--workdir", required=True, help="checkpoints, metrics and the VAE go here")
-    p.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
-    p.add_argument(
-        "--max-steps", type=common.whole(1, common.BIG), default=None, help="stop after N steps"
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add this module's command(s) to the ``deepface-gen`` parser."""
+    p = _trainer_parser(
+        sub, "train", "train an attribute classifier from a config", "configs/starter.py"
+    )
+    p.set_defaults(func=run_train)
+    p = _trainer_parser(
+        sub, "train-vae", "train a conditional VAE from a config", "configs/vae_starter.py"
     )
     p.add_argument(
         "--attach", default=None, metavar="BUNDLE", help="also copy the VAE into this model bundle"
     )
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.add_argument("overrides", nargs="*", metavar="key=value", help="override config values")
     p.set_defaults(func=run_train_vae)

@@ -218,15 +218,7 @@ class FaceGenerator:
         quiet: bool = True,
     ) -> np.ndarray:
         """Reconstruct an image from its activations at ``layer`` alone (from the mean face)."""
-        return invert_image(
-            self.classifier,
-            image,
-            layer or self.cgmm.layer,
-            seed,
-            self._settings(steps),
-            self.cgmm.mean_image,
-            quiet,
-        )
+        return self._image_tool(invert_image, image, layer, seed, steps, quiet)
 
     def caricature(
         self,
@@ -237,15 +229,13 @@ class FaceGenerator:
         quiet: bool = True,
     ) -> np.ndarray:
         """Exaggerate what ``layer`` sees in the image, starting from the image itself."""
-        return caricature_image(
-            self.classifier,
-            image,
-            layer or self.cgmm.layer,
-            seed,
-            self._settings(steps),
-            quiet=quiet,
-            mean_image=self.cgmm.mean_image,
-        )
+        return self._image_tool(caricature_image, image, layer, seed, steps, quiet)
+
+    def _image_tool(self, tool, image, layer, seed, steps, quiet) -> np.ndarray:
+        """Run ``invert_image`` or ``caricature_image`` with this model and its mean face."""
+        layer = layer or self.cgmm.layer
+        settings = self._settings(steps)
+        return tool(self.classifier, image, layer, seed, settings, self.cgmm.mean_image, quiet)
 
     def visualize(
         self,

@@ -57,6 +57,15 @@ def _as_uint8(images: np.ndarray) -> np.ndarray:
     return np.round(images).astype(np.uint8)
 
 
+def _read_layer(
+    network: Network, image: np.ndarray, layer: str
+) -> tuple[str, jax.Array, jax.Array]:
+    """(canonical layer, the image as model pixels (1, S, S, 3), its activations there)."""
+    layer = canonical_layer(layer)
+    pixels = prepare(image, network.input_size)
+    return layer, pixels, network.apply(pixels, taps=(layer,))[layer]
+
+
 def invert_image(
     network: Network,
     image: np.ndarray,
@@ -68,9 +77,7 @@ def invert_image(
 ) -> np.ndarray:
     """Feature inversion: an image whose ``layer`` activations match the given image's,
     rendered from noise around the colour centre; uint8 (S, S, 3)."""
-    layer = canonical_layer(layer)
-    pixels = prepare(image, network.input_size)
-    target = network.apply(pixels, taps=(layer,))[layer]
+    layer, _, target = _read_layer(network, image, layer)
     centre = colour_centre(network, mean_image)
     k_start, k_render = jax.random.split(jax.random.key(seed))
     init = inversion.noisy_start(centre, 1, k_start)
@@ -85,15 +92,13 @@ def caricature_image(
     layer: str,
     seed: int = 0,
     settings: inversion.RenderSettings = inversion.DEFAULT_SETTINGS,
-    strength: float = defaults.CARICATURE_STRENGTH,
-    quiet: bool = True,
     mean_image: np.ndarray | None = None,
+    quiet: bool = True,
+    strength: float = defaults.CARICATURE_STRENGTH,
 ) -> np.ndarray:
     """Exaggerate what ``layer`` sees in an image, starting from the image itself;
     uint8 (S, S, 3)."""
-    layer = canonical_layer(layer)
-    pixels = prepare(image, network.input_size)
-    reference = network.apply(pixels, taps=(layer,))[layer]
+    layer, pixels, reference = _read_layer(network, image, layer)
     objective = inversion.caricature(layer, reference, weight=strength)
     centre = colour_centre(network, mean_image)
     images, _ = inversion.render(

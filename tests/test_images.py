@@ -200,3 +200,24 @@ def test_written_files_get_the_umask_mode_and_the_umask_is_untouched(tmp_path, r
     finally:
         os.umask(previous)
     assert path.stat().st_mode & 0o777 == 0o640
+
+
+@pytest.mark.slow
+def test_a_huge_image_is_read_within_a_gigabyte(tmp_path):
+    import subprocess
+    import sys
+
+    path = tmp_path / "huge.png"
+    Image.new("RGBA", (7800, 7800), (200, 30, 30, 128)).save(path)  # 61 megapixels
+    script = (
+        "import resource, sys\n"
+        "from deepface_gen.io.images import read_image\n"
+        "image = read_image(sys.argv[1])\n"
+        "peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "print(image.shape[0], image.shape[1], peak)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True,
+                          text=True, timeout=300, check=True)  # fmt: skip
+    height, width, peak_kb = (int(v) for v in done.stdout.split())
+    assert height * width <= 40_000_000 and abs(width / height - 1) < 0.01
+    assert peak_kb / 1024 < 1000, f"reading took {peak_kb / 1024:.0f} MB"

@@ -9,6 +9,7 @@ is refused with the file's name and the reason.
 from __future__ import annotations
 
 import io
+import math
 import os
 import secrets
 import warnings
@@ -33,6 +34,8 @@ def _to_rgb_uint8(array: np.ndarray, name: str) -> np.ndarray:
     """Normalize dtype and channels of a decoded image to (H, W, 3) uint8."""
     if array.ndim == 3 and array.shape[-1] not in (1, 2, 3, 4) and array.shape[0] in (1, 3, 4):
         array = np.moveaxis(array, 0, -1)  # channels-first TIFFs
+    if array.dtype == np.uint8 and array.ndim in (2, 3):
+        return _uint8_to_rgb(array, name)  # the common case, without float copies
     if array.dtype == np.uint16:
         array = array.astype(np.float64) / 257.0  # 65535 -> 255
     elif array.dtype.kind in "iu" and array.dtype != np.uint8:
@@ -56,6 +59,45 @@ def _to_rgb_uint8(array: np.ndarray, name: str) -> np.ndarray:
     if channels == 1:
         array = np.repeat(array, 3, axis=-1)
     return np.round(array).astype(np.uint8)
+
+
+def _uint8_to_rgb(array: np.ndarray, name: str) -> np.ndarray:
+    """(H, W[, C]) uint8 to (H, W, 3) uint8 in integer arithmetic, in bands of rows: a
+    40-megapixel RGBA photo never needs more than a few bands' worth of extra memory."""
+    if array.ndim == 2:
+        array = array[..., None]
+    channels = array.shape[-1]
+    if channels == 3:
+        return np.ascontiguousarray(array)
+    if channels not in (1, 2, 4):
+        raise ImageError(f"{name}: unsupported image layout with shape {array.shape}")
+    out = np.empty((*array.shape[:2], 3), np.uint8)
+    band = 512
+    for top in range(0, array.shape[0], band):
+        rows = array[top : top + band].astype(np.uint32)
+        colour = rows[..., : 3 if channels == 4 else 1]
+        if channels in (2, 4):  # composite over white, rounding as (x + 127) // 255
+            alpha = rows[..., -1:]
+            colour = (colour * alpha + 255 * (255 - alpha) + 127) // 255
+        out[top : top + band] = colour.astype(np.uint8)  # 1 channel broadcasts to 3
+    return out
+
+
+def _shrink_in_bands(pil: Image.Image, max_pixels: int, name: str) -> np.ndarray:
+    """An over-budget decoded image, box-averaged by a whole factor to within the budget
+    and made RGB, one band of rows at a time: numpy never holds the full-size image (a
+    60-megapixel RGBA photo costs its decoded buffer and little more)."""
+    factor = math.ceil((pil.width * pil.height / max_pixels) ** 0.5)
+    height, width = pil.height // factor, pil.width // factor
+    out = np.empty((height, width, 3), np.uint8)
+    band = max(1, (1 << 22) // (pil.width * factor))  # output rows per ~4-megapixel band
+    for top in range(0, height, band):
+        rows = min(band, height - top)
+        box = (0, top * factor, width * factor, (top + rows) * factor)
+        rgb = _uint8_to_rgb(np.asarray(pil.crop(box)), name)
+        blocks = rgb.reshape(rows, factor, width, factor, 3).mean(axis=(1, 3))
+        out[top : top + rows] = np.round(blocks).astype(np.uint8)
+    return out
 
 
 def header_size(data: bytes) -> tuple[int, int] | None:
@@ -109,9 +151,10 @@ def _decode(source: bytes, name: str, max_pixels: int = MAX_PIXELS) -> np.ndarra
     try:
         with Image.open(io.BytesIO(source)) as pil:
             if pil.format == "JPEG" and pil.width * pil.height > max_pixels:
-                # Decode at the smallest 1/2^k scale that stays at or above the budget.
-                scale = (pil.width * pil.height / max_pixels) ** 0.5
-                pil.draft("RGB", (int(pil.width / scale), int(pil.height / scale)))
+                # Decode at 1/2, 1/4 or 1/8 scale, no smaller than the whole-factor box
+                # average (_shrink_in_bands) would make it anyway.
+                factor = math.ceil((pil.width * pil.height / max_pixels) ** 0.5)
+                pil.draft("RGB", (pil.width // factor, pil.height // factor))
             _check_pixel_count(pil.width, pil.height, name, MAX_DECODE_PIXELS)
             pil.load()
             if getattr(pil, "n_frames", 1) > 1:
@@ -128,6 +171,8 @@ def _decode(source: bytes, name: str, max_pixels: int = MAX_PIXELS) -> np.ndarra
                 )
             if pil.mode == "I;16" or pil.mode.startswith("I;16"):
                 return np.asarray(pil, dtype=np.uint16)
+            if pil.width * pil.height > max_pixels and pil.mode in ("L", "LA", "RGB", "RGBA"):
+                return _shrink_in_bands(pil, max_pixels, name)
             return np.asarray(pil)
     except Image.DecompressionBombError as err:
         raise ImageError(f"{name}: image is too large to decode safely ({err})") from None

@@ -251,3 +251,34 @@ def test_a_model_trained_on_four_labelled_columns_knows_four_attributes(tmp_path
     assert cli.main(["score", str(image), "--model", str(bundle), "--all"]) == 0
     listed = [line.split()[0] for line in capsys.readouterr().out.splitlines()[1:]]
     assert sorted(listed) == ["Eyeglasses", "Male", "Smiling"]
+
+
+def test_images_outside_the_training_domain_are_named_not_refused(tmp_path, capsys, tiny_bundle):
+    import jax
+
+    from deepface_gen.data import synth
+    from deepface_gen.generation.generator import FaceGenerator, OutOfDomainWarning
+
+    starter = FaceGenerator.load()
+    assert starter.domain_threshold is not None
+    portraits = synth.to_uint8(synth.sample_portraits(jax.random.key(808), 24, size=64).images)
+    noise = np.random.default_rng(3).integers(0, 256, (4, 64, 64, 3)).astype(np.uint8)
+    assert (starter.domain_distance(portraits) <= starter.domain_threshold).mean() >= 0.95
+    assert (starter.domain_distance(noise) > starter.domain_threshold).all()
+
+    rendered = write_image(tmp_path / "rendered.png", portraits[0])
+    photo = write_image(tmp_path / "noise.png", noise[0])
+    assert cli.main(["score", str(rendered), str(photo), "--json"]) == 0  # scored, not refused
+    captured = capsys.readouterr()
+    import json
+
+    scores = json.loads(captured.out)
+    assert scores[str(rendered)]["in_domain"] and not scores[str(photo)]["in_domain"]
+    warnings = [line for line in captured.err.splitlines() if line.strip()]
+    assert (
+        len(warnings) == 1
+        and "noise.png lies outside what this model was trained on" in warnings[0]
+    )
+    with pytest.warns(OutOfDomainWarning, match="image 0 lies outside"):
+        starter.edit(noise[:1], "+smiling", steps=1)
+    assert FaceGenerator.load(tiny_bundle).domain_threshold > 0  # every fit calibrates one

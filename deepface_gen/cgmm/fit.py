@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from deepface_gen.cgmm import domain, statistics
 from deepface_gen.cgmm import model as cgmm_lib
-from deepface_gen.cgmm import statistics
 from deepface_gen.io import bundles
 from deepface_gen.models.classifier import Classifier
 from deepface_gen.models.vgg import canonical_layer
@@ -21,6 +21,7 @@ def fit_and_store(
     layer = canonical_layer(layer)
     stats = statistics.collect(classifier, source, layer, examples, quiet=quiet)
     fitted = cgmm_lib.fit_cgmm(stats, classifier, pca_source or source, quiet=quiet)
-    record = {"layer": layer, "examples": stats.images}
+    threshold, _ = domain.calibrate(classifier, fitted, source)
+    record = {"layer": layer, "examples": stats.images, "domain_threshold": threshold}
     bundles.add_to_bundle(classifier.path, "cgmm", cgmm_filename(layer), fitted.arrays(), record)
     return fitted

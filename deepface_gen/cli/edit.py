@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from pathlib import Path
 
 from deepface_gen import checks
@@ -27,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
 
     from deepface_gen.attributes import as_spec
     from deepface_gen.errors import ImageError
-    from deepface_gen.generation.generator import FaceGenerator
+    from deepface_gen.generation.generator import FaceGenerator, OutOfDomainWarning
     from deepface_gen.io.images import (
         crop_face,
         face_box,
@@ -76,16 +77,19 @@ def run(args: argparse.Namespace) -> int:
             crop_face(image, box, generator.size)
             for image, box in zip(originals, boxes, strict=True)
         ]
-        edited = generator.edit(
-            np.stack(faces),
-            args.attrs,
-            strengths,
-            layer=args.layer,
-            seed=args.seed,
-            steps=args.steps,
-            quiet=args.quiet,
-            guidance=args.guidance,
-        )
+        _warn_out_of_domain(generator, faces, chunk)
+        with warnings.catch_warnings():  # said once per portrait above, as a plain line
+            warnings.simplefilter("ignore", OutOfDomainWarning)
+            edited = generator.edit(
+                np.stack(faces),
+                args.attrs,
+                strengths,
+                layer=args.layer,
+                seed=args.seed,
+                steps=args.steps,
+                quiet=args.quiet,
+                guidance=args.guidance,
+            )
         for path, original, box, face, results in zip(
             chunk, originals, boxes, faces, edited, strict=True
         ):
@@ -107,6 +111,18 @@ def run(args: argparse.Namespace) -> int:
         )
         return 1
     return 0
+
+
+def _warn_out_of_domain(generator, faces: list, paths: list) -> None:
+    """One warning line per portrait the model was not trained for (it is still edited)."""
+    from deepface_gen.cgmm import domain
+
+    if generator.domain_threshold is None:
+        return
+    for path, distance in zip(paths, generator.domain_distance(faces), strict=True):
+        if distance > generator.domain_threshold:
+            message = domain.out_of_domain_message(str(path), distance, generator.domain_threshold)
+            print(f"deepface-gen: warning: {message}", file=sys.stderr)
 
 
 def _strengths(args: argparse.Namespace) -> tuple[float, ...]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from deepface_gen.cli import common
 
@@ -27,16 +28,31 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 
 def run_score(args: argparse.Namespace) -> int:
-    from deepface_gen.models.classifier import load_classifier, score_files
+    import numpy as np
+
+    from deepface_gen.cgmm import domain
+    from deepface_gen.io.images import read_image
+    from deepface_gen.models.classifier import load_classifier
 
     classifier = load_classifier(args.model)
-    probabilities = score_files(classifier, args.images)
+    images = np.stack([classifier.prepare(read_image(path)) for path in args.images])
+    probabilities = classifier.probabilities(images)
     known = [a for a in classifier.attributes if a in classifier.known_attributes]
+    check = domain.load_for(classifier)
+    distances = domain.domain_distance(classifier, check[0], images) if check else None
+    if check:
+        for path, distance in zip(args.images, distances, strict=True):
+            if distance > check[1]:
+                message = domain.out_of_domain_message(str(path), distance, check[1])
+                print(f"deepface-gen: warning: {message}", file=sys.stderr)
     if args.json:
-        result = {
-            str(path): {a: round(float(p[classifier.attributes.index(a)]), 4) for a in known}
-            for path, p in zip(args.images, probabilities, strict=True)
-        }
+        result = {}
+        for i, (path, p) in enumerate(zip(args.images, probabilities, strict=True)):
+            entry = {a: round(float(p[classifier.attributes.index(a)]), 4) for a in known}
+            if check:
+                entry["domain_distance"] = round(float(distances[i]), 3)
+                entry["in_domain"] = bool(distances[i] <= check[1])
+            result[str(path)] = entry
         print(json.dumps(result, indent=2))
         return 0
     for path, probs in zip(args.images, probabilities, strict=True):

@@ -15,6 +15,7 @@ render from the portrait itself.
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
@@ -24,6 +25,7 @@ import numpy as np
 
 from deepface_gen import checks, inversion
 from deepface_gen.attributes import AttributeSpec, as_spec
+from deepface_gen.cgmm import domain
 from deepface_gen.cgmm import model as cgmm_lib
 from deepface_gen.errors import DeepFaceGenError, DescriptionError
 from deepface_gen.generation import defaults, methods
@@ -46,6 +48,7 @@ class FaceGenerator:
     cgmm: cgmm_lib.CGMM
     settings: inversion.RenderSettings = inversion.DEFAULT_SETTINGS
     vae: VAE | None = None
+    domain_threshold: float | None = None  # calibrated when the cGMM was fitted
 
     @classmethod
     def load(
@@ -71,7 +74,8 @@ class FaceGenerator:
             decoder = load_vae(classifier.path, verify=False)
         else:
             decoder = None
-        return cls(classifier, fitted, vae=decoder)
+        threshold = record.get("domain_threshold")
+        return cls(classifier, fitted, vae=decoder, domain_threshold=threshold)
 
     @property
     def size(self) -> int:
@@ -177,6 +181,22 @@ class FaceGenerator:
             self.classifier, objective, start, k_render, settings, quiet, self.cgmm.mean_image
         )
         return _as_uint8(images)
+
+    def domain_distance(self, images: np.ndarray) -> np.ndarray:
+        """(N,) how far each portrait (N, H, W, 3) lies from the model's training domain
+        (``cgmm/domain.py``); compare with ``domain_threshold``."""
+        pixels = np.concatenate([np.asarray(prepare(image, self.size)) for image in images])
+        return domain.domain_distance(self.classifier, self.cgmm, pixels)
+
+    def warn_out_of_domain(self, images: np.ndarray, names: Sequence[str] | None = None) -> None:
+        """Warn (``warnings.warn``) for each image beyond the calibrated threshold."""
+        if self.domain_threshold is None or not len(images):
+            return
+        names = names or [f"image {i}" for i in range(len(images))]
+        for name, distance in zip(names, self.domain_distance(images), strict=True):
+            if distance > self.domain_threshold:
+                message = domain.out_of_domain_message(name, distance, self.domain_threshold)
+                warnings.warn(message, OutOfDomainWarning, stacklevel=3)
 
     def _mean_start(
         self, count: int, key: jax.Array, settings: inversion.RenderSettings
@@ -304,6 +324,7 @@ class FaceGenerator:
         if layer != self.cgmm.layer:
             raise DeepFaceGenError(f"the cGMM is fitted at {self.cgmm.layer}, not {layer}")
         pixels = jnp.concatenate([prepare(image, self.size) for image in images])
+        self.warn_out_of_domain(np.asarray(pixels))
         count, k = len(pixels), len(strengths)
         scale = jnp.asarray(strengths, jnp.float32)
         current = 2.0 * jnp.asarray(self.classifier.probabilities(np.asarray(pixels))) - 1.0
@@ -341,6 +362,10 @@ class FaceGenerator:
             self.cgmm.mean_image,
         )
         return _as_uint8(out).reshape(count, k, *out.shape[1:])
+
+
+class OutOfDomainWarning(UserWarning):
+    """An input lies outside what the model was trained on; its results are unreliable."""
 
 
 def _check_choice(what: str, value: str, choices: Sequence[str]) -> None:

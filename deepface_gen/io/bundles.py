@@ -171,6 +171,17 @@ def add_to_bundle(
     return folder / new_name
 
 
+def update_record(folder: str | os.PathLike, section: str, updates: Mapping[str, Any]) -> dict:
+    """Add keys to ``manifest[section]`` (no array file changes), atomically; returns it."""
+    folder = Path(folder)
+    manifest = verify_bundle(folder)
+    if not isinstance(manifest.get(section), dict):
+        raise WeightsError(f"{folder / MANIFEST}: no {section!r} record to update")
+    manifest[section] = {**manifest[section], **updates}
+    atomic_write_bytes(folder / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True).encode())
+    return manifest[section]
+
+
 def load_bundle_file(folder: str | os.PathLike, filename: str, verify: bool = True) -> dict:
     """Arrays of one file of a bundle (msgpack: data only), checksums verified first
     unless the caller has just verified the same bundle."""

@@ -18,7 +18,7 @@ import numpy as np
 
 from deepface_gen.errors import WeightsError
 from deepface_gen.io import bundles
-from deepface_gen.io.images import fit_to_model, read_image
+from deepface_gen.io.images import fit_to_model
 from deepface_gen.models import pretrained
 from deepface_gen.models.preprocessing import Preprocessing
 from deepface_gen.models.vgg import VGG, AttributeClassifier, HeadConfig, VGGConfig
@@ -132,12 +132,6 @@ def load_classifier(name_or_path: str | os.PathLike = STARTER) -> Classifier:
         manifest,
         path,
     )
-
-
-def score_files(classifier: Classifier, paths: list[str | os.PathLike]) -> np.ndarray:
-    """Attribute probabilities (N, 40) for image files (read robustly, centre-cropped)."""
-    images = np.stack([classifier.prepare(read_image(p)) for p in paths])
-    return classifier.probabilities(images)
 
 
 @dataclass(frozen=True)

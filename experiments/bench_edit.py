@@ -60,8 +60,9 @@ def cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def measure(
-    generator, judge, portraits, name: str, seed: int, strength: float
-) -> tuple[dict, list]:
+    generator, judge, portraits, name: str, seed: int, strength: float,
+    smoothness: float = defaults.EDIT_SMOOTHNESS, steps: int | None = None,
+) -> tuple[dict, list]:  # fmt: skip
     """Edit every portrait to flip ``name``; compare with the renderer's counterfactual."""
     images = synth.to_uint8(portraits.images)
     had = np.asarray(portraits.attributes[:, ATTRIBUTE_INDEX[name]]) > 0
@@ -72,7 +73,12 @@ def measure(
         if len(rows):
             description = f"{'-' if present else '+'}{words}"
             edited[rows] = generator.edit(
-                images[rows], description, strengths=(strength,), seed=seed
+                images[rows],
+                description,
+                strengths=(strength,),
+                seed=seed,
+                smoothness=smoothness,
+                steps=steps,
             )[:, 0]
     wanted = ~had
     scene = portraits.scene
@@ -106,6 +112,31 @@ def measure(
     return result, panels
 
 
+def ablation(generator, judge, args) -> None:
+    """Mean measures over the 8 attributes for each (strength, smoothness) setting."""
+    settings = [(1.0, 0.0), (1.0, defaults.EDIT_SMOOTHNESS),
+                (defaults.EDIT_STRENGTH, defaults.EDIT_SMOOTHNESS)]  # fmt: skip
+    rows = []
+    for strength, smoothness in settings:
+        per = []
+        for i, name in enumerate(ATTRIBUTES):
+            portraits = synth.sample_portraits(
+                jax.random.key(args.seed + i), args.n, size=generator.size
+            )
+            per.append(
+                measure(
+                    generator, judge, portraits, name, args.seed, strength, smoothness, args.steps
+                )[0]  # fmt: skip
+            )
+        mean = {k: float(np.mean([r[k] for r in per])) for k in per[0] if k != "portraits"}
+        rows.append({"strength": strength, "smoothness": smoothness, "mean": mean})
+        print(f"strength {strength:g} smoothness {smoothness:g}: {json.dumps(mean)}")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "edit_ablation.json").write_text(json.dumps({"n": args.n, "settings": rows}, indent=2))
+    print(f"wrote {out / 'edit_ablation.json'}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -115,17 +146,30 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=16, help="portraits per attribute")
     parser.add_argument("--seed", type=int, default=5150)
     parser.add_argument("--strength", type=float, default=defaults.EDIT_STRENGTH)
+    parser.add_argument("--smoothness", type=float, default=defaults.EDIT_SMOOTHNESS)
+    parser.add_argument("--steps", type=int, default=None, help="render steps (default 180)")
+    parser.add_argument(
+        "--ablation",
+        action="store_true",
+        help="instead: means for (strength, smoothness) = (1, 0), (1, default), (default, "
+        "default), written to edit_ablation.json",
+    )
     parser.add_argument("--out", default="experiments/results")
     args = parser.parse_args()
     generator = FaceGenerator.load(args.model)
     judge = load_classifier(args.judge)
+    if args.ablation:
+        ablation(generator, judge, args)
+        return
     report, panels, captions = {}, [], []
     began = time.perf_counter()
     for i, name in enumerate(ATTRIBUTES):
         portraits = synth.sample_portraits(
             jax.random.key(args.seed + i), args.n, size=generator.size
         )
-        report[name], strip = measure(generator, judge, portraits, name, args.seed, args.strength)
+        report[name], strip = measure(
+            generator, judge, portraits, name, args.seed, args.strength, args.smoothness, args.steps
+        )
         panels += strip
         captions += ["input", f"edit {name[:12]}", "true"] * 2
         r = report[name]
@@ -152,6 +196,7 @@ def main() -> None:
         "seconds": seconds,
         "n": args.n,
         "strength": args.strength,
+        "smoothness": args.smoothness,
     }
     (out / "edit.json").write_text(json.dumps(payload, indent=2))
     grid = make_grid([np.asarray(p) for p in panels], columns=6)

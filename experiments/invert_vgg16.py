@@ -166,10 +166,10 @@ def main() -> None:
     settings = replace(SWEEP_SETTINGS, steps=args.steps)
     speed = speed_comparison(net, photo, args.speed_steps)
     device = jax.devices()[0].device_kind
+    name = f"invert_speed_{jax.devices()[0].platform}.json"
+    (out / name).write_text(json.dumps({"device": device, "speed": speed}, indent=2))
+    print(f"wrote {out / name}")
     if args.speed_only:
-        name = f"invert_speed_{jax.devices()[0].platform}.json"
-        (out / name).write_text(json.dumps({"device": device, "speed": speed}, indent=2))
-        print(f"wrote {out / name}")
         return
     results, strip = {}, [photo]
     for layer in LAYERS:

@@ -1,4 +1,4 @@
-"""Generation measured: faithfulness, realism, diversity and cost (DESIGN.md section 6).
+"""Generation measured: faithfulness, realism, diversity and cost (docs/methods.md, Measures).
 
     python experiments/bench_generate.py --judge experiments/models/independent \
         [--model starter] [--seeds 4] [--steps 200] [--out experiments/results] \

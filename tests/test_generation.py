@@ -381,3 +381,62 @@ def test_cli_edit_file_sweep_folder_and_paste(tiny_bundle, tmp_path, capsys):
     bad.write_text("nope")
     assert cli.main(["edit", str(bad), "--out", str(tmp_path / "y.png"), *base]) == 2
     assert "not a readable image" in capsys.readouterr().err
+
+
+def test_edit_algebra_is_linear_in_strength_and_moves_only_named_attributes():
+    from deepface_gen.attributes import ATTRIBUTE_INDEX, as_spec
+    from deepface_gen.generation import edit as algebra
+
+    rng = np.random.default_rng(0)
+    own = jnp.asarray(rng.uniform(0.5, 2.0, (3, 12)), jnp.float32)  # post-ReLU activations
+    current = jnp.asarray(rng.uniform(-1, 1, (3, 40)), jnp.float32)
+    ridge = jnp.asarray(rng.normal(0, 0.1, (41, 12)), jnp.float32)
+    spec = as_spec("+smiling,-eyeglasses")
+    wanted = algebra.wanted_attributes(current, spec)
+    changed = np.flatnonzero(np.any(np.asarray(wanted) != np.asarray(current), axis=0))
+    assert set(changed) <= {ATTRIBUTE_INDEX["Smiling"], ATTRIBUTE_INDEX["Eyeglasses"]}
+    assert np.all(np.asarray(wanted)[:, ATTRIBUTE_INDEX["Smiling"]] == 1.0)
+    targets = np.asarray(
+        algebra.edit_targets(own, current, wanted, ridge, jnp.array([0.0, 0.1, 0.2]))
+    )
+    np.testing.assert_allclose(targets[:, 0], own, rtol=1e-6)  # strength 0: the portrait itself
+    np.testing.assert_allclose(targets[:, 2] - targets[:, 0], 2 * (targets[:, 1] - targets[:, 0]),
+                               rtol=1e-4, atol=1e-6)  # fmt: skip
+    delta = (np.asarray(wanted) - np.asarray(current)) @ np.asarray(ridge)[:-1]
+    np.testing.assert_allclose(targets[:, 1] - targets[:, 0], 0.1 * delta, rtol=1e-4, atol=1e-6)
+    values = np.asarray(algebra.guidance_values(spec, jnp.array([0.0, 2.0]), 3))
+    assert (
+        values.shape == (6, 40)
+        and not values[0].any()
+        and values[1, ATTRIBUTE_INDEX["Smiling"]] == 2
+    )
+
+
+def test_colour_centre_is_the_mean_face_or_the_networks_data_mean_never_mid_gray():
+    from deepface_gen.generation.tools import colour_centre
+    from deepface_gen.models.classifier import Backbone
+    from deepface_gen.models.preprocessing import CAFFE_VGG16
+
+    vgg = Backbone(compact_config(4, 1, 16), {}, CAFFE_VGG16, "vgg16")
+    centre = colour_centre(vgg, None)
+    assert centre.shape == (16, 16, 3)
+    np.testing.assert_allclose(centre[0, 0], [123.68, 116.779, 103.939], rtol=1e-5)  # RGB order
+    face = np.full((16, 16, 3), 40.0, np.float32)
+    np.testing.assert_array_equal(colour_centre(vgg, face), face)
+
+
+def test_the_cli_and_the_library_share_one_set_of_defaults():
+    from deepface_gen.generation import defaults, methods
+
+    generate = cli.build_parser().parse_args(["generate", "--attrs", "x"])
+    edit = cli.build_parser().parse_args(["edit", "p.png", "--attrs", "x", "--out", "o.png"])
+    assert (generate.temperature, generate.guidance, generate.method) == (
+        defaults.TEMPERATURE, defaults.GUIDANCE, defaults.METHOD)  # fmt: skip
+    assert (generate.backend, generate.init) == (defaults.BACKEND, defaults.INIT)
+    assert (edit.strength, edit.guidance) == (defaults.EDIT_STRENGTH, defaults.GUIDANCE)
+    assert tuple(methods.METHODS) == defaults.METHODS
+    import inspect
+
+    signature = inspect.signature(FaceGenerator.generate).parameters
+    assert signature["temperature"].default == defaults.TEMPERATURE
+    assert signature["guidance"].default == defaults.GUIDANCE

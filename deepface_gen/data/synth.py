@@ -1,4 +1,4 @@
-"""Procedural portraits with ground-truth CelebA attributes (DESIGN.md section 7).
+"""Procedural portraits with ground-truth CelebA attributes (docs/methods.md).
 
 No labelled face dataset can be downloaded where this project is built, so it
 draws its own. A portrait is ``render(identity, attributes, nuisance)``:

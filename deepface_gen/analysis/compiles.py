@@ -32,4 +32,14 @@ def count_compiles() -> Iterator[CompileCount]:
     try:
         yield counter
     finally:
-        jax.monitoring.unregister_event_duration_listener(counter._listener)
+        _unregister(counter._listener)
+
+
+def _unregister(listener) -> None:
+    """jax.monitoring's public unregister (JAX >= 0.7), or its older private spelling."""
+    unregister = getattr(jax.monitoring, "unregister_event_duration_listener", None)
+    if unregister is None:  # JAX 0.6
+        from jax._src import monitoring
+
+        unregister = monitoring._unregister_event_duration_listener_by_callback
+    unregister(listener)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,11 @@ VGG16_FILE = SHARED_WEIGHTS / "vgg16_imagenet_notop.h5"
 # machine): identical programs compiled by different tests, or by CLI subprocesses,
 # are compiled once. The CLI's own cache switch is off inside tests, so no test moves
 # JAX's global cache folder into its temporary home.
-XLA_CACHE = Path(__file__).resolve().parents[1] / ".pytest-xla-cache"
+# It lives in the machine's cache folder, not the checkout, so a fresh clone on the
+# same machine (CI) starts warm; on a new machine the first run compiles everything.
+XLA_CACHE = (
+    Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "deepface-gen-tests" / "xla"
+)
 
 
 def pytest_configure(config):

@@ -67,3 +67,14 @@ def test_invert_caricature_visualize_compile_nothing_the_second_time(gen):
         gen.visualize(attribute="eyeglasses", seed=3)
         gen.visualize(unit="conv2_1:5", seed=4)
     assert c.count == 0
+
+
+def test_any_step_count_runs_on_a_few_programs():
+    from deepface_gen.inversion.render import chunk_lengths
+
+    assert chunk_lengths(200, 25) == [25] * 8
+    assert chunk_lengths(80, 25) == [25, 25, 25, 4, 1]
+    assert chunk_lengths(3, 25) == [2, 1]
+    lengths = {n for total in range(1, 300) for n in chunk_lengths(total, 25)}
+    assert lengths == {25, 16, 8, 4, 2, 1}  # log2(25) + 1 programs cover every count
+    assert all(sum(chunk_lengths(total, 25)) == total for total in range(1, 300))

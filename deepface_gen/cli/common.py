@@ -48,7 +48,7 @@ def check_outputs(out: str | None, grid: str | None) -> None:
     folder where a file is wanted (or the reverse), a place that is read-only. ``out``
     with an extension is a file (numbered when there are several faces), else a folder."""
     if out is not None:
-        if Path(out).suffix:
+        if Path(out).suffix and not out.endswith(("/", "\\")):
             checks.output_file(out, "--out")
         else:
             checks.output_folder(out, "--out")
@@ -64,9 +64,11 @@ def write_faces(
 
     written: list[str] = []
     target = Path(out or default)
-    if len(faces) == 1 and target.suffix:
+    # A trailing slash means a folder, whatever its name looks like.
+    folder = not target.suffix or bool(out and out.endswith(("/", "\\")))
+    if len(faces) == 1 and not folder:
         written.append(str(write_image(target, faces[0])))
-    elif target.suffix:
+    elif not folder:
         for i, face in enumerate(faces):
             written.append(
                 str(write_image(target.with_name(f"{target.stem}_{i:03d}{target.suffix}"), face))

@@ -12,8 +12,9 @@ preprocessing) and the loop's *structure* (:class:`Plan`: optimizer kind, pyrami
 depth, the objective's kinds and layers). Everything else (network weights,
 targets, directions, objective and prior weights, learning rate, step counts,
 jitter, keys) is an argument, so a new description, seed, guidance or strength at
-the same batch size runs the program already compiled. (A step count that is not
-a whole number of chunks compiles the shorter last chunk once.)
+the same batch size runs the program already compiled. (A step count that is not a
+whole number of chunks runs the rest as powers of two: at most log2(chunk) more
+programs, each compiled once.)
 """
 
 from __future__ import annotations
@@ -221,8 +222,8 @@ def render(
 
     ``network`` is anything with ``.module``, ``.params`` and ``.preprocessing`` (a
     trained classifier or a bare backbone). Returns the final images (N, S, S, 3)
-    float 0-255 and the per-image objective (without priors) at every chunk
-    boundary, shape (chunks + 1, N).
+    float 0-255 and the per-image objective (without priors) after every compiled
+    call, shape (calls + 1, N) (``chunk_lengths`` says how steps split into calls).
     """
     start = jnp.clip(jnp.asarray(init, jnp.float32), 0.0, 255.0)
     plan = Plan.of(settings)
@@ -232,8 +233,7 @@ def render(
     carry = _init_carry(plan, start)
     total, done = settings.steps + settings.polish_steps, 0
     with tqdm(total=total, unit="step", desc="rendering", disable=quiet) as bar:
-        while done < total:
-            count = min(settings.chunk, total - done)
+        for count in chunk_lengths(total, settings.chunk):
             carry, value = run_chunk(
                 *static, network.params, objective, hyper, carry, key,
                 jnp.asarray(done, jnp.int32), count,
@@ -242,6 +242,18 @@ def render(
             done += count
             bar.update(count)
     return np.asarray(_pixels(carry[0], start)), np.stack(history)
+
+
+def chunk_lengths(total: int, chunk: int) -> list[int]:
+    """Steps per compiled call: whole chunks, then the rest as powers of two (largest
+    first), so any step count runs on at most log2(chunk) + 1 compiled programs."""
+    lengths = [chunk] * (total // chunk)
+    rest = total % chunk
+    while rest:
+        power = 1 << (rest.bit_length() - 1)
+        lengths.append(power)
+        rest -= power
+    return lengths
 
 
 def noisy_start(mean_image: np.ndarray, n: int, key: jax.Array, sigma: float = 10.0) -> jax.Array:

@@ -163,6 +163,14 @@ def domain() -> str:
     return f"*Threshold: {report['threshold']:.2f}.*\n\n" + table
 
 
+def bad_input() -> str:
+    """How the bad-input battery ended, case by case counted."""
+    r = _load("bad_input_battery.json")
+    order = ("refused", "handled", "traceback", "wrong")
+    rows = [[k, str(r["counts"].get(k, 0))] for k in order]
+    return _table(["outcome", f"of {r['cases']} bad inputs"], rows)
+
+
 def synth_speed() -> str:
     """Renderer throughput from experiments/bench_synth.py."""
     r = _load("synth.json")
@@ -183,6 +191,7 @@ RENDERERS: dict[str, Callable[[], str]] = {
         edit_ablation,
         synth_speed,
         domain,
+        bad_input,
     )  # fmt: skip
 }
 

@@ -25,28 +25,38 @@ MAX_TEMPERATURE = 5.0
 MAX_GUIDANCE = 100.0
 
 
+def _subject(name: str) -> str:
+    """The start of a message: the value's name, or nothing where the caller names it
+    itself (argparse says 'argument --n: ...')."""
+    return f"{name} " if name else ""
+
+
 def whole(name: str, value: object, low: int, high: int) -> int:
     """``value`` as an int in [low, high]: booleans, fractions, NaN and text are refused."""
     integral = isinstance(value, numbers.Integral) and not isinstance(value, bool)
     if not integral and isinstance(value, numbers.Real) and not isinstance(value, bool):
         integral = math.isfinite(value) and float(value).is_integer()
     if not integral:
-        raise DeepFaceGenError(f"{name} must be a whole number from {low} to {high}, not {value!r}")
+        raise DeepFaceGenError(
+            f"{_subject(name)}must be a whole number from {low} to {high}, not {value!r}"
+        )
     number = int(value)
     if not low <= number <= high:
-        raise DeepFaceGenError(f"{name} must be from {low} to {high}, not {number}")
+        raise DeepFaceGenError(f"{_subject(name)}must be from {low} to {high}, not {number}")
     return number
 
 
 def real(name: str, value: object, low: float, high: float) -> float:
     """``value`` as a finite float in [low, high]."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise DeepFaceGenError(f"{name} must be a number from {low:g} to {high:g}, not {value!r}")
+        raise DeepFaceGenError(
+            f"{_subject(name)}must be a number from {low:g} to {high:g}, not {value!r}"
+        )
     number = float(value)
     if not math.isfinite(number):
-        raise DeepFaceGenError(f"{name} must be a finite number, not {number}")
+        raise DeepFaceGenError(f"{_subject(name)}must be a finite number, not {number}")
     if not low <= number <= high:
-        raise DeepFaceGenError(f"{name} must be from {low:g} to {high:g}, not {number:g}")
+        raise DeepFaceGenError(f"{_subject(name)}must be from {low:g} to {high:g}, not {number:g}")
     return number
 
 

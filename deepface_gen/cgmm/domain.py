@@ -38,19 +38,19 @@ def training_distribution(cgmm: CGMM) -> tuple[np.ndarray, np.ndarray]:
     return mean.astype(np.float32), np.sqrt(var).astype(np.float32)
 
 
-def domain_distance(
-    classifier: Classifier, cgmm: CGMM, images: np.ndarray, batch_size: int = 64
-) -> np.ndarray:
+def domain_distance(classifier: Classifier, cgmm: CGMM, images: np.ndarray) -> np.ndarray:
     """(N,) domain distances of images (N, S, S, 3), 0-255, at the model's input size."""
+    return activation_distance(cgmm, classifier.outputs(images, taps=(cgmm.layer,))[cgmm.layer])
+
+
+def activation_distance(cgmm: CGMM, activations: np.ndarray) -> np.ndarray:
+    """(N,) domain distances of activations (N, ...) at the cGMM's layer, for callers
+    that already ran the network."""
     mean, std = training_distribution(cgmm)
     floor = np.float32(max(float(np.median(std)) * 0.05, 1e-3))  # dead units do not explode
-    distances = []
-    for start in range(0, len(images), batch_size):
-        batch = np.asarray(images[start : start + batch_size])
-        acts = np.asarray(classifier.apply(batch, taps=(cgmm.layer,))[cgmm.layer], np.float32)
-        z = (acts.reshape(len(batch), -1) - mean) / np.maximum(std, floor)
-        distances.append(np.mean(z * z, axis=1))
-    return np.concatenate(distances) if distances else np.zeros(0, np.float32)
+    acts = np.asarray(activations, np.float32).reshape(len(activations), -1)
+    z = (acts - mean) / np.maximum(std, floor)
+    return np.mean(z * z, axis=1)
 
 
 def calibrate(

@@ -38,9 +38,9 @@ def _argument(convert, check, low, high, kind: str):
 
 def _checked(check, value, low, high):
     try:
-        return check("value", value, low, high)
+        return check("", value, low, high)
     except DeepFaceGenError as err:
-        raise argparse.ArgumentTypeError(str(err).removeprefix("value ")) from None
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def check_outputs(out: str | None, grid: str | None) -> None:

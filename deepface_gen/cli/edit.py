@@ -77,9 +77,8 @@ def run(args: argparse.Namespace) -> int:
             crop_face(image, box, generator.size)
             for image, box in zip(originals, boxes, strict=True)
         ]
-        _warn_out_of_domain(generator, faces, chunk)
-        with warnings.catch_warnings():  # said once per portrait above, as a plain line
-            warnings.simplefilter("ignore", OutOfDomainWarning)
+        with warnings.catch_warnings(record=True) as caught:  # said as plain lines below
+            warnings.simplefilter("always", OutOfDomainWarning)
             edited = generator.edit(
                 np.stack(faces),
                 args.attrs,
@@ -89,7 +88,11 @@ def run(args: argparse.Namespace) -> int:
                 steps=args.steps,
                 quiet=args.quiet,
                 guidance=args.guidance,
+                names=[str(path) for path in chunk],
             )
+        for warning in caught:
+            if issubclass(warning.category, OutOfDomainWarning):
+                print(f"deepface-gen: warning: {warning.message}", file=sys.stderr)
         for path, original, box, face, results in zip(
             chunk, originals, boxes, faces, edited, strict=True
         ):
@@ -111,18 +114,6 @@ def run(args: argparse.Namespace) -> int:
         )
         return 1
     return 0
-
-
-def _warn_out_of_domain(generator, faces: list, paths: list) -> None:
-    """One warning line per portrait the model was not trained for (it is still edited)."""
-    from deepface_gen.cgmm import domain
-
-    if generator.domain_threshold is None:
-        return
-    for path, distance in zip(paths, generator.domain_distance(faces), strict=True):
-        if distance > generator.domain_threshold:
-            message = domain.out_of_domain_message(str(path), distance, generator.domain_threshold)
-            print(f"deepface-gen: warning: {message}", file=sys.stderr)
 
 
 def _strengths(args: argparse.Namespace) -> tuple[float, ...]:

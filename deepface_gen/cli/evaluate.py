@@ -36,10 +36,11 @@ def run_score(args: argparse.Namespace) -> int:
 
     classifier = load_classifier(args.model)
     images = np.stack([classifier.prepare(read_image(path)) for path in args.images])
-    probabilities = classifier.probabilities(images)
-    known = [a for a in classifier.attributes if a in classifier.known_attributes]
     check = domain.load_for(classifier)
-    distances = domain.domain_distance(classifier, check[0], images) if check else None
+    seen = classifier.outputs(images, taps=(check[0].layer,) if check else ())
+    probabilities = seen["probabilities"]
+    known = [a for a in classifier.attributes if a in classifier.known_attributes]
+    distances = domain.activation_distance(check[0], seen[check[0].layer]) if check else None
     if check:
         for path, distance in zip(args.images, distances, strict=True):
             if distance > check[1]:

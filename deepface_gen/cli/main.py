@@ -25,7 +25,6 @@ from deepface_gen.cli import (
     weights,
 )
 from deepface_gen.errors import DeepFaceGenError
-from deepface_gen.io.compilation_cache import enable_compilation_cache, enabled_by_environment
 
 # In the order `deepface-gen --help` lists them.
 COMMANDS = (attributes, synth, weights, train, evaluate, fit, generate, invert, visualize, edit)
@@ -81,6 +80,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as done:  # --help, --version, or a refused argument (status 2)
         return int(done.code or 0)
     try:
+        # Imported here: bundles pull in Flax, which --help and parse errors never need.
+        from deepface_gen.io.compilation_cache import (
+            enable_compilation_cache,
+            enabled_by_environment,
+        )
+
         wants_cache = not args.no_compilation_cache and enabled_by_environment()
         if wants_cache and args.command != "attributes":  # the one command that compiles nothing
             enable_compilation_cache()

@@ -106,7 +106,7 @@ class Frame(NamedTuple):
 
     ``p`` is the head frame (pose undone), ``fpx`` one pixel in it; ``fw``, ``fh`` the
     face's half width and height, ``fcy`` its centre; ``shade`` the Lambert light;
-    ``skin``, ``hair`` the colours, ``*_px`` their lit per-pixel versions; ``d_face`` and
+    ``skin`` and ``brow_colour`` the colours, ``*_px`` lit per-pixel colours; ``d_face`` and
     ``face_alpha`` the face's outline and coverage.
     """
 
@@ -120,13 +120,11 @@ class Frame(NamedTuple):
     young: Any
     fw: Any
     fh: Any
-    taper: Any
     fcy: Any
     light: Any
     shade: Any
     skin: Any
     skin_px: Any
-    hair: Any
     hair_px: Any
     brow_colour: Any
     wave: Any
@@ -235,13 +233,11 @@ def frame(ident: Any, attrs: jax.Array, nuis: Any, size: int) -> Frame:
         young=young,
         fw=fw,
         fh=fh,
-        taper=taper,
         fcy=fcy,
         light=light,
         shade=shade,
         skin=skin,
         skin_px=skin_px,
-        hair=hair,
         hair_px=hair_px,
         brow_colour=brow_colour,
         wave=wave,

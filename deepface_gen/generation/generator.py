@@ -188,12 +188,14 @@ class FaceGenerator:
         pixels = np.concatenate([np.asarray(prepare(image, self.size)) for image in images])
         return domain.domain_distance(self.classifier, self.cgmm, pixels)
 
-    def warn_out_of_domain(self, images: np.ndarray, names: Sequence[str] | None = None) -> None:
-        """Warn (``warnings.warn``) for each image beyond the calibrated threshold."""
-        if self.domain_threshold is None or not len(images):
+    def _warn_out_of_domain(self, activations: np.ndarray, names: Sequence[str] | None) -> None:
+        """Warn (``OutOfDomainWarning``) for each image, given its activations at the cGMM
+        layer, beyond the calibrated threshold."""
+        if self.domain_threshold is None:
             return
-        names = names or [f"image {i}" for i in range(len(images))]
-        for name, distance in zip(names, self.domain_distance(images), strict=True):
+        names = names or [f"image {i}" for i in range(len(activations))]
+        distances = domain.activation_distance(self.cgmm, activations)
+        for name, distance in zip(names, distances, strict=True):
             if distance > self.domain_threshold:
                 message = domain.out_of_domain_message(name, distance, self.domain_threshold)
                 warnings.warn(message, OutOfDomainWarning, stacklevel=3)
@@ -298,6 +300,7 @@ class FaceGenerator:
         quiet: bool = True,
         guidance: float = defaults.GUIDANCE,
         smoothness: float = defaults.EDIT_SMOOTHNESS,
+        names: Sequence[str] | None = None,
     ) -> np.ndarray:
         """Alter portraits: uint8 (N, K, S, S, 3) for N portraits and K strengths.
 
@@ -310,6 +313,8 @@ class FaceGenerator:
         background stay. ``guidance`` (times the strength) also asks the classifier to
         see the named attributes, as in ``generate``. ``smoothness`` weighs the total
         variation of the change (0: none; speckled edits). Strength 0 returns the input.
+        A portrait outside the model's training domain is still edited, with an
+        ``OutOfDomainWarning`` that calls it by its entry in ``names``.
         """
         spec = self._descriptions(description)[0]
         if not len(strengths):
@@ -324,11 +329,12 @@ class FaceGenerator:
         if layer != self.cgmm.layer:
             raise DeepFaceGenError(f"the cGMM is fitted at {self.cgmm.layer}, not {layer}")
         pixels = jnp.concatenate([prepare(image, self.size) for image in images])
-        self.warn_out_of_domain(np.asarray(pixels))
         count, k = len(pixels), len(strengths)
+        seen = self.classifier.outputs(pixels, taps=(layer,))  # one pass: attributes and layer
+        self._warn_out_of_domain(seen[layer], names)
         scale = jnp.asarray(strengths, jnp.float32)
-        current = 2.0 * jnp.asarray(self.classifier.probabilities(np.asarray(pixels))) - 1.0
-        own = self.classifier.apply(pixels, taps=(layer,))[layer].reshape(count, -1)
+        current = 2.0 * jnp.asarray(seen["probabilities"]) - 1.0
+        own = jnp.asarray(seen[layer]).reshape(count, -1)
         target = edit_algebra.edit_targets(
             own,
             current,

@@ -66,6 +66,15 @@ class RenderSettings:
         if self.jitter < 0 or self.pyramid_levels < 1 or self.learning_rate <= 0:
             raise ValueError("jitter must be >= 0, pyramid_levels >= 1 and learning_rate > 0")
 
+    def prior_weights(self) -> dict[str, float]:
+        """Each prior's weight, by name (``PRIOR_TERMS``); 0 leaves it out."""
+        return {
+            "alpha": self.alpha_weight,
+            "tv": self.tv_weight,
+            "anchor": self.anchor_weight,
+            "change_tv": self.change_tv_weight,
+        }
+
 
 DEFAULT_SETTINGS = RenderSettings()
 
@@ -77,15 +86,18 @@ class Hyper:
     learning_rate: jax.Array
     main_steps: jax.Array  # steps before the polish phase (jitter on, full rate)
     jitter: jax.Array
-    alpha_weight: jax.Array
-    tv_weight: jax.Array
-    anchor_weight: jax.Array
-    change_tv_weight: jax.Array
+    prior_weights: dict[str, jax.Array]  # by name, as in PRIOR_TERMS
     colour_centre: jax.Array  # (S, S, 3): the alpha-norm measures colours from here
     start: jax.Array  # (N, S, S, 3): the start image (pyramid base, anchor, change prior)
 
 
-PRIORS = ("alpha", "tv", "anchor", "change_tv")
+# Each prior as a function of (pixels, hyper); the weights live in Hyper.prior_weights.
+PRIOR_TERMS = {
+    "alpha": lambda x, h: priors.alpha_norm(x, h.colour_centre),
+    "tv": lambda x, h: priors.total_variation(x),
+    "anchor": lambda x, h: priors.anchor(x, h.start),
+    "change_tv": lambda x, h: priors.change_smoothness(x, h.start),
+}
 
 
 @dataclass(frozen=True)
@@ -104,13 +116,7 @@ class Plan:
 
     @classmethod
     def of(cls, settings: RenderSettings) -> Plan:
-        weights = {
-            "alpha": settings.alpha_weight,
-            "tv": settings.tv_weight,
-            "anchor": settings.anchor_weight,
-            "change_tv": settings.change_tv_weight,
-        }
-        active = tuple(name for name in PRIORS if weights[name] != 0)
+        active = tuple(name for name, w in settings.prior_weights().items() if w != 0)
         return cls(settings.optimizer, settings.pyramid_levels, active, settings.jitter > 0)
 
 
@@ -122,10 +128,7 @@ def hyper_of(settings: RenderSettings, start: jax.Array, colour_centre: Any) -> 
         f32(settings.learning_rate),
         jnp.asarray(settings.steps, jnp.int32),
         jnp.asarray(settings.jitter, jnp.int32),
-        f32(settings.alpha_weight),
-        f32(settings.tv_weight),
-        f32(settings.anchor_weight),
-        f32(settings.change_tv_weight),
+        {name: f32(weight) for name, weight in settings.prior_weights().items()},
         centre,
         start,
     )
@@ -145,13 +148,8 @@ def network_outputs(module, preprocessing, params, pixels: jax.Array, layers: Se
 
 
 def _priors(x: jax.Array, hyper: Hyper, active: tuple[str, ...]) -> jax.Array:
-    terms = {
-        "alpha": lambda: hyper.alpha_weight * priors.alpha_norm(x, hyper.colour_centre),
-        "tv": lambda: hyper.tv_weight * priors.total_variation(x),
-        "anchor": lambda: hyper.anchor_weight * priors.anchor(x, hyper.start),
-        "change_tv": lambda: hyper.change_tv_weight * priors.change_smoothness(x, hyper.start),
-    }
-    return sum((terms[name]() for name in active), jnp.zeros(x.shape[0], x.dtype))
+    weighted = (hyper.prior_weights[name] * PRIOR_TERMS[name](x, hyper) for name in active)
+    return sum(weighted, jnp.zeros(x.shape[0], x.dtype))
 
 
 def _objective_value(module, preprocessing, net_params, objective, params, hyper) -> jax.Array:
@@ -160,10 +158,12 @@ def _objective_value(module, preprocessing, net_params, objective, params, hyper
 
 
 @functools.partial(jax.jit, static_argnames=("module", "preprocessing", "plan"))
-def initial_value(module, preprocessing, plan: Plan, net_params, objective, hyper):
-    """The objective (without priors) at the start, per image."""
+def begin(module, preprocessing, plan: Plan, net_params, objective, hyper):
+    """The first carry (parameters, optimizer state) and the objective (without
+    priors) at the start, per image."""
     params = parameterizations.init_params(hyper.start, plan.pyramid_levels)
-    return _objective_value(module, preprocessing, net_params, objective, params, hyper)
+    carry = (params, _scale_by(plan.optimizer).init(params))
+    return carry, _objective_value(module, preprocessing, net_params, objective, params, hyper)
 
 
 @functools.partial(jax.jit, static_argnames=("module", "preprocessing", "plan", "count"))
@@ -200,12 +200,6 @@ def run_chunk(module, preprocessing, plan: Plan, net_params, objective: Objectiv
     return (params, opt_state), value
 
 
-@functools.partial(jax.jit, static_argnames=("plan",))
-def _init_carry(plan: Plan, start: jax.Array):
-    params = parameterizations.init_params(start, plan.pyramid_levels)
-    return params, _scale_by(plan.optimizer).init(params)
-
-
 _pixels = jax.jit(parameterizations.to_pixels)
 
 
@@ -229,8 +223,8 @@ def render(
     plan = Plan.of(settings)
     hyper = hyper_of(settings, start, colour_centre)
     static = (network.module, network.preprocessing, plan)
-    history = [np.asarray(initial_value(*static, network.params, objective, hyper))]
-    carry = _init_carry(plan, start)
+    carry, value = begin(*static, network.params, objective, hyper)
+    history = [np.asarray(value)]
     total, done = settings.steps + settings.polish_steps, 0
     with tqdm(total=total, unit="step", desc="rendering", disable=quiet) as bar:
         for count in chunk_lengths(total, settings.chunk):

@@ -77,13 +77,16 @@ class Classifier:
         images = jnp.asarray(images, jnp.float32)
         return forward(self.module, self.preprocessing, self.params, images, tuple(taps))
 
-    def outputs(self, images: np.ndarray | jax.Array, batch_size: int = 64) -> dict:
+    def outputs(
+        self, images: np.ndarray | jax.Array, batch_size: int = 64, taps: tuple[str, ...] = ()
+    ) -> dict:
         """Every head's output as numpy, in batches: ``attributes`` logits (N, 40), their
         ``probabilities``, and ``features`` (N, D), the penultimate layer (and
-        ``identity`` where trained): one pass for all a caller needs."""
+        ``identity`` where trained, and the backbone ``taps`` asked for): one pass for
+        all a caller needs."""
         images = np.asarray(images)
         parts = [
-            jax.device_get(self.apply(images[i : i + batch_size]))
+            jax.device_get(self.apply(images[i : i + batch_size], taps=taps))
             for i in range(0, len(images), batch_size)
         ]
         if not parts:

@@ -217,16 +217,21 @@ MIN_LABELS_EACH_WAY = 3
 LABEL_SAMPLE = 256  # examples read for the label statistics (at most one pass of a finite set)
 
 
-def label_sample(source, batches: int) -> tuple[np.ndarray, np.ndarray]:
-    """Attributes and known-label mask of the first examples: ``batches`` batches, at
-    least ``LABEL_SAMPLE`` examples, never more than one pass over a finite source (so
-    no example is counted twice)."""
-    wanted = max(batches, -(-LABEL_SAMPLE // source.batch_size))
+def read_labels(source, batches: int) -> tuple[tuple, tuple]:
+    """The label statistics' data, read once: ``(first, sample)``, each (attributes,
+    known-label mask). ``first`` is the first ``batches`` batches (what the loss's
+    balance or the VAE's moments were set from); ``sample`` is at least
+    ``LABEL_SAMPLE`` examples from the start, never more than one pass over a finite
+    source (so no example is counted twice): what decides the known attributes."""
+    sample_batches = max(batches, -(-LABEL_SAMPLE // source.batch_size))
     if source.num_examples is not None:
-        wanted = min(wanted, -(-source.num_examples // source.batch_size))
-    attributes, mask = input_pipeline.first_labels(source, wanted)
-    count = len(attributes) if source.num_examples is None else source.num_examples
-    return attributes[:count], mask[:count]
+        sample_batches = min(sample_batches, -(-source.num_examples // source.batch_size))
+    attributes, mask = input_pipeline.first_labels(source, max(batches, sample_batches))
+    first = batches * source.batch_size
+    count = sample_batches * source.batch_size
+    if source.num_examples is not None:
+        count = min(count, source.num_examples)
+    return (attributes[:first], mask[:first]), (attributes[:count], mask[:count])
 
 
 def estimate_positive_rate(attributes: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -279,9 +284,9 @@ def train_and_evaluate(
     source = input_pipeline.make_source(
         config.data.source, "train", config.data.size, t.batch_size, config.seed
     )
-    balance = input_pipeline.first_labels(source, t.balance_batches)
+    balance, sample = read_labels(source, t.balance_batches)
     positive_rate = jnp.asarray(estimate_positive_rate(*balance))
-    known = known_attributes_of(config.data.source, *label_sample(source, t.balance_batches))
+    known = known_attributes_of(config.data.source, *sample)
     train_step = make_train_step(spec, config)
     step_key = jax.random.fold_in(key, 1)
     began = time.perf_counter()

@@ -35,8 +35,8 @@ from deepface_gen.models.vae import (
 from deepface_gen.training.classifier import (
     TrainState,
     known_attributes_of,
-    label_sample,
     learning_rate_schedule,
+    read_labels,
 )
 from deepface_gen.training.loop import check_config, check_workdir, resume_state, run_loop
 
@@ -47,10 +47,9 @@ def vae_config(config: Config) -> VAEConfig:
     return VAEConfig(config.data.size, tuple(m.widths), m.latent)
 
 
-def label_moments(source, batches: int) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and covariance of the masked ±1 labels over the first ``batches`` batches:
-    what completes a sparse description into a full conditioning vector."""
-    attributes, mask = input_pipeline.first_labels(source, batches)
+def label_moments(attributes: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and covariance of the masked ±1 labels (N, 40): what completes a sparse
+    description into a full conditioning vector."""
     labels = np.where(mask, attributes, 0.0).astype(np.float64)
     return labels.mean(0), np.cov(labels, rowvar=False)
 
@@ -137,7 +136,8 @@ def train_vae(
     )
     if stop < t.steps:
         return None
-    mean, cov = label_moments(source, int(t.moment_batches))
+    first, sample = read_labels(source, int(t.moment_batches))
+    mean, cov = label_moments(*first)
     training = {
         "config": config.to_dict(),
         "seed": config.seed,
@@ -147,8 +147,7 @@ def train_vae(
         "device": jax.devices()[0].device_kind,
         "jax_version": jax.__version__,
     }
-    labels = label_sample(source, int(t.moment_batches))
-    known = known_attributes_of(config.data.source, *labels)
+    known = known_attributes_of(config.data.source, *sample)
     vae = VAE(arch, jax.device_get(state.params), mean, cov, tuple(known), {})
     record = vae_record(arch, bundles.PARAMS_FILE, known, training)
     manifest = {"kind": "conditional_vae", "attributes": list(CELEBA_ATTRIBUTES), "vae": record}

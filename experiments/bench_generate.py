@@ -1,23 +1,27 @@
 """Generation measured: faithfulness, realism, diversity and cost (docs/methods.md, Measures).
 
     python experiments/bench_generate.py --judge experiments/models/independent \
-        [--model starter] [--seeds 4] [--steps 200] [--out experiments/results] \
-        [--methods conditional,paper,baseline,vae,hybrid]
+        [--model starter] [--vgg16 PATH.h5] [--seeds 4] [--steps 200] \
+        [--out experiments/results] [--methods net,refine,optimize,vae,...]
 
 Faithfulness is judged by an independent classifier (different architecture,
 seed and data stream; never used for generation): the fraction of requested
 attributes it detects in the faces, per attribute and overall. Methods: the
-conditional cGMM without and with classifier guidance (the default), the
-paper's cGMM, the class-visualization baseline, the conditional VAE, and the
-hybrid (guided conditional cGMM inverted from a VAE sample).
-Realism is the Fréchet distance, in a PCA of the judge's features, between
-the faces and real rendered portraits (beside the same distance for another
-set of real portraits: the floor), because a judge can be fooled by
-adversarial textures that look nothing like faces.
+learned inverter's one pass (``net``) and its input refined (``refine``), for the
+conditional cGMM and the mixture; pixel optimization (``optimize``, with and
+without guidance), the paper's cGMM, the class-visualization baseline, the
+conditional VAE and the hybrid.
+Realism is measured twice: the Fréchet distance in a PCA of the judge's features,
+and the Fréchet distance and KID in VGG16's ImageNet features (a network that never
+saw the data; ``analysis/realism.py``), each between the faces and 2048 real
+rendered portraits. Each is read against floors at the same sample size: random
+real portraits, and real portraits that carry the same descriptions (picked from a
+pool by their true labels: what a perfect generator would score), and the learned
+inverter's reconstruction of those portraits (the ceiling of any target it renders).
 Diversity is the mean pairwise distance between faces of one description
 across seeds, in pixels (0-1 scale, RMS) and in the judge's feature space.
-Cost: seconds per face cold (first call, with compilation) and warm, and faces
-per second batched at 16, with peak memory (RSS).
+Cost: seconds per face cold (first call, with compilation) and warm per render
+mode, and batched throughput, with peak memory (RSS).
 """
 
 from __future__ import annotations
@@ -32,8 +36,8 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from deepface_gen.analysis.evaluate import frechet_distance
-from deepface_gen.attributes import parse_description
+from deepface_gen.analysis.realism import frechet_distance, kernel_distance, vgg16_features
+from deepface_gen.attributes import CELEBA_ATTRIBUTES, parse_description
 from deepface_gen.data import synth
 from deepface_gen.generation import defaults
 from deepface_gen.generation.generator import FaceGenerator
@@ -77,34 +81,79 @@ DESCRIPTIONS = [
 ]
 # Each measured method is a set of FaceGenerator.generate arguments.
 METHODS = {
-    "conditional": {"method": "conditional", "guidance": 0.0},
-    "guided": {"method": "conditional", "guidance": 1.0},  # the default
-    "paper": {"method": "paper", "guidance": 0.0},
-    "baseline": {"method": "baseline"},
+    # Through the learned inverter G (models/inverter.py).
+    "net": {"method": "conditional", "render": "net"},
+    "refine": {"method": "conditional", "guidance": 1.0, "render": "refine"},
+    "mixture_net": {"method": "mixture", "render": "net"},
+    "mixture_refine": {"method": "mixture", "guidance": 1.0, "render": "refine"},
+    # Pixel optimization with hand-made priors (the previous default is "optimize").
+    "optimize": {"method": "conditional", "guidance": 1.0, "render": "optimize"},
+    "conditional": {"method": "conditional", "guidance": 0.0, "render": "optimize"},
+    "paper": {"method": "paper", "guidance": 0.0, "render": "optimize"},
+    "baseline": {"method": "baseline", "render": "optimize"},
     "vae": {"backend": "vae"},
     "hybrid": {"method": "conditional", "init": "vae", "guidance": 1.0},
-    # Stronger guidance: does it close the gap to the baseline honestly?
-    "guided_3": {"method": "conditional", "guidance": 3.0},
-    "guided_10": {"method": "conditional", "guidance": 10.0},
 }
 REAL_SEED = 4242  # real portraits for the realism reference: seeds no model trained on
+POOL_SEED = 4343  # the pool real portraits that carry each description are picked from
+SHARED_VGG16 = Path(__file__).resolve().parents[2] / "shared/weights/vgg16_imagenet_notop.h5"
 
 
 class Realism:
-    """Fréchet distance to real portraits in a PCA (``dims``) of the judge's features,
-    so a distance on a few hundred faces is stable."""
+    """Distances to real portraits: Fréchet distance in a PCA (``dims``) of the judge's
+    features (stable on a few hundred faces), and FD and KID in VGG16's ImageNet
+    features (a network that never saw the data) where its weights are given."""
 
-    def __init__(self, judge, size: int, reference: int = 2048, dims: int = 32) -> None:
-        real = synth.sample_portraits(jax.random.key(REAL_SEED), reference + 128, size=size)
-        feats = judge.outputs(synth.to_uint8(real.images))["features"]
-        centred = feats[:reference] - feats[:reference].mean(0)
+    def __init__(self, judge, size: int, vgg16=None, reference: int = 2048, dims: int = 32):
+        images, _ = real_portraits(REAL_SEED, reference, size)
+        feats = judge.outputs(images)["features"]
+        centred = feats - feats.mean(0)
+        self.judge, self.vgg16 = judge, vgg16
         self.basis = np.linalg.svd(centred, full_matrices=False)[2][:dims]
-        self.reference = feats[:reference] @ self.basis.T
-        self.floor = self(feats[reference:])  # 128 other real portraits
+        self.reference = feats @ self.basis.T
+        self.vgg_reference = vgg16.features(images) if vgg16 is not None else None
 
-    def __call__(self, features: np.ndarray) -> float:
-        """The distance for faces given by their judge ``features`` (N, D)."""
-        return frechet_distance(features @ self.basis.T, self.reference)
+    def __call__(self, images: np.ndarray, judge_features: np.ndarray | None = None) -> dict:
+        """Every distance for uint8 faces (N, S, S, 3)."""
+        if judge_features is None:
+            judge_features = self.judge.outputs(images)["features"]
+        out = {"frechet_distance": frechet_distance(judge_features @ self.basis.T, self.reference)}
+        if self.vgg16 is not None:
+            vgg = self.vgg16.features(images)
+            out["vgg16_fd"] = frechet_distance(vgg, self.vgg_reference)
+            out["vgg16_kid"] = kernel_distance(vgg, self.vgg_reference)
+        return out
+
+
+def portraits_like(specs: list, seeds: int, size: int, pool: int = 16384):
+    """Real rendered portraits that carry each description (by their true labels),
+    ``seeds`` per description, from a pool of ``pool``: what a perfect generator draws.
+    Returns (uint8 images (len(specs) * seeds, S, S, 3), labels, matches per description)."""
+    images, labels = real_portraits(POOL_SEED, pool, size)
+    picked, matches = [], []
+    for spec in specs:
+        ok = np.ones(pool, bool)
+        for name, value in spec.values.items():
+            ok &= (labels[:, CELEBA_ATTRIBUTES.index(name)] > 0) == (value > 0)
+        found = np.flatnonzero(ok)
+        matches.append(len(found))
+        if not len(found):
+            raise RuntimeError(f"no portrait in the pool carries {spec}; enlarge --pool")
+        picked.extend(found[np.arange(seeds) % len(found)])
+    picked = np.asarray(picked)
+    return images[picked], labels[picked], matches
+
+
+def real_portraits(seed: int, n: int, size: int, chunk: int = 1024):
+    """``n`` rendered portraits (uint8) and their true labels, rendered ``chunk`` at a time."""
+    images, labels = [], []
+    for i in range(0, n, chunk):
+        part = synth.sample_portraits(
+            jax.random.fold_in(jax.random.key(seed), i), min(chunk, n - i), size=size
+        )
+        images.append(synth.to_uint8(part.images))
+        labels.append(np.asarray(part.scene.attributes))
+    return np.concatenate(images), np.concatenate(labels)
 
 
 def faithfulness(
@@ -135,12 +184,56 @@ def diversity(faces: np.ndarray, feats: np.ndarray, groups: int, seeds: int) -> 
     return float(np.mean(pix)), float(np.mean(fea))
 
 
+def timed_call(fn, *args, **kwargs) -> float:
+    """Seconds ``fn(*args, **kwargs)`` takes."""
+    start = time.perf_counter()
+    fn(*args, **kwargs)
+    return time.perf_counter() - start
+
+
+def measure_cost(generator: FaceGenerator, steps: int | None) -> dict:
+    """Seconds for one face cold (compiling) and warm per render mode, and the learned
+    renderer's batched throughput: the default's numbers are its mode's."""
+    cost: dict = {"default_render": generator._render_mode(None, defaults.RENDER)}
+    modes = ["optimize"] + (["net", "refine"] if generator.inverter is not None else [])
+    for mode in modes:
+        cold = timed_call(generator.generate, "smiling", seed=0, steps=steps, render=mode)
+        warm = timed_call(generator.generate, "smiling", seed=1, steps=steps, render=mode)
+        cost[mode] = {"seconds_per_face_cold": cold, "seconds_per_face_warm": warm}
+    for mode, batch in (("optimize", 16), ("net", 64)):
+        if mode not in cost:
+            continue
+        generator.generate("smiling", n=batch, seed=0, steps=steps, render=mode)  # compile
+        seconds = timed_call(
+            generator.generate, "smiling", n=batch, seed=2, steps=steps, render=mode
+        )
+        cost[mode][f"faces_per_second_batched_{batch}"] = batch / seconds
+    cost["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return cost
+
+
+def comparison_sheet(
+    columns: dict[str, np.ndarray], seeds: int, every: int, shown: int
+) -> np.ndarray:
+    """One row per shown description: two faces from each column set side by side."""
+    tiles, captions = [], []
+    for d in range(0, every * shown, every):
+        for name, faces in columns.items():
+            for s in range(2):
+                tiles.append(faces[d * seeds + s])
+                captions.append(name if s == 0 else "")
+    return make_grid(tiles, columns=2 * len(columns), captions=captions)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--model", default="starter")
     parser.add_argument("--judge", default="experiments/models/independent")
+    parser.add_argument(
+        "--vgg16", default=str(SHARED_VGG16), help="Keras VGG16 weights for the VGG16 distances"
+    )
     parser.add_argument("--seeds", type=int, default=4)
     parser.add_argument("--steps", type=int, default=None)
     parser.add_argument("--out", default="experiments/results")
@@ -159,37 +252,47 @@ def main() -> None:
         "seeds": args.seeds,
         "methods": {},
     }
-
-    # Cost, measured first so "cold" includes compilation.
-    start = time.perf_counter()
-    generator.generate("smiling", n=1, seed=0, steps=args.steps)
-    cold = time.perf_counter() - start
-    start = time.perf_counter()
-    generator.generate("smiling", n=1, seed=1, steps=args.steps)
-    warm = time.perf_counter() - start
-    generator.generate("smiling", n=16, seed=0, steps=args.steps)  # compile the batch of 16
-    start = time.perf_counter()
-    generator.generate("smiling", n=16, seed=2, steps=args.steps)
-    batched = 16 / (time.perf_counter() - start)
-    report["cost"] = {
-        "seconds_per_face_cold": cold,
-        "seconds_per_face_warm": warm,
-        "faces_per_second_batched_16": batched,
-        "speedup_batched_vs_single": batched * warm,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-    }
+    report["cost"] = measure_cost(generator, args.steps)  # first, so "cold" compiles
     print(json.dumps(report["cost"], indent=2))
     if args.cost_only:
         return
 
-    realism = Realism(judge, generator.size)
+    vgg16 = vgg16_features(args.vgg16) if Path(args.vgg16).exists() else None
+    realism = Realism(judge, generator.size, vgg16)
     report["temperature"] = args.temperature
-    report["realism_floor"] = realism.floor
-    mean_faces = np.repeat(generator.cgmm.mean_image[None], 128, 0)
-    report["realism_mean_face"] = realism(judge.outputs(mean_faces)["features"])
-    print(f"realism floor (real vs real) {realism.floor:.1f}")
+    report["vgg16"] = vgg16 is not None
+    # The floors, at the same sample size as each method's faces.
+    n = len(specs) * args.seeds
+    random_real, _ = real_portraits(REAL_SEED + 1, n, generator.size)
+    same_real, same_labels, matches = portraits_like(specs, args.seeds, generator.size)
+    report["pool_matches"] = dict(zip(DESCRIPTIONS, matches, strict=True))
+    floors = {"random": realism(random_real), "same_descriptions": same_real}
+    seen_same = judge.outputs(same_real)
+    floors["same_descriptions"] = realism(same_real, seen_same["features"])
+    floors["same_descriptions"]["faithfulness"] = faithfulness(
+        seen_same["probabilities"], judge.attributes, specs, args.seeds
+    )[1]
+    floors["same_descriptions"]["diversity_features"] = diversity(
+        same_real, seen_same["features"], len(specs), args.seeds
+    )[1]
+    mean_faces = np.repeat(np.round(generator.cgmm.mean_image)[None], n, 0).astype(np.uint8)
+    floors["mean_face"] = realism(mean_faces)
+    if generator.inverter is not None:
+        # The ceiling of any target: G on the activations of the real portraits that
+        # carry the descriptions (its reconstruction of them).
+        layer = generator.cgmm.layer
+        acts = generator.classifier.outputs(same_real, taps=(layer,))[layer]
+        recon = np.round(np.asarray(generator.inverter.render(acts))).astype(np.uint8)
+        floors["inverter_reconstruction"] = realism(recon)
+    report["floors"] = floors
+    print(json.dumps(floors, indent=2))
+    sheets = {"real": same_real}
     for name in [m for m in args.methods.split(",") if m]:
         options = METHODS[name]
+        if options.get("render") in ("net", "refine") and generator.inverter is None:
+            continue
+        if options.get("method") == "mixture" and generator.cgmm.mixture is None:
+            continue
         generator.generate(specs[:4], n=args.seeds, seed=99, steps=args.steps, **options)  # compile
         start = time.perf_counter()
         faces = np.concatenate(
@@ -209,24 +312,31 @@ def main() -> None:
         seen = judge.outputs(faces)  # one judge pass serves all three measures
         per, overall = faithfulness(seen["probabilities"], judge.attributes, specs, args.seeds)
         pix, fea = diversity(faces, seen["features"], len(specs), args.seeds)
-        distance = realism(seen["features"])
+        distances = realism(faces, seen["features"])
         report["methods"][name] = {
             "options": options,
             "faithfulness": overall,
             "per_attribute": per,
-            "frechet_distance": distance,
+            **distances,
             "diversity_pixels": pix,
             "diversity_features": fea,
             "seconds_per_face_batched_16": seconds / len(faces),
         }
         print(
-            f"{name:<12} faithfulness {overall:.3f}  realism FD {distance:.1f}  "
-            f"diversity px {pix:.3f} feat {fea:.3f}  {seconds / len(faces):.2f} s/face"
+            f"{name:<15} faithfulness {overall:.3f}  "
+            + "  ".join(f"{k} {v:.4g}" for k, v in distances.items())
+            + f"  diversity px {pix:.3f} feat {fea:.3f}  {seconds / len(faces):.3f} s/face"
         )
         rows = [faces[d * args.seeds : (d + 1) * args.seeds] for d in range(0, len(specs), 3)]
         write_image(
             out / f"generate_{name}.png", make_grid(np.concatenate(rows), columns=args.seeds * 2)
         )
+        if name in ("optimize", "net", "refine", "vae"):
+            sheets[name] = faces
+    if len(sheets) > 1:
+        order = [k for k in ("optimize", "net", "refine", "vae", "real") if k in sheets]
+        sheet = comparison_sheet({k: sheets[k] for k in order}, args.seeds, 3, 8)
+        write_image(out / "generate_compare.png", sheet)
     (out / "generation.json").write_text(json.dumps(report, indent=2))
     print(f"wrote {out / 'generation.json'}")
 

@@ -1,8 +1,6 @@
-"""Evaluators: a classifier's per-attribute accuracy, and how real generated faces look.
+"""Evaluators: a classifier's per-attribute accuracy on a labelled split.
 
-``frechet_distance`` is the realism measure beside attribute faithfulness: a
-judge can be fooled by adversarial textures (it "sees" a beard in a pattern),
-but their feature statistics are far from those of real portraits.
+How real generated faces look is measured in ``realism.py``.
 """
 
 from __future__ import annotations
@@ -111,18 +109,3 @@ def evaluate(
         a for i, a in enumerate(CELEBA_ATTRIBUTES) if both[i] and a in classifier.known_attributes
     )
     return AttributeReport(CELEBA_ATTRIBUTES, tp, fn, tn, fp, evaluated)
-
-
-def frechet_distance(features_a: np.ndarray, features_b: np.ndarray) -> float:
-    """Fréchet distance between Gaussians fitted to two feature sets (N, D), as in FID:
-    |mu_a - mu_b|^2 + tr(C_a + C_b - 2 (C_a C_b)^(1/2)). Zero for identical statistics."""
-    a, b = np.asarray(features_a, np.float64), np.asarray(features_b, np.float64)
-    mu = a.mean(0) - b.mean(0)
-    cov_a, cov_b = np.atleast_2d(np.cov(a, rowvar=False)), np.atleast_2d(np.cov(b, rowvar=False))
-    # tr((C_a C_b)^(1/2)) from the eigenvalues of the symmetric S C_b S, S = C_a^(1/2):
-    # stable where C_a C_b itself is not symmetric.
-    w, v = np.linalg.eigh(cov_a)
-    root_a = (v * np.sqrt(np.clip(w, 0, None))) @ v.T
-    middle = np.linalg.eigvalsh(root_a @ cov_b @ root_a)
-    cross = np.sum(np.sqrt(np.clip(middle, 0, None)))
-    return float(mu @ mu + np.trace(cov_a) + np.trace(cov_b) - 2.0 * cross)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from deepface_gen.cgmm import domain, statistics
+from deepface_gen.cgmm import mixture as mixture_lib
 from deepface_gen.cgmm import model as cgmm_lib
 from deepface_gen.io import bundles
 from deepface_gen.models.classifier import Classifier
@@ -14,14 +17,50 @@ def cgmm_filename(layer: str) -> str:
     return f"cgmm_{layer}.msgpack"
 
 
+def mixture_filename(layer: str) -> str:
+    """The stem of the mixture's array file in a bundle (stored with its hash appended)."""
+    return f"mixture_{layer}.msgpack"
+
+
 def fit_and_store(
-    classifier: Classifier, source, layer: str, examples: int, pca_source=None, quiet: bool = True
+    classifier: Classifier,
+    source,
+    layer: str,
+    examples: int,
+    pca_source=None,
+    quiet: bool = True,
+    mixture_components: int = 0,
+    mixture_examples: int = 4096,
 ) -> cgmm_lib.CGMM:
-    """One statistics pass, fit the cGMM, and store it in the classifier's bundle."""
+    """One statistics pass, fit the cGMM, and store it in the classifier's bundle (and,
+    with ``mixture_components``, a mixture over its coordinates beside it)."""
     layer = canonical_layer(layer)
     stats = statistics.collect(classifier, source, layer, examples, quiet=quiet)
     fitted = cgmm_lib.fit_cgmm(stats, classifier, pca_source or source, quiet=quiet)
     threshold, _ = domain.calibrate(classifier, fitted, source)
     record = {"layer": layer, "examples": stats.images, "domain_threshold": threshold}
     bundles.add_to_bundle(classifier.path, "cgmm", cgmm_filename(layer), fitted.arrays(), record)
+    if mixture_components:
+        fitted = fit_mixture_and_store(
+            classifier, source, fitted, mixture_components, mixture_examples, quiet
+        )
     return fitted
+
+
+def fit_mixture_and_store(
+    classifier: Classifier,
+    source,
+    fitted: cgmm_lib.CGMM,
+    components: int,
+    examples: int = 4096,
+    quiet: bool = True,
+) -> cgmm_lib.CGMM:
+    """Fit K Gaussians over the cGMM's [attributes, residual coordinates] of ``examples``
+    images and store them in the bundle; returns the cGMM with its mixture."""
+    y = mixture_lib.coordinates(classifier, source, fitted, examples, quiet)
+    mixture = mixture_lib.fit_mixture(y, components)
+    record = {"layer": fitted.layer, "components": components, "examples": len(y)}
+    bundles.add_to_bundle(
+        classifier.path, "mixture", mixture_filename(fitted.layer), mixture.arrays(), record
+    )
+    return dataclasses.replace(fitted, mixture=mixture)

@@ -29,12 +29,14 @@ from jax.scipy.stats import norm
 from sklearn.decomposition import PCA
 
 from deepface_gen.attributes import NUM_ATTRIBUTES
+from deepface_gen.cgmm import mixture as mixture_lib
+from deepface_gen.cgmm.mixture import Mixture
 from deepface_gen.cgmm.statistics import ActivationStats
 from deepface_gen.data import input_pipeline
 from deepface_gen.errors import DeepFaceGenError
 from deepface_gen.models.classifier import Classifier
 
-METHODS = ("conditional", "paper")
+METHODS = ("conditional", "paper", "mixture")
 
 
 @dataclass(frozen=True)
@@ -53,12 +55,15 @@ class CGMM:
     paper_weights: np.ndarray  # (40,) DeepFace weights w
     mean_image: np.ndarray  # (S, S, 3) 0-255 mean face
     counts: np.ndarray  # (2, 40) examples per group
+    # K Gaussians over [attributes, residual coordinates] (``mixture.py``), where fitted;
+    # stored in its own file of the bundle.
+    mixture: Mixture | None = None
 
     def arrays(self) -> dict:
         out = {}
         for f in fields(self):
             value = getattr(self, f.name)
-            if f.name == "layer":
+            if f.name in ("layer", "mixture"):
                 continue
             if f.name == "shape":
                 value = np.asarray(value, np.int64)
@@ -274,6 +279,13 @@ def targets(
     """``n`` target activations (n, *shape) for one description (values (40,), named mask)."""
     if method not in METHODS:
         raise DeepFaceGenError(f"unknown cGMM method {method!r}; use {' or '.join(METHODS)}")
+    if method == "mixture":
+        if cgmm.mixture is None:
+            raise DeepFaceGenError(
+                "this model's cGMM has no fitted mixture; run: deepface-gen fit --model "
+                "BUNDLE --mixture-only --mixture 8"
+            )
+        return mixture_lib.sample_targets(cgmm.mixture, cgmm, values, named, key, n, temperature)
     if method == "conditional":
         x = jnp.asarray(fill_in(cgmm, values, named), jnp.float32)
         flat = _conditional_targets(

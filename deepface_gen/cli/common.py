@@ -124,6 +124,18 @@ def add_guidance_option(p: argparse.ArgumentParser) -> None:
     )
 
 
+def add_render_mode_option(p: argparse.ArgumentParser, default: str) -> None:
+    """--render: how target activations become pixels (see ``FaceGenerator.generate``)."""
+    p.add_argument(
+        "--render",
+        default=None,
+        choices=defaults.RENDERS,
+        help=f"net: one pass of the learned inverter; refine: optimize its input; optimize: "
+        f"pixels with hand-made priors (default: {default} when the model has an inverter, "
+        "else optimize)",
+    )
+
+
 def add_render_options(p: argparse.ArgumentParser, n: bool = True) -> None:
     """--model, --seed, --steps, --size, --quiet, --input-size (and --n, --out, --grid)."""
     p.add_argument(

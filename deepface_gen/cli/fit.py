@@ -9,16 +9,32 @@ from deepface_gen.generation import defaults
 
 
 def run(args: argparse.Namespace) -> int:
-    from deepface_gen.cgmm.fit import fit_and_store
+    from deepface_gen.cgmm.fit import fit_and_store, fit_mixture_and_store
     from deepface_gen.data.input_pipeline import make_source
     from deepface_gen.models.classifier import load_classifier
 
     classifier = load_classifier(args.model)
     source = make_source(args.data, "train", classifier.input_size, args.batch_size, args.seed)
-    fitted = fit_and_store(classifier, source, args.layer, args.n, quiet=args.quiet)
+    if args.mixture_only:
+        from deepface_gen.generation.generator import FaceGenerator
+
+        fitted = FaceGenerator.load(classifier.path).cgmm
+        fit_mixture_and_store(
+            classifier, source, fitted, args.mixture, args.mixture_examples, args.quiet
+        )
+        print(
+            f"fitted a {args.mixture}-component mixture at {fitted.layer}; "
+            f"stored in {classifier.path}"
+        )
+        return 0
+    fitted = fit_and_store(
+        classifier, source, args.layer, args.n, quiet=args.quiet,
+        mixture_components=args.mixture, mixture_examples=args.mixture_examples,
+    )  # fmt: skip
     print(
-        f"fitted cGMM at {fitted.layer} {fitted.shape} on {args.n} images; "
-        f"stored in {classifier.path}"
+        f"fitted cGMM at {fitted.layer} {fitted.shape} on {args.n} images"
+        + (f" with a {args.mixture}-component mixture" if args.mixture else "")
+        + f"; stored in {classifier.path}"
     )
     return 0
 
@@ -33,6 +49,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--layer", default=defaults.CGMM_LAYER)
     p.add_argument(
         "--n", type=common.whole(1, common.BIG), default=8192, help="images in the statistics pass"
+    )
+    p.add_argument(
+        "--mixture",
+        type=common.whole(0, 256),
+        default=defaults.MIXTURE_COMPONENTS,
+        help="Gaussians in the mixture over [attributes, residual coordinates] "
+        f"(method 'mixture'; 0: none; default {defaults.MIXTURE_COMPONENTS})",
+    )
+    p.add_argument(
+        "--mixture-examples", type=common.whole(10, common.BIG), default=4096,
+        help="images the mixture is fitted on",
+    )  # fmt: skip
+    p.add_argument(
+        "--mixture-only",
+        action="store_true",
+        help="add (or refit) the mixture of an already fitted cGMM, leaving the cGMM as it is",
     )
     p.add_argument("--seed", type=common.whole(0, common.SEED_MAX), default=0)
     p.add_argument("--batch-size", type=common.whole(1, 4096), default=128)

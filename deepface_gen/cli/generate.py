@@ -25,6 +25,7 @@ def run(args: argparse.Namespace) -> int:
         backend=args.backend,
         init=args.init,
         guidance=args.guidance,
+        render=args.render,
     )
     faces = common.upscale(faces, args.size)
     captions = [f"seed {args.seed} #{i}" for i in range(len(faces))]
@@ -58,5 +59,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--vae", default=None, help="a VAE bundle (default: the model's own)")
     common.add_guidance_option(p)
+    common.add_render_mode_option(p, defaults.RENDER)
     common.add_render_options(p)
     p.set_defaults(func=run)

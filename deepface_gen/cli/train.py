@@ -1,4 +1,4 @@
-"""`deepface-gen train` and `train-vae`: train from a Python config."""
+"""`deepface-gen train`, `train-vae` and `train-inverter`: train from a Python config."""
 
 from __future__ import annotations
 
@@ -56,6 +56,15 @@ def run_train_vae(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_train_inverter(args: argparse.Namespace) -> int:
+    from deepface_gen.training.inverter import attach, train_inverter
+
+    bundle = _run_trainer(args, train_inverter, "train-inverter", "inverter")
+    if bundle is not None and args.attach:
+        print(f"attached to {args.attach} as {attach(bundle, args.attach).name}")
+    return 0
+
+
 def _trainer_parser(sub: argparse._SubParsersAction, name: str, text: str, example: str):
     """A trainer command's parser: config, workdir, resume, a step budget, overrides."""
     p = sub.add_parser(name, help=text)
@@ -88,3 +97,16 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--attach", default=None, metavar="BUNDLE", help="also copy the VAE into this model bundle"
     )
     p.set_defaults(func=run_train_vae)
+    p = _trainer_parser(
+        sub,
+        "train-inverter",
+        "train a learned inverter (activations -> image) for a model bundle",
+        "configs/inverter_starter.py",
+    )
+    p.add_argument(
+        "--attach",
+        default=None,
+        metavar="BUNDLE",
+        help="also copy the inverter into this model bundle (the one it was trained for)",
+    )
+    p.set_defaults(func=run_train_inverter)

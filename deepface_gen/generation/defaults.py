@@ -5,9 +5,10 @@ Each number says why it is what it is; the benchmarks in ``experiments/`` measur
 
 from __future__ import annotations
 
-METHODS = ("conditional", "paper", "baseline")  # how targets are made (see methods.py)
+METHODS = ("conditional", "mixture", "paper", "baseline")  # how targets are made (see methods.py)
 BACKENDS = ("cgmm", "vae")  # cgmm: targets + inversion; vae: one decoder pass
 INITS = ("mean", "vae")  # where inversion starts: the mean face, or a VAE sample (hybrid)
+RENDERS = ("net", "refine", "optimize")  # how targets become pixels (see generator.py)
 METHOD = "conditional"
 BACKEND = "cgmm"
 INIT = "mean"
@@ -34,3 +35,12 @@ START_NOISE = 10.0  # pixel noise of the start around the mean face (plain pixel
 PYRAMID_START_NOISE = 2.0  # a pyramid keeps the grain, so it starts calmer
 CGMM_LAYER = "conv3_1"  # where the starter fits its cGMM, and what published backbones invert
 BACKBONE_INPUT_SIZE = 128  # working size of published backbones (--model vgg16)
+# Rendering through the learned inverter G (``models/inverter.py``). ``None`` means
+# the default: RENDER where the bundle has an inverter, pixel optimization where not.
+RENDER = "net"
+EDIT_RENDER = "optimize"
+# refine: Adam on G's input (in G's units: activations / their std), from the target.
+REFINE_STEPS = 50
+REFINE_RATE = 0.05
+# Gaussians in the mixture `deepface-gen fit` adds beside the cGMM (method "mixture").
+MIXTURE_COMPONENTS = 8

@@ -27,12 +27,14 @@ from deepface_gen import checks, inversion
 from deepface_gen.attributes import AttributeSpec, as_spec
 from deepface_gen.cgmm import domain
 from deepface_gen.cgmm import model as cgmm_lib
-from deepface_gen.errors import DeepFaceGenError, DescriptionError
+from deepface_gen.cgmm.mixture import Mixture
+from deepface_gen.errors import DeepFaceGenError, DescriptionError, WeightsError
 from deepface_gen.generation import defaults, methods
 from deepface_gen.generation import edit as edit_algebra
 from deepface_gen.generation.tools import caricature_image, invert_image, prepare, visualize_unit
 from deepface_gen.io import bundles
 from deepface_gen.models.classifier import STARTER, Classifier, load_classifier
+from deepface_gen.models.inverter import Inverter, load_inverter
 from deepface_gen.models.vae import VAE, load_vae
 from deepface_gen.models.vgg import canonical_layer
 
@@ -49,6 +51,7 @@ class FaceGenerator:
     settings: inversion.RenderSettings = inversion.DEFAULT_SETTINGS
     vae: VAE | None = None
     domain_threshold: float | None = None  # calibrated when the cGMM was fitted
+    inverter: Inverter | None = None  # the learned renderer of the cGMM's layer
 
     @classmethod
     def load(
@@ -68,6 +71,10 @@ class FaceGenerator:
         # load_classifier has just verified every file's checksum, the cGMM's included.
         arrays = bundles.load_bundle_file(classifier.path, record["file"], verify=False)
         fitted = cgmm_lib.CGMM.from_arrays(record["layer"], arrays)
+        mixture = classifier.manifest.get("mixture")
+        if isinstance(mixture, dict) and mixture.get("layer") == fitted.layer:
+            stored = bundles.load_bundle_file(classifier.path, mixture["file"], verify=False)
+            fitted = replace(fitted, mixture=Mixture.from_arrays(stored))
         if vae is not None:
             decoder = load_vae(vae)
         elif "vae" in classifier.manifest:
@@ -75,7 +82,8 @@ class FaceGenerator:
         else:
             decoder = None
         threshold = record.get("domain_threshold")
-        return cls(classifier, fitted, vae=decoder, domain_threshold=threshold)
+        inverter = _bundled_inverter(classifier, fitted.layer)
+        return cls(classifier, fitted, vae=decoder, domain_threshold=threshold, inverter=inverter)
 
     @property
     def size(self) -> int:
@@ -133,6 +141,7 @@ class FaceGenerator:
         backend: str = defaults.BACKEND,
         init: str = defaults.INIT,
         guidance: float = defaults.GUIDANCE,
+        render: str | None = None,
     ) -> np.ndarray:
         """Faces for a description: uint8 (N, S, S, 3).
 
@@ -144,10 +153,17 @@ class FaceGenerator:
         hybrid) starts inversion from a VAE sample, with the cGMM target drawn for the
         same completed attribute vector. ``guidance`` weighs the classifier's agreement
         with the named attributes beside the cGMM target (0 turns it off).
+
+        ``render`` says how targets become pixels: ``net`` (one pass of the learned
+        inverter G: fast; guidance does not apply), ``refine`` (optimize G's input to
+        match the target and the guidance) or ``optimize`` (gradient descent on pixels
+        with hand-made priors). ``None`` is the measured default: ``net`` where the
+        bundle has an inverter, ``optimize`` where it has not or ``init="vae"``.
         """
         _check_choice("method", method, tuple(methods.METHODS))
         _check_choice("backend", backend, defaults.BACKENDS)
         _check_choice("init", init, defaults.INITS)
+        render = self._render_mode(render, defaults.RENDER, init)
         n = checks.whole("n", n, 1, checks.MAX_FACES)
         seed = checks.whole("seed", seed, 0, 2**63 - 1)
         temperature = checks.real("temperature", temperature, 0.0, checks.MAX_TEMPERATURE)
@@ -177,10 +193,79 @@ class FaceGenerator:
             conditions if method == "conditional" else None,
         )
         objective = methods.METHODS[method](self.cgmm, request)
+        if render != "optimize":
+            return self._render_target(objective, render, method, k_render, steps, quiet)
         images, _ = inversion.render(
             self.classifier, objective, start, k_render, settings, quiet, self.cgmm.mean_image
         )
         return _as_uint8(images)
+
+    def _render_mode(self, render: str | None, default: str, init: str = "mean") -> str:
+        """The rendering mode to use: the one asked for (checked), or ``default`` where
+        this bundle can (it has an inverter; the start is not a VAE sample)."""
+        if render is None:
+            usable = self.inverter is not None and init == "mean"
+            return default if usable or default == "optimize" else "optimize"
+        _check_choice("render", render, defaults.RENDERS)
+        if render != "optimize":
+            self._require_inverter()
+            if init != "mean":
+                raise DeepFaceGenError(
+                    f"init={init!r} starts pixel optimization; use render='optimize' with it"
+                )
+        return render
+
+    def _require_inverter(self) -> Inverter:
+        if self.inverter is None:
+            raise DeepFaceGenError(
+                f"{self.classifier.path} has no learned inverter, so render 'net' and "
+                "'refine' are not available; use 'optimize', or train one: deepface-gen "
+                "train-inverter --config configs/inverter_starter.py --workdir DIR "
+                f"--attach {self.classifier.path}"
+            )
+        return self.inverter
+
+    def _render_target(
+        self,
+        objective: inversion.Objective,
+        render: str,
+        method: str,
+        key: jax.Array,
+        steps: int | None,
+        quiet: bool,
+    ) -> np.ndarray:
+        """Render an objective's target through the learned inverter: one pass of G
+        (``net``), or G's input optimized from the target against the whole objective,
+        guidance included (``refine``)."""
+        inverter = self._require_inverter()
+        target = objective.target(self.cgmm.layer)
+        if target is None:
+            raise DeepFaceGenError(
+                f"method {method!r} has no target activations to render; use render='optimize'"
+            )
+        if render == "net":
+            return _as_uint8(inverter.render(target))
+        settings = self._refine_settings(steps)
+        images, _ = inversion.render(
+            self.classifier, objective, target, key, settings, quiet, self.cgmm.mean_image,
+            generator=inverter,
+        )  # fmt: skip
+        return _as_uint8(images)
+
+    def _refine_settings(self, steps: int | None) -> inversion.RenderSettings:
+        """Adam on G's input from the target: G is the image prior, so no hand-made
+        priors, jitter or pyramid."""
+        steps = defaults.REFINE_STEPS if steps is None else steps
+        return replace(
+            inversion.DEFAULT_SETTINGS,
+            steps=checks.whole("steps", steps, 1, checks.MAX_STEPS),
+            learning_rate=defaults.REFINE_RATE,
+            jitter=0,
+            polish_steps=0,
+            alpha_weight=0.0,
+            tv_weight=0.0,
+            pyramid_levels=1,
+        )
 
     def domain_distance(self, images: np.ndarray) -> np.ndarray:
         """(N,) how far each portrait (N, H, W, 3) lies from the model's training domain
@@ -301,6 +386,7 @@ class FaceGenerator:
         guidance: float = defaults.GUIDANCE,
         smoothness: float = defaults.EDIT_SMOOTHNESS,
         names: Sequence[str] | None = None,
+        render: str | None = None,
     ) -> np.ndarray:
         """Alter portraits: uint8 (N, K, S, S, 3) for N portraits and K strengths.
 
@@ -315,8 +401,14 @@ class FaceGenerator:
         variation of the change (0: none; speckled edits). Strength 0 returns the input.
         A portrait outside the model's training domain is still edited, with an
         ``OutOfDomainWarning`` that calls it by its entry in ``names``.
+
+        ``render`` renders the moved activations as ``generate`` does: ``optimize``
+        (the default where measured best: from the portrait's own pixels), ``net`` (one
+        pass of the learned inverter) or ``refine``; through the inverter even strength
+        0 redraws the portrait as G sees it.
         """
         spec = self._descriptions(description)[0]
+        render = self._render_mode(render, defaults.EDIT_RENDER)
         if not len(strengths):
             raise DeepFaceGenError("edit needs at least one strength")
         limit = checks.MAX_EDIT_STRENGTH
@@ -358,6 +450,9 @@ class FaceGenerator:
         if guidance > 0:
             values = edit_algebra.guidance_values(spec, scale, count)
             objective = objective + inversion.attribute_likelihood(values, guidance)
+        if render != "optimize":
+            out = self._render_target(objective, render, "edit", jax.random.key(seed), steps, quiet)
+            return out.reshape(count, k, *out.shape[1:])
         out, _ = inversion.render(
             self.classifier,
             objective,
@@ -372,6 +467,22 @@ class FaceGenerator:
 
 class OutOfDomainWarning(UserWarning):
     """An input lies outside what the model was trained on; its results are unreliable."""
+
+
+def _bundled_inverter(classifier: Classifier, layer: str) -> Inverter | None:
+    """The bundle's learned inverter when it renders the cGMM's layer of these very
+    weights; one trained on other weights or another layer is refused, not guessed at."""
+    if "inverter" not in classifier.manifest:
+        return None
+    inverter = load_inverter(classifier.path, verify=False)  # verified with the classifier
+    own = classifier.manifest.get("files", {}).get(bundles.PARAMS_FILE)
+    if inverter.record.get("classifier_params") != own or inverter.layer != layer:
+        raise WeightsError(
+            f"{classifier.path}: its inverter was trained for other weights or another layer "
+            f"(it renders {inverter.layer}; the cGMM is at {layer}); retrain it with "
+            f"deepface-gen train-inverter --attach {classifier.path}"
+        )
+    return inverter
 
 
 def _check_choice(what: str, value: str, choices: Sequence[str]) -> None:

@@ -88,6 +88,14 @@ def conditional(cgmm: cgmm_lib.CGMM, request: Request) -> inversion.Objective:
     return _guided(objective, request)
 
 
+@register("mixture")
+def mixture(cgmm: cgmm_lib.CGMM, request: Request) -> inversion.Objective:
+    """K Gaussians over [attributes, residual coordinates], conditioned on the named
+    attributes: a component (a mode: a hair style, glasses) and the rest drawn jointly."""
+    target = _per_description_targets(cgmm, request, "mixture")
+    return _guided(inversion.feature_match(cgmm.layer, target, defaults.FEATURE_WEIGHT), request)
+
+
 @register("paper")
 def paper(cgmm: cgmm_lib.CGMM, request: Request) -> inversion.Objective:
     """The DeepFace paper's cGMM: a weighted mix of per-attribute Gaussians."""

@@ -62,6 +62,14 @@ class Objective:
     def __call__(self, outputs: Outputs) -> jax.Array:
         return sum(term(outputs) for term in self.terms)
 
+    def target(self, layer: str) -> jax.Array | None:
+        """The target activations of the objective's ``feature_match`` term at ``layer``
+        (what a learned inverter renders directly), or None when it has none."""
+        for t in self.terms:
+            if t.kind == "feature_match" and t.layer == layer:
+                return t.data["target"]
+        return None
+
     def __add__(self, other: Objective) -> Objective:
         return Objective(self.terms + other.terms)
 

@@ -1,4 +1,5 @@
-"""The render loop: optimize pixels so a network's outputs minimize an objective.
+"""The render loop: optimize pixels (or a generator's input) so a network's outputs
+minimize an objective.
 
 Pixels (N, S, S, 3) on the 0-255 scale, Adam or Mahendran & Vedaldi's momentum
 scheme, natural-image priors, jitter, a box constraint, and a final polish without
@@ -89,6 +90,8 @@ class Hyper:
     prior_weights: dict[str, jax.Array]  # by name, as in PRIOR_TERMS
     colour_centre: jax.Array  # (S, S, 3): the alpha-norm measures colours from here
     start: jax.Array  # (N, S, S, 3): the start image (pyramid base, anchor, change prior)
+    # or, when the plan has a generator, the start code (N, h, w, c) in raw activations
+    code: parameterizations.CodeSpace | None = None
 
 
 # Each prior as a function of (pixels, hyper); the weights live in Hyper.prior_weights.
@@ -113,17 +116,29 @@ class Plan:
     pyramid_levels: int
     priors: tuple[str, ...]
     jitter: bool
+    generator: Any = None  # a learned inverter's module: optimize its input, not pixels
 
     @classmethod
-    def of(cls, settings: RenderSettings) -> Plan:
+    def of(cls, settings: RenderSettings, generator: Any = None) -> Plan:
         active = tuple(name for name, w in settings.prior_weights().items() if w != 0)
-        return cls(settings.optimizer, settings.pyramid_levels, active, settings.jitter > 0)
+        if generator is not None and {"anchor", "change_tv"} & set(active):
+            raise ValueError("the anchor and change priors need pixels; a code space has none")
+        levels = 1 if generator is not None else settings.pyramid_levels
+        return cls(settings.optimizer, levels, active, settings.jitter > 0, generator)
 
 
-def hyper_of(settings: RenderSettings, start: jax.Array, colour_centre: Any) -> Hyper:
-    """The dynamic half of ``settings`` (and the start and colour centre) as arrays."""
+def hyper_of(
+    settings: RenderSettings,
+    start: jax.Array,
+    colour_centre: Any,
+    code: parameterizations.CodeSpace | None = None,
+    pixel_shape: tuple[int, ...] | None = None,
+) -> Hyper:
+    """The dynamic half of ``settings`` (and the start, the colour centre and a code
+    space's generator weights) as arrays. The colour centre takes the pixels' shape
+    (``pixel_shape``, by default the start's), so a scalar and an image share a program."""
     f32 = functools.partial(jnp.asarray, dtype=jnp.float32)
-    centre = jnp.broadcast_to(f32(colour_centre), start.shape[1:])
+    centre = jnp.broadcast_to(f32(colour_centre), pixel_shape or start.shape[1:])
     return Hyper(
         f32(settings.learning_rate),
         jnp.asarray(settings.steps, jnp.int32),
@@ -131,7 +146,26 @@ def hyper_of(settings: RenderSettings, start: jax.Array, colour_centre: Any) -> 
         {name: f32(weight) for name, weight in settings.prior_weights().items()},
         centre,
         start,
+        code,
     )
+
+
+def _initial(plan: Plan, hyper: Hyper):
+    if plan.generator is not None:
+        return parameterizations.init_code(hyper.start, hyper.code)
+    return parameterizations.init_params(hyper.start, plan.pyramid_levels)
+
+
+def _to_pixels(plan: Plan, params, hyper: Hyper) -> jax.Array:
+    if plan.generator is not None:
+        return parameterizations.code_pixels(plan.generator, params, hyper.code)
+    return parameterizations.to_pixels(params, hyper.start)
+
+
+def _project(plan: Plan, params, hyper: Hyper):
+    if plan.generator is not None:
+        return parameterizations.project_code(params, hyper.code)
+    return parameterizations.project(params)
 
 
 def _scale_by(optimizer: str) -> optax.GradientTransformation:
@@ -152,8 +186,8 @@ def _priors(x: jax.Array, hyper: Hyper, active: tuple[str, ...]) -> jax.Array:
     return sum(weighted, jnp.zeros(x.shape[0], x.dtype))
 
 
-def _objective_value(module, preprocessing, net_params, objective, params, hyper) -> jax.Array:
-    x = parameterizations.to_pixels(params, hyper.start)
+def _objective_value(module, preprocessing, plan, net_params, objective, params, hyper):
+    x = _to_pixels(plan, params, hyper)
     return objective(network_outputs(module, preprocessing, net_params, x, objective.layers))
 
 
@@ -161,9 +195,10 @@ def _objective_value(module, preprocessing, net_params, objective, params, hyper
 def begin(module, preprocessing, plan: Plan, net_params, objective, hyper):
     """The first carry (parameters, optimizer state) and the objective (without
     priors) at the start, per image."""
-    params = parameterizations.init_params(hyper.start, plan.pyramid_levels)
+    params = _initial(plan, hyper)
     carry = (params, _scale_by(plan.optimizer).init(params))
-    return carry, _objective_value(module, preprocessing, net_params, objective, params, hyper)
+    value = _objective_value(module, preprocessing, plan, net_params, objective, params, hyper)
+    return carry, value
 
 
 @functools.partial(jax.jit, static_argnames=("module", "preprocessing", "plan", "count"))
@@ -178,7 +213,7 @@ def run_chunk(module, preprocessing, plan: Plan, net_params, objective: Objectiv
     tx = _scale_by(plan.optimizer)
 
     def loss(params, step_key, jittering):
-        x = parameterizations.to_pixels(params, hyper.start)
+        x = _to_pixels(plan, params, hyper)
         seen = x
         if plan.jitter:
             seen = transforms.jitter(step_key, x, jnp.where(jittering, hyper.jitter, 0))
@@ -193,14 +228,14 @@ def run_chunk(module, preprocessing, plan: Plan, net_params, objective: Objectiv
         direction, opt_state = tx.update(grads, opt_state, params)
         rate = jnp.where(main, hyper.learning_rate, POLISH_RATE * hyper.learning_rate)
         params = jax.tree_util.tree_map(lambda p, d: p - rate * d, params, direction)
-        return parameterizations.project(params), opt_state
+        return _project(plan, params, hyper), opt_state
 
     params, opt_state = jax.lax.fori_loop(0, count, body, carry)
-    value = _objective_value(module, preprocessing, net_params, objective, params, hyper)
+    value = _objective_value(module, preprocessing, plan, net_params, objective, params, hyper)
     return (params, opt_state), value
 
 
-_pixels = jax.jit(parameterizations.to_pixels)
+_pixels = jax.jit(_to_pixels, static_argnames=("plan",))
 
 
 def render(
@@ -211,17 +246,29 @@ def render(
     settings: RenderSettings = DEFAULT_SETTINGS,
     quiet: bool = True,
     colour_centre: jax.Array | float = 127.5,
+    generator: Any = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Optimize pixels from ``init`` (N, S, S, 3), 0-255, to minimize objective + priors.
 
     ``network`` is anything with ``.module``, ``.params`` and ``.preprocessing`` (a
-    trained classifier or a bare backbone). Returns the final images (N, S, S, 3)
+    trained classifier or a bare backbone). With a ``generator`` (a learned inverter:
+    ``.module``, ``.params``, ``.code_scale``, ``.code_high``) the optimized
+    parameters are its input instead, starting from the code ``init`` (N, h, w, c),
+    and the images are what it draws. Returns the final images (N, S, S, 3)
     float 0-255 and the per-image objective (without priors) after every compiled
     call, shape (calls + 1, N) (``chunk_lengths`` says how steps split into calls).
     """
-    start = jnp.clip(jnp.asarray(init, jnp.float32), 0.0, 255.0)
-    plan = Plan.of(settings)
-    hyper = hyper_of(settings, start, colour_centre)
+    code, pixel_shape = None, None
+    if generator is None:
+        start = jnp.clip(jnp.asarray(init, jnp.float32), 0.0, 255.0)
+    else:
+        start = jnp.asarray(init, jnp.float32)
+        code = parameterizations.CodeSpace(
+            generator.params, jnp.asarray(generator.code_scale), jnp.asarray(generator.code_high)
+        )
+        pixel_shape = (generator.config.size, generator.config.size, 3)
+    plan = Plan.of(settings, None if generator is None else generator.module)
+    hyper = hyper_of(settings, start, colour_centre, code, pixel_shape)
     static = (network.module, network.preprocessing, plan)
     carry, value = begin(*static, network.params, objective, hyper)
     history = [np.asarray(value)]
@@ -235,7 +282,7 @@ def render(
             history.append(np.asarray(value))
             done += count
             bar.update(count)
-    return np.asarray(_pixels(carry[0], start)), np.stack(history)
+    return np.asarray(_pixels(plan, carry[0], hyper)), np.stack(history)
 
 
 def chunk_lengths(total: int, chunk: int) -> list[int]:

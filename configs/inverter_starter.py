@@ -1,0 +1,43 @@
+"""The starter's learned inverter: conv3_1 activations of the starter classifier -> 64x64.
+
+    deepface-gen train-inverter --config configs/inverter_starter.py \
+        --workdir runs/inverter_starter --attach deepface_gen/assets/starter
+
+Trained on synthetic portraits streamed from the renderer (endless and exact) with
+the DeePSiM losses; ``--attach`` copies it into the starter bundle, which is how the
+package ships it (``generate --render net`` and ``--render refine``).
+"""
+
+
+def get_config() -> dict:
+    return {
+        "seed": 0,
+        "data": {"source": "synthetic", "size": 64},
+        "model": {
+            "classifier": "starter",  # a shipped model's name or a bundle folder
+            "layer": "conv3_1",  # the cGMM's layer: what G renders
+            "widths": [64, 32, 16],  # at 16x16, then after each 2x upsampling
+            "discriminator": [32, 64, 128],
+        },
+        "train": {
+            "batch_size": 32,
+            "steps": 3000,
+            "learning_rate": 1e-3,
+            "warmup_steps": 200,
+            "discriminator_learning_rate": 2e-4,
+            # DeePSiM's three terms: the classifier's features must match (relative
+            # error summed over layers), the patch discriminator must be fooled, and
+            # a little L1 on pixels anchors colours.
+            "feature_layers": ["conv1_1", "conv2_1", "conv3_1", "conv4_1"],
+            "feature_weight": 1.0,
+            "adversarial_weight": 0.1,
+            "adversarial_start": 300,  # let G learn the layout before D judges it
+            "pixel_weight": 1.0,
+            # This share of each batch is projected onto the cGMM's targets, the codes
+            # generation hands G (0 trains on real activations only).
+            "projected_fraction": 0.5,
+            "moment_batches": 16,
+            "log_every": 25,
+            "checkpoint_every": 250,
+        },
+    }

@@ -1,0 +1,219 @@
+"""The learned inverter G: a network that maps one layer's activations to an image.
+
+Amortized feature inversion (Dosovitskiy & Brox 2016): instead of optimizing pixels
+until the classifier's activations match a target, a convolutional network trained
+on real portraits renders activations in one pass. Trained with the DeePSiM losses
+(``training/inverter.py``), it is the learned image prior of the generator: ``net``
+renders a cGMM target with one pass of G, ``refine`` optimizes G's *input* (the
+DGN-AM recipe), so every image is one G can draw.
+
+Activations are divided by a per-channel scale (their standard deviation on real
+portraits) before G sees them; ``code_high`` (a high percentile per channel) bounds
+the codes ``refine`` may reach, as DGN-AM clips its code to the range real
+activations take.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from deepface_gen.errors import WeightsError
+from deepface_gen.io import bundles
+
+INVERTER_FILE = "inverter.msgpack"
+
+
+@dataclass(frozen=True)
+class InverterConfig:
+    """Architecture: ``widths[0]`` channels at the code's resolution, then one entry per
+    2x upsampling until the image side ``size``."""
+
+    layer: str
+    code_shape: tuple[int, int, int]  # (h, w, channels) of the layer's activations
+    size: int
+    widths: tuple[int, ...] = (128, 64, 32)
+
+    def __post_init__(self) -> None:
+        h = self.code_shape[0]
+        ratio = self.size // h if h else 0
+        if h <= 0 or ratio * h != self.size or ratio & (ratio - 1):
+            raise ValueError(
+                f"image side {self.size} must be a power-of-two multiple of the code's {h}"
+            )
+        if len(self.widths) != self.upsamplings + 1:
+            raise ValueError(
+                f"{self.size // h}x upsampling needs {self.upsamplings + 1} widths, "
+                f"got {len(self.widths)}"
+            )
+
+    @property
+    def upsamplings(self) -> int:
+        return (self.size // self.code_shape[0]).bit_length() - 1
+
+    def to_json(self) -> dict:
+        return {**asdict(self), "code_shape": list(self.code_shape), "widths": list(self.widths)}
+
+    @classmethod
+    def from_json(cls, data: dict) -> InverterConfig:
+        return cls(
+            data["layer"],
+            tuple(int(v) for v in data["code_shape"]),
+            int(data["size"]),
+            tuple(int(v) for v in data["widths"]),
+        )
+
+
+class ResidualBlock(nn.Module):
+    """Two 3x3 convolutions with a skip: detail is added to what passes through."""
+
+    width: int
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        h = nn.Conv(self.width, (3, 3))(nn.swish(x))
+        h = nn.Conv(self.width, (3, 3))(nn.swish(h))
+        return x + h
+
+
+class Generator(nn.Module):
+    """(N, h, w, c) scaled activations -> (N, S, S, 3) pixels in 0..255.
+
+    Nearest-neighbour upsampling then convolution (no transposed convolutions, so no
+    checkerboard), residual blocks at every scale, a sigmoid to the pixel range.
+    """
+
+    config: InverterConfig
+
+    @nn.compact
+    def __call__(self, code: jax.Array) -> jax.Array:
+        widths = self.config.widths
+        x = nn.Conv(widths[0], (3, 3))(code)
+        x = ResidualBlock(widths[0])(x)
+        for width in widths[1:]:
+            n, h, w, c = x.shape
+            x = jax.image.resize(x, (n, 2 * h, 2 * w, c), "nearest")
+            x = nn.Conv(width, (3, 3))(nn.swish(x))
+            x = ResidualBlock(width)(x)
+        return 255.0 * nn.sigmoid(nn.Conv(3, (3, 3))(nn.swish(x)))
+
+
+class PatchDiscriminator(nn.Module):
+    """Real-or-rendered logits per image patch (a PatchGAN): judges texture and local
+    structure, which is what the feature loss leaves blurred."""
+
+    widths: tuple[int, ...] = (32, 64, 128)
+
+    @nn.compact
+    def __call__(self, pixels: jax.Array) -> jax.Array:
+        x = pixels / 127.5 - 1.0
+        for width in self.widths:
+            x = nn.leaky_relu(nn.Conv(width, (4, 4), strides=2)(x), 0.2)
+        return nn.Conv(1, (3, 3))(x)[..., 0]
+
+
+@functools.partial(jax.jit, static_argnames=("module",))
+def render_codes(module: Generator, params, codes: jax.Array, code_scale: jax.Array) -> jax.Array:
+    """G on raw activations (N, h, w, c): pixels (N, S, S, 3) in 0..255. Compiled once
+    per architecture and batch shape; weights and scale are data."""
+    return module.apply({"params": params}, codes / code_scale)
+
+
+def init_generator(config: InverterConfig, key: jax.Array) -> dict:
+    """Fresh generator parameters for ``config``."""
+    code = jnp.zeros((1, *config.code_shape))
+    return Generator(config).init(key, code)["params"]
+
+
+@dataclass(frozen=True)
+class Inverter:
+    """A trained inverter for one layer of one classifier."""
+
+    config: InverterConfig
+    params: dict
+    code_scale: np.ndarray  # (c,) per-channel std of real activations: G's input scale
+    code_high: np.ndarray  # (c,) per-channel high percentile: the range refine keeps to
+    record: dict
+
+    @property
+    def module(self) -> Generator:
+        return Generator(self.config)
+
+    @property
+    def layer(self) -> str:
+        return self.config.layer
+
+    def arrays(self) -> dict:
+        return {
+            "params": self.params,
+            "code_scale": np.asarray(self.code_scale, np.float32),
+            "code_high": np.asarray(self.code_high, np.float32),
+        }
+
+    def render(self, codes: np.ndarray | jax.Array, batch_size: int = 64) -> jax.Array:
+        """Pixels (N, S, S, 3), float 0..255, for activations (N, h, w, c), in batches
+        of ``batch_size`` (the last one padded, so one compiled program serves all)."""
+        codes = jnp.asarray(codes, jnp.float32)
+        if codes.shape[1:] != self.config.code_shape:
+            raise WeightsError(
+                f"the inverter takes {self.layer} activations of shape "
+                f"{self.config.code_shape}, got {tuple(codes.shape[1:])}"
+            )
+        n = len(codes)
+        size = min(batch_size, n)
+        padded = jnp.pad(codes, ((0, -n % size), (0, 0), (0, 0), (0, 0)))
+        scale = jnp.asarray(self.code_scale)
+        parts = [
+            render_codes(self.module, self.params, padded[i : i + size], scale)
+            for i in range(0, len(padded), size)
+        ]
+        return jnp.concatenate(parts)[:n]
+
+
+def inverter_record(
+    config: InverterConfig, filename: str, classifier_params: str, training: dict
+) -> dict:
+    """The manifest entry that describes an inverter file inside a bundle.
+    ``classifier_params`` is the sha256 of the classifier weights it was trained on."""
+    return {
+        "file": filename,
+        "config": config.to_json(),
+        "classifier_params": classifier_params,
+        "training": training,
+    }
+
+
+def load_inverter(folder: str | os.PathLike, verify: bool = True) -> Inverter:
+    """The inverter recorded in a bundle's manifest (its own bundle, or one attached to a
+    classifier bundle), checksums verified unless the caller just did; its parameter
+    shapes are checked against its config."""
+    folder = Path(folder)
+    manifest = bundles.verify_bundle(folder) if verify else bundles.read_manifest(folder)
+    record = manifest.get("inverter")
+    if not isinstance(record, dict) or not isinstance(record.get("file"), str):
+        raise WeightsError(
+            f"{folder} has no learned inverter; train one with deepface-gen train-inverter "
+            "--config configs/inverter_starter.py --workdir DIR --attach BUNDLE"
+        )
+    try:
+        config = InverterConfig.from_json(record["config"])
+    except (KeyError, TypeError, ValueError) as err:
+        raise WeightsError(f"{folder}: malformed inverter config ({err!r})") from None
+    arrays = bundles.load_bundle_file(folder, record["file"], verify=False)
+    params = jax.tree_util.tree_map(jnp.asarray, arrays.get("params", {}))
+    want = jax.eval_shape(lambda: init_generator(config, jax.random.key(0)))
+    shapes = jax.tree_util.tree_map(lambda a: tuple(a.shape), params)
+    if shapes != jax.tree_util.tree_map(lambda a: tuple(a.shape), want):
+        raise WeightsError(f"{folder / record['file']}: parameter shapes do not match its config")
+    channels = config.code_shape[-1]
+    scale, high = (np.asarray(arrays.get(k, ()), np.float32) for k in ("code_scale", "code_high"))
+    if scale.shape != (channels,) or high.shape != (channels,):
+        raise WeightsError(f"{folder / record['file']}: code scale/range must be ({channels},)")
+    return Inverter(config, params, scale, high, record)

@@ -1,0 +1,221 @@
+"""The learned inverter: its model, its trainer (shared loop, attach), and the render
+modes it enables (net and refine) for generate and edit."""
+
+from __future__ import annotations
+
+import shutil
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from deepface_gen import FaceGenerator, cli
+from deepface_gen.config import load_config
+from deepface_gen.errors import DeepFaceGenError, WeightsError
+from deepface_gen.io import bundles
+from deepface_gen.models.inverter import (
+    Generator,
+    InverterConfig,
+    init_generator,
+    load_inverter,
+)
+from deepface_gen.training.inverter import (
+    Projection,
+    attach,
+    normalized_feature_loss,
+    project_codes,
+    train_inverter,
+)
+
+TINY = [
+    "data.size=16",
+    "model.layer=conv2_1",
+    "model.widths=[8, 8]",
+    "model.discriminator=[8, 8]",
+    "train.batch_size=4",
+    "train.steps=4",
+    "train.warmup_steps=1",
+    "train.adversarial_start=1",
+    "train.feature_layers=['conv1_1', 'conv2_1']",
+    "train.moment_batches=1",
+    "train.log_every=1",
+    "train.checkpoint_every=2",
+]
+
+
+def tiny_config(model, *extra):
+    return load_config("configs/inverter_starter.py", [*TINY, f"model.classifier={model}", *extra])
+
+
+@pytest.fixture(scope="module")
+def model_with_inverter(tiny_bundle, tmp_path_factory):
+    """A copy of the tiny bundle with a (barely) trained inverter attached."""
+    root = tmp_path_factory.mktemp("inverter")
+    model = root / "model"
+    shutil.copytree(tiny_bundle, model)
+    bundle = train_inverter(tiny_config(model), root / "work", quiet=True)
+    attach(bundle, model)
+    return model
+
+
+def test_config_needs_a_power_of_two_upsampling_with_one_width_each():
+    assert InverterConfig("conv3_1", (16, 16, 64), 64, (8, 8, 8)).upsamplings == 2
+    with pytest.raises(ValueError, match="power-of-two multiple"):
+        InverterConfig("conv3_1", (16, 16, 64), 48, (8, 8))
+    with pytest.raises(ValueError, match="needs 3 widths"):
+        InverterConfig("conv3_1", (16, 16, 64), 64, (8, 8))
+
+
+def test_generator_draws_pixels_in_range_at_the_image_size():
+    config = InverterConfig("conv2_1", (8, 8, 16), 32, (8, 8, 8))
+    params = init_generator(config, jax.random.key(0))
+    codes = jax.random.normal(jax.random.key(1), (3, 8, 8, 16)) * 50
+    pixels = Generator(config).apply({"params": params}, codes)
+    assert pixels.shape == (3, 32, 32, 3)
+    assert float(pixels.min()) >= 0.0 and float(pixels.max()) <= 255.0
+
+
+def test_feature_loss_is_relative_and_zero_for_a_perfect_match():
+    real = {"a": jnp.ones((2, 4, 4, 3)), "b": 100.0 * jnp.ones((2, 2, 2, 5))}
+    assert np.allclose(normalized_feature_loss(real, real, ("a", "b")), 0.0)
+    off = {"a": 2.0 * real["a"], "b": 2.0 * real["b"]}
+    # Each layer off by 100% of itself counts 1, whatever its scale.
+    assert np.allclose(normalized_feature_loss(off, real, ("a", "b")), 2.0)
+
+
+def test_projection_lands_on_the_cgmm_family_of_targets():
+    rng = np.random.default_rng(0)
+    d = 12
+    ridge = jnp.asarray(rng.normal(size=(41, d)), jnp.float32)
+    basis = np.linalg.qr(rng.normal(size=(d, 3)))[0].T  # 3 orthonormal rows
+    projection = Projection(ridge, jnp.asarray(basis, jnp.float32))
+    labels = jnp.asarray(rng.choice([-1.0, 1.0], size=(2, 40)), jnp.float32)
+    mean = np.concatenate([labels, np.ones((2, 1))], 1) @ np.asarray(ridge)
+    inside = mean + rng.normal(size=(2, 3)) @ basis  # already a target (before the ReLU)
+    codes = jnp.asarray(inside, jnp.float32).reshape(2, 1, 1, d)
+    moved = project_codes(codes, labels, projection, jnp.ones(2))
+    np.testing.assert_allclose(moved.reshape(2, d), np.maximum(inside, 0), atol=1e-4)
+    shrunk = project_codes(codes, labels, projection, jnp.zeros(2))
+    np.testing.assert_allclose(shrunk.reshape(2, d), np.maximum(mean, 0), atol=1e-4)
+
+
+def test_training_logs_the_deepsim_terms_and_exports_a_loadable_inverter(model_with_inverter):
+    inverter = load_inverter(model_with_inverter)
+    assert inverter.layer == "conv2_1"
+    assert inverter.config.code_shape == (8, 8, 16) and inverter.config.size == 16
+    assert inverter.code_scale.shape == (16,) and (inverter.code_scale > 0).all()
+    assert (inverter.code_high > 0).all()
+    work = model_with_inverter.parent / "work"
+    records = [line for line in (work / "metrics.jsonl").read_text().splitlines() if line]
+    assert len(records) == 4
+    for key in ("feature", "pixel", "fool", "discriminator", "rmse"):
+        assert key in records[-1]
+
+
+def test_stopped_training_resumes_and_refuses_a_changed_config(tiny_bundle, tmp_path):
+    model = tmp_path / "model"
+    shutil.copytree(tiny_bundle, model)
+    work = tmp_path / "work"
+    assert train_inverter(tiny_config(model), work, quiet=True, max_steps=2) is None
+    with pytest.raises(DeepFaceGenError, match="different config"):
+        train_inverter(tiny_config(model, "train.pixel_weight=3.0"), work, resume=True, quiet=True)
+    bundle = train_inverter(tiny_config(model), work, resume=True, quiet=True)
+    assert load_inverter(bundle).record["training"]["resumed_from_step"] == 2
+
+
+def test_config_checks_come_before_any_work(tiny_bundle, tmp_path):
+    with pytest.raises(DeepFaceGenError, match="data.size 64 must be the classifier's input"):
+        train_inverter(tiny_config(tiny_bundle, "data.size=64"), tmp_path / "a")
+    with pytest.raises(DeepFaceGenError, match="feature_layers must name layers"):
+        train_inverter(tiny_config(tiny_bundle, "train.feature_layers=['conv9_1']"), tmp_path / "b")
+    with pytest.raises(DeepFaceGenError, match="has no layer conv5_1"):
+        train_inverter(tiny_config(tiny_bundle, "model.layer=conv5_1"), tmp_path / "c")
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_attach_refuses_a_classifier_with_other_weights(model_with_inverter, tmp_path):
+    other = tmp_path / "other"
+    shutil.copytree(model_with_inverter, other)
+    arrays = bundles.load_bundle_file(other, bundles.PARAMS_FILE)
+    arrays["params"] = jax.tree_util.tree_map(lambda a: np.asarray(a) + 1.0, arrays["params"])
+    manifest = bundles.read_manifest(other)
+    bundles.save_bundle(other, arrays, manifest)
+    with pytest.raises(WeightsError, match="another classifier's weights"):
+        attach(model_with_inverter, other)
+    # A bundle whose inverter no longer matches its weights is refused at load, by name.
+    with pytest.raises(WeightsError, match="inverter was trained for other weights"):
+        FaceGenerator.load(other)
+
+
+def test_net_render_is_one_deterministic_pass_and_the_default(model_with_inverter):
+    gen = FaceGenerator.load(model_with_inverter)
+    net = gen.generate("smiling, male", n=3, seed=5, render="net")
+    assert net.shape == (3, 16, 16, 3) and net.dtype == np.uint8
+    np.testing.assert_array_equal(net, gen.generate("smiling, male", n=3, seed=5, render="net"))
+    np.testing.assert_array_equal(net, gen.generate("smiling, male", n=3, seed=5))
+    other = gen.generate("smiling, male", n=3, seed=6, render="net")
+    assert np.abs(net.astype(int) - other).mean() > 0  # another seed, other targets
+    # What net draws is G applied to the very targets inversion would chase.
+    target = gen.inverter.render(jnp.ones((1, 8, 8, 16)))
+    assert target.shape == (1, 16, 16, 3)
+
+
+def test_refine_lowers_the_objective_from_the_net_image(model_with_inverter):
+    from deepface_gen import inversion
+    from deepface_gen.generation import methods
+
+    gen = FaceGenerator.load(model_with_inverter)
+    spec = gen._descriptions("smiling")
+    request = methods.Request(tuple(spec), 2, jax.random.key(0))
+    objective = methods.METHODS["conditional"](gen.cgmm, request)
+    target = objective.target(gen.cgmm.layer)
+    settings = gen._refine_settings(20)
+    images, history = inversion.render(
+        gen.classifier, objective, target, jax.random.key(1), settings, True,
+        gen.cgmm.mean_image, generator=gen.inverter,
+    )  # fmt: skip
+    assert images.shape == (2, 16, 16, 3)
+    assert (history[-1] < history[0]).all()
+    refined = gen.generate("smiling", n=2, seed=0, render="refine", steps=20)
+    assert refined.shape == (2, 16, 16, 3)
+    assert not np.array_equal(refined, gen.generate("smiling", n=2, seed=0, render="net"))
+
+
+def test_render_modes_refuse_what_they_cannot_do(model_with_inverter, tiny_bundle):
+    gen = FaceGenerator.load(model_with_inverter)
+    with pytest.raises(DeepFaceGenError, match="unknown render 'sketch'"):
+        gen.generate("smiling", render="sketch")
+    with pytest.raises(DeepFaceGenError, match="method 'baseline' has no target"):
+        gen.generate("smiling", method="baseline", render="net")
+    plain = FaceGenerator.load(tiny_bundle)
+    with pytest.raises(DeepFaceGenError, match="has no learned inverter.*train-inverter"):
+        plain.generate("smiling", render="net")
+    # Without an inverter the default is pixel optimization, and it still works.
+    assert plain.generate("smiling", steps=2).shape == (1, 16, 16, 3)
+
+
+def test_edit_renders_through_the_inverter(model_with_inverter):
+    gen = FaceGenerator.load(model_with_inverter)
+    faces = gen.generate("male", n=2, seed=0)
+    edited = gen.edit(faces, "+smiling", strengths=(0.0, 2.0), render="net")
+    assert edited.shape == (2, 2, 16, 16, 3)
+    # Strength 0 redraws the portrait as G sees it: the same for both uses of it.
+    again = gen.edit(faces, "+smiling", strengths=(0.0,), render="net")
+    np.testing.assert_array_equal(edited[:, 0], again[:, 0])
+    assert not np.array_equal(edited[:, 0], edited[:, 1])
+
+
+def test_cli_trains_attaches_and_renders(tiny_bundle, tmp_path, capsys):
+    model = tmp_path / "model"
+    shutil.copytree(tiny_bundle, model)
+    args = ["train-inverter", "--config", "configs/inverter_starter.py"]
+    args += ["--workdir", str(tmp_path / "work"), "--quiet", "--attach", str(model)]
+    assert cli.main([*args, *TINY, f"model.classifier={model}"]) == 0
+    assert "attached to" in capsys.readouterr().out
+    out = tmp_path / "net.png"
+    gen_args = ["generate", "--attrs", "smiling", "--model", str(model), "--quiet"]
+    assert cli.main([*gen_args, "--render", "net", "--out", str(out)]) == 0
+    assert out.exists()
+    assert cli.main([*gen_args, "--render", "sketch"]) == 2
+    assert "invalid choice: 'sketch'" in capsys.readouterr().err

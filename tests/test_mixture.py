@@ -1,0 +1,110 @@
+"""The mixture over [attributes, residual coordinates]: closed-form conditioning,
+sampling, fitting, storage in a bundle and the ``mixture`` method."""
+
+from __future__ import annotations
+
+import shutil
+
+import jax
+import numpy as np
+import pytest
+
+from deepface_gen import FaceGenerator, cli
+from deepface_gen.attributes import NUM_ATTRIBUTES
+from deepface_gen.cgmm import mixture as mixture_lib
+from deepface_gen.cgmm.mixture import Mixture
+from deepface_gen.errors import DeepFaceGenError
+
+P = 3  # residual coordinates in the hand-built mixtures
+
+
+def two_modes() -> Mixture:
+    """Component 0: attribute 0 present and coordinate 0 at +2; component 1: absent, -2.
+    Attribute 1 follows attribute 0 within each component (covariance 0.5)."""
+    dims = NUM_ATTRIBUTES + P
+    means = np.zeros((2, dims))
+    means[0, 0], means[0, 1], means[0, NUM_ATTRIBUTES] = 1.0, 1.0, 2.0
+    means[1, 0], means[1, 1], means[1, NUM_ATTRIBUTES] = -1.0, -1.0, -2.0
+    cov = np.tile(np.eye(dims) * 0.1, (2, 1, 1))
+    cov[:, 0, 1] = cov[:, 1, 0] = 0.05
+    return Mixture(np.array([0.5, 0.5]), means, cov)
+
+
+def test_conditioning_reweights_components_and_shifts_their_means():
+    mixture = two_modes()
+    values, named = np.zeros(NUM_ATTRIBUTES), np.zeros(NUM_ATTRIBUTES, bool)
+    values[0], named[0] = 1.0, True
+    log_w, means, chols = mixture_lib.condition(mixture, values, named)
+    weights = np.exp(log_w)
+    assert weights[0] > 0.999 and weights.sum() == pytest.approx(1.0)
+    # Unnamed attribute 1 given attribute 0 = 1 in component 1: -1 + 0.5 * (1 - (-1)) = 0.
+    assert means[1, 0] == pytest.approx(0.0, abs=1e-3)
+    assert means[0, 0] == pytest.approx(1.0, abs=1e-3)
+    # The conditional covariance of attribute 1 shrinks by 0.05^2 / 0.1.
+    cov = chols[0] @ chols[0].T
+    assert cov[0, 0] == pytest.approx(0.1 - 0.025 + mixture_lib.JITTER, rel=1e-3)
+    assert means.shape == (2, NUM_ATTRIBUTES - 1 + P)
+    # Nothing named: the mixture's own weights.
+    log_w, _, _ = mixture_lib.condition(mixture, values, np.zeros(NUM_ATTRIBUTES, bool))
+    np.testing.assert_allclose(np.exp(log_w), [0.5, 0.5])
+
+
+class FakeCGMM:
+    """Just what ``sample_targets`` reads: identity ridge-free coordinates."""
+
+    shape = (1, 1, P)
+    ridge = np.zeros((NUM_ATTRIBUTES + 1, P), np.float32)
+    components = np.eye(P, dtype=np.float32)
+    component_std = np.ones(P, np.float32)
+
+
+def test_samples_follow_the_named_mode_and_a_seed_reproduces_them():
+    mixture, cgmm = two_modes(), FakeCGMM()
+    values, named = np.zeros(NUM_ATTRIBUTES), np.zeros(NUM_ATTRIBUTES, bool)
+    values[0], named[0] = -1.0, True
+    key = jax.random.key(3)
+    targets = mixture_lib.sample_targets(mixture, cgmm, values, named, key, n=64)
+    assert targets.shape == (64, 1, 1, P)
+    # Absent: component 1, coordinate 0 near -2, so after the ReLU it is 0.
+    assert float(np.asarray(targets)[:, 0, 0, 0].max()) < 0.5
+    values[0] = 1.0
+    present = np.asarray(mixture_lib.sample_targets(mixture, cgmm, values, named, key, n=64))
+    assert present[:, 0, 0, 0].mean() == pytest.approx(2.0, abs=0.3)
+    again = mixture_lib.sample_targets(mixture, cgmm, values, named, key, n=64)
+    np.testing.assert_array_equal(present, np.asarray(again))
+    cold = mixture_lib.sample_targets(mixture, cgmm, values, named, key, n=64, temperature=0.0)
+    np.testing.assert_allclose(np.asarray(cold)[:, 0, 0, 0], 2.0, atol=1e-4)
+
+
+def test_fit_finds_two_clusters_and_refuses_too_few_examples():
+    rng = np.random.default_rng(0)
+    a = np.where(rng.random(400) < 0.5, 1.0, -1.0)
+    y = np.zeros((400, NUM_ATTRIBUTES + P))
+    y[:, 0] = a
+    y[:, NUM_ATTRIBUTES] = 2.0 * a + 0.1 * rng.normal(size=400)
+    fitted = mixture_lib.fit_mixture(y, 2)
+    centres = sorted(fitted.means[:, NUM_ATTRIBUTES])
+    assert centres == pytest.approx([-2.0, 2.0], abs=0.1)
+    again = Mixture.from_arrays(fitted.arrays())
+    np.testing.assert_allclose(again.means, fitted.means, rtol=1e-5)
+    with pytest.raises(DeepFaceGenError, match="need at least 500 examples"):
+        mixture_lib.fit_mixture(y, 50)
+    with pytest.raises(DeepFaceGenError, match="disagree in shape"):
+        Mixture.from_arrays({**fitted.arrays(), "weights": np.ones(3)})
+
+
+def test_fit_cli_adds_a_mixture_and_the_method_uses_it(tiny_bundle, tmp_path, capsys):
+    model = tmp_path / "model"
+    shutil.copytree(tiny_bundle, model)
+    with pytest.raises(DeepFaceGenError, match="no fitted mixture"):
+        FaceGenerator.load(model).generate("smiling", method="mixture", steps=1)
+    args = ["fit", "--model", str(model), "--mixture-only", "--mixture", "2"]
+    assert cli.main([*args, "--mixture-examples", "64", "--batch-size", "32", "--quiet"]) == 0
+    assert "2-component mixture" in capsys.readouterr().out
+    gen = FaceGenerator.load(model)
+    assert gen.cgmm.mixture is not None and gen.cgmm.mixture.components == 2
+    faces = gen.generate("smiling, male", n=2, method="mixture", steps=2)
+    assert faces.shape == (2, 16, 16, 3)
+    np.testing.assert_array_equal(
+        faces, gen.generate("smiling, male", n=2, method="mixture", steps=2)
+    )

@@ -115,7 +115,7 @@ def test_invert_caricature_visualize_do_what_they_say(gen):
         gen.visualize(unit="conv2_1")
 
 
-def test_cli_generate_writes_images(tiny_bundle, tmp_path, capsys):
+def test_cli_generate_writes_images(tiny_bundle, tmp_path, capsys, monkeypatch):
     out = tmp_path / "face.png"
     args = [
         "generate",
@@ -156,6 +156,12 @@ def test_cli_generate_writes_images(tiny_bundle, tmp_path, capsys):
         == 0
     )
     assert len(list(folder.glob("*.png"))) == 3 and (tmp_path / "g.png").exists()
+    # A grid alone writes the grid alone, nothing into the working folder.
+    (tmp_path / "empty").mkdir()
+    monkeypatch.chdir(tmp_path / "empty")
+    grid_only = ["generate", "--attrs", "smiling", "--model", str(tiny_bundle), "--n", "2"]
+    assert cli.main([*grid_only, "--steps", "2", "--grid", str(tmp_path / "only.png")]) == 0
+    assert (tmp_path / "only.png").exists() and not list((tmp_path / "empty").iterdir())
     assert cli.main(["generate", "--attrs", "male, female", "--model", str(tiny_bundle)]) == 2
     assert "contradictory" in capsys.readouterr().err
 

@@ -59,10 +59,14 @@ def check_outputs(out: str | None, grid: str | None) -> None:
 def write_faces(
     faces, out: str | None, grid: str | None, default: str, captions: list[str] | None = None
 ) -> list[str]:
-    """Write faces to a file (one face), a folder (many), and/or a grid; returns paths."""
+    """Write faces to a file (one face), a folder (many), and/or a grid; returns paths.
+    With a grid and no ``out``, only the grid is written (no stray files in the
+    working folder)."""
     from deepface_gen.io.images import make_grid, write_image
 
     written: list[str] = []
+    if grid and not out:
+        return [str(write_image(grid, make_grid(list(faces), captions=captions)))]
     target = Path(out or default)
     # A trailing slash means a folder, whatever its name looks like.
     folder = not target.suffix or bool(out and out.endswith(("/", "\\")))

@@ -1,7 +1,7 @@
 """Portrait edits measured against the renderer's true counterfactuals (issue #5).
 
     python experiments/bench_edit.py [--model starter] [--judge experiments/models/independent] \
-        [--n 16] [--out experiments/results]
+        [--n 16] [--render net|refine|optimize] [--modes] [--out experiments/results]
 
 For each attribute, synthetic portraits are edited to flip it ("+smiling" on
 those who do not smile, "-smiling" on those who do, at ``--strength``, by
@@ -62,6 +62,7 @@ def cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def measure(
     generator, judge, portraits, name: str, seed: int, strength: float,
     smoothness: float = defaults.EDIT_SMOOTHNESS, steps: int | None = None,
+    render: str | None = None,
 ) -> tuple[dict, list]:  # fmt: skip
     """Edit every portrait to flip ``name``; compare with the renderer's counterfactual."""
     images = synth.to_uint8(portraits.images)
@@ -79,6 +80,7 @@ def measure(
                 seed=seed,
                 smoothness=smoothness,
                 steps=steps,
+                render=render,
             )[:, 0]
     wanted = ~had
     scene = portraits.scene
@@ -137,6 +139,35 @@ def ablation(generator, judge, args) -> None:
     print(f"wrote {out / 'edit_ablation.json'}")
 
 
+def compare_modes(generator, judge, args) -> None:
+    """Means over the attributes for each render mode at the default strength and
+    smoothness, written to edit_modes.json (with a strip per mode)."""
+    results, panels, captions = {}, [], []
+    for mode in ("optimize", "net", "refine"):
+        began, per = time.perf_counter(), []
+        for i, name in enumerate(ATTRIBUTES):
+            portraits = synth.sample_portraits(
+                jax.random.key(args.seed + i), args.n, size=generator.size
+            )
+            result, strip = measure(
+                generator, judge, portraits, name, args.seed, args.strength, args.smoothness,
+                args.steps, render=mode,
+            )  # fmt: skip
+            per.append(result)
+            if i < 4:
+                panels += strip[:3]
+                captions += ["input", f"{mode}: {name[:10]}", "true"]
+        mean = {k: float(np.mean([r[k] for r in per])) for k in per[0] if k != "portraits"}
+        results[mode] = {"mean": mean, "seconds": time.perf_counter() - began}
+        print(mode, json.dumps(mean))
+    out = Path(args.out)
+    payload = {"modes": results, "n": args.n, "strength": args.strength,
+               "smoothness": args.smoothness, "attributes": list(ATTRIBUTES)}  # fmt: skip
+    (out / "edit_modes.json").write_text(json.dumps(payload, indent=2))
+    grid = make_grid([np.asarray(p) for p in panels], columns=12, captions=captions)
+    print(f"wrote {out / 'edit_modes.json'} and {write_image(out / 'edit_modes.png', grid)}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -154,12 +185,21 @@ def main() -> None:
         help="instead: means for (strength, smoothness) = (1, 0), (1, default), (default, "
         "default), written to edit_ablation.json",
     )
+    parser.add_argument(
+        "--modes",
+        action="store_true",
+        help="instead: means per render mode (optimize, net, refine), to edit_modes.json",
+    )
+    parser.add_argument("--render", default=None, help="render mode (default: the edit default)")
     parser.add_argument("--out", default="experiments/results")
     args = parser.parse_args()
     generator = FaceGenerator.load(args.model)
     judge = load_classifier(args.judge)
     if args.ablation:
         ablation(generator, judge, args)
+        return
+    if args.modes:
+        compare_modes(generator, judge, args)
         return
     report, panels, captions = {}, [], []
     began = time.perf_counter()
@@ -168,8 +208,9 @@ def main() -> None:
             jax.random.key(args.seed + i), args.n, size=generator.size
         )
         report[name], strip = measure(
-            generator, judge, portraits, name, args.seed, args.strength, args.smoothness, args.steps
-        )
+            generator, judge, portraits, name, args.seed, args.strength, args.smoothness,
+            args.steps, render=args.render,
+        )  # fmt: skip
         panels += strip
         captions += ["input", f"edit {name[:12]}", "true"] * 2
         r = report[name]
@@ -197,6 +238,7 @@ def main() -> None:
         "n": args.n,
         "strength": args.strength,
         "smoothness": args.smoothness,
+        "render": generator._render_mode(args.render, defaults.EDIT_RENDER),
     }
     (out / "edit.json").write_text(json.dumps(payload, indent=2))
     grid = make_grid([np.asarray(p) for p in panels], columns=6)

@@ -219,3 +219,14 @@ def test_cli_trains_attaches_and_renders(tiny_bundle, tmp_path, capsys):
     assert out.exists()
     assert cli.main([*gen_args, "--render", "sketch"]) == 2
     assert "invalid choice: 'sketch'" in capsys.readouterr().err
+
+
+def test_net_and_refine_compile_nothing_for_new_descriptions_and_seeds(model_with_inverter):
+    from deepface_gen.analysis.compiles import count_compiles
+
+    gen = FaceGenerator.load(model_with_inverter)
+    for render in ("net", "refine"):
+        gen.generate("smiling", n=2, seed=0, render=render, steps=4)
+        with count_compiles() as compiles:
+            gen.generate("male, eyeglasses", n=2, seed=7, render=render, steps=4, guidance=2.0)
+        assert compiles.count == 0, render

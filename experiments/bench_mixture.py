@@ -1,0 +1,89 @@
+"""How many Gaussians: the mixture's K against realism, diversity and faithfulness.
+
+    python experiments/bench_mixture.py [--model starter] [--ks 1,2,4,8,16] [--examples 4096]
+
+For each K, a mixture over the cGMM's [attributes, residual coordinates] is fitted
+on the same coordinates (one pass over ``--examples`` training portraits) and the
+benchmark's 32 descriptions x 4 seeds are rendered through the learned inverter in
+one pass (``net``), so the targets alone differ. The conditional cGMM (one Gaussian
+for the residual, attributes completed by their own Gaussian) is the row "conditional".
+Writes ``mixture_sweep.json``; ``--write K`` then stores the chosen K in the bundle.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import time
+from pathlib import Path
+
+from bench_generate import DESCRIPTIONS, SHARED_VGG16, Realism, diversity, faithfulness
+
+from deepface_gen.analysis.realism import vgg16_features
+from deepface_gen.attributes import parse_description
+from deepface_gen.cgmm import mixture as mixture_lib
+from deepface_gen.cgmm.fit import fit_mixture_and_store
+from deepface_gen.data import input_pipeline
+from deepface_gen.generation.generator import FaceGenerator
+from deepface_gen.models.classifier import load_classifier
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--model", default="starter")
+    parser.add_argument("--judge", default="experiments/models/independent")
+    parser.add_argument("--vgg16", default=str(SHARED_VGG16))
+    parser.add_argument("--ks", default="1,2,4,8,16")
+    parser.add_argument("--examples", type=int, default=4096)
+    parser.add_argument("--seeds", type=int, default=4)
+    parser.add_argument("--write", type=int, default=None, help="store this K in the bundle")
+    parser.add_argument("--out", default="experiments/results")
+    args = parser.parse_args()
+    generator = FaceGenerator.load(args.model)
+    if generator.inverter is None:
+        raise SystemExit(f"{args.model} has no learned inverter; train one first")
+    judge = load_classifier(args.judge)
+    vgg16 = vgg16_features(args.vgg16) if Path(args.vgg16).exists() else None
+    realism = Realism(judge, generator.size, vgg16)
+    source = input_pipeline.make_source("synthetic", "train", generator.size, 128, 0)
+    began = time.perf_counter()
+    y = mixture_lib.coordinates(generator.classifier, source, generator.cgmm, args.examples)
+    print(f"coordinates of {len(y)} portraits in {time.perf_counter() - began:.0f} s")
+    specs = [parse_description(d) for d in DESCRIPTIONS]
+
+    def score(gen: FaceGenerator, method: str) -> dict:
+        faces = gen.generate(specs, n=args.seeds, seed=0, method=method, render="net")
+        seen = judge.outputs(faces)
+        _, overall = faithfulness(seen["probabilities"], judge.attributes, specs, args.seeds)
+        pix, fea = diversity(faces, seen["features"], len(specs), args.seeds)
+        return {"faithfulness": overall, **realism(faces, seen["features"]),
+                "diversity_pixels": pix, "diversity_features": fea}  # fmt: skip
+
+    rows = {"conditional": score(generator, "conditional")}
+    print("conditional", json.dumps(rows["conditional"]))
+    for k in (int(v) for v in args.ks.split(",")):
+        began = time.perf_counter()
+        fitted = mixture_lib.fit_mixture(y, k)
+        seconds = time.perf_counter() - began
+        gen = dataclasses.replace(
+            generator, cgmm=dataclasses.replace(generator.cgmm, mixture=fitted)
+        )
+        rows[f"K={k}"] = {**score(gen, "mixture"), "fit_seconds": seconds}
+        print(f"K={k}", json.dumps(rows[f"K={k}"]))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    payload = {"examples": len(y), "seeds": args.seeds, "render": "net", "rows": rows}
+    (out / "mixture_sweep.json").write_text(json.dumps(payload, indent=2))
+    print(f"wrote {out / 'mixture_sweep.json'}")
+    if args.write:
+        fit_mixture_and_store(
+            generator.classifier, source, generator.cgmm, args.write, args.examples
+        )
+        print(f"stored a {args.write}-component mixture in {generator.classifier.path}")
+
+
+if __name__ == "__main__":
+    main()

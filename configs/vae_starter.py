@@ -24,6 +24,9 @@ def get_config() -> dict:
             "beta": 1.0,
             "kl_warmup_steps": 500,
             "moment_batches": 64,
+            # A Gaussian mixture over the encoder's means of the moment batches' faces:
+            # generation samples latents from it instead of N(0, T^2 I) (0: none).
+            "latent_components": 10,
             "log_every": 25,
             "checkpoint_every": 250,
         },

@@ -238,7 +238,7 @@ def main() -> None:
         "n": args.n,
         "strength": args.strength,
         "smoothness": args.smoothness,
-        "render": generator._render_mode(args.render, defaults.EDIT_RENDER),
+        "render": generator.resolve_render(args.render, defaults.EDIT_RENDER),
     }
     (out / "edit.json").write_text(json.dumps(payload, indent=2))
     grid = make_grid([np.asarray(p) for p in panels], columns=6)

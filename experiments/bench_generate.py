@@ -194,7 +194,7 @@ def timed_call(fn, *args, **kwargs) -> float:
 def measure_cost(generator: FaceGenerator, steps: int | None) -> dict:
     """Seconds for one face cold (compiling) and warm per render mode, and the learned
     renderer's batched throughput: the default's numbers are its mode's."""
-    cost: dict = {"default_render": generator._render_mode(None, defaults.RENDER)}
+    cost: dict = {"default_render": generator.resolve_render(None, defaults.RENDER)}
     modes = ["optimize"] + (["net", "refine"] if generator.inverter is not None else [])
     for mode in modes:
         cold = timed_call(generator.generate, "smiling", seed=0, steps=steps, render=mode)

@@ -30,6 +30,7 @@ from pathlib import Path
 import jax
 
 from deepface_gen.analysis.compiles import count_compiles
+from deepface_gen.generation import defaults
 from deepface_gen.generation.generator import FaceGenerator
 
 HEADLINE = "youth, black hair, male"
@@ -77,6 +78,7 @@ def main() -> None:
     print(json.dumps(report, indent=2))
 
     generator = FaceGenerator.load()
+    report["render"] = generator.resolve_render(None, defaults.RENDER)
     descriptions = ["smiling woman, blond", "old man, eyeglasses", "young, bangs", "male, hat"]
     start = time.perf_counter()
     generator.generate(HEADLINE, n=1, seed=0)

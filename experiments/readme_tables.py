@@ -38,25 +38,118 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-METHOD_ORDER = ("conditional", "guided", "guided_3", "guided_10", "paper", "baseline", "vae",
-                "hybrid")  # fmt: skip
+METHOD_ORDER = ("net", "refine", "mixture_net", "mixture_refine", "optimize", "conditional",
+                "paper", "baseline", "vae", "hybrid")  # fmt: skip
+
+
+def _realism_cells(m: dict) -> list[str]:
+    cells = [f"{m['frechet_distance']:.0f}"]
+    if "vgg16_fd" in m:
+        cells += [f"{m['vgg16_fd']:.2f}", f"{1e3 * m['vgg16_kid']:.1f}"]
+    else:
+        cells += ["", ""]
+    return cells
 
 
 def generation() -> str:
-    """Faithfulness, realism, diversity and cost per generation method."""
+    """Faithfulness, realism (two feature spaces), diversity and cost per method, and
+    the floors every distance is read against."""
     report = _load("generation.json")
     rows = []
     for name in (m for m in METHOD_ORDER if m in report["methods"]):
         m = report["methods"][name]
-        rows.append([name, f"{m['faithfulness']:.3f}", f"{m['frechet_distance']:.0f}",
+        rows.append([name, f"{m['faithfulness']:.3f}", *_realism_cells(m),
                      f"{m['diversity_pixels']:.3f}", f"{m['diversity_features']:.3f}",
                      f"{1.0 / m['seconds_per_face_batched_16']:.3g}"])  # fmt: skip
-    rows.append(["*real portraits (floor)*", "", f"{report['realism_floor']:.0f}", "", "", ""])
-    rows.append(["*the mean face, 128 copies*", "", f"{report['realism_mean_face']:.0f}", "", "",
-                 ""])  # fmt: skip
-    header = ["method", "faithfulness", "realism (FD)", "diversity (pixels)",
-              "diversity (features)", "faces/s (batched 16)"]  # fmt: skip
+    floors = report["floors"]
+    same = floors["same_descriptions"]
+    labels = {
+        "random": "*real portraits, random (floor)*",
+        "same_descriptions": "*real portraits with the same descriptions (floor)*",
+        "inverter_reconstruction": "*G's reconstruction of those portraits (ceiling of G)*",
+        "mean_face": "*the mean face, 128 copies*",
+    }
+    for key, label in labels.items():
+        if key in floors:
+            faith = f"{same['faithfulness']:.3f}" if key == "same_descriptions" else ""
+            div = f"{same['diversity_features']:.3f}" if key == "same_descriptions" else ""
+            rows.append([label, faith, *_realism_cells(floors[key]), "", div, ""])
+    header = ["method", "faithfulness", "judge FD", "VGG16 FD", "VGG16 KID x1e3",
+              "diversity (pixels)", "diversity (features)", "faces/s (batched 16)"]  # fmt: skip
     return f"*Measured on: {report['device']}.*\n\n" + _table(header, rows)
+
+
+def generation_targets() -> str:
+    """The default's numbers against the targets of the realism work, and the VAE's."""
+    report = _load("generation.json")
+    cost, floors = report["cost"], report["floors"]
+    same = floors["same_descriptions"]
+    default = cost["default_render"]
+    name = {"net": "net", "refine": "refine", "optimize": "optimize"}[default]
+    m = report["methods"][name]
+    rows = []
+
+    def row(measure: str, value: float, target: str, met: bool, fmt: str = ".3g") -> None:
+        rows.append([measure, f"{value:{fmt}}", target, "yes" if met else "**no**"])
+
+    row("judge FD / same-descriptions floor", m["frechet_distance"] / same["frechet_distance"],
+        "<= 1.5", m["frechet_distance"] <= 1.5 * same["frechet_distance"], ".2f")  # fmt: skip
+    if "vgg16_fd" in m:
+        row("VGG16 FD / same-descriptions floor", m["vgg16_fd"] / same["vgg16_fd"], "<= 1.5",
+            m["vgg16_fd"] <= 1.5 * same["vgg16_fd"], ".2f")  # fmt: skip
+        kid_floor = max(same["vgg16_kid"], 0.0)
+        row("VGG16 KID x1e3 (floor {:.2f})".format(1e3 * same["vgg16_kid"]),
+            1e3 * m["vgg16_kid"], f"<= {1.5e3 * kid_floor:.2f}",
+            m["vgg16_kid"] <= 1.5 * kid_floor, ".2f")  # fmt: skip
+    row("judge faithfulness", m["faithfulness"], ">= 0.93", m["faithfulness"] >= 0.93, ".3f")
+    row("diversity (judge features)", m["diversity_features"], ">= 0.24",
+        m["diversity_features"] >= 0.24, ".3f")  # fmt: skip
+    if "net" in cost:
+        fps = cost["net"]["faces_per_second_batched_64"]
+        row("`net` faces/s, batch 64", fps, ">= 100", fps >= 100, ".0f")
+    warm = cost[default]["seconds_per_face_warm"]
+    row(f"default ({default}) warm, 1 face, s", warm, "<= 1", warm <= 1.0, ".3f")
+    if "vae" in report["methods"]:
+        v = report["methods"]["vae"]
+        row("VAE judge FD", v["frechet_distance"], "<= 200", v["frechet_distance"] <= 200, ".0f")
+        row("VAE faithfulness", v["faithfulness"], ">= 0.85", v["faithfulness"] >= 0.85, ".3f")
+    header = ["measure (default: " + default + ")", "value", "target", "met"]
+    return _table(header, rows)
+
+
+def mixture_sweep() -> str:
+    """The mixture's K against the conditional cGMM, rendered through G in one pass."""
+    report = _load("mixture_sweep.json")
+    rows = [[name, f"{r['faithfulness']:.3f}", *_realism_cells(r), f"{r['diversity_pixels']:.3f}",
+             f"{r['diversity_features']:.3f}"]
+            for name, r in report["rows"].items()]  # fmt: skip
+    header = ["targets", "faithfulness", "judge FD", "VGG16 FD", "VGG16 KID x1e3",
+              "diversity (pixels)", "diversity (features)"]  # fmt: skip
+    return _table(header, rows)
+
+
+def vae_prior() -> str:
+    """VAE latents from N(0, T^2 I) against the fitted aggregate posterior."""
+    report = _load("vae_prior.json")
+    rows = [[name, f"{r['faithfulness']:.3f}", *_realism_cells(r), f"{r['diversity_pixels']:.3f}",
+             f"{r['diversity_features']:.3f}"]
+            for name, r in report["rows"].items()]  # fmt: skip
+    header = ["latent prior", "faithfulness", "judge FD", "VGG16 FD", "VGG16 KID x1e3",
+              "diversity (pixels)", "diversity (features)"]  # fmt: skip
+    return _table(header, rows)
+
+
+def edit_modes() -> str:
+    """Edits rendered each way, means over the benchmark's attributes."""
+    report = _load("edit_modes.json")
+    keys = [("judge_sees_requested_edit", 2), ("distance_edit_to_counterfactual", 3),
+            ("distance_input_to_counterfactual", 3), ("others_moved_edit", 3),
+            ("identity_cosine_edit", 3)]  # fmt: skip
+    rows = [[mode] + [f"{r['mean'][k]:.{d}f}" for k, d in keys] + [f"{r['seconds']:.0f}"]
+            for mode, r in report["modes"].items()]  # fmt: skip
+    header = ["render", "judge sees the change", "edit→truth", "input→truth", "others moved",
+              "identity", "seconds"]  # fmt: skip
+    return _table(header, rows)
 
 
 def generation_per_attribute() -> str:
@@ -78,13 +171,15 @@ def cost() -> str:
         r = json.loads(path.read_text())
         batch = next(k for k in r if k.startswith("warm_faces_per_s_batched_"))
         vae = next(k for k in r if k.startswith("vae_faces_per_s_batched_"))
-        rows.append([r["device"], f"{r['cli_cold_first_ever_s']:.1f} s",
+        # Files written before the learned inverter measured pixel optimization.
+        render = r.get("render", "optimize")
+        rows.append([r["device"], render, f"{r['cli_cold_first_ever_s']:.1f} s",
                      f"{r['cli_cold_cache_warm_s']:.1f} s", f"{r['cli_cold_cache_off_s']:.1f} s",
                      f"{r['warm_s_per_face']:.2f} s", f"{r[batch]:.1f}",
                      f"{r['batching_speedup']:.1f}x", f"{r[vae]:.0f}", str(r["warm_compiles"]),
                      f"{r['peak_rss_mb']:.0f} MB"])  # fmt: skip
-    header = ["device", "CLI, first ever", "CLI, cache warm", "CLI, cache off", "warm, 1 face",
-              "warm faces/s (batch 16)", "batching gain", "VAE faces/s (batch 16)",
+    header = ["device", "render", "CLI, first ever", "CLI, cache warm", "CLI, cache off",
+              "warm, 1 face", "warm faces/s (batch 16)", "batching gain", "VAE faces/s (batch 16)",
               "compiles when warm", "peak memory"]  # fmt: skip
     return _table(header, rows)
 
@@ -182,6 +277,10 @@ RENDERERS: dict[str, Callable[[], str]] = {
     f.__name__: f
     for f in (
         generation,
+        generation_targets,
+        mixture_sweep,
+        vae_prior,
+        edit_modes,
         generation_per_attribute,
         cost,
         invert_vgg16,

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 
 from deepface_gen.config import Config, apply_overrides, load_config
@@ -50,8 +52,11 @@ def test_unknown_keys_refused():
 
 
 def test_shipped_configs_load():
-    for name in ("starter", "celeba_vgg16", "celeba_vggface"):
-        cfg = load_config(f"configs/{name}.py")
-        assert {"data", "model", "train", "seed"} <= set(cfg)
+    for path in sorted(Path("configs").glob("*.py")):
+        cfg = load_config(path)
+        assert {"data", "model", "train", "seed"} <= set(cfg), path.name
+    # The CelebA inverter renders VGG16's conv3_1 at 224 px: 56 -> 224 in two upsamplings.
+    celeba = load_config("configs/inverter_celeba.py")
+    assert celeba.data.size == 224 and len(celeba.model.widths) == 3
     with pytest.raises(DeepFaceGenError, match="no such config"):
         load_config("configs/missing.py")

@@ -159,3 +159,34 @@ def test_cli_trains_attaches_and_generates_with_the_vae(tmp_path, tiny_bundle, c
     no_vae = ["generate", "--model", str(tiny_bundle), "--attrs", "smiling", "--init", "vae"]
     assert cli.main(no_vae) == 2
     assert "no conditional VAE" in capsys.readouterr().err
+
+
+def test_latent_density_is_fitted_stored_and_sampled(trained_vae, tmp_path):
+    from deepface_gen.data.input_pipeline import SyntheticSource
+    from deepface_gen.training.vae import fit_latent_density, store_latent_density
+
+    bundle, _ = trained_vae
+    copy = tmp_path / "vae"
+    shutil.copytree(bundle, copy)
+    vae = load_vae(copy)
+    source = SyntheticSource(size=16, batch_size=32, seed=3)
+    density = fit_latent_density(vae, [source.batch(i) for i in range(4)], components=3)
+    assert density.means.shape == (3, 8) and density.cholesky.shape == (3, 8, 8)
+    assert density.weights.sum() == pytest.approx(1.0, abs=1e-5)
+    store_latent_density(copy, density)
+    stored = load_vae(copy)
+    assert stored.density is not None
+    np.testing.assert_allclose(stored.density.means, density.means, rtol=1e-5)
+    conditions = np.zeros((5, 40), np.float32)
+    key = jax.random.key(0)
+    fitted = np.asarray(stored.sample(conditions, key))  # the fitted density by default
+    np.testing.assert_array_equal(
+        fitted, np.asarray(stored.sample(conditions, key, prior="fitted"))
+    )
+    assert fitted.shape == (5, 16, 16, 3)
+    gaussian = np.asarray(stored.sample(conditions, key, prior="gaussian"))
+    assert not np.allclose(fitted, gaussian)
+    with pytest.raises(WeightsError, match="unknown latent prior 'uniform'"):
+        stored.sample(conditions, key, prior="uniform")
+    with pytest.raises(WeightsError, match="no fitted latent density"):
+        vae.sample(conditions, key, prior="fitted")

@@ -163,7 +163,7 @@ class FaceGenerator:
         _check_choice("method", method, tuple(methods.METHODS))
         _check_choice("backend", backend, defaults.BACKENDS)
         _check_choice("init", init, defaults.INITS)
-        render = self._render_mode(render, defaults.RENDER, init)
+        render = self.resolve_render(render, defaults.RENDER, init)
         n = checks.whole("n", n, 1, checks.MAX_FACES)
         seed = checks.whole("seed", seed, 0, 2**63 - 1)
         temperature = checks.real("temperature", temperature, 0.0, checks.MAX_TEMPERATURE)
@@ -200,7 +200,7 @@ class FaceGenerator:
         )
         return _as_uint8(images)
 
-    def _render_mode(self, render: str | None, default: str, init: str = "mean") -> str:
+    def resolve_render(self, render: str | None, default: str, init: str = "mean") -> str:
         """The rendering mode to use: the one asked for (checked), or ``default`` where
         this bundle can (it has an inverter; the start is not a VAE sample)."""
         if render is None:
@@ -408,7 +408,7 @@ class FaceGenerator:
         0 redraws the portrait as G sees it.
         """
         spec = self._descriptions(description)[0]
-        render = self._render_mode(render, defaults.EDIT_RENDER)
+        render = self.resolve_render(render, defaults.EDIT_RENDER)
         if not len(strengths):
             raise DeepFaceGenError("edit needs at least one strength")
         limit = checks.MAX_EDIT_STRENGTH

@@ -28,6 +28,7 @@ from deepface_gen.errors import WeightsError
 from deepface_gen.io import bundles
 
 VAE_FILE = "vae.msgpack"
+LATENT_PRIORS = ("gaussian", "fitted")
 
 
 @dataclass(frozen=True)
@@ -146,9 +147,52 @@ def masked_conditions(attributes: jax.Array, label_mask: jax.Array) -> jax.Array
 
 
 @functools.partial(jax.jit, static_argnames=("module",))
+def encode_batch(module: ConditionalVAE, params, images: jax.Array, conditions: jax.Array):
+    """The encoder's means, compiled once per architecture and batch shape."""
+    return module.apply({"params": params}, images, conditions, method="encode")[0]
+
+
+@functools.partial(jax.jit, static_argnames=("module",))
 def decode_batch(module: ConditionalVAE, params, latents: jax.Array, conditions: jax.Array):
     """The decoder, compiled once per architecture and batch shape; weights are data."""
     return module.apply({"params": params}, latents, conditions, method="decode")
+
+
+@dataclass(frozen=True)
+class LatentDensity:
+    """A Gaussian mixture fitted to the encoder's aggregate posterior (the means of
+    q(z | x, y) over training faces): where the decoder has actually seen codes, which
+    N(0, I) only approximates (Ghosh et al., "From variational to deterministic
+    autoencoders", 2020)."""
+
+    weights: np.ndarray  # (K,)
+    means: np.ndarray  # (K, latent)
+    cholesky: np.ndarray  # (K, latent, latent) lower factors of the covariances
+
+    def arrays(self) -> dict:
+        return {f"latent_{k}": np.asarray(getattr(self, k), np.float32)
+                for k in ("weights", "means", "cholesky")}  # fmt: skip
+
+    @classmethod
+    def from_arrays(cls, arrays: dict, latent: int) -> LatentDensity | None:
+        """The density stored beside a VAE's weights, or None where it has none."""
+        if "latent_weights" not in arrays:
+            return None
+        values = [np.asarray(arrays[f"latent_{k}"]) for k in ("weights", "means", "cholesky")]
+        k = len(values[0])
+        if values[1].shape != (k, latent) or values[2].shape != (k, latent, latent):
+            raise WeightsError(f"the VAE's latent density does not fit a {latent}-d latent")
+        return cls(*values)
+
+
+@jax.jit
+def _draw_latents(weights, means, cholesky, key, temperature, count_like):
+    """Latents from the mixture, their spread around each component's mean scaled by
+    ``temperature`` (as N(0, T^2 I) scales the unit Gaussian)."""
+    k_pick, k_noise = jax.random.split(key)
+    pick = jax.random.categorical(k_pick, jnp.log(weights), shape=count_like.shape[:1])
+    noise = jax.random.normal(k_noise, (count_like.shape[0], means.shape[1]))
+    return means[pick] + temperature * jnp.einsum("nij,nj->ni", cholesky[pick], noise)
 
 
 @dataclass(frozen=True)
@@ -161,17 +205,25 @@ class VAE:
     attribute_cov: np.ndarray  # (40, 40) their covariance, to complete descriptions
     known_attributes: tuple[str, ...]
     manifest: dict
+    density: LatentDensity | None = None  # the aggregate posterior, where fitted
 
     @property
     def module(self) -> ConditionalVAE:
         return ConditionalVAE(self.config)
 
     def arrays(self) -> dict:
-        return {
+        out = {
             "params": self.params,
             "attribute_mean": np.asarray(self.attribute_mean, np.float32),
             "attribute_cov": np.asarray(self.attribute_cov, np.float32),
         }
+        return out if self.density is None else {**out, **self.density.arrays()}
+
+    def encode(self, images: np.ndarray, conditions: np.ndarray) -> jax.Array:
+        """Means of q(z | x, y) for uint8 / 0-255 images (N, S, S, 3) and conditions (N, 40)."""
+        return encode_batch(
+            self.module, self.params, to_model_range(jnp.asarray(images)), jnp.asarray(conditions)
+        )
 
     def decode(self, latents: jax.Array, conditions: jax.Array) -> jax.Array:
         """Images as float 0..255, (N, S, S, 3), for latents (N, latent) and conditions (N, 40)."""
@@ -180,10 +232,32 @@ class VAE:
         )
         return 255.0 * images
 
-    def sample(self, conditions: np.ndarray, key: jax.Array, temperature: float = 1.0) -> jax.Array:
-        """One face per row of ``conditions`` (N, 40): float 0..255 (N, S, S, 3)."""
+    def sample(
+        self,
+        conditions: np.ndarray,
+        key: jax.Array,
+        temperature: float = 1.0,
+        prior: str | None = None,
+    ) -> jax.Array:
+        """One face per row of ``conditions`` (N, 40): float 0..255 (N, S, S, 3).
+
+        ``prior`` is where latents come from: ``gaussian`` (N(0, T^2 I)), ``fitted``
+        (the aggregate posterior's mixture) or None: ``fitted`` where this VAE has one.
+        """
         conditions = jnp.asarray(conditions, jnp.float32)
-        z = temperature * jax.random.normal(key, (len(conditions), self.config.latent))
+        prior = prior or ("fitted" if self.density is not None else "gaussian")
+        if prior not in LATENT_PRIORS:
+            raise WeightsError(f"unknown latent prior {prior!r}; use {' or '.join(LATENT_PRIORS)}")
+        if prior == "fitted":
+            if self.density is None:
+                raise WeightsError("this VAE has no fitted latent density; use prior='gaussian'")
+            d = self.density
+            z = _draw_latents(
+                jnp.asarray(d.weights), jnp.asarray(d.means), jnp.asarray(d.cholesky), key,
+                jnp.float32(temperature), conditions,
+            )  # fmt: skip
+        else:
+            z = temperature * jax.random.normal(key, (len(conditions), self.config.latent))
         return self.decode(z, conditions)
 
 
@@ -230,4 +304,5 @@ def load_vae(folder: str | os.PathLike, verify: bool = True) -> VAE:
         np.asarray(arrays["attribute_cov"]),
         tuple(record["known_attributes"]),
         manifest,
+        LatentDensity.from_arrays(arrays, config.latent),
     )

@@ -9,6 +9,7 @@ classifier bundle (how the starter ships its VAE).
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -17,6 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from sklearn.mixture import GaussianMixture
 
 from deepface_gen.attributes import CELEBA_ATTRIBUTES
 from deepface_gen.config import Config
@@ -26,6 +28,7 @@ from deepface_gen.models.vae import (
     VAE,
     VAE_FILE,
     ConditionalVAE,
+    LatentDensity,
     VAEConfig,
     elbo_terms,
     load_vae,
@@ -149,9 +152,36 @@ def train_vae(
     }
     known = known_attributes_of(config.data.source, *sample)
     vae = VAE(arch, jax.device_get(state.params), mean, cov, tuple(known), {})
+    components = int(t.get("latent_components", 0))
+    if components:
+        batches = [source.batch(i) for i in range(int(t.moment_batches))]
+        vae = dataclasses.replace(vae, density=fit_latent_density(vae, batches, components))
     record = vae_record(arch, bundles.PARAMS_FILE, known, training)
     manifest = {"kind": "conditional_vae", "attributes": list(CELEBA_ATTRIBUTES), "vae": record}
     return bundles.save_bundle(workdir / "model", vae.arrays(), manifest)
+
+
+def fit_latent_density(vae: VAE, batches, components: int = 10) -> LatentDensity:
+    """A Gaussian mixture (full covariances, EM) over the encoder's means of the faces in
+    ``batches``: the aggregate posterior that generation then samples latents from."""
+    means = [
+        np.asarray(vae.encode(b.images, masked_conditions(b.attributes, b.label_mask)))[
+            b.valid_rows
+        ]
+        for b in batches
+    ]
+    z = np.concatenate(means).astype(np.float64)
+    components = max(1, min(components, len(z) // (2 * z.shape[1])))
+    gmm = GaussianMixture(components, covariance_type="full", reg_covar=1e-4, random_state=0)
+    gmm.fit(z)
+    return LatentDensity(gmm.weights_, gmm.means_, np.linalg.cholesky(gmm.covariances_))
+
+
+def store_latent_density(bundle: str | Path, density: LatentDensity) -> Path:
+    """Store a fitted latent density with the VAE of ``bundle`` (a VAE bundle, or a
+    classifier bundle with an attached VAE), atomically; returns the written file."""
+    vae = dataclasses.replace(load_vae(bundle), density=density)
+    return bundles.add_to_bundle(bundle, "vae", VAE_FILE, vae.arrays(), vae.manifest["vae"])
 
 
 def attach(vae_bundle: str | Path, classifier_bundle: str | Path) -> Path:

@@ -85,6 +85,12 @@ def write_faces(
     return written
 
 
+def suffixed(path: str | Path, suffix: str) -> Path:
+    """``path`` with ``suffix`` added to its stem: ``map.png`` -> ``map_grid.png``."""
+    path = Path(path)
+    return path.with_name(f"{path.stem}{suffix}{path.suffix}")
+
+
 def upscale(faces, size: int | None):
     from deepface_gen.io.images import resize
 

@@ -32,6 +32,7 @@ def run(args: argparse.Namespace) -> int:
     from deepface_gen.io.images import (
         crop_face,
         face_box,
+        image_files,
         make_grid,
         paste_face,
         read_image,
@@ -44,14 +45,7 @@ def run(args: argparse.Namespace) -> int:
     source = Path(args.portrait)
     if not source.exists():
         raise DeepFaceGenError(f"{source}: no such file or folder")
-    suffixes = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
-    paths = (
-        sorted(p for p in source.iterdir() if p.suffix.lower() in suffixes)
-        if source.is_dir()
-        else [source]
-    )
-    if not paths:
-        raise DeepFaceGenError(f"{source}: no images found")
+    paths = image_files(source) if source.is_dir() else [source]
     out = Path(args.out)
     if source.is_dir():
         checks.output_folder(out, "--out")

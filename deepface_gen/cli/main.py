@@ -14,20 +14,26 @@ from collections.abc import Sequence
 from deepface_gen import __version__
 from deepface_gen.cli import (
     attributes,
+    crop_search,
     edit,
     evaluate,
     fit,
     generate,
     invert,
+    rank,
     synth,
     train,
+    tsne,
     visualize,
     weights,
 )
 from deepface_gen.errors import DeepFaceGenError
 
 # In the order `deepface-gen --help` lists them.
-COMMANDS = (attributes, synth, weights, train, evaluate, fit, generate, invert, visualize, edit)
+COMMANDS = (
+    attributes, synth, weights, train, evaluate, fit, generate, invert, visualize, edit, rank,
+    crop_search, tsne,
+)  # fmt: skip
 
 
 class Parser(argparse.ArgumentParser):

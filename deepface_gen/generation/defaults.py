@@ -41,6 +41,6 @@ RENDER = "net"
 EDIT_RENDER = "optimize"
 # refine: Adam on G's input (in G's units: activations / their std), from the target.
 REFINE_STEPS = 50
-REFINE_RATE = 0.05
+REFINE_RATE = 0.02  # 0.05 and 0.1 added colour noise to the background at 50 steps
 # Gaussians in the mixture `deepface-gen fit` adds beside the cGMM (method "mixture").
 MIXTURE_COMPONENTS = 8

@@ -218,6 +218,21 @@ def read_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> np.ndar
     return array
 
 
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+
+
+def image_files(folder: str | os.PathLike) -> list[Path]:
+    """The image files of a folder (by suffix, not recursive), sorted by name; refuses
+    a missing folder or one without images."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ImageError(f"{folder}: no such folder")
+    paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not paths:
+        raise ImageError(f"{folder}: no images found (looked for {', '.join(IMAGE_SUFFIXES)})")
+    return paths
+
+
 def resize(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """Antialiased resize of an (H, W, 3) uint8 image to ``shape`` = (height, width)."""
     pil = Image.fromarray(np.asarray(image, np.uint8))

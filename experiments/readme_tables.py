@@ -266,6 +266,18 @@ def bad_input() -> str:
     return _table(["outcome", f"of {r['cases']} bad inputs"], rows)
 
 
+def look_inside() -> str:
+    """What the collection tools cost on the folder experiments/look_inside.py writes."""
+    r = _load("look_inside.json")
+    seconds = r["seconds"]
+    rows = [[r["device"], str(r["images"]), f"{seconds['rank']:.1f} s",
+             f"{seconds['continuum']:.1f} s", f"{seconds['tsne']:.1f} s", f"{r['crops']}",
+             f"{r['crops_per_second']:.0f}"]]  # fmt: skip
+    header = ["device", "images (+1 broken)", "rank", "continuum", "tsne", "crops searched",
+              "crops/s"]  # fmt: skip
+    return _table(header, rows)
+
+
 def synth_speed() -> str:
     """Renderer throughput from experiments/bench_synth.py."""
     r = _load("synth.json")
@@ -289,6 +301,7 @@ RENDERERS: dict[str, Callable[[], str]] = {
         edit,
         edit_ablation,
         synth_speed,
+        look_inside,
         domain,
         bad_input,
     )  # fmt: skip

@@ -3,6 +3,7 @@ sampling, fitting, storage in a bundle and the ``mixture`` method."""
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 
 import jax
@@ -93,16 +94,20 @@ def test_fit_finds_two_clusters_and_refuses_too_few_examples():
         Mixture.from_arrays({**fitted.arrays(), "weights": np.ones(3)})
 
 
-def test_fit_cli_adds_a_mixture_and_the_method_uses_it(tiny_bundle, tmp_path, capsys):
+def test_fit_cli_refits_the_mixture_and_the_method_uses_it(tiny_bundle, tmp_path, capsys):
     model = tmp_path / "model"
     shutil.copytree(tiny_bundle, model)
+    before = FaceGenerator.load(model)
+    without = dataclasses.replace(before, cgmm=dataclasses.replace(before.cgmm, mixture=None))
     with pytest.raises(DeepFaceGenError, match="no fitted mixture"):
-        FaceGenerator.load(model).generate("smiling", method="mixture", steps=1)
-    args = ["fit", "--model", str(model), "--mixture-only", "--mixture", "2"]
+        without.generate("smiling", method="mixture", steps=1)
+    args = ["fit", "--model", str(model), "--mixture-only", "--mixture", "3"]
     assert cli.main([*args, "--mixture-examples", "64", "--batch-size", "32", "--quiet"]) == 0
-    assert "2-component mixture" in capsys.readouterr().out
+    assert "3-component mixture" in capsys.readouterr().out
     gen = FaceGenerator.load(model)
-    assert gen.cgmm.mixture is not None and gen.cgmm.mixture.components == 2
+    assert gen.cgmm.mixture is not None and gen.cgmm.mixture.components == 3
+    # The cGMM itself is left as it was.
+    np.testing.assert_array_equal(gen.cgmm.ridge, before.cgmm.ridge)
     faces = gen.generate("smiling, male", n=2, method="mixture", steps=2)
     assert faces.shape == (2, 16, 16, 3)
     np.testing.assert_array_equal(

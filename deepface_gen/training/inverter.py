@@ -265,6 +265,9 @@ def train_inverter(
         TrainState.create(apply_fn=None, params=d_params, tx=d_tx),
     )
     state, start, stop = resume_state(state, workdir, config, resume, max_steps)
+    finished = workdir / "model" / bundles.MANIFEST
+    if start >= t.steps and finished.exists():
+        return finished.parent  # a finished run: its model as exported, with its record
 
     source = input_pipeline.make_source(
         config.data.source, "train", size, t.batch_size, config.seed

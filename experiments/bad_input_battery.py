@@ -111,6 +111,47 @@ def cli_cases(folder: Path) -> list[tuple[str, list[str], str]]:
     cases.append(("weights import missing", ["weights", "import", "missing.h5"], "refused"))
     cases.append(("weights import text", ["weights", "import", str(folder / "text.png")],
                   "refused"))  # fmt: skip
+    # The learned renderer, the mixture and the collection tools.
+    cases.append(("--render sketch", [*G, "--attrs", "smiling", "--render", "sketch"], "refused"))
+    cases.append(("--render net --method baseline",
+                  [*G, "--attrs", "smiling", "--render", "net", "--method", "baseline"],
+                  "refused"))  # fmt: skip
+    net_vae = [*G, "--attrs", "smiling", "--render", "net", "--init", "vae"]
+    cases.append(("--render net --init vae", net_vae, "refused"))
+    for override in ["model.widths=[8]", "model.layer=conv9_1", "data.size=32",
+                     "train.feature_layers=['conv0']", "train.projected_fraction=2",
+                     "model.classifier=nope"]:  # fmt: skip
+        argv = ["train-inverter", "--config", "configs/inverter_starter.py", "--workdir", "w"]
+        cases.append((f"train-inverter {override}", [*argv, override], "refused"))
+    cases.append(("fit --mixture 0 --mixture-only", ["fit", "--model", "nope", "--mixture-only",
+                  "--mixture", "0"], "refused"))  # fmt: skip
+    (folder / "faces").mkdir()
+    for name in ["ok.png", "corrupt.jpg", "text.png"]:
+        (folder / "faces" / name).write_bytes((folder / name).read_bytes())
+    (folder / "nothing").mkdir()
+    cases.append(("rank bad folder", ["rank", "missing", "--by", "smiling", "--out", "r.png"],
+                  "refused"))  # fmt: skip
+    cases.append(("rank empty folder", ["rank", str(folder / "nothing"), "--by", "smiling",
+                  "--out", "r.png"], "refused"))  # fmt: skip
+    cases.append(("rank typo", ["rank", str(folder / "faces"), "--by", "smilng", "--out",
+                  "r.png"], "refused"))  # fmt: skip
+    cases.append(("rank out type", ["rank", str(folder / "faces"), "--by", "smiling", "--out",
+                  "r.xyz"], "refused"))  # fmt: skip
+    cases.append(("rank skips bad files", ["rank", str(folder / "faces"), "--by", "smiling",
+                  "--out", "r.png", "--quiet"], "handled"))  # fmt: skip
+    cases.append(("continuum top 0", ["continuum", str(folder / "faces"), "--by", "young",
+                  "--sample", "0", "--out", "c.png"], "refused"))  # fmt: skip
+    for extra in (["--positions", "4"], ["--scales", "0.5"], ["--angles", "90"],
+                  ["--scales", "nan"]):  # fmt: skip
+        cases.append((f"crop-search {' '.join(extra)}", ["crop-search", str(img), "--by",
+                      "smiling", "--out", "c.png", *extra], "refused"))  # fmt: skip
+    cases.append(("crop-search corrupt", ["crop-search", str(folder / "corrupt.jpg"), "--by",
+                  "smiling", "--out", "c.png"], "refused"))  # fmt: skip
+    cases.append(("tsne neither", ["tsne", "--color-by", "male", "--out", "m.png"], "refused"))
+    cases.append(("tsne two attributes", ["tsne", "--synthetic", "10", "--color-by",
+                  "male, young", "--out", "m.png"], "refused"))  # fmt: skip
+    cases.append(("tsne too few", ["tsne", "--synthetic", "2", "--color-by", "male", "--out",
+                  "m.png"], "refused"))  # fmt: skip
     cases.append(("unknown command", ["frobnicate"], "refused"))
     return cases
 

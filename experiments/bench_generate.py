@@ -184,6 +184,35 @@ def diversity(faces: np.ndarray, feats: np.ndarray, groups: int, seeds: int) -> 
     return float(np.mean(pix)), float(np.mean(fea))
 
 
+def add_measure_options(parser: argparse.ArgumentParser) -> None:
+    """The options every generation measurement takes: model, judge, VGG16 file, seeds."""
+    parser.add_argument("--model", default="starter")
+    parser.add_argument("--judge", default="experiments/models/independent")
+    parser.add_argument(
+        "--vgg16", default=str(SHARED_VGG16), help="Keras VGG16 weights for the VGG16 distances"
+    )
+    parser.add_argument("--seeds", type=int, default=4)
+    parser.add_argument("--out", default="experiments/results")
+
+
+def measurement_setup(args: argparse.Namespace):
+    """(generator, judge, realism) for ``add_measure_options``' arguments; the VGG16
+    distances are left out where its weights are absent."""
+    generator = FaceGenerator.load(args.model)
+    judge = load_classifier(args.judge)
+    vgg16 = vgg16_features(args.vgg16) if Path(args.vgg16).exists() else None
+    return generator, judge, Realism(judge, generator.size, vgg16)
+
+
+def measure_faces(faces: np.ndarray, judge, realism: Realism, specs: list, seeds: int) -> dict:
+    """Faithfulness, the distances and diversity of faces (``seeds`` per description)."""
+    seen = judge.outputs(faces)
+    _, overall = faithfulness(seen["probabilities"], judge.attributes, specs, seeds)
+    pix, fea = diversity(faces, seen["features"], len(specs), seeds)
+    return {"faithfulness": overall, **realism(faces, seen["features"]),
+            "diversity_pixels": pix, "diversity_features": fea}  # fmt: skip
+
+
 def timed_call(fn, *args, **kwargs) -> float:
     """Seconds ``fn(*args, **kwargs)`` takes."""
     start = time.perf_counter()
@@ -229,14 +258,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--model", default="starter")
-    parser.add_argument("--judge", default="experiments/models/independent")
-    parser.add_argument(
-        "--vgg16", default=str(SHARED_VGG16), help="Keras VGG16 weights for the VGG16 distances"
-    )
-    parser.add_argument("--seeds", type=int, default=4)
+    add_measure_options(parser)
     parser.add_argument("--steps", type=int, default=None)
-    parser.add_argument("--out", default="experiments/results")
     parser.add_argument("--methods", default=",".join(METHODS))
     parser.add_argument("--cost-only", action="store_true", help="measure cost, nothing else")
     parser.add_argument("--temperature", type=float, default=defaults.TEMPERATURE)

@@ -18,36 +18,27 @@ import json
 import time
 from pathlib import Path
 
-from bench_generate import DESCRIPTIONS, SHARED_VGG16, Realism, diversity, faithfulness
+from bench_generate import DESCRIPTIONS, add_measure_options, measure_faces, measurement_setup
 
-from deepface_gen.analysis.realism import vgg16_features
 from deepface_gen.attributes import parse_description
 from deepface_gen.cgmm import mixture as mixture_lib
 from deepface_gen.cgmm.fit import fit_mixture_and_store
 from deepface_gen.data import input_pipeline
 from deepface_gen.generation.generator import FaceGenerator
-from deepface_gen.models.classifier import load_classifier
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--model", default="starter")
-    parser.add_argument("--judge", default="experiments/models/independent")
-    parser.add_argument("--vgg16", default=str(SHARED_VGG16))
+    add_measure_options(parser)
     parser.add_argument("--ks", default="1,2,4,8,16")
     parser.add_argument("--examples", type=int, default=4096)
-    parser.add_argument("--seeds", type=int, default=4)
     parser.add_argument("--write", type=int, default=None, help="store this K in the bundle")
-    parser.add_argument("--out", default="experiments/results")
     args = parser.parse_args()
-    generator = FaceGenerator.load(args.model)
+    generator, judge, realism = measurement_setup(args)
     if generator.inverter is None:
         raise SystemExit(f"{args.model} has no learned inverter; train one first")
-    judge = load_classifier(args.judge)
-    vgg16 = vgg16_features(args.vgg16) if Path(args.vgg16).exists() else None
-    realism = Realism(judge, generator.size, vgg16)
     source = input_pipeline.make_source("synthetic", "train", generator.size, 128, 0)
     began = time.perf_counter()
     y = mixture_lib.coordinates(generator.classifier, source, generator.cgmm, args.examples)
@@ -56,11 +47,7 @@ def main() -> None:
 
     def score(gen: FaceGenerator, method: str) -> dict:
         faces = gen.generate(specs, n=args.seeds, seed=0, method=method, render="net")
-        seen = judge.outputs(faces)
-        _, overall = faithfulness(seen["probabilities"], judge.attributes, specs, args.seeds)
-        pix, fea = diversity(faces, seen["features"], len(specs), args.seeds)
-        return {"faithfulness": overall, **realism(faces, seen["features"]),
-                "diversity_pixels": pix, "diversity_features": fea}  # fmt: skip
+        return measure_faces(faces, judge, realism, specs, args.seeds)
 
     rows = {"conditional": score(generator, "conditional")}
     print("conditional", json.dumps(rows["conditional"]))

@@ -19,15 +19,12 @@ from pathlib import Path
 
 import jax
 import numpy as np
-from bench_generate import DESCRIPTIONS, SHARED_VGG16, Realism, diversity, faithfulness
+from bench_generate import DESCRIPTIONS, add_measure_options, measure_faces, measurement_setup
 
-from deepface_gen.analysis.realism import vgg16_features
 from deepface_gen.attributes import parse_description
 from deepface_gen.data import input_pipeline
 from deepface_gen.generation import defaults
-from deepface_gen.generation.generator import FaceGenerator
 from deepface_gen.io.images import make_grid, write_image
-from deepface_gen.models.classifier import load_classifier
 from deepface_gen.training.vae import fit_latent_density, store_latent_density
 
 
@@ -35,20 +32,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--model", default="starter")
-    parser.add_argument("--judge", default="experiments/models/independent")
-    parser.add_argument("--vgg16", default=str(SHARED_VGG16))
+    add_measure_options(parser)
     parser.add_argument("--components", type=int, default=10)
     parser.add_argument("--batches", type=int, default=64)
-    parser.add_argument("--seeds", type=int, default=4)
     parser.add_argument("--write", action="store_true", help="store the density in the bundle")
-    parser.add_argument("--out", default="experiments/results")
     args = parser.parse_args()
-    generator = FaceGenerator.load(args.model)
+    generator, judge, realism = measurement_setup(args)
     vae = generator._require_vae()
-    judge = load_classifier(args.judge)
-    vgg16 = vgg16_features(args.vgg16) if Path(args.vgg16).exists() else None
-    realism = Realism(judge, generator.size, vgg16)
     source = input_pipeline.make_source("synthetic", "train", vae.config.size, 32, 0)
     batches = [source.batch(i) for i in range(args.batches)]
     density = fit_latent_density(vae, batches, args.components)
@@ -60,11 +50,7 @@ def main() -> None:
     for prior, model in (("gaussian", vae), ("fitted", fitted_vae)):
         images = model.sample(conditions, jax.random.key(1), defaults.TEMPERATURE, prior=prior)
         faces = np.round(np.asarray(images)).astype(np.uint8)
-        seen = judge.outputs(faces)
-        _, overall = faithfulness(seen["probabilities"], judge.attributes, specs, args.seeds)
-        pix, fea = diversity(faces, seen["features"], len(specs), args.seeds)
-        rows[prior] = {"faithfulness": overall, **realism(faces, seen["features"]),
-                       "diversity_pixels": pix, "diversity_features": fea}  # fmt: skip
+        rows[prior] = measure_faces(faces, judge, realism, specs, args.seeds)
         print(prior, json.dumps(rows[prior]))
         sheets.append(faces[: 8 * args.seeds])
     out = Path(args.out)

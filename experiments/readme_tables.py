@@ -117,26 +117,24 @@ def generation_targets() -> str:
     return _table(header, rows)
 
 
+def _measured_rows(rows: dict, first: str) -> str:
+    """A table of faithfulness, the three distances and diversity, one row per entry."""
+    body = [[name, f"{r['faithfulness']:.3f}", *_realism_cells(r), f"{r['diversity_pixels']:.3f}",
+             f"{r['diversity_features']:.3f}"]
+            for name, r in rows.items()]  # fmt: skip
+    header = [first, "faithfulness", "judge FD", "VGG16 FD", "VGG16 KID x1e3",
+              "diversity (pixels)", "diversity (features)"]  # fmt: skip
+    return _table(header, body)
+
+
 def mixture_sweep() -> str:
     """The mixture's K against the conditional cGMM, rendered through G in one pass."""
-    report = _load("mixture_sweep.json")
-    rows = [[name, f"{r['faithfulness']:.3f}", *_realism_cells(r), f"{r['diversity_pixels']:.3f}",
-             f"{r['diversity_features']:.3f}"]
-            for name, r in report["rows"].items()]  # fmt: skip
-    header = ["targets", "faithfulness", "judge FD", "VGG16 FD", "VGG16 KID x1e3",
-              "diversity (pixels)", "diversity (features)"]  # fmt: skip
-    return _table(header, rows)
+    return _measured_rows(_load("mixture_sweep.json")["rows"], "targets")
 
 
 def vae_prior() -> str:
     """VAE latents from N(0, T^2 I) against the fitted aggregate posterior."""
-    report = _load("vae_prior.json")
-    rows = [[name, f"{r['faithfulness']:.3f}", *_realism_cells(r), f"{r['diversity_pixels']:.3f}",
-             f"{r['diversity_features']:.3f}"]
-            for name, r in report["rows"].items()]  # fmt: skip
-    header = ["latent prior", "faithfulness", "judge FD", "VGG16 FD", "VGG16 KID x1e3",
-              "diversity (pixels)", "diversity (features)"]  # fmt: skip
-    return _table(header, rows)
+    return _measured_rows(_load("vae_prior.json")["rows"], "latent prior")
 
 
 def edit_modes() -> str:

@@ -263,6 +263,12 @@ def main() -> None:
     parser.add_argument("--methods", default=",".join(METHODS))
     parser.add_argument("--cost-only", action="store_true", help="measure cost, nothing else")
     parser.add_argument("--temperature", type=float, default=defaults.TEMPERATURE)
+    parser.add_argument(
+        "--merge",
+        action="store_true",
+        help="re-measure only --methods (and the floors) into the existing generation.json, "
+        "keeping its other methods and its cost section",
+    )
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -275,7 +281,12 @@ def main() -> None:
         "seeds": args.seeds,
         "methods": {},
     }
-    report["cost"] = measure_cost(generator, args.steps)  # first, so "cold" compiles
+    previous = out / "generation.json"
+    if args.merge and previous.exists():
+        kept = json.loads(previous.read_text())
+        report["methods"], report["cost"] = kept["methods"], kept["cost"]
+    else:
+        report["cost"] = measure_cost(generator, args.steps)  # first, so "cold" compiles
     print(json.dumps(report["cost"], indent=2))
     if args.cost_only:
         return

@@ -19,7 +19,13 @@ from pathlib import Path
 
 import jax
 import numpy as np
-from bench_generate import DESCRIPTIONS, add_measure_options, measure_faces, measurement_setup
+from bench_generate import (
+    DESCRIPTIONS,
+    add_measure_options,
+    faithfulness,
+    measure_faces,
+    measurement_setup,
+)
 
 from deepface_gen.attributes import parse_description
 from deepface_gen.data import input_pipeline
@@ -35,6 +41,7 @@ def main() -> None:
     add_measure_options(parser)
     parser.add_argument("--components", type=int, default=10)
     parser.add_argument("--batches", type=int, default=64)
+    parser.add_argument("--draws", type=int, default=2, help="independent draws of the faces")
     parser.add_argument("--write", action="store_true", help="store the density in the bundle")
     args = parser.parse_args()
     generator, judge, realism = measurement_setup(args)
@@ -44,18 +51,28 @@ def main() -> None:
     density = fit_latent_density(vae, batches, args.components)
     fitted_vae = dataclasses.replace(vae, density=density)
     specs = [parse_description(d) for d in DESCRIPTIONS]
-    # The same completed attribute vectors for both priors: only the latents differ.
-    conditions, _ = generator._vae_start(specs, args.seeds, jax.random.key(0), 1.0)
-    rows, sheets = {}, []
-    for prior, model in (("gaussian", vae), ("fitted", fitted_vae)):
-        images = model.sample(conditions, jax.random.key(1), defaults.TEMPERATURE, prior=prior)
-        faces = np.round(np.asarray(images)).astype(np.uint8)
-        rows[prior] = measure_faces(faces, judge, realism, specs, args.seeds)
-        print(prior, json.dumps(rows[prior]))
-        sheets.append(faces[: 8 * args.seeds])
+    rows, sheets, per_attribute = {}, [], {}
+    for draw in range(args.draws):
+        # The same completed attribute vectors for both priors: only the latents differ.
+        key = jax.random.key(2 * draw)
+        conditions, _ = generator._vae_start(specs, args.seeds, key, 1.0)
+        for prior, model in (("gaussian", vae), ("fitted", fitted_vae)):
+            images = model.sample(
+                conditions, jax.random.key(2 * draw + 1), defaults.TEMPERATURE, prior=prior
+            )
+            faces = np.round(np.asarray(images)).astype(np.uint8)
+            name = prior if draw == 0 else f"{prior}, draw {draw + 1}"
+            rows[name] = measure_faces(faces, judge, realism, specs, args.seeds)
+            per_attribute[name] = faithfulness(
+                judge.probabilities(faces), judge.attributes, specs, args.seeds
+            )[0]
+            print(name, json.dumps(rows[name]))
+            if draw == 0:
+                sheets.append(faces[: 8 * args.seeds])
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    payload = {"components": len(density.weights), "encoded": args.batches * 32, "rows": rows}
+    payload = {"components": len(density.weights), "encoded": args.batches * 32, "rows": rows,
+               "per_attribute": per_attribute}  # fmt: skip
     (out / "vae_prior.json").write_text(json.dumps(payload, indent=2))
     write_image(out / "vae_prior.png", make_grid(np.concatenate(sheets), columns=2 * args.seeds))
     print(f"wrote {out / 'vae_prior.json'}")

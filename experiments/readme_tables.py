@@ -133,8 +133,17 @@ def mixture_sweep() -> str:
 
 
 def vae_prior() -> str:
-    """VAE latents from N(0, T^2 I) against the fitted aggregate posterior."""
-    return _measured_rows(_load("vae_prior.json")["rows"], "latent prior")
+    """VAE latents from N(0, T^2 I) against the fitted aggregate posterior, and the
+    attributes where the two differ most."""
+    report = _load("vae_prior.json")
+    table = _measured_rows(report["rows"], "latent prior")
+    per = report["per_attribute"]
+    names = list(per)
+    attributes = sorted(per[names[0]])
+    spread = {a: max(per[n][a] for n in names) - min(per[n][a] for n in names) for a in attributes}
+    shown = sorted(attributes, key=lambda a: -spread[a])[:6]
+    rows = [[name] + [f"{per[name][a]:.2f}" for a in shown] for name in names]
+    return table + "\n" + _table(["faithfulness per attribute", *shown], rows)
 
 
 def edit_modes() -> str:

@@ -26,6 +26,7 @@ def run(args: argparse.Namespace) -> int:
         init=args.init,
         guidance=args.guidance,
         render=args.render,
+        vae_prior=args.vae_prior,
     )
     faces = common.upscale(faces, args.size)
     captions = [f"seed {args.seed} #{i}" for i in range(len(faces))]
@@ -58,6 +59,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="start inversion from the mean face (default) or a VAE sample (the hybrid)",
     )
     p.add_argument("--vae", default=None, help="a VAE bundle (default: the model's own)")
+    p.add_argument(
+        "--vae-prior",
+        default=None,
+        choices=("gaussian", "fitted"),
+        help="VAE latents from N(0, T^2) (default) or the fitted aggregate posterior",
+    )
     common.add_guidance_option(p)
     common.add_render_mode_option(p, defaults.RENDER)
     common.add_render_options(p)

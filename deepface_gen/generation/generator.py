@@ -122,9 +122,12 @@ class FaceGenerator:
             )
         return self.vae
 
-    def vae_faces(self, conditions: np.ndarray, key: jax.Array, temperature: float) -> jax.Array:
-        """VAE samples for whole attribute vectors (N, 40): float 0..255 at the model's size."""
-        faces = self._require_vae().sample(conditions, key, temperature)
+    def vae_faces(
+        self, conditions: np.ndarray, key: jax.Array, temperature: float, prior: str | None = None
+    ) -> jax.Array:
+        """VAE samples for whole attribute vectors (N, 40): float 0..255 at the model's
+        size; ``prior`` as for ``VAE.sample``."""
+        faces = self._require_vae().sample(conditions, key, temperature, prior)
         if faces.shape[1] != self.size:
             faces = jax.image.resize(faces, (len(faces), self.size, self.size, 3), "linear")
         return faces
@@ -142,6 +145,7 @@ class FaceGenerator:
         init: str = defaults.INIT,
         guidance: float = defaults.GUIDANCE,
         render: str | None = None,
+        vae_prior: str | None = None,
     ) -> np.ndarray:
         """Faces for a description: uint8 (N, S, S, 3).
 
@@ -159,6 +163,8 @@ class FaceGenerator:
         match the target and the guidance) or ``optimize`` (gradient descent on pixels
         with hand-made priors). ``None`` is the measured default: ``net`` where the
         bundle has an inverter, ``optimize`` where it has not or ``init="vae"``.
+        ``vae_prior`` picks where VAE latents come from (``gaussian``, the default, or
+        ``fitted``: the aggregate posterior, where the VAE has one).
         """
         _check_choice("method", method, tuple(methods.METHODS))
         _check_choice("backend", backend, defaults.BACKENDS)
@@ -179,7 +185,7 @@ class FaceGenerator:
         settings = self._settings(steps)
         conditions = None
         if use_vae:
-            conditions, start = self._vae_start(specs, n, k_init, temperature)
+            conditions, start = self._vae_start(specs, n, k_init, temperature, vae_prior)
             if backend == "vae":
                 return _as_uint8(start)
         else:
@@ -294,7 +300,12 @@ class FaceGenerator:
         return inversion.noisy_start(self.cgmm.mean_image, count, key, sigma)
 
     def _vae_start(
-        self, specs: Sequence[AttributeSpec], n: int, key: jax.Array, temperature: float
+        self,
+        specs: Sequence[AttributeSpec],
+        n: int,
+        key: jax.Array,
+        temperature: float,
+        prior: str | None = None,
     ) -> tuple[np.ndarray, jax.Array]:
         """(whole attribute vectors, VAE faces) for ``n`` faces per description. Unnamed
         attributes are drawn once per face, so the VAE image and the hybrid's cGMM target
@@ -309,7 +320,7 @@ class FaceGenerator:
                 for i, s in enumerate(specs)
             ]
         )
-        return conditions, self.vae_faces(conditions, k_latent, temperature)
+        return conditions, self.vae_faces(conditions, k_latent, temperature, prior)
 
     def _settings(self, steps: int | None) -> inversion.RenderSettings:
         if steps is None:

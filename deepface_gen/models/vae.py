@@ -241,11 +241,13 @@ class VAE:
     ) -> jax.Array:
         """One face per row of ``conditions`` (N, 40): float 0..255 (N, S, S, 3).
 
-        ``prior`` is where latents come from: ``gaussian`` (N(0, T^2 I)), ``fitted``
-        (the aggregate posterior's mixture) or None: ``fitted`` where this VAE has one.
+        ``prior`` is where latents come from: ``gaussian`` (N(0, T^2 I), the default) or
+        ``fitted`` (the aggregate posterior's mixture, where this VAE has one: more
+        realistic samples, but the latent then carries some of what the conditions
+        should decide, such as hair colour; ``experiments/bench_vae_prior.py``).
         """
         conditions = jnp.asarray(conditions, jnp.float32)
-        prior = prior or ("fitted" if self.density is not None else "gaussian")
+        prior = prior or "gaussian"
         if prior not in LATENT_PRIORS:
             raise WeightsError(f"unknown latent prior {prior!r}; use {' or '.join(LATENT_PRIORS)}")
         if prior == "fitted":

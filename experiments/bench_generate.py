@@ -300,15 +300,9 @@ def main() -> None:
     random_real, _ = real_portraits(REAL_SEED + 1, n, generator.size)
     same_real, same_labels, matches = portraits_like(specs, args.seeds, generator.size)
     report["pool_matches"] = dict(zip(DESCRIPTIONS, matches, strict=True))
-    floors = {"random": realism(random_real), "same_descriptions": same_real}
-    seen_same = judge.outputs(same_real)
-    floors["same_descriptions"] = realism(same_real, seen_same["features"])
-    floors["same_descriptions"]["faithfulness"] = faithfulness(
-        seen_same["probabilities"], judge.attributes, specs, args.seeds
-    )[1]
-    floors["same_descriptions"]["diversity_features"] = diversity(
-        same_real, seen_same["features"], len(specs), args.seeds
-    )[1]
+    same = measure_faces(same_real, judge, realism, specs, args.seeds)
+    del same["diversity_pixels"]
+    floors = {"random": realism(random_real), "same_descriptions": same}
     mean_faces = np.repeat(np.round(generator.cgmm.mean_image)[None], n, 0).astype(np.uint8)
     floors["mean_face"] = realism(mean_faces)
     if generator.inverter is not None:

@@ -18,6 +18,7 @@ maps them back to activations.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import jax
@@ -119,10 +120,9 @@ def condition(
     return log_w - np.logaddexp.reduce(log_w), np.stack(means), np.stack(chols)
 
 
-@jax.jit
-def _draw(log_weights, means, chols, key, temperature, count_like):
+@functools.partial(jax.jit, static_argnames=("n",))
+def _draw(log_weights, means, chols, key, temperature, n: int):
     k_pick, k_draw = jax.random.split(key)
-    n = count_like.shape[0]
     pick = jax.random.categorical(k_pick, log_weights, shape=(n,))
     noise = jax.random.normal(k_draw, (n, means.shape[1]))
     return means[pick] + temperature * jnp.einsum("nij,nj->ni", chols[pick], noise)
@@ -148,7 +148,7 @@ def sample_targets(
         jnp.asarray(chols, jnp.float32),
         key,
         jnp.float32(temperature),
-        jnp.zeros((n,)),
+        n,
     )
     unnamed = int((~named).sum())
     attributes = np.tile(values, (n, 1))

@@ -183,13 +183,11 @@ class FaceGenerator:
             )
         k_target, k_init, k_render = jax.random.split(jax.random.key(seed), 3)
         settings = self._settings(steps)
-        conditions = None
+        conditions, start = None, None
         if use_vae:
             conditions, start = self._vae_start(specs, n, k_init, temperature, vae_prior)
             if backend == "vae":
                 return _as_uint8(start)
-        else:
-            start = self._mean_start(n * len(specs), k_init, settings)
         request = methods.Request(
             tuple(specs),
             n,
@@ -201,6 +199,8 @@ class FaceGenerator:
         objective = methods.METHODS[method](self.cgmm, request)
         if render != "optimize":
             return self._render_target(objective, render, method, k_render, steps, quiet)
+        if start is None:  # only pixel optimization starts from the mean face
+            start = self._mean_start(n * len(specs), k_init, settings)
         images, _ = inversion.render(
             self.classifier, objective, start, k_render, settings, quiet, self.cgmm.mean_image
         )

@@ -185,13 +185,13 @@ class LatentDensity:
         return cls(*values)
 
 
-@jax.jit
-def _draw_latents(weights, means, cholesky, key, temperature, count_like):
-    """Latents from the mixture, their spread around each component's mean scaled by
-    ``temperature`` (as N(0, T^2 I) scales the unit Gaussian)."""
+@functools.partial(jax.jit, static_argnames=("n",))
+def _draw_latents(weights, means, cholesky, key, temperature, n: int):
+    """``n`` latents from the mixture, their spread around each component's mean scaled
+    by ``temperature`` (as N(0, T^2 I) scales the unit Gaussian)."""
     k_pick, k_noise = jax.random.split(key)
-    pick = jax.random.categorical(k_pick, jnp.log(weights), shape=count_like.shape[:1])
-    noise = jax.random.normal(k_noise, (count_like.shape[0], means.shape[1]))
+    pick = jax.random.categorical(k_pick, jnp.log(weights), shape=(n,))
+    noise = jax.random.normal(k_noise, (n, means.shape[1]))
     return means[pick] + temperature * jnp.einsum("nij,nj->ni", cholesky[pick], noise)
 
 
@@ -256,7 +256,7 @@ class VAE:
             d = self.density
             z = _draw_latents(
                 jnp.asarray(d.weights), jnp.asarray(d.means), jnp.asarray(d.cholesky), key,
-                jnp.float32(temperature), conditions,
+                jnp.float32(temperature), len(conditions),
             )  # fmt: skip
         else:
             z = temperature * jax.random.normal(key, (len(conditions), self.config.latent))

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "deepface_gen"
-FOUNDATION = {"errors", "checks", "attributes", "config", "__init__"}
+FOUNDATION = {"errors", "checks", "attributes", "config", "batching", "__init__"}
 # stage -> the stages it may import (besides the foundation and itself)
 ALLOWED: dict[str, set[str]] = {
     "io": set(),
@@ -25,9 +25,9 @@ ALLOWED: dict[str, set[str]] = {
     "inversion": {"io", "models"},
     "generation": {"io", "models", "data", "cgmm", "inversion"},
     "analysis": {"io", "models", "data", "cgmm", "inversion", "generation"},
-    "serve": {"io", "models", "data", "cgmm", "inversion", "generation", "analysis"},
+    "serving": {"io", "models", "data", "cgmm", "inversion", "generation", "analysis"},
     "cli": {
-        "io", "models", "data", "training", "cgmm", "inversion", "generation", "analysis", "serve"
+        "io", "models", "data", "training", "cgmm", "inversion", "generation", "analysis", "serving"
     },
 }  # fmt: skip
 

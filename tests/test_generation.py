@@ -57,6 +57,16 @@ def test_generate_same_seed_same_faces(gen):
     assert np.abs(a[0].astype(int) - a[1]).mean() > 1  # one description, different faces
 
 
+def test_every_bit_of_a_seed_counts():
+    from deepface_gen.generation.seeds import seed_key
+
+    for seed in (0, 7, 2**32 - 1):  # below 2**32: exactly jax.random.key
+        expected = jax.random.key_data(jax.random.key(seed))
+        np.testing.assert_array_equal(jax.random.key_data(seed_key(seed)), expected)
+    low, high = seed_key(3), seed_key(2**32 + 3)  # jax.random.key would make these equal
+    assert not np.array_equal(jax.random.key_data(low), jax.random.key_data(high))
+
+
 def test_generate_many_descriptions_and_methods(gen):
     faces = gen.generate(["young", {"smiling": 1, "male": -1}], n=2, seed=0)
     assert faces.shape == (4, 16, 16, 3)

@@ -241,6 +241,46 @@ def _conditional_targets_per_row(ridge, rows, components, component_std, key, te
     return jax.vmap(one)(rows, keys)
 
 
+@functools.partial(jax.jit, static_argnames=("n",))
+def _conditional_targets_many(ridge, rows, components, component_std, keys, temperatures, n):
+    def one(x, key, temperature):
+        return _sample_conditional(ridge, x, components, component_std, key, temperature, n)
+
+    return jax.vmap(one)(rows, keys, temperatures)
+
+
+def conditional_arrays(cgmm: CGMM) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """(ridge, components, component_std) on the device: what conditional sampling
+    reads, for a caller that samples often to move once."""
+    return jnp.asarray(cgmm.ridge), jnp.asarray(cgmm.components), jnp.asarray(cgmm.component_std)
+
+
+def conditional_targets_many(
+    cgmm: CGMM,
+    filled: np.ndarray,
+    keys: jax.Array,
+    temperatures: np.ndarray,
+    n: int,
+    arrays: tuple[jax.Array, jax.Array, jax.Array] | None = None,
+) -> jax.Array:
+    """``n`` conditional targets for each of R completed descriptions at once:
+    (R, n, *shape). Row ``r`` is exactly ``targets(..., keys[r], n, "conditional",
+    temperatures[r])`` for the description ``filled[r]`` completes (``fill_in``), so
+    requests batched together draw what each would alone. ``arrays``: the cGMM's
+    ``conditional_arrays``, already on the device."""
+    ridge, components, component_std = arrays or conditional_arrays(cgmm)
+    flat = _conditional_targets_many(
+        ridge,
+        jnp.asarray(filled, jnp.float32),
+        components,
+        component_std,
+        keys,
+        jnp.asarray(temperatures, jnp.float32),
+        n,
+    )
+    return flat.reshape(len(filled), n, *cgmm.shape)
+
+
 def targets_for_attributes(
     cgmm: CGMM, attributes: np.ndarray, key: jax.Array, temperature: float = 1.0
 ) -> jax.Array:

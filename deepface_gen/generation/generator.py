@@ -14,6 +14,7 @@ render from the portrait itself.
 
 from __future__ import annotations
 
+import functools
 import os
 import warnings
 from collections.abc import Mapping, Sequence
@@ -25,12 +26,14 @@ import numpy as np
 
 from deepface_gen import checks, inversion
 from deepface_gen.attributes import AttributeSpec, as_spec
+from deepface_gen.batching import bucket
 from deepface_gen.cgmm import domain
 from deepface_gen.cgmm import model as cgmm_lib
 from deepface_gen.cgmm.mixture import Mixture
 from deepface_gen.errors import DeepFaceGenError, DescriptionError, WeightsError
 from deepface_gen.generation import defaults, methods
 from deepface_gen.generation import edit as edit_algebra
+from deepface_gen.generation.seeds import seed_key, seed_words
 from deepface_gen.generation.tools import caricature_image, invert_image, prepare, visualize_unit
 from deepface_gen.io import bundles
 from deepface_gen.models.classifier import STARTER, Classifier, load_classifier
@@ -39,6 +42,37 @@ from deepface_gen.models.vae import VAE, load_vae
 from deepface_gen.models.vgg import canonical_layer
 
 Description = str | Mapping[str, float] | AttributeSpec | np.ndarray
+
+
+@dataclass(frozen=True)
+class GenerationPlan:
+    """A ``generate`` request checked against a model (``FaceGenerator.plan``): what
+    to draw and how, with every option resolved."""
+
+    specs: tuple[AttributeSpec, ...]
+    n: int
+    seed: int
+    method: str
+    steps: int | None
+    temperature: float
+    backend: str
+    init: str
+    guidance: float
+    render: str
+    vae_prior: str | None
+
+    @property
+    def uses_vae(self) -> bool:
+        return self.backend == "vae" or self.init == "vae"
+
+    @property
+    def one_pass(self) -> bool:
+        """Drawn by sampling targets and one pass of the learned inverter (batchable)."""
+        return self.render == "net" and not self.uses_vae and self.method != "baseline"
+
+    @property
+    def faces(self) -> int:
+        return len(self.specs) * self.n
 
 
 @dataclass(frozen=True)
@@ -88,6 +122,11 @@ class FaceGenerator:
     @property
     def size(self) -> int:
         return self.classifier.input_size
+
+    @functools.cached_property
+    def _conditional_arrays(self) -> tuple[jax.Array, jax.Array, jax.Array]:
+        """The cGMM's sampling arrays, moved to the device once for batched serving."""
+        return cgmm_lib.conditional_arrays(self.cgmm)
 
     def _descriptions(
         self, description: Description | list, need_vae: bool = False
@@ -162,49 +201,111 @@ class FaceGenerator:
         inverter G: fast; guidance does not apply), ``refine`` (optimize G's input to
         match the target and the guidance) or ``optimize`` (gradient descent on pixels
         with hand-made priors). ``None`` is the measured default: ``net`` where the
-        bundle has an inverter, ``optimize`` where it has not or ``init="vae"``.
+        bundle has an inverter, ``optimize`` where it has not, for ``init="vae"`` and for
+        the ``baseline`` method.
         ``vae_prior`` picks where VAE latents come from (``gaussian``, the default, or
         ``fitted``: the aggregate posterior, where the VAE has one).
         """
+        plan = self.plan(
+            description, n, seed, method, steps, temperature, backend, init, guidance, render,
+            vae_prior,
+        )  # fmt: skip
+        return self.draw(plan, quiet)
+
+    def plan(
+        self,
+        description: Description | list,
+        n: int = 1,
+        seed: int = 0,
+        method: str = defaults.METHOD,
+        steps: int | None = None,
+        temperature: float = defaults.TEMPERATURE,
+        backend: str = defaults.BACKEND,
+        init: str = defaults.INIT,
+        guidance: float = defaults.GUIDANCE,
+        render: str | None = None,
+        vae_prior: str | None = None,
+    ) -> GenerationPlan:
+        """Check a ``generate`` request (arguments as there) against this model without
+        drawing anything: a :class:`GenerationPlan`, or the error ``generate`` would
+        raise. A service checks each request this way before batching it with others."""
         _check_choice("method", method, tuple(methods.METHODS))
         _check_choice("backend", backend, defaults.BACKENDS)
         _check_choice("init", init, defaults.INITS)
+        if render is None and method == "baseline":
+            render = "optimize"  # the baseline ascends logits: no target for G to draw
         render = self.resolve_render(render, defaults.RENDER, init)
+        if render != "optimize" and method == "baseline":
+            raise DeepFaceGenError(
+                "method 'baseline' has no target activations to render; use render='optimize'"
+            )
         n = checks.whole("n", n, 1, checks.MAX_FACES)
         seed = checks.whole("seed", seed, 0, 2**63 - 1)
         temperature = checks.real("temperature", temperature, 0.0, checks.MAX_TEMPERATURE)
         guidance = checks.real("guidance", guidance, 0.0, checks.MAX_GUIDANCE)
-        use_vae = backend == "vae" or init == "vae"
-        specs = self._descriptions(description, need_vae=use_vae)
+        if steps is not None:
+            steps = checks.whole("steps", steps, 1, checks.MAX_STEPS)
+        if vae_prior is not None:
+            _check_choice("vae_prior", vae_prior, ("gaussian", "fitted"))
+        specs = self._descriptions(description, need_vae=backend == "vae" or init == "vae")
         if n * len(specs) > checks.MAX_FACES:
             raise DeepFaceGenError(
                 f"{len(specs)} descriptions x n={n} is {n * len(specs)} faces; one call draws "
                 f"at most {checks.MAX_FACES}: split the request"
             )
-        k_target, k_init, k_render = jax.random.split(jax.random.key(seed), 3)
-        settings = self._settings(steps)
+        return GenerationPlan(
+            tuple(specs), n, seed, method, steps, temperature, backend, init, guidance, render,
+            vae_prior,
+        )  # fmt: skip
+
+    def draw(self, plan: GenerationPlan, quiet: bool = True) -> np.ndarray:
+        """The faces of a checked plan: uint8 (len(specs) * n, S, S, 3)."""
+        specs, n = plan.specs, plan.n
+        k_target, k_init, k_render = jax.random.split(seed_key(plan.seed), 3)
+        settings = self._settings(plan.steps)
         conditions, start = None, None
-        if use_vae:
-            conditions, start = self._vae_start(specs, n, k_init, temperature, vae_prior)
-            if backend == "vae":
+        if plan.uses_vae:
+            conditions, start = self._vae_start(specs, n, k_init, plan.temperature, plan.vae_prior)
+            if plan.backend == "vae":
                 return _as_uint8(start)
         request = methods.Request(
-            tuple(specs),
+            specs,
             n,
             k_target,
-            temperature,
-            guidance,
-            conditions if method == "conditional" else None,
+            plan.temperature,
+            plan.guidance,
+            conditions if plan.method == "conditional" else None,
         )
-        objective = methods.METHODS[method](self.cgmm, request)
-        if render != "optimize":
-            return self._render_target(objective, render, method, k_render, steps, quiet)
+        objective = methods.METHODS[plan.method](self.cgmm, request)
+        if plan.render != "optimize":
+            return self._render_target(
+                objective, plan.render, plan.method, k_render, plan.steps, quiet
+            )
         if start is None:  # only pixel optimization starts from the mean face
             start = self._mean_start(n * len(specs), k_init, settings)
         images, _ = inversion.render(
             self.classifier, objective, start, k_render, settings, quiet, self.cgmm.mean_image
         )
         return _as_uint8(images)
+
+    def generate_many(self, plans: Sequence[GenerationPlan]) -> list[np.ndarray]:
+        """Draw many checked plans, each as ``draw`` would alone (to within a grey level:
+        batched arithmetic rounds differently): those the
+        learned inverter renders in one pass share batched target sampling and one G
+        call (how a service serves concurrent requests); the rest are drawn in turn."""
+        faces: list[np.ndarray | None] = [None] * len(plans)
+        batched = [i for i, plan in enumerate(plans) if plan.one_pass]
+        for i, plan in enumerate(plans):
+            if not plan.one_pass:
+                faces[i] = self.draw(plan)
+        if batched:
+            chosen = [plans[i] for i in batched]
+            targets = _batched_targets(self.cgmm, chosen, self._conditional_arrays)
+            pixels = _as_uint8(self._require_inverter().render(jnp.concatenate(targets)))
+            ends = np.cumsum([len(t) for t in targets])
+            for i, part in zip(batched, np.split(pixels, ends[:-1]), strict=True):
+                faces[i] = part
+        return faces  # type: ignore[return-value]
 
     def resolve_render(self, render: str | None, default: str, init: str = "mean") -> str:
         """The rendering mode to use: the one asked for (checked), or ``default`` where
@@ -375,7 +476,7 @@ class FaceGenerator:
                 self.classifier, unit, n, seed, settings, self.cgmm.mean_image, quiet
             )
         spec = self._descriptions(attribute)[0]
-        k_start, k_render = jax.random.split(jax.random.key(seed))
+        k_start, k_render = jax.random.split(seed_key(seed))
         objective = inversion.attribute_logits(
             np.tile(spec.vector(), (n, 1)), weight=defaults.LOGIT_WEIGHT
         )
@@ -384,6 +485,25 @@ class FaceGenerator:
             self.classifier, objective, start, k_render, settings, quiet, self.cgmm.mean_image
         )
         return _as_uint8(images)
+
+    def check_edit(
+        self,
+        description: Description,
+        render: str | None = None,
+        steps: int | None = None,
+        seed: int = 0,
+        guidance: float = defaults.GUIDANCE,
+    ) -> AttributeSpec:
+        """Check ``edit``'s options that do not need the portrait (the description
+        against what this model knows, the render mode, steps, seed, guidance): the
+        parsed description, or the error ``edit`` would raise."""
+        spec = self._descriptions(description)[0]
+        self.resolve_render(render, defaults.EDIT_RENDER)
+        if steps is not None:
+            checks.whole("steps", steps, 1, checks.MAX_STEPS)
+        checks.whole("seed", seed, 0, 2**63 - 1)
+        checks.real("guidance", guidance, 0.0, checks.MAX_GUIDANCE)
+        return spec
 
     def edit(
         self,
@@ -418,13 +538,12 @@ class FaceGenerator:
         pass of the learned inverter) or ``refine``; through the inverter even strength
         0 redraws the portrait as G sees it.
         """
-        spec = self._descriptions(description)[0]
+        spec = self.check_edit(description, render, steps, seed, guidance)
         render = self.resolve_render(render, defaults.EDIT_RENDER)
         if not len(strengths):
             raise DeepFaceGenError("edit needs at least one strength")
         limit = checks.MAX_EDIT_STRENGTH
         strengths = [checks.real("strength", v, -limit, limit) for v in strengths]
-        guidance = checks.real("guidance", guidance, 0.0, checks.MAX_GUIDANCE)
         smoothness = checks.real("smoothness", smoothness, 0.0, 1e4)
         if len(images) == 0:
             raise DeepFaceGenError("edit needs at least one portrait")
@@ -462,13 +581,13 @@ class FaceGenerator:
             values = edit_algebra.guidance_values(spec, scale, count)
             objective = objective + inversion.attribute_likelihood(values, guidance)
         if render != "optimize":
-            out = self._render_target(objective, render, "edit", jax.random.key(seed), steps, quiet)
+            out = self._render_target(objective, render, "edit", seed_key(seed), steps, quiet)
             return out.reshape(count, k, *out.shape[1:])
         out, _ = inversion.render(
             self.classifier,
             objective,
             jnp.repeat(pixels, k, axis=0),
-            jax.random.key(seed),
+            seed_key(seed),
             settings,
             quiet,
             self.cgmm.mean_image,
@@ -494,6 +613,77 @@ def _bundled_inverter(classifier: Classifier, layer: str) -> Inverter | None:
             f"deepface-gen train-inverter --attach {classifier.path}"
         )
     return inverter
+
+
+@jax.jit
+def _target_keys(words: jax.Array, indices: jax.Array) -> jax.Array:
+    """``fold_in(split(key(seed), 3)[0], index)`` for many (seed, index) pairs in one
+    call (``draw``'s target key for a plan's ``index``-th description); ``words``
+    (R, 2) uint32 are each seed's ``seed_words``."""
+
+    def one(words: jax.Array, index: jax.Array) -> jax.Array:
+        key = jax.random.wrap_key_data(words)
+        return jax.random.fold_in(jax.random.split(key, 3)[0], index)
+
+    return jax.vmap(one)(words, indices)
+
+
+@jax.jit
+def _target_keys(words: jax.Array, indices: jax.Array) -> jax.Array:
+    """``fold_in(split(key(seed), 3)[0], index)`` for many (seed, index) pairs in one
+    call (``draw``'s target key for a plan's ``index``-th description); ``words``
+    (R, 2) uint32 are each seed's ``seed_words``."""
+
+    def one(words: jax.Array, index: jax.Array) -> jax.Array:
+        key = jax.random.wrap_key_data(words)
+        return jax.random.fold_in(jax.random.split(key, 3)[0], index)
+
+    return jax.vmap(one)(words, indices)
+
+
+def _seed_words(seed: int) -> tuple[int, int]:
+    """The key data of ``seed_key(seed)`` (threefry: high and low 32 bits)."""
+    return seed >> 32, seed & 0xFFFFFFFF
+
+
+def _batched_targets(
+    cgmm: cgmm_lib.CGMM, plans: Sequence[GenerationPlan], arrays=None
+) -> list[jax.Array]:
+    """Each plan's target activations, as ``draw`` samples them: the conditional
+    method's for all plans at once (keys derived in one call, then one sampling call
+    per faces-per-description ``n``, the description count padded to a bucket size),
+    the others' plan by plan."""
+    rows: list[tuple[int, int, np.ndarray, tuple[int, int], int, float]] = []
+    out: list[list[jax.Array]] = [[] for _ in plans]
+    for p, plan in enumerate(plans):
+        if plan.method != "conditional":
+            k_target = jax.random.split(seed_key(plan.seed), 3)[0]
+            request = methods.Request(plan.specs, plan.n, k_target, plan.temperature, 0.0)
+            out[p].append(methods.METHODS[plan.method](cgmm, request).target(cgmm.layer))
+            continue
+        for i, spec in enumerate(plan.specs):
+            filled = cgmm_lib.fill_in(cgmm, spec.vector(), spec.mask())
+            rows.append((p, plan.n, filled, seed_words(plan.seed), i, plan.temperature))
+    for n in sorted({row[1] for row in rows}):
+        group = [row for row in rows if row[1] == n]
+        padded = group + [group[-1]] * (bucket(len(group)) - len(group))
+        keys = _target_keys(
+            jnp.asarray(np.array([row[3] for row in padded], np.uint32)),
+            jnp.asarray(np.array([row[4] for row in padded], np.uint32)),
+        )
+        drawn = cgmm_lib.conditional_targets_many(
+            cgmm,
+            np.stack([row[2] for row in padded]),
+            keys,
+            np.asarray([row[5] for row in padded]),
+            n,
+            arrays,
+        )
+        for row, targets in zip(group, drawn, strict=False):
+            out[row[0]].append(targets)
+    # A plan's descriptions were appended in order, and its conditional rows all share
+    # one n, so concatenating restores draw's order.
+    return [jnp.concatenate(parts) for parts in out]
 
 
 def _check_choice(what: str, value: str, choices: Sequence[str]) -> None:

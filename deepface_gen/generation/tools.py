@@ -16,6 +16,7 @@ import numpy as np
 from deepface_gen import inversion
 from deepface_gen.errors import DeepFaceGenError, ImageError
 from deepface_gen.generation import defaults
+from deepface_gen.generation.seeds import seed_key
 from deepface_gen.io.images import MIN_SIDE, fit_to_model
 from deepface_gen.models.vgg import canonical_layer
 
@@ -79,7 +80,7 @@ def invert_image(
     rendered from noise around the colour centre; uint8 (S, S, 3)."""
     layer, _, target = _read_layer(network, image, layer)
     centre = colour_centre(network, mean_image)
-    k_start, k_render = jax.random.split(jax.random.key(seed))
+    k_start, k_render = jax.random.split(seed_key(seed))
     init = inversion.noisy_start(centre, 1, k_start)
     objective = inversion.feature_match(layer, target, defaults.INVERT_FEATURE_WEIGHT)
     images, _ = inversion.render(network, objective, init, k_render, settings, quiet, centre)
@@ -102,7 +103,7 @@ def caricature_image(
     objective = inversion.caricature(layer, reference, weight=strength)
     centre = colour_centre(network, mean_image)
     images, _ = inversion.render(
-        network, objective, pixels, jax.random.key(seed), settings, quiet, centre
+        network, objective, pixels, seed_key(seed), settings, quiet, centre
     )
     return _as_uint8(images[0])
 
@@ -130,7 +131,7 @@ def visualize_unit(
     channels = network.apply(centre[None], taps=(layer,))[layer].shape[-1]
     if index >= channels:
         raise DeepFaceGenError(f"{layer} has {channels} channels; {index} is out of range")
-    k_start, k_render = jax.random.split(jax.random.key(seed))
+    k_start, k_render = jax.random.split(seed_key(seed))
     init = inversion.noisy_start(centre, n, k_start)
     objective = inversion.channel(layer, index, channels, weight=1.0)
     images, _ = inversion.render(network, objective, init, k_render, settings, quiet, centre)

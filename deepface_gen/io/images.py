@@ -18,7 +18,7 @@ from pathlib import Path
 
 import imageio.v3 as iio
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw, ImageFont, UnidentifiedImageError
 
 from deepface_gen.errors import ImageError
 
@@ -185,6 +185,8 @@ def _decode(source: bytes, name: str, max_pixels: int = MAX_PIXELS) -> np.ndarra
             return iio.imread(source, index=0)
     except Exception as err:  # noqa: BLE001 - any decoder failure means "unreadable"
         reason = str(pass_err) or str(err) or type(err).__name__
+        if isinstance(pass_err, UnidentifiedImageError):  # Pillow names its BytesIO here
+            reason = "not an image format Pillow or imageio recognises"
         raise ImageError(f"{name}: not a readable image ({reason})") from None
 
 
@@ -203,7 +205,12 @@ def read_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> np.ndar
         raise ImageError(f"{name}: no such file")
     if path.is_dir():
         raise ImageError(f"{name}: is a folder, not an image")
-    data = path.read_bytes()
+    return decode_image(path.read_bytes(), name, max_pixels)
+
+
+def decode_image(data: bytes, name: str = "image", max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """An encoded image (a file's bytes, an upload) as (H, W, 3) uint8 RGB, with every
+    conversion and check of ``read_image``; errors call the image ``name``."""
     if not data:
         raise ImageError(f"{name}: file is empty")
     array = _to_rgb_uint8(_decode(data, name, max_pixels), name)

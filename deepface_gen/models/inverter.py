@@ -25,6 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from deepface_gen.batching import bucket
 from deepface_gen.errors import WeightsError
 from deepface_gen.io import bundles
 
@@ -159,7 +160,8 @@ class Inverter:
 
     def render(self, codes: np.ndarray | jax.Array, batch_size: int = 64) -> jax.Array:
         """Pixels (N, S, S, 3), float 0..255, for activations (N, h, w, c), in batches
-        of ``batch_size`` (the last one padded, so one compiled program serves all)."""
+        of ``batch_size``; fewer are padded to a ``batching.bucket`` size, so a handful
+        of compiled programs serve every N."""
         codes = jnp.asarray(codes, jnp.float32)
         if codes.shape[1:] != self.config.code_shape:
             raise WeightsError(
@@ -167,7 +169,7 @@ class Inverter:
                 f"{self.config.code_shape}, got {tuple(codes.shape[1:])}"
             )
         n = len(codes)
-        size = min(batch_size, n)
+        size = min(batch_size, bucket(n))
         padded = jnp.pad(codes, ((0, -n % size), (0, 0), (0, 0), (0, 0)))
         scale = jnp.asarray(self.code_scale)
         parts = [

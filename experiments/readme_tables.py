@@ -285,6 +285,33 @@ def look_inside() -> str:
     return _table(header, rows)
 
 
+def serve() -> str:
+    """The service under load, batched against every request drawn alone."""
+    r = _load("serve.json")
+    alone = {row["clients"]: row for row in r["unbatched"]["rows"]}
+    rows = []
+    for row in r["batched"]["rows"]:
+        other = alone[row["clients"]]
+        rows.append([str(row["clients"]), f"{row['faces_per_second']:.0f}",
+                     f"{row['p50_ms']:.0f} / {row['p95_ms']:.0f}",
+                     f"{other['faces_per_second']:.0f}",
+                     f"{other['p50_ms']:.0f} / {other['p95_ms']:.0f}"])  # fmt: skip
+    header = ["clients", "batched faces/s", "p50 / p95 ms", "unbatched faces/s",
+              "p50 / p95 ms"]  # fmt: skip
+    t = r["targets"]
+    note = (
+        f"\n\n{r['device']} ({r['machine']}, clients on the same machine); warm single "
+        f"request {r['batched']['warm_single_ms']:.1f} ms; ready "
+        f"{r['batched']['ready_seconds']:.0f} s after launch. At 16 clients: throughput "
+        f"{t['throughput_16_over_1']:.2f}x one at a time (target 2x: "
+        f"{'met' if t['throughput_met'] else 'missed'}), p95 "
+        f"{t['p95_16_over_warm_single']:.1f}x the warm single request (target 3x: "
+        f"{'met' if t['p95_met'] else 'missed'}; closed-loop floor 16 / throughput = "
+        f"{t['littles_law_latency_floor_ms']:.0f} ms)."
+    )
+    return _table(header, rows).rstrip("\n") + note + "\n"
+
+
 def synth_speed() -> str:
     """Renderer throughput from experiments/bench_synth.py."""
     r = _load("synth.json")
@@ -309,6 +336,7 @@ RENDERERS: dict[str, Callable[[], str]] = {
         edit_ablation,
         synth_speed,
         look_inside,
+        serve,
         domain,
         bad_input,
     )  # fmt: skip

@@ -21,6 +21,7 @@ from deepface_gen.cli import (
     generate,
     invert,
     rank,
+    serve,
     synth,
     train,
     tsne,
@@ -32,7 +33,7 @@ from deepface_gen.errors import DeepFaceGenError
 # In the order `deepface-gen --help` lists them.
 COMMANDS = (
     attributes, synth, weights, train, evaluate, fit, generate, invert, visualize, edit, rank,
-    crop_search, tsne,
+    crop_search, tsne, serve,
 )  # fmt: skip
 
 

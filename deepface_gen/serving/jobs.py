@@ -1,0 +1,91 @@
+"""What the engine's worker runs: batched generate, edit and score calls on one model,
+each padded to a bucket size (``batching``) so a warmed server compiles nothing new."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from deepface_gen.batching import bucket, buckets
+from deepface_gen.generation.generator import FaceGenerator, GenerationPlan, OutOfDomainWarning
+from deepface_gen.serving.engine import Runner
+
+
+def _pad(images: np.ndarray) -> np.ndarray:
+    """Repeat the last image up to the batch's bucket size."""
+    extra = bucket(len(images)) - len(images)
+    return np.concatenate([images, np.repeat(images[-1:], extra, axis=0)]) if extra else images
+
+
+@dataclass(frozen=True)
+class EditJob:
+    """One portrait to edit, with the options every job of its group shares."""
+
+    face: np.ndarray  # (S, S, 3) uint8, already cropped to the model's size
+    name: str
+    attrs: str
+    strengths: tuple[float, ...]
+    seed: int
+    steps: int | None
+    guidance: float
+    render: str | None
+
+    @property
+    def group(self) -> tuple:
+        return (self.attrs, self.strengths, self.seed, self.steps, self.guidance, self.render)
+
+
+@dataclass(frozen=True)
+class EditResult:
+    images: np.ndarray  # (K, S, S, 3) one per strength
+    warning: str | None  # out of the model's domain: why the edit may be unreliable
+
+
+def runners(generator: FaceGenerator) -> dict[str, Runner]:
+    """The engine's runner for each kind of job on ``generator``."""
+
+    def generate(plans: Sequence[GenerationPlan]) -> list[np.ndarray]:
+        return generator.generate_many(plans)
+
+    def edit(jobs: Sequence[EditJob]) -> list[EditResult]:
+        first = jobs[0]
+        tokens = [f"upload#{i}" for i in range(len(jobs))]
+        faces = _pad(np.stack([job.face for job in jobs]))
+        names = tokens + [f"padding#{i}" for i in range(len(faces) - len(jobs))]
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", OutOfDomainWarning)
+            edited = generator.edit(
+                faces, first.attrs, first.strengths, seed=first.seed, steps=first.steps,
+                guidance=first.guidance, names=names, render=first.render,
+            )  # fmt: skip
+        said = [str(w.message) for w in caught if issubclass(w.category, OutOfDomainWarning)]
+        results = []
+        for i, job in enumerate(jobs):
+            mine = [m for m in said if m.startswith(f"{tokens[i]} ")]
+            message = mine[0].replace(tokens[i], job.name, 1) if mine else None
+            results.append(EditResult(edited[i], message))
+        return results
+
+    def score(faces: Sequence[np.ndarray]) -> list[np.ndarray]:
+        stacked = np.stack(faces)
+        return list(generator.classifier.probabilities(_pad(stacked))[: len(faces)])
+
+    return {"generate": generate, "edit": edit, "score": score}
+
+
+def warm(generator: FaceGenerator, max_batch_faces: int, edit_steps: int | None = None) -> None:
+    """Compile what the default requests run, at every bucket size up to
+    ``max_batch_faces``: one-face generate requests batched together, scoring, and a
+    one-portrait edit with one strength and with the web page's strip of four
+    (``edit_steps`` caps its steps; None: the default)."""
+    jobs = runners(generator)
+    for size in buckets(max_batch_faces):
+        if generator.inverter is not None:
+            jobs["generate"]([generator.plan("smiling", seed=i) for i in range(size)])
+        jobs["score"]([np.asarray(generator.cgmm.mean_image, np.uint8)] * size)
+    face = np.asarray(generator.cgmm.mean_image, np.uint8)
+    for strengths in ((1.0,), (0.0, 1.0, 2.0, 3.0)):  # one strength, and the page's strip
+        jobs["edit"]([EditJob(face, "warm-up", "smiling", strengths, 0, edit_steps, 1.0, None)])

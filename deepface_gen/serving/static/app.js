@@ -1,0 +1,300 @@
+// The deepface-gen page: three forms over the JSON API. No framework, no network
+// beyond this server.
+"use strict";
+
+const $ = (selector, root = document) => root.querySelector(selector);
+let vocabulary = [];  // [{name, phrases, known}]
+
+function showTab(name) {
+  for (const button of document.querySelectorAll("nav button")) {
+    button.classList.toggle("active", button.dataset.tab === name);
+  }
+  for (const section of document.querySelectorAll(".tab")) {
+    section.classList.toggle("active", section.id === name);
+  }
+}
+
+function clearErrors(form) {
+  for (const span of form.querySelectorAll(".error")) span.textContent = "";
+}
+
+// An API error goes beside the field it names, else at the form's foot.
+function showError(form, payload, fallback) {
+  const message = (payload && payload.error) || fallback;
+  const field = payload && payload.field;
+  const spot = (field && form.querySelector(`.error[data-for="${field}"]`)) ||
+    form.querySelector('.error[data-for="general"]');
+  spot.textContent = message;
+}
+
+async function call(url, options) {
+  const response = await fetch(url, options);
+  const type = response.headers.get("content-type") || "";
+  const payload = type.includes("json") ? await response.json() : await response.blob();
+  if (!response.ok) throw { payload, status: response.status };
+  return payload;
+}
+
+function pngImage(base64, alt) {
+  const img = document.createElement("img");
+  img.src = `data:image/png;base64,${base64}`;
+  img.alt = alt;
+  img.className = "face";
+  return img;
+}
+
+// -- generate ---------------------------------------------------------------------
+
+function generateBody() {
+  const body = {
+    attrs: $("#attrs").value,
+    n: Number($("#n").value),
+    seed: Number($("#seed").value),
+    guidance: Number($("#guidance").value),
+    temperature: Number($("#temperature").value),
+  };
+  if ($("#render").value) body.render = $("#render").value;
+  return body;
+}
+
+async function generate(event) {
+  event.preventDefault();
+  const form = $("#generate-form");
+  clearErrors(form);
+  $("#generate-status").textContent = "drawing…";
+  $("#generate-button").disabled = true;
+  try {
+    const result = await call("/api/generate", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(generateBody()),
+    });
+    const grid = $("#grid");
+    grid.replaceChildren(...result.images.map((b, i) => pngImage(b, `face ${i + 1}`)));
+    $("#generate-status").textContent =
+      `${result.images.length} faces in ${result.seconds.toFixed(2)} s (${result.render})`;
+    $("#download-button").disabled = false;
+  } catch (err) {
+    $("#generate-status").textContent = "";
+    showError(form, err.payload, "the server did not answer");
+  } finally {
+    $("#generate-button").disabled = false;
+  }
+}
+
+async function downloadGrid() {
+  const form = $("#generate-form");
+  try {
+    const blob = await call("/api/generate?format=png", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(generateBody()),
+    });
+    const link = document.createElement("a");
+    link.href = URL.createObjectURL(blob);
+    link.download = "faces.png";
+    link.click();
+    URL.revokeObjectURL(link.href);
+  } catch (err) {
+    showError(form, err.payload, "the server did not answer");
+  }
+}
+
+// Suggest vocabulary phrases for the word being typed (after the last comma).
+function suggest() {
+  const input = $("#attrs");
+  const parts = input.value.split(",");
+  const word = parts[parts.length - 1].trim().toLowerCase().replace(/^[-+]/, "");
+  const box = $("#attrs-suggestions");
+  if (!word) { box.replaceChildren(); return; }
+  const phrases = [];
+  for (const attribute of vocabulary) {
+    if (!attribute.known) continue;
+    for (const phrase of attribute.phrases) {
+      if (phrase.startsWith(word) && !phrases.includes(phrase)) phrases.push(phrase);
+    }
+  }
+  box.replaceChildren(...phrases.slice(0, 10).map((phrase) => {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.textContent = phrase;
+    button.addEventListener("click", () => {
+      parts[parts.length - 1] = (parts.length > 1 ? " " : "") + phrase;
+      input.value = parts.join(",");
+      box.replaceChildren();
+      input.focus();
+    });
+    return button;
+  }));
+}
+
+// -- edit ---------------------------------------------------------------------------
+
+let portrait = null;  // the chosen File
+
+function buildToggles() {
+  const box = $("#edit-attrs");
+  box.replaceChildren(...vocabulary.filter((a) => a.known).map((attribute) => {
+    const row = document.createElement("label");
+    row.className = "toggle";
+    const select = document.createElement("select");
+    select.dataset.phrase = attribute.phrases[0];
+    select.dataset.name = attribute.name;
+    for (const [value, text] of [["", "·"], ["+", "+"], ["-", "−"]]) {
+      const option = document.createElement("option");
+      option.value = value;
+      option.textContent = text;
+      select.append(option);
+    }
+    const name = document.createElement("span");
+    name.textContent = attribute.phrases[0];
+    const p = document.createElement("span");
+    p.className = "p";
+    p.dataset.name = attribute.name;
+    row.append(select, name, p);
+    return row;
+  }));
+}
+
+async function choosePortrait(file) {
+  const form = $("#edit-form");
+  clearErrors(form);
+  portrait = file;
+  const preview = $("#edit-preview");
+  preview.src = URL.createObjectURL(file);
+  preview.hidden = false;
+  const data = new FormData();
+  data.append("image", file);
+  try {
+    const result = await call("/api/score", { method: "POST", body: data });
+    const probabilities = result.results[0].probabilities;
+    for (const span of document.querySelectorAll(".toggle .p")) {
+      const p = probabilities[span.dataset.name];
+      span.textContent = p === undefined ? "" : `${Math.round(100 * p)}%`;
+    }
+  } catch (err) {
+    showError(form, err.payload, "the server did not answer");
+  }
+}
+
+function editDescription() {
+  return [...document.querySelectorAll("#edit-attrs select")]
+    .filter((s) => s.value)
+    .map((s) => `${s.value}${s.dataset.phrase}`)
+    .join(",");
+}
+
+async function edit(event) {
+  event.preventDefault();
+  const form = $("#edit-form");
+  clearErrors(form);
+  if (!portrait) { showError(form, { error: "drop a portrait first", field: "image" }); return; }
+  const attrs = editDescription();
+  if (!attrs) { showError(form, { error: "choose at least one attribute to add or remove", field: "attrs" }); return; }
+  const strength = Number($("#strength").value);
+  const sweep = [0, 1, 2, 3].map((i) => +(strength * i / 3).toFixed(2));
+  const data = new FormData();
+  data.append("image", portrait);
+  data.append("attrs", attrs);
+  data.append("sweep", sweep.join(","));
+  $("#edit-status").textContent = "editing…";
+  $("#edit-button").disabled = true;
+  try {
+    const result = await call("/api/edit", { method: "POST", body: data });
+    const figures = [["input", result.input], ...result.strengths.map((s, i) =>
+      [`strength ${s}`, result.images[i]])].map(([caption, b64]) => {
+      const figure = document.createElement("figure");
+      const text = document.createElement("figcaption");
+      text.textContent = caption;
+      figure.append(pngImage(b64, caption), text);
+      return figure;
+    });
+    $("#strip").replaceChildren(...figures);
+    const warning = $("#edit-warning");
+    warning.textContent = result.warning || "";
+    warning.hidden = !result.warning;
+    $("#edit-status").textContent = `${attrs} in ${result.seconds.toFixed(2)} s`;
+  } catch (err) {
+    $("#edit-status").textContent = "";
+    showError(form, err.payload, "the server did not answer");
+  } finally {
+    $("#edit-button").disabled = false;
+  }
+}
+
+// -- score --------------------------------------------------------------------------
+
+async function score(event) {
+  event.preventDefault();
+  const form = $("#score-form");
+  clearErrors(form);
+  const files = $("#score-files").files;
+  if (!files.length) { showError(form, { error: "choose one or more images", field: "image" }); return; }
+  const data = new FormData();
+  for (const file of files) data.append("image", file);
+  $("#score-status").textContent = "scoring…";
+  try {
+    const result = await call("/api/score", { method: "POST", body: data });
+    const table = document.createElement("table");
+    table.innerHTML = "<tr><th>image</th><th>name</th><th>most likely</th></tr>";
+    result.results.forEach((row, i) => {
+      const tr = document.createElement("tr");
+      const top = Object.entries(row.probabilities).sort((a, b) => b[1] - a[1]).slice(0, 6)
+        .map(([name, p]) => `${name.replaceAll("_", " ")} ${Math.round(100 * p)}%`).join(", ");
+      const thumb = document.createElement("td");
+      const img = document.createElement("img");
+      img.src = URL.createObjectURL(files[i]);
+      thumb.append(img);
+      const name = document.createElement("td");
+      name.textContent = row.name;
+      const cell = document.createElement("td");
+      cell.textContent = top;
+      tr.append(thumb, name, cell);
+      table.append(tr);
+    });
+    $("#score-results").replaceChildren(table);
+    $("#score-status").textContent = `${result.results.length} images in ${result.seconds.toFixed(2)} s`;
+  } catch (err) {
+    $("#score-status").textContent = "";
+    showError(form, err.payload, "the server did not answer");
+  }
+}
+
+// -- start ----------------------------------------------------------------------------
+
+async function start() {
+  for (const button of document.querySelectorAll("nav button")) {
+    button.addEventListener("click", () => showTab(button.dataset.tab));
+  }
+  for (const id of ["n", "guidance", "temperature", "strength"]) {
+    const input = $(`#${id}`);
+    input.addEventListener("input", () => { $(`#${id}-value`).textContent = input.value; });
+  }
+  $("#generate-form").addEventListener("submit", generate);
+  $("#download-button").addEventListener("click", downloadGrid);
+  $("#attrs").addEventListener("input", suggest);
+  $("#edit-form").addEventListener("submit", edit);
+  $("#score-form").addEventListener("submit", score);
+  $("#edit-file").addEventListener("change", (e) => e.target.files[0] && choosePortrait(e.target.files[0]));
+  const drop = $("#drop");
+  drop.addEventListener("dragover", (e) => { e.preventDefault(); drop.classList.add("over"); });
+  drop.addEventListener("dragleave", () => drop.classList.remove("over"));
+  drop.addEventListener("drop", (e) => {
+    e.preventDefault();
+    drop.classList.remove("over");
+    if (e.dataTransfer.files[0]) choosePortrait(e.dataTransfer.files[0]);
+  });
+  try {
+    const [health, attributes] = await Promise.all([call("/api/health"), call("/api/attributes")]);
+    vocabulary = attributes.attributes;
+    $("#model-line").textContent =
+      `model ${health.model}, ${health.size} px, on ${health.device}; ` +
+      `${vocabulary.filter((a) => a.known).length} attributes known`;
+    $("#n").max = attributes.limits.max_faces;
+    buildToggles();
+  } catch (err) {
+    $("#model-line").textContent = "the server did not answer";
+  }
+}
+
+start();

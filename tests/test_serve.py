@@ -132,6 +132,8 @@ def test_generate_options_by_the_cli_names(server):
             "method": "mixture", "render": "net", "guidance": 0}  # fmt: skip
     faces = [decode(b) for b in httpx.post(f"{server}/api/generate", json=body).json()["images"]]
     assert [f.shape for f in faces] == [(96, 96, 3)] * 2
+    vae = httpx.post(f"{server}/api/generate", json={"attrs": "male", "backend": "vae"}).json()
+    assert vae["render"] == "vae" and len(vae["images"]) == 1
     grid = httpx.post(f"{server}/api/generate?format=png", json={"attrs": "male", "n": 4})
     assert grid.headers["content-type"] == "image/png"
     assert np.asarray(Image.open(io.BytesIO(grid.content))).shape[0] > 2 * 64
@@ -145,6 +147,7 @@ def test_generate_options_by_the_cli_names(server):
         ({"attrs": "male", "n": 9}, 400, "n", "at most 8"),
         ({"attrs": ["male", "female"], "n": 1}, 422, "attrs", "valid string"),
         ({"attrs": "male", "n": "many"}, 422, "n", "valid integer"),
+        ({"attrs": "male", "n": True}, 422, "n", "valid integer"),  # not silently 1
         ({"attrs": "male", "steps": 50, "render": "optimize"}, 400, "steps", "at most 20"),
         ({"attrs": "male", "size": 4096}, 400, "size", "16 to 128"),
         ({"attrs": "male", "temperature": 9}, 400, "temperature", "from 0 to 5"),
@@ -168,6 +171,8 @@ def test_malformed_json_and_unknown_format(server):
     assert answer.status_code == 422 and "error" in answer.json()
     answer = httpx.post(f"{server}/api/generate?format=gif", json={"attrs": "male"})
     assert answer.status_code == 422 and answer.json()["field"] == "format"
+    assert httpx.get(f"{server}/api/nothing").json() == {"error": "Not Found", "field": None}
+    assert httpx.get(f"{server}/api/generate").status_code == 405
 
 
 def test_edit_sweep_starts_at_the_portrait(server, portrait):

@@ -23,6 +23,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from deepface_gen import __version__, checks
 from deepface_gen.attributes import CELEBA_ATTRIBUTES, aliases_of
@@ -53,7 +54,7 @@ class GenerateRequest(BaseModel):
     """The options of ``deepface-gen generate``, by the same names (``--vae`` excepted:
     a server does not open paths its clients name)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # true is not 1, "4" not 4
 
     attrs: str | dict[str, float] = Field(description='e.g. "smiling woman" or {"Smiling": 1}')
     n: int = 1
@@ -148,6 +149,10 @@ def create_app(
         elif field:
             message = f"{field}: {message}"
         return JSONResponse({"error": message, "field": field}, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, err: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse({"error": str(err.detail), "field": None}, status_code=err.status_code)
 
     @app.exception_handler(Exception)
     async def failed(request: Request, err: Exception) -> JSONResponse:
@@ -269,7 +274,7 @@ def create_app(
         return {
             "images": codecs.base64_pngs(faces),
             "attributes": [dict(spec.values) for spec in plan.specs],
-            "render": plan.render,
+            "render": "vae" if plan.backend == "vae" else plan.render,
             "seconds": round(time.perf_counter() - started, 4),
         }
 

@@ -98,3 +98,16 @@ def shorten(text: str, limit: int = 60) -> str:
     """``text`` cut to ``limit`` characters for an error message (a pasted essay stays short)."""
     text = str(text)
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def sweep(text: str, name: str, max_count: int) -> tuple[float, ...]:
+    """Edit strengths written as ``0,0.5,1``: 1 to ``max_count`` finite numbers, each
+    within the edit strength limit; errors start with ``name`` (``--sweep``, ``sweep``)."""
+    try:
+        values = [float(v) for v in text.split(",")]
+    except ValueError:
+        raise DeepFaceGenError(f"{name} {shorten(text)!r} must be numbers like 0,0.5,1") from None
+    if not 1 <= len(values) <= max_count:
+        raise DeepFaceGenError(f"{name} takes 1 to {max_count} strengths, not {len(values)}")
+    limit = MAX_EDIT_STRENGTH
+    return tuple(real(f"{name} strength", v, -limit, limit) for v in values)

@@ -231,16 +231,6 @@ def _sample_conditional(ridge, x, components, component_std, key, temperature, n
 _conditional_targets = jax.jit(_sample_conditional, static_argnames=("n",))
 
 
-@jax.jit
-def _conditional_targets_per_row(ridge, rows, components, component_std, key, temperature):
-    keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(jnp.arange(rows.shape[0]))
-
-    def one(x, k):
-        return _sample_conditional(ridge, x, components, component_std, k, temperature, 1)[0]
-
-    return jax.vmap(one)(rows, keys)
-
-
 @functools.partial(jax.jit, static_argnames=("n",))
 def _conditional_targets_many(ridge, rows, components, component_std, keys, temperatures, n):
     def one(x, key, temperature):
@@ -286,15 +276,10 @@ def targets_for_attributes(
 ) -> jax.Array:
     """One conditional target per whole attribute vector (N, 40) -> (N, *shape), batched;
     row ``i`` draws its residual from ``fold_in(key, i)``."""
-    flat = _conditional_targets_per_row(
-        jnp.asarray(cgmm.ridge),
-        jnp.asarray(attributes, jnp.float32),
-        jnp.asarray(cgmm.components),
-        jnp.asarray(cgmm.component_std),
-        key,
-        temperature,
-    )
-    return flat.reshape(len(attributes), *cgmm.shape)
+    rows = len(attributes)
+    keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(jnp.arange(rows))
+    temperatures = np.full(rows, temperature, np.float32)
+    return conditional_targets_many(cgmm, attributes, keys, temperatures, 1)[:, 0]
 
 
 @functools.partial(jax.jit, static_argnames=("n",))

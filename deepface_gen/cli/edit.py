@@ -12,6 +12,8 @@ from deepface_gen.cli import common
 from deepface_gen.errors import DeepFaceGenError
 from deepface_gen.generation import defaults
 
+MAX_SWEEP = 16  # strengths in one strip
+
 
 def _parse_box(text: str | None) -> tuple[int, int, int, int] | None:
     if text is None:
@@ -115,16 +117,7 @@ def _strengths(args: argparse.Namespace) -> tuple[float, ...]:
     """The strengths to render: --strength, or each value of --sweep, checked."""
     if not args.sweep:
         return (args.strength,)
-    limit = checks.MAX_EDIT_STRENGTH
-    try:
-        values = [float(v) for v in args.sweep.split(",")]
-    except ValueError:
-        raise DeepFaceGenError(
-            f"--sweep {checks.shorten(args.sweep)!r} must be numbers like 0,0.5,1"
-        ) from None
-    if not 1 <= len(values) <= 16:
-        raise DeepFaceGenError(f"--sweep takes 1 to 16 strengths, not {len(values)}")
-    return tuple(checks.real("--sweep strength", v, -limit, limit) for v in values)
+    return checks.sweep(args.sweep, "--sweep", MAX_SWEEP)
 
 
 def register(sub: argparse._SubParsersAction) -> None:

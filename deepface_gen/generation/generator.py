@@ -19,6 +19,7 @@ import os
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -67,8 +68,9 @@ class GenerationPlan:
 
     @property
     def one_pass(self) -> bool:
-        """Drawn by sampling targets and one pass of the learned inverter (batchable)."""
-        return self.render == "net" and not self.uses_vae and self.method != "baseline"
+        """Drawn by sampling targets and one pass of the learned inverter (batchable);
+        ``resolve_render`` gives ``net`` only to a mean start and a method with targets."""
+        return self.render == "net" and self.backend != "vae"
 
     @property
     def faces(self) -> int:
@@ -124,6 +126,14 @@ class FaceGenerator:
         return self.classifier.input_size
 
     @functools.cached_property
+    def known_attributes(self) -> tuple[str, ...]:
+        """The attributes this model can be asked for: its classifier learned them and
+        its cGMM saw enough of each way."""
+        named = set(self.classifier.known_attributes)
+        fitted = zip(self.classifier.attributes, self.cgmm.known(), strict=True)
+        return tuple(a for a, enough in fitted if enough and a in named)
+
+    @functools.cached_property
     def _conditional_arrays(self) -> tuple[jax.Array, jax.Array, jax.Array]:
         """The cGMM's sampling arrays, moved to the device once for batched serving."""
         return cgmm_lib.conditional_arrays(self.cgmm)
@@ -139,9 +149,7 @@ class FaceGenerator:
             specs = [as_spec(description)]
         if not specs:
             raise DescriptionError("no description given: name at least one, e.g. 'smiling'")
-        known = set(self.classifier.known_attributes) & {
-            a for a, k in zip(self.classifier.attributes, self.cgmm.known(), strict=True) if k
-        }
+        known = set(self.known_attributes)
         if need_vae:
             known &= set(self._require_vae().known_attributes)
         for spec in specs:
@@ -232,13 +240,7 @@ class FaceGenerator:
         _check_choice("method", method, tuple(methods.METHODS))
         _check_choice("backend", backend, defaults.BACKENDS)
         _check_choice("init", init, defaults.INITS)
-        if render is None and method == "baseline":
-            render = "optimize"  # the baseline ascends logits: no target for G to draw
-        render = self.resolve_render(render, defaults.RENDER, init)
-        if render != "optimize" and method == "baseline":
-            raise DeepFaceGenError(
-                "method 'baseline' has no target activations to render; use render='optimize'"
-            )
+        render = self.resolve_render(render, defaults.RENDER, init, method)
         n = checks.whole("n", n, 1, checks.MAX_FACES)
         seed = checks.whole("seed", seed, 0, 2**63 - 1)
         temperature = checks.real("temperature", temperature, 0.0, checks.MAX_TEMPERATURE)
@@ -290,14 +292,11 @@ class FaceGenerator:
 
     def generate_many(self, plans: Sequence[GenerationPlan]) -> list[np.ndarray]:
         """Draw many checked plans, each as ``draw`` would alone (to within a grey level:
-        batched arithmetic rounds differently): those the
-        learned inverter renders in one pass share batched target sampling and one G
-        call (how a service serves concurrent requests); the rest are drawn in turn."""
-        faces: list[np.ndarray | None] = [None] * len(plans)
+        batched arithmetic rounds differently). Plans the learned inverter renders in one
+        pass share batched target sampling and one G call (how a service serves
+        concurrent requests); the rest are drawn in turn."""
+        faces = [None if plan.one_pass else self.draw(plan) for plan in plans]
         batched = [i for i, plan in enumerate(plans) if plan.one_pass]
-        for i, plan in enumerate(plans):
-            if not plan.one_pass:
-                faces[i] = self.draw(plan)
         if batched:
             chosen = [plans[i] for i in batched]
             targets = _batched_targets(self.cgmm, chosen, self._conditional_arrays)
@@ -307,11 +306,15 @@ class FaceGenerator:
                 faces[i] = part
         return faces  # type: ignore[return-value]
 
-    def resolve_render(self, render: str | None, default: str, init: str = "mean") -> str:
+    def resolve_render(
+        self, render: str | None, default: str, init: str = "mean", method: str | None = None
+    ) -> str:
         """The rendering mode to use: the one asked for (checked), or ``default`` where
-        this bundle can (it has an inverter; the start is not a VAE sample)."""
+        this bundle can (it has an inverter; the start is not a VAE sample; the method
+        makes target activations, see ``methods.NO_TARGET``)."""
+        drawable = method not in methods.NO_TARGET
         if render is None:
-            usable = self.inverter is not None and init == "mean"
+            usable = self.inverter is not None and init == "mean" and drawable
             return default if usable or default == "optimize" else "optimize"
         _check_choice("render", render, defaults.RENDERS)
         if render != "optimize":
@@ -319,6 +322,10 @@ class FaceGenerator:
             if init != "mean":
                 raise DeepFaceGenError(
                     f"init={init!r} starts pixel optimization; use render='optimize' with it"
+                )
+            if not drawable:
+                raise DeepFaceGenError(
+                    f"method {method!r} has no target activations to render; use render='optimize'"
                 )
         return render
 
@@ -493,17 +500,17 @@ class FaceGenerator:
         steps: int | None = None,
         seed: int = 0,
         guidance: float = defaults.GUIDANCE,
-    ) -> AttributeSpec:
+    ) -> tuple[AttributeSpec, str]:
         """Check ``edit``'s options that do not need the portrait (the description
         against what this model knows, the render mode, steps, seed, guidance): the
-        parsed description, or the error ``edit`` would raise."""
+        parsed description and the render mode to use, or the error ``edit`` would raise."""
         spec = self._descriptions(description)[0]
-        self.resolve_render(render, defaults.EDIT_RENDER)
+        render = self.resolve_render(render, defaults.EDIT_RENDER)
         if steps is not None:
             checks.whole("steps", steps, 1, checks.MAX_STEPS)
         checks.whole("seed", seed, 0, 2**63 - 1)
         checks.real("guidance", guidance, 0.0, checks.MAX_GUIDANCE)
-        return spec
+        return spec, render
 
     def edit(
         self,
@@ -538,8 +545,7 @@ class FaceGenerator:
         pass of the learned inverter) or ``refine``; through the inverter even strength
         0 redraws the portrait as G sees it.
         """
-        spec = self.check_edit(description, render, steps, seed, guidance)
-        render = self.resolve_render(render, defaults.EDIT_RENDER)
+        spec, render = self.check_edit(description, render, steps, seed, guidance)
         if not len(strengths):
             raise DeepFaceGenError("edit needs at least one strength")
         limit = checks.MAX_EDIT_STRENGTH
@@ -628,22 +634,15 @@ def _target_keys(words: jax.Array, indices: jax.Array) -> jax.Array:
     return jax.vmap(one)(words, indices)
 
 
-@jax.jit
-def _target_keys(words: jax.Array, indices: jax.Array) -> jax.Array:
-    """``fold_in(split(key(seed), 3)[0], index)`` for many (seed, index) pairs in one
-    call (``draw``'s target key for a plan's ``index``-th description); ``words``
-    (R, 2) uint32 are each seed's ``seed_words``."""
+class _Row(NamedTuple):
+    """One description of a conditional plan, as batched target sampling needs it."""
 
-    def one(words: jax.Array, index: jax.Array) -> jax.Array:
-        key = jax.random.wrap_key_data(words)
-        return jax.random.fold_in(jax.random.split(key, 3)[0], index)
-
-    return jax.vmap(one)(words, indices)
-
-
-def _seed_words(seed: int) -> tuple[int, int]:
-    """The key data of ``seed_key(seed)`` (threefry: high and low 32 bits)."""
-    return seed >> 32, seed & 0xFFFFFFFF
+    plan: int  # index of its plan
+    n: int  # faces it asks for
+    filled: np.ndarray  # (40,) the description completed (``fill_in``)
+    words: tuple[int, int]  # its plan's seed as key data
+    index: int  # its place among the plan's descriptions
+    temperature: float
 
 
 def _batched_targets(
@@ -653,7 +652,7 @@ def _batched_targets(
     method's for all plans at once (keys derived in one call, then one sampling call
     per faces-per-description ``n``, the description count padded to a bucket size),
     the others' plan by plan."""
-    rows: list[tuple[int, int, np.ndarray, tuple[int, int], int, float]] = []
+    rows: list[_Row] = []
     out: list[list[jax.Array]] = [[] for _ in plans]
     for p, plan in enumerate(plans):
         if plan.method != "conditional":
@@ -663,24 +662,24 @@ def _batched_targets(
             continue
         for i, spec in enumerate(plan.specs):
             filled = cgmm_lib.fill_in(cgmm, spec.vector(), spec.mask())
-            rows.append((p, plan.n, filled, seed_words(plan.seed), i, plan.temperature))
-    for n in sorted({row[1] for row in rows}):
-        group = [row for row in rows if row[1] == n]
+            rows.append(_Row(p, plan.n, filled, seed_words(plan.seed), i, plan.temperature))
+    for n in sorted({row.n for row in rows}):
+        group = [row for row in rows if row.n == n]
         padded = group + [group[-1]] * (bucket(len(group)) - len(group))
         keys = _target_keys(
-            jnp.asarray(np.array([row[3] for row in padded], np.uint32)),
-            jnp.asarray(np.array([row[4] for row in padded], np.uint32)),
+            jnp.asarray(np.array([row.words for row in padded], np.uint32)),
+            jnp.asarray(np.array([row.index for row in padded], np.uint32)),
         )
         drawn = cgmm_lib.conditional_targets_many(
             cgmm,
-            np.stack([row[2] for row in padded]),
+            np.stack([row.filled for row in padded]),
             keys,
-            np.asarray([row[5] for row in padded]),
+            np.asarray([row.temperature for row in padded]),
             n,
             arrays,
         )
         for row, targets in zip(group, drawn, strict=False):
-            out[row[0]].append(targets)
+            out[row.plan].append(targets)
     # A plan's descriptions were appended in order, and its conditional rows all share
     # one n, so concatenating restores draw's order.
     return [jnp.concatenate(parts) for parts in out]

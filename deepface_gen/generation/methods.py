@@ -42,6 +42,9 @@ class Request:
 
 Method = Callable[[cgmm_lib.CGMM, Request], inversion.Objective]
 METHODS: dict[str, Method] = {}
+# Methods whose objective has no target activations, so only pixel optimization can
+# render them (the learned inverter has nothing to draw).
+NO_TARGET = frozenset({"baseline"})
 
 
 def register(name: str) -> Callable[[Method], Method]:

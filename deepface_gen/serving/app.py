@@ -37,8 +37,6 @@ from deepface_gen.serving.jobs import EditJob, runners
 from deepface_gen.serving.limits import DEFAULT_LIMITS, Limits
 
 STATIC = Path(__file__).parent / "static"
-GENERATE_FIELDS = ("attrs", "n", "seed", "method", "steps", "temperature", "backend", "init",
-                   "guidance", "render", "vae_prior", "size")  # fmt: skip
 EDIT_FIELDS = ("image", "attrs", "strength", "sweep", "seed", "steps", "guidance", "render")
 
 
@@ -68,6 +66,9 @@ class GenerateRequest(BaseModel):
     render: str | None = None
     vae_prior: str | None = None
     size: int | None = Field(default=None, description="side of the returned images")
+
+
+GENERATE_FIELDS = tuple(GenerateRequest.model_fields)
 
 
 def _field_of(message: str, fields: tuple[str, ...]) -> str | None:
@@ -101,13 +102,6 @@ def _device() -> str:
     return f"{device.platform}: {getattr(device, 'device_kind', device.platform)}"
 
 
-def _known(generator: FaceGenerator) -> list[str]:
-    named = set(generator.classifier.known_attributes)
-    fitted = generator.cgmm.known()
-    pairs = zip(generator.classifier.attributes, fitted, strict=True)
-    return [a for a, k in pairs if k and a in named]
-
-
 def create_app(
     generator: FaceGenerator, limits: Limits = DEFAULT_LIMITS, model_name: str = "starter"
 ) -> FastAPI:
@@ -130,7 +124,7 @@ def create_app(
     )
     app.state.engine = engine
     app.state.limits = limits
-    known = _known(generator)
+    known = generator.known_attributes
 
     @app.exception_handler(RequestError)
     async def refused(request: Request, err: RequestError) -> JSONResponse:
@@ -245,8 +239,7 @@ def create_app(
         size = options.pop("size")
         if size is not None:
             checks.whole("size", size, 16, limits.max_size)
-        if body.steps is not None and body.steps > limits.max_steps:
-            raise DeepFaceGenError(f"steps must be at most {limits.max_steps} on this server")
+        check_steps(body.steps)
         plan = generator.plan(options.pop("attrs"), **options)
         if plan.faces > limits.max_faces:
             raise DeepFaceGenError(
@@ -291,22 +284,16 @@ def create_app(
 
     def strengths_of(strength: float | None, sweep: str | None) -> tuple[float, ...]:
         if sweep:
-            try:
-                values = [float(v) for v in sweep.split(",")]
-            except ValueError:
-                raise RequestError(400, "sweep must be numbers like 0,1,2,3", "sweep") from None
-            if not 1 <= len(values) <= limits.max_strengths:
-                raise RequestError(
-                    400, f"sweep takes 1 to {limits.max_strengths} strengths", "sweep"
-                )
-            limit = checks.MAX_EDIT_STRENGTH
-            return tuple(
-                _checked(lambda v=v: checks.real("sweep", v, -limit, limit), EDIT_FIELDS)
-                for v in values
-            )
+            return _checked(lambda: checks.sweep(sweep, "sweep", limits.max_strengths), EDIT_FIELDS)
         value = defaults.EDIT_STRENGTH if strength is None else strength
         limit = checks.MAX_EDIT_STRENGTH
         return (_checked(lambda: checks.real("strength", value, -limit, limit), EDIT_FIELDS),)
+
+    def check_steps(steps: int | None) -> None:
+        if steps is not None and steps > limits.max_steps:
+            raise RequestError(
+                400, f"steps must be at most {limits.max_steps} on this server", "steps"
+            )
 
     @app.post("/api/edit", response_model=None)
     async def edit(
@@ -325,9 +312,8 @@ def create_app(
         (``sweep``: a strip), base64 PNGs or (``?format=png``) one strip PNG."""
         started = time.perf_counter()
         strengths = strengths_of(strength, sweep)
-        if steps is not None and steps > limits.max_steps:
-            raise RequestError(400, f"steps must be at most {limits.max_steps}", "steps")
-        spec = _checked(
+        check_steps(steps)
+        spec, _ = _checked(
             lambda: generator.check_edit(attrs, render, steps, seed, guidance), EDIT_FIELDS
         )
         picture, name = await read_upload(image)

@@ -22,12 +22,14 @@ __all__ = [
     "__version__",
     "as_spec",
     "load_classifier",
+    "load_identity_model",
     "parse_description",
 ]
 
 _LAZY = {
     "FaceGenerator": ("deepface_gen.generation.generator", "FaceGenerator"),
     "load_classifier": ("deepface_gen.models.classifier", "load_classifier"),
+    "load_identity_model": ("deepface_gen.models.identity", "load_identity_model"),
 }
 
 

@@ -1,4 +1,5 @@
-"""`deepface-gen train`, `train-vae` and `train-inverter`: train from a Python config."""
+"""`deepface-gen train`, `train-vae`, `train-inverter` and `train-identity`: train from a
+Python config."""
 
 from __future__ import annotations
 
@@ -65,6 +66,13 @@ def run_train_inverter(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_train_identity(args: argparse.Namespace) -> int:
+    from deepface_gen.training.identity import train_identity
+
+    _run_trainer(args, train_identity, "train-identity", "identity embedding")
+    return 0
+
+
 def _trainer_parser(sub: argparse._SubParsersAction, name: str, text: str, example: str):
     """A trainer command's parser: config, workdir, resume, a step budget, overrides."""
     p = sub.add_parser(name, help=text)
@@ -110,3 +118,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="also copy the inverter into this model bundle (the one it was trained for)",
     )
     p.set_defaults(func=run_train_inverter)
+    p = _trainer_parser(
+        sub,
+        "train-identity",
+        "train an identity embedding (CosFace over a pool of people) from a config",
+        "configs/identity.py",
+    )
+    p.set_defaults(func=run_train_identity)

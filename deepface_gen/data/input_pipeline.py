@@ -110,6 +110,18 @@ class SyntheticSource:
             identity.astype(np.int32) if identity is not None else np.full(n, -1, np.int32),
         )
 
+    def portraits_of(self, person_ids: np.ndarray, seed: int = 0) -> np.ndarray:
+        """New photos (uint8 (N, S, S, 3)) of people of this source's pool, in the
+        training data's distribution but never one of its batches (``seed`` picks them)."""
+        if not self.num_people:
+            raise DataError("this synthetic source has no fixed pool of people")
+        ids = np.asarray(person_ids)
+        if ids.size and (ids.min() < 0 or ids.max() >= self.num_people):
+            raise DataError(f"people are numbered 0 to {self.num_people - 1}; got {ids.tolist()}")
+        key = jax.random.fold_in(jax.random.fold_in(self._key, 2**21), seed)
+        scene = synth.scene_of_people(key, ids, self.num_people, self._people_key)
+        return synth.to_uint8(synth.render_scene(scene, self.size))
+
 
 class FileSource:
     """Images on disk with labels in memory; shuffled per epoch from the seed.

@@ -304,6 +304,20 @@ def sample_scene(
     return Scene(identity, attributes, sample_nuisance(k_nuis, n), person_ids)
 
 
+def scene_of_people(
+    key: jax.Array, person_ids: jax.Array, num_people: int, people_key: jax.Array
+) -> Scene:
+    """New photos of chosen people of the fixed pool ``people_key`` names (the pool
+    :func:`sample_scene` draws from with the same key): their faces and lasting
+    attributes, with this photo's transient attributes and conditions from ``key``."""
+    person_ids = jnp.asarray(person_ids, jnp.int32)
+    k_attr, k_nuis = jax.random.split(key)
+    people = sample_identity(people_key, num_people)
+    identity = jax.tree_util.tree_map(lambda a: a[person_ids], people)
+    attributes = sample_photo_attributes(k_attr, person_ids, num_people, people_key)
+    return Scene(identity, attributes, sample_nuisance(k_nuis, person_ids.shape[0]), person_ids)
+
+
 def slice_scene(scene: Scene, start: int, stop: int) -> Scene:
     """Portraits ``start:stop`` of a scene."""
     return jax.tree_util.tree_map(lambda a: a[start:stop], scene)

@@ -19,6 +19,7 @@ from deepface_gen.cli import (
     evaluate,
     fit,
     generate,
+    identity,
     invert,
     rank,
     serve,
@@ -32,8 +33,8 @@ from deepface_gen.errors import DeepFaceGenError
 
 # In the order `deepface-gen --help` lists them.
 COMMANDS = (
-    attributes, synth, weights, train, evaluate, fit, generate, invert, visualize, edit, rank,
-    crop_search, tsne, serve,
+    attributes, synth, weights, train, evaluate, fit, generate, invert, visualize, edit, identity,
+    rank, crop_search, tsne, serve,
 )  # fmt: skip
 
 

@@ -15,7 +15,9 @@ from deepface_gen.inversion.objectives import (
     attribute_logits,
     caricature,
     channel,
+    embedding_match,
     feature_match,
+    identity_softmax,
 )
 from deepface_gen.inversion.render import DEFAULT_SETTINGS, RenderSettings, noisy_start, render
 
@@ -28,7 +30,9 @@ __all__ = [
     "attribute_logits",
     "caricature",
     "channel",
+    "embedding_match",
     "feature_match",
+    "identity_softmax",
     "noisy_start",
     "render",
 ]

@@ -21,6 +21,9 @@ from flax import struct
 
 Outputs = Mapping[str, jax.Array]
 ATTRIBUTES = "attributes"  # pseudo-layer: the attribute logits
+IDENTITY = "identity"  # pseudo-layer: an identity network's logits, one per training person
+EMBEDDING = "embedding"  # pseudo-layer: an identity network's unit embedding
+HEAD_OUTPUTS = frozenset({ATTRIBUTES, IDENTITY, EMBEDDING})  # outputs that are not backbone taps
 LossFn = Callable[[jax.Array, Mapping[str, jax.Array]], jax.Array]
 _LOSSES: dict[str, LossFn] = {}
 
@@ -120,6 +123,16 @@ def _caricature(acts: jax.Array, data: Mapping[str, jax.Array]) -> jax.Array:
     return -jnp.sum(data["direction"] * _per_image(acts), axis=1)
 
 
+@loss_kind("identity_softmax")
+def _identity_softmax(logits: jax.Array, data: Mapping[str, jax.Array]) -> jax.Array:
+    return -jnp.sum(data["one_hot"] * jax.nn.log_softmax(logits.astype(jnp.float32)), axis=-1)
+
+
+@loss_kind("embedding_match")
+def _embedding_match(embedding: jax.Array, data: Mapping[str, jax.Array]) -> jax.Array:
+    return 1.0 - jnp.sum(embedding.astype(jnp.float32) * data["target"], axis=-1)
+
+
 def feature_match(layer: str, target: jax.Array, weight: float = 1.0) -> Objective:
     """weight * ||phi(x) - t||^2 / ||t||^2 per image (Mahendran & Vedaldi's data term)."""
     target = jnp.asarray(target, jnp.float32)
@@ -153,3 +166,19 @@ def caricature(layer: str, reference: jax.Array, weight: float = 1.0) -> Objecti
     reference = _per_image(jnp.maximum(jnp.asarray(reference, jnp.float32), 0.0))
     direction = reference / jnp.maximum(jnp.sum(reference**2, axis=1, keepdims=True), 1e-8)
     return term("caricature", layer, weight, direction=direction)
+
+
+def identity_softmax(person: jax.Array, num_identities: int, weight: float = 1.0) -> Objective:
+    """weight * -log softmax(identity logits)[person]: FaceVis's objective, which raises
+    one training person's logit and lowers every other's. ``person`` is (N,) or a scalar;
+    it is data (a one-hot), so every person shares one compiled program."""
+    one_hot = jax.nn.one_hot(jnp.asarray(person), num_identities)
+    return term("identity_softmax", IDENTITY, weight, one_hot=one_hot)
+
+
+def embedding_match(target: jax.Array, weight: float = 1.0) -> Objective:
+    """weight * (1 - cos(embedding, target)) per image: render what an identity
+    embedding keeps of a face (``target`` (N, D) or (D,), normalized here)."""
+    target = jnp.asarray(target, jnp.float32)
+    target = target / jnp.maximum(jnp.linalg.norm(target, axis=-1, keepdims=True), 1e-12)
+    return term("embedding_match", EMBEDDING, weight, target=target)

@@ -33,9 +33,9 @@ from flax import struct
 from tqdm.auto import tqdm
 
 from deepface_gen.inversion import parameterizations, priors, transforms
-from deepface_gen.inversion.objectives import ATTRIBUTES, Objective
+from deepface_gen.inversion.objectives import HEAD_OUTPUTS, Objective
 
-OPTIMIZERS = ("adam", "mv")
+OPTIMIZERS = ("adam", "mv", "momentum")
 POLISH_RATE = 0.1  # the polish phase runs at this fraction of the learning rate
 
 
@@ -46,7 +46,9 @@ class RenderSettings:
     # 180 + 20 (one compiled chunk size of 25) keeps a warm face fast on a 2-core CPU.
     steps: int = 180
     learning_rate: float = 2.0
-    optimizer: str = "adam"  # or "mv" (momentum 0.9 with AdaGrad-style scaling)
+    # or "mv" (momentum 0.9 with AdaGrad-style scaling), or "momentum" (FaceVis: each
+    # image's gradient scaled to unit RMS, momentum 0.8)
+    optimizer: str = "adam"
     jitter: int = 2
     polish_steps: int = 20  # final steps without jitter at 0.1x the rate
     alpha_weight: float = 1.0
@@ -168,16 +170,36 @@ def _project(plan: Plan, params, hyper: Hyper):
     return parameterizations.project(params)
 
 
+FACEVIS_MOMENTUM = 0.8
+
+
+def _scale_by_image_rms() -> optax.GradientTransformation:
+    """Each image's gradient (every leaf, batch axis first) divided by its RMS: a step
+    of a given rate moves every image as far, however steep its objective."""
+
+    def update(grads, state, params=None):
+        def unit(g):
+            rms = jnp.sqrt(jnp.mean(g * g, axis=tuple(range(1, g.ndim)), keepdims=True))
+            return g / (rms + 1e-12)
+
+        return jax.tree_util.tree_map(unit, grads), state
+
+    return optax.GradientTransformation(lambda params: optax.EmptyState(), update)
+
+
 def _scale_by(optimizer: str) -> optax.GradientTransformation:
     """The direction part of the optimizer; the (dynamic) rate is applied in the step."""
     if optimizer == "adam":
         return optax.scale_by_adam()
+    if optimizer == "momentum":
+        return optax.chain(_scale_by_image_rms(), optax.trace(decay=FACEVIS_MOMENTUM))
     return optax.chain(optax.scale_by_rss(), optax.trace(decay=0.9))  # "mv"
 
 
 def network_outputs(module, preprocessing, params, pixels: jax.Array, layers: Sequence[str]):
-    """The network's outputs at ``layers`` (``attributes`` = the attribute logits)."""
-    taps = tuple(layer for layer in layers if layer != ATTRIBUTES)
+    """The network's outputs at ``layers`` (backbone taps, and head outputs such as
+    ``attributes``, which every forward pass computes)."""
+    taps = tuple(layer for layer in layers if layer not in HEAD_OUTPUTS)
     return module.apply({"params": params}, preprocessing.apply(pixels), taps=taps)
 
 

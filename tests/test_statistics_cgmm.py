@@ -211,3 +211,26 @@ def test_cli_fit_and_refit_a_bundle(tiny_bundle, tmp_path, capsys):
     assert FaceGenerator.load(model).cgmm.layer == "conv2_1"
     assert cli.main(["fit", "--model", str(model), "--layer", "conv9_9", "--quiet"]) == 2
     assert "no layer" in capsys.readouterr().err
+
+
+def test_streamed_pca_matches_an_exact_pca_in_bounded_chunks():
+    from sklearn.decomposition import PCA
+
+    from deepface_gen.cgmm.pca import streamed_pca
+
+    rng = np.random.default_rng(0)
+    scales = np.array([10.0, 6.0, 4.0, 2.0, 1.0])
+    basis = np.linalg.qr(rng.normal(size=(300, 5)))[0].T  # 5 orthonormal directions
+    rows = (rng.normal(size=(1000, 5)) * scales) @ basis + 0.05 * rng.normal(size=(1000, 300))
+    exact = PCA(n_components=5).fit(rows)
+    # Batches of 37 rows, chunks of 128: the last short chunk joins the one before it.
+    got, std = streamed_pca((rows[i : i + 37] for i in range(0, 1000, 37)), 5, chunk_rows=128)
+    assert got.shape == (5, 300)
+    overlap = np.abs(got @ exact.components_.T)  # cosines between matching directions
+    assert np.all(np.diag(overlap) > 0.99)
+    assert np.allclose(std, np.sqrt(exact.explained_variance_), rtol=0.03)
+    # Fewer rows than a chunk: one exact fit, at most rows - 1 components.
+    few, few_std = streamed_pca([rows[:4]], 5)
+    assert few.shape == (3, 300) and few_std.shape == (3,)
+    with pytest.raises(ValueError, match="at least 2 rows"):
+        streamed_pca([rows[:1]], 5)

@@ -26,11 +26,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.scipy.stats import norm
-from sklearn.decomposition import PCA
 
 from deepface_gen.attributes import NUM_ATTRIBUTES
 from deepface_gen.cgmm import mixture as mixture_lib
 from deepface_gen.cgmm.mixture import Mixture
+from deepface_gen.cgmm.pca import streamed_pca
 from deepface_gen.cgmm.statistics import ActivationStats
 from deepface_gen.data import input_pipeline
 from deepface_gen.errors import DeepFaceGenError
@@ -120,16 +120,17 @@ def residual_pca(
     components: int,
     quiet: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """PCA of phi(I) - [a_I, 1] @ ridge over ``examples`` images: basis and std per component."""
-    residuals = []
-    for batch in input_pipeline.epoch(source, examples, "residual PCA", quiet):
-        acts = np.asarray(classifier.apply(batch.images, taps=(layer,))[layer], np.float64)
-        x = np.concatenate([batch.attributes * batch.label_mask, np.ones((len(acts), 1))], 1)
-        residuals.append((acts.reshape(len(acts), -1) - x @ ridge)[batch.valid_rows])
-    data = np.concatenate(residuals)
-    k = min(components, len(data) - 1)
-    pca = PCA(n_components=k, svd_solver="randomized", random_state=0).fit(data)
-    return pca.components_, np.sqrt(pca.explained_variance_)
+    """PCA of phi(I) - [a_I, 1] @ ridge over ``examples`` images: basis and std per
+    component, streamed in float32 chunks (``pca.streamed_pca``), never N x D at once."""
+
+    def residuals():
+        for batch in input_pipeline.epoch(source, examples, "residual PCA", quiet):
+            acts = np.asarray(classifier.apply(batch.images, taps=(layer,))[layer], np.float32)
+            x = np.concatenate([batch.attributes * batch.label_mask, np.ones((len(acts), 1))], 1)
+            flat = acts.reshape(len(acts), -1)
+            yield (flat - (x @ ridge).astype(np.float32))[batch.valid_rows]
+
+    return streamed_pca(residuals(), components)
 
 
 def fit_cgmm(

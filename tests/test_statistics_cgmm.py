@@ -1,10 +1,12 @@
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from deepface_gen.attributes import ATTRIBUTE_INDEX as A
 from deepface_gen.cgmm import model as cg
 from deepface_gen.cgmm import statistics
+from deepface_gen.data import input_pipeline
 from deepface_gen.data.input_pipeline import SyntheticSource
 from deepface_gen.errors import DeepFaceGenError
 from deepface_gen.models.classifier import load_classifier
@@ -234,3 +236,35 @@ def test_streamed_pca_matches_an_exact_pca_in_bounded_chunks():
     assert few.shape == (3, 300) and few_std.shape == (3,)
     with pytest.raises(ValueError, match="at least 2 rows"):
         streamed_pca([rows[:1]], 5)
+
+
+def test_kahan_sums_keep_float32_precision_where_plain_float32_drifts():
+    total = {"x": jnp.full((3,), 1e4, jnp.float32)}
+    lost = {"x": jnp.zeros((3,), jnp.float32)}
+    step = {"x": jnp.full((3,), 0.01, jnp.float32)}
+    plain = jnp.full((3,), 1e4, jnp.float32)  # the sums are donated: a copy of its own
+    for _ in range(1000):
+        total, lost = statistics.kahan_add(total, lost, step)
+        plain = plain + step["x"]
+    exact = 1e4 + 1000 * np.float64(np.float32(0.01))
+    compensated = statistics.compensated_total(total, lost)["x"]
+    assert np.allclose(compensated, exact, rtol=1e-9)
+    assert abs(float(plain[0]) - exact) > 100 * abs(compensated[0] - exact)
+
+
+def test_device_statistics_match_a_float64_host_sum(tiny_bundle):
+    classifier = load_classifier(tiny_bundle)
+    source = SyntheticSource(size=16, batch_size=16, seed=4)
+    stats = statistics.collect(classifier, source, "conv2_1", num_examples=40)
+    reference: dict[str, np.ndarray] = {}
+    for batch in input_pipeline.epoch(source, 40):
+        acts = classifier.apply(batch.images, taps=("conv2_1",))["conv2_1"]
+        part = statistics.batch_statistics(
+            acts.reshape(len(acts), -1), jnp.asarray(batch.attributes),
+            jnp.asarray(batch.label_mask), jnp.asarray(batch.valid_rows),
+        )  # fmt: skip
+        for name, value in jax.device_get(part).items():
+            reference[name] = reference.get(name, 0.0) + np.asarray(value, np.float64)
+    for name, value in reference.items():
+        assert np.allclose(getattr(stats, name), value, rtol=1e-6, atol=1e-4), name
+    assert stats.images == 40 and stats.count.sum() > 0

@@ -1,6 +1,6 @@
 """Streaming sufficient statistics of a layer's activations, per attribute and polarity.
 
-One pass over a data source accumulates, in float64 on the host:
+One pass over a data source accumulates:
 
 * per attribute i and polarity (present / absent): count, sum and sum of
   squares of the activations (so means and variances of each group);
@@ -12,12 +12,16 @@ One pass over a data source accumulates, in float64 on the host:
 * the mean image (the "mean face" that inversion starts from).
 
 Each batch's contribution is a few matrix products computed under jit; on a
-sharded batch XLA turns the sums into a cross-device reduction (a psum), and
-:meth:`ActivationStats.merge` adds statistics from separate passes.
+sharded batch XLA turns the sums into a cross-device reduction (a psum). The sums
+stay on the device in float32 with Kahan compensation (:func:`kahan_add`), so a pass
+never copies (2, 40, D) arrays to the host per batch and a million images lose no
+more precision than float64 would; they come to the host as float64 once, at the
+end. :meth:`ActivationStats.merge` adds statistics from separate passes.
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, fields
 
 import jax
@@ -30,7 +34,8 @@ from deepface_gen.models.classifier import Classifier
 
 @dataclass
 class ActivationStats:
-    """Sufficient statistics at one layer; arrays are float64 numpy."""
+    """Sufficient statistics at one layer; arrays are float64 numpy (summed in float32
+    on the device with compensation, see :func:`kahan_add`)."""
 
     layer: str
     shape: tuple[int, ...]  # activation shape (H, W, C)
@@ -117,28 +122,56 @@ def batch_statistics(acts: jax.Array, labels: jax.Array, mask: jax.Array, valid:
     }
 
 
+@functools.partial(jax.jit, donate_argnums=(0, 1))
+def kahan_add(sums: dict, compensation: dict, part: dict) -> tuple[dict, dict]:
+    """``sums + part`` with Kahan's compensated summation, leaf by leaf: ``compensation``
+    carries the low-order bits each addition rounded away, so float32 sums of many
+    batches keep float32 precision instead of losing a bit every doubling."""
+
+    def add(total, lost, value):
+        corrected = value - lost
+        new_total = total + corrected
+        return new_total, (new_total - total) - corrected
+
+    pairs = jax.tree_util.tree_map(add, sums, compensation, part)
+    is_pair = lambda x: isinstance(x, tuple)  # noqa: E731
+    first = jax.tree_util.tree_map(lambda pair: pair[0], pairs, is_leaf=is_pair)
+    second = jax.tree_util.tree_map(lambda pair: pair[1], pairs, is_leaf=is_pair)
+    return first, second
+
+
+def compensated_total(sums: dict, compensation: dict) -> dict:
+    """The Kahan sums as float64 numpy, their compensation subtracted."""
+    return {
+        name: np.asarray(sums[name], np.float64) - np.asarray(compensation[name], np.float64)
+        for name in sums
+    }
+
+
 def collect(
     classifier: Classifier, source, layer: str, num_examples: int | None = None, quiet: bool = True
 ) -> ActivationStats:
     """One streaming pass over ``source`` computing :class:`ActivationStats` at ``layer``."""
     stats: ActivationStats | None = None
+    sums = compensation = None
     for batch in input_pipeline.epoch(source, num_examples, f"statistics at {layer}", quiet):
         acts = classifier.apply(batch.images, taps=(layer,))[layer]
         if stats is None:
             stats = ActivationStats.empty(layer, acts.shape[1:], batch.images.shape[1])
-        flat = acts.reshape(acts.shape[0], -1)
         valid = batch.valid_rows
-        part = jax.device_get(
-            batch_statistics(
-                flat,
-                jnp.asarray(batch.attributes),
-                jnp.asarray(batch.label_mask),
-                jnp.asarray(valid),
-            )
+        part = batch_statistics(
+            acts.reshape(acts.shape[0], -1),
+            jnp.asarray(batch.attributes),
+            jnp.asarray(batch.label_mask),
+            jnp.asarray(valid),
         )
-        for name, value in part.items():
-            getattr(stats, name).__iadd__(np.asarray(value, np.float64))
+        if sums is None:
+            sums, compensation = part, jax.tree_util.tree_map(jnp.zeros_like, part)
+        else:
+            sums, compensation = kahan_add(sums, compensation, part)
         stats.image_sum += batch.images[valid].astype(np.float64).sum(0)
         stats.images += int(valid.sum())
-    assert stats is not None
+    assert stats is not None and sums is not None
+    for name, value in compensated_total(sums, compensation).items():
+        setattr(stats, name, value)
     return stats

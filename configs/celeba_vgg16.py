@@ -35,5 +35,8 @@ def get_config() -> dict:
             "balance_batches": 20,
             "log_every": 50,
             "checkpoint_every": 1000,
+            # Loss and accuracy on 8 validation batches, logged beside the training loss.
+            "eval_every": 500,
+            "eval_batches": 8,
         },
     }

@@ -33,5 +33,9 @@ def get_config() -> dict:
             "balance_batches": 8,
             "log_every": 25,
             "checkpoint_every": 250,
+            # Loss and accuracy on held-out batches every N steps, logged beside the
+            # training loss (0: off; the starter ran without).
+            "eval_every": 0,
+            "eval_batches": 4,
         },
     }

@@ -11,6 +11,7 @@ from deepface_gen.data.input_pipeline import SyntheticSource
 from deepface_gen.errors import DeepFaceGenError
 from deepface_gen.models.classifier import load_classifier
 from deepface_gen.training.classifier import freeze_labels, train_and_evaluate
+from deepface_gen.training.loop import learning_rate_schedule
 
 
 def tiny_config(**train) -> Config:
@@ -233,3 +234,28 @@ def test_a_batch_that_does_not_divide_over_the_devices_is_refused(tmp_path, monk
     monkeypatch.setattr(jax, "device_count", lambda: 2)
     with pytest.raises(DeepFaceGenError, match="batch size 7 must divide by 2 devices"):
         train_and_evaluate(tiny_config(batch_size=7), tmp_path, quiet=True)
+
+
+def test_metrics_are_window_means_with_learning_rate_and_validation(tmp_path):
+    tiny = [
+        "data.size=16", "model.width=4", "model.depth=2", "model.feature_layer=pool2",
+        "model.hidden=8", "train.steps=6", "train.batch_size=8", "train.warmup_steps=2",
+        "train.balance_batches=1",
+    ]  # fmt: skip
+
+    def run(folder, *extra):
+        config = load_config("configs/starter.py", [*tiny, *extra])
+        train_and_evaluate(config, tmp_path / folder, quiet=True)
+        lines = (tmp_path / folder / "metrics.jsonl").read_text().splitlines()
+        return config, [json.loads(line) for line in lines]
+
+    _, every_step = run("a", "train.log_every=1")
+    config, rows = run("b", "train.log_every=3", "train.eval_every=6", "train.eval_batches=2")
+    assert [r["step"] for r in rows] == [3, 6]
+    first_three = np.mean([r["loss"] for r in every_step[:3]])
+    assert rows[0]["loss"] == pytest.approx(first_three, rel=1e-5)
+    schedule = learning_rate_schedule(config)
+    assert rows[0]["learning_rate"] == pytest.approx(float(schedule(2)))
+    assert "eval_loss" not in rows[0]
+    assert rows[1]["eval_loss"] > 0 and 0.0 <= rows[1]["eval_accuracy"] <= 1.0
+    assert 0.0 <= rows[1]["accuracy"] <= 1.0

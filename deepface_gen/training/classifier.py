@@ -41,7 +41,12 @@ from deepface_gen.models.vgg import (
     compact_config,
 )
 from deepface_gen.training import loop
-from deepface_gen.training.loop import check_workdir, resume_state, run_loop
+from deepface_gen.training.loop import (
+    check_workdir,
+    learning_rate_schedule,
+    resume_state,
+    run_loop,
+)
 
 
 class TrainState(train_state.TrainState):
@@ -143,14 +148,6 @@ def freeze_labels(params: dict, freeze: str) -> dict:
     return jax.tree_util.tree_map_with_path(label, params)
 
 
-def learning_rate_schedule(config: Config) -> optax.Schedule:
-    """Linear warmup to ``train.learning_rate``, then cosine decay to zero at the last step."""
-    t = config.train
-    return optax.warmup_cosine_decay_schedule(
-        0.0, t.learning_rate, t.warmup_steps, max(t.steps, t.warmup_steps + 1)
-    )
-
-
 def make_optimizer(config: Config, params: dict) -> optax.GradientTransformation:
     """AdamW with warmup + cosine decay; frozen parameters get zero updates."""
     t = config.train
@@ -209,6 +206,35 @@ def make_train_step(spec: ModelSpec, config: Config) -> Callable:
         return state, metrics
 
     return jax.jit(step, donate_argnums=0)
+
+
+def make_evaluate(spec: ModelSpec, config: Config, positive_rate: jax.Array) -> Callable:
+    """``evaluate(state) -> {"loss", "accuracy"}`` on ``train.eval_batches`` batches of the
+    validation split (read once, kept), by the training loss (no dropout, no
+    augmentation) and per-label accuracy: what the loop logs beside the training loss."""
+    t = config.train
+    source = input_pipeline.make_source(
+        config.data.source, "validation", config.data.size, t.batch_size, config.seed,
+        shuffle=False,
+    )  # fmt: skip
+    batches = [source.batch(i) for i in range(int(t.get("eval_batches", 4)))]
+    module = spec.module()
+
+    @jax.jit
+    def measure(params, images, attributes, label_mask):
+        inputs = spec.preprocessing.apply(images)
+        logits = module.apply({"params": params}, inputs)["attributes"].astype(jnp.float32)
+        mask = label_mask.astype(jnp.float32)
+        loss = balanced_bce(logits, attributes, mask, positive_rate)
+        correct = ((logits > 0) == (attributes > 0)) * mask
+        return loss, jnp.sum(correct) / jnp.maximum(jnp.sum(mask), 1)
+
+    def evaluate(state: TrainState) -> dict:
+        parts = [measure(state.params, b.images, b.attributes, b.label_mask) for b in batches]
+        losses, accuracies = np.asarray(jax.device_get(parts)).T
+        return {"loss": float(losses.mean()), "accuracy": float(accuracies.mean())}
+
+    return evaluate
 
 
 # A head learns an attribute only from labels of both kinds: fewer than this many
@@ -288,6 +314,7 @@ def train_and_evaluate(
     positive_rate = jnp.asarray(estimate_positive_rate(*balance))
     known = known_attributes_of(config.data.source, *sample)
     train_step = make_train_step(spec, config)
+    evaluate = make_evaluate(spec, config, positive_rate) if t.get("eval_every") else None
     step_key = jax.random.fold_in(key, 1)
     began = time.perf_counter()
     state = run_loop(
@@ -299,6 +326,7 @@ def train_and_evaluate(
         start,
         stop,
         quiet,
+        evaluate=evaluate,
     )
     if stop < t.steps:
         return None

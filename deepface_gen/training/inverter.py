@@ -51,8 +51,14 @@ from deepface_gen.models.inverter import (
     load_inverter,
 )
 from deepface_gen.models.vgg import canonical_layer
-from deepface_gen.training.classifier import TrainState, learning_rate_schedule
-from deepface_gen.training.loop import check_config, check_workdir, resume_state, run_loop
+from deepface_gen.training.classifier import TrainState
+from deepface_gen.training.loop import (
+    check_config,
+    check_workdir,
+    learning_rate_schedule,
+    resume_state,
+    run_loop,
+)
 
 CODE_HIGH_PERCENTILE = 99.5  # refine keeps each channel below this percentile of real codes
 

@@ -1,5 +1,10 @@
 """The loop every trainer shares: batches sharded over a ``data`` mesh, metrics,
-atomic checkpoints and exact resume (batches are a function of seed and step)."""
+atomic checkpoints and exact resume (batches are a function of seed and step).
+
+Each logged line of ``metrics.jsonl`` holds the mean of every metric over the steps
+since the last one (not one noisy batch), the learning rate, the speed, and, every
+``train.eval_every`` steps where a trainer supplies an evaluation, ``eval_*``
+numbers on held-out data."""
 
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import jax
+import optax
 from flax import serialization
 from flax.training.train_state import TrainState
 from jax.sharding import NamedSharding
@@ -103,12 +109,27 @@ def _shard(batch: input_pipeline.Batch, sharding: NamedSharding) -> dict:
     return {k: jax.device_put(v, sharding) for k, v in arrays.items()}
 
 
+def learning_rate_schedule(config: Config) -> optax.Schedule:
+    """Linear warmup to ``train.learning_rate``, then cosine decay to zero at the last step."""
+    t = config.train
+    return optax.warmup_cosine_decay_schedule(
+        0.0, t.learning_rate, t.warmup_steps, max(t.steps, t.warmup_steps + 1)
+    )
+
+
+@jax.jit
+def _add_metrics(window: dict, metrics: dict) -> dict:
+    return jax.tree_util.tree_map(lambda a, b: a + b.astype(a.dtype), window, metrics)
+
+
 def check_config(config: Config) -> None:
     """Refuse, before anything is created, settings no trainer can run: counts and sizes
     out of range, a batch that does not divide over the devices. Types are already
     checked when the overrides are applied (``config.apply_overrides``)."""
     t = config.train
-    for key, low in (("steps", 1), ("batch_size", 1), ("log_every", 1), ("checkpoint_every", 1)):
+    counts = (("steps", 1), ("batch_size", 1), ("log_every", 1), ("checkpoint_every", 1),
+              ("eval_every", 0), ("eval_batches", 1))  # fmt: skip
+    for key, low in counts:
         if key in t:
             checks.whole(f"train.{key}", t[key], low, 10**9)
     checks.real("train.learning_rate", t.learning_rate, 1e-12, 10.0)
@@ -155,11 +176,17 @@ def run_loop(
     stop: int,
     quiet: bool = False,
     desc: str = "training",
+    evaluate: Callable[[Any], dict] | None = None,
 ) -> Any:
     """The loop every trainer shares: prefetched batches sharded over a ``data`` mesh,
-    ``step_fn(state, batch) -> (state, metrics)``, metrics appended to
-    ``metrics.jsonl``, atomic checkpoints, and a progress bar that ``quiet`` silences."""
+    ``step_fn(state, batch) -> (state, metrics)``, window means of the metrics appended
+    to ``metrics.jsonl`` with the learning rate (and ``evaluate(state)``'s numbers,
+    prefixed ``eval_``, every ``train.eval_every`` steps), atomic checkpoints, and a
+    progress bar that ``quiet`` silences."""
     t = config.train
+    schedule = learning_rate_schedule(config)
+    eval_every = int(t.get("eval_every", 0)) if evaluate is not None else 0
+    window, window_steps = None, 0
     devices = jax.device_count()
     mesh = jax.make_mesh((devices,), ("data",), axis_types=(jax.sharding.AxisType.Auto,))
     data_sharding = NamedSharding(mesh, P("data"))
@@ -172,13 +199,21 @@ def run_loop(
         for step, batch in enumerate(input_pipeline.prefetch(source, start, stop), start):
             state, metrics = step_fn(state, _shard(batch, data_sharding))
             done = step + 1
-            if done % t.log_every == 0 or done == t.steps:
-                m = {k: float(v) for k, v in jax.device_get(metrics).items()}
+            window = metrics if window is None else _add_metrics(window, metrics)
+            window_steps += 1
+            logging = done % t.log_every == 0 or done == t.steps
+            evaluating = eval_every and (done % eval_every == 0 or done == t.steps)
+            if logging or evaluating:
+                m = {k: float(v) / window_steps for k, v in jax.device_get(window).items()}
+                window, window_steps = None, 0
                 now = time.perf_counter()
                 rate = (done - last_step) / max(now - last_time, 1e-9)
-                last_time, last_step = now, done
                 bar.set_postfix({k: f"{v:.3f}" for k, v in m.items()})
-                record = {"step": done, **m, "steps_per_second": rate, "elapsed_s": now - began}
+                record = {"step": done, **m, "learning_rate": float(schedule(done - 1))}
+                if evaluating:
+                    record |= {f"eval_{k}": float(v) for k, v in evaluate(state).items()}
+                last_time, last_step = time.perf_counter(), done
+                record |= {"steps_per_second": rate, "elapsed_s": now - began}
                 with open(metrics_file, "a") as handle:
                     handle.write(json.dumps(record) + "\n")
             if done % t.checkpoint_every == 0 or done in (t.steps, stop):

@@ -35,13 +35,14 @@ from deepface_gen.models.vae import (
     masked_conditions,
     vae_record,
 )
-from deepface_gen.training.classifier import (
-    TrainState,
-    known_attributes_of,
+from deepface_gen.training.classifier import TrainState, known_attributes_of, read_labels
+from deepface_gen.training.loop import (
+    check_config,
+    check_workdir,
     learning_rate_schedule,
-    read_labels,
+    resume_state,
+    run_loop,
 )
-from deepface_gen.training.loop import check_config, check_workdir, resume_state, run_loop
 
 
 def vae_config(config: Config) -> VAEConfig:

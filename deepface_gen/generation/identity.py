@@ -45,8 +45,9 @@ FACEVIS_PIXEL_SETTINGS = inversion.RenderSettings(
     steps=200, learning_rate=0.6, optimizer="momentum", polish_steps=25, jitter=2
 )
 FACEVIS_WEIGHT = 1.0
-# Embedding inversion uses the same loop; 1 - cos is at most 2, so a weight puts it
-# on the scale of the softmax FaceVis pushes.
+# Embedding inversion uses the same settings. The momentum step is blind to the loss's
+# scale, so a weight only sets the balance with the pixel priors: 1 - cos is at most
+# 2, and 10 puts it on the scale of the softmax FaceVis pushes.
 EMBEDDING_WEIGHT = 10.0
 
 
@@ -68,7 +69,8 @@ def image_prior(model: IdentityModel, bundle: str = "starter") -> ImagePrior:
     if generator.config.size != model.input_size:
         raise DeepFaceGenError(
             f"{classifier.path}'s inverter draws {generator.config.size} px faces; the identity "
-            f"model reads {model.input_size} px (use prior=None: plain pixels)"
+            f"model reads {model.input_size} px; draw on plain pixels instead (--prior pixels, "
+            "or prior=None)"
         )
     mean = jnp.asarray(model.mean_image, jnp.float32)[None]
     code = classifier.apply(mean, taps=(generator.layer,))[generator.layer]

@@ -298,8 +298,10 @@ class TFDSSource:
     """CelebA through tensorflow-datasets (``celeb_a``); install with the ``celeba`` extra.
 
     The dataset is shuffled with a fixed seed, so ``batch(step)`` is
-    deterministic; random access walks forward from the last batch served
-    (and restarts, skipping, when asked for an earlier step, as on resume).
+    deterministic. Images are read undecoded (``SkipDecoding``) and decoded after
+    the skip, so a resume at step S (or a jump backwards) opens the stream at
+    record S x batch without decoding the S batches before it; serving steps in
+    order walks forward.
     """
 
     def __init__(
@@ -326,8 +328,11 @@ class TFDSSource:
         self._next_step = 0
         self.num_examples = None
 
-    def _open(self) -> Iterator:
+    def _open(self, step: int) -> Iterator:
+        """The batch stream from ``step`` on: records before it are skipped undecoded."""
         tfds = self._tfds
+        import tensorflow as tf
+
         read_config = tfds.ReadConfig(shuffle_seed=self.seed)
         try:
             ds = tfds.load(
@@ -337,6 +342,7 @@ class TFDSSource:
                 download=self._download,
                 shuffle_files=True,
                 read_config=read_config,
+                decoders={"image": tfds.decode.SkipDecoding()},
             )
         except Exception as err:  # noqa: BLE001 - tfds raises many kinds; all mean "not here"
             raise DataError(
@@ -345,14 +351,18 @@ class TFDSSource:
                 "a local CelebA folder with --data celeba:PATH"
             ) from None
         ds = ds.shuffle(4096, seed=self.seed, reshuffle_each_iteration=True).repeat()
+        ds = ds.skip(step * self.batch_size)
+
+        def decode(example):
+            image = tf.io.decode_image(example["image"], channels=3, expand_animations=False)
+            return {**example, "image": image}
+
+        ds = ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         return iter(tfds.as_numpy(ds.batch(self.batch_size, drop_remainder=True)))
 
     def batch(self, step: int) -> Batch:
-        if self._iterator is None or step < self._next_step:
-            self._iterator, self._next_step = self._open(), 0
-        while self._next_step < step:
-            next(self._iterator)
-            self._next_step += 1
+        if self._iterator is None or step != self._next_step:
+            self._iterator, self._next_step = self._open(step), step
         raw = next(self._iterator)
         self._next_step += 1
         attrs = np.stack([np.asarray(raw["attributes"][a]) for a in CELEBA_ATTRIBUTES], 1)

@@ -248,6 +248,7 @@ def test_identity_command_renders_what_a_photo_keeps(tiny_identity, tmp_path):
         (["photo.png", "--person", "1", "--out", "x.png"], "not both"),
         (["--person", "9", "--out", "x.png"], "0 to 5"),
         (["--person", "1", "--out", "x.txt"], "--out"),
+        (["--person", *["1"] * 1025, "--out", "x.png"], "at most"),
         (["missing.png", "--out", "x.png"], "missing.png"),
         (["--person", "1", "--out", "x.png", "--prior", "starter"], "draws 64 px faces"),
     ],
@@ -289,3 +290,18 @@ def test_shipped_face_vis_is_classified_as_its_person():
     for view in views:
         assert view.rank == 1, (view.person, view.rank, view.probability)
         assert view.probability > 100 * view.mean_face_probability
+
+
+def test_shipped_embedding_inversion_keeps_the_person():
+    from dataclasses import replace
+
+    from deepface_gen.generation.identity import FACEVIS_CODE_SETTINGS, image_prior
+
+    model = load_identity_model()
+    settings = replace(FACEVIS_CODE_SETTINGS, steps=60)
+    summary, seen = analysis.identify_seen(
+        model, people=4, gallery_photos=2, seed=3, settings=settings, prior=image_prior(model)
+    )
+    assert summary["seen_identified"] >= 0.75, summary
+    assert summary["seen_cosine_to_own_person"] > summary["seen_cosine_to_other_people"] + 0.3
+    assert seen.seen.shape == (4, 64, 64, 3)

@@ -40,9 +40,14 @@ def people_source(model: IdentityModel, split: str = "train", people: int | None
 
 
 def person_probabilities(model: IdentityModel, images: np.ndarray) -> np.ndarray:
-    """Softmax over the training identities (N, K) for 0-255 images at the input size."""
-    logits = np.asarray(model.apply(np.asarray(images, np.float32))[IDENTITY_LOGITS])
-    return np.asarray(jax.nn.softmax(logits, axis=-1))
+    """Softmax over the training identities (N, K) for 0-255 images at the input size,
+    in batches."""
+    images = np.asarray(images, np.float32)
+    parts = [
+        jax.nn.softmax(model.apply(images[i : i + 128])[IDENTITY_LOGITS], axis=-1)
+        for i in range(0, len(images), 128)
+    ]
+    return np.concatenate([np.asarray(p) for p in parts])
 
 
 @dataclass(frozen=True)

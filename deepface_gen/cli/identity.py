@@ -40,6 +40,12 @@ def run(args: argparse.Namespace) -> int:
     if (args.person is None) == (args.photos is None or not args.photos):
         raise DeepFaceGenError("give --person K (a training identity) or photo file(s), not both")
     checks.output_file(args.out, "--out")
+    count = len(args.person or args.photos)
+    if count > checks.MAX_FACES:
+        raise DeepFaceGenError(
+            f"{count} {'people' if args.person else 'photos'} in one sheet; at most "
+            f"{checks.MAX_FACES} (run the command again for more)"
+        )
     from deepface_gen.analysis import identity as analysis
     from deepface_gen.generation.identity import check_people, image_prior
     from deepface_gen.io.images import read_image, write_image

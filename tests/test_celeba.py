@@ -84,3 +84,22 @@ def test_synthetic_export_round_trip(tmp_path):
     assert (again.root / celeba.IMAGE_DIR / "000040.jpg").read_bytes() == index.image_path(
         39
     ).read_bytes()
+
+
+def test_celeba_layout_export_looks_like_the_aligned_set(tmp_path):
+    from deepface_gen.data.input_pipeline import make_source
+    from deepface_gen.io.images import read_image
+
+    summary = export_synthetic(tmp_path / "c", 24, seed=3, people=6, quiet=True, celeba_layout=True)
+    index = celeba.read_celeba_folder(summary.root)
+    assert read_image(index.image_path(0)).shape == (*celeba.ALIGNED_SIZE, 3)
+    lines = (summary.root / celeba.LANDMARKS_FILE).read_text().splitlines()
+    assert lines[0] == "24" and lines[1].split()[:2] == ["lefteye_x", "lefteye_y"]
+    points = np.array([[int(v) for v in line.split()[1:]] for line in lines[2:]])
+    assert points.shape == (24, 10)
+    # Eyes and nose where CelebA's mean landmarks put them (69,111), (108,111), (88,135).
+    mean = points.mean(0)
+    assert np.allclose(mean[:6], [69, 111, 108, 111, 88, 135], atol=6)
+    # The folder trains like CelebA: the source crops and resizes it.
+    batch = make_source(f"celeba:{summary.root}", "train", 64, 4).batch(0)
+    assert batch.images.shape == (4, 64, 64, 3)

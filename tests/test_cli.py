@@ -37,6 +37,9 @@ def test_synth_command_writes_celeba_folder(tmp_path, capsys):
     assert "wrote 12 portraits" in capsys.readouterr().out
     assert len(read_celeba_folder(out).filenames) == 12
     assert (out / "contact_sheet.png").exists()
+    layout = tmp_path / "layout"
+    assert cli.main(["synth", "--n", "4", "--celeba-layout", "--out", str(layout), "--quiet"]) == 0
+    assert (layout / "list_landmarks_align_celeba.txt").exists()
 
 
 def test_weights_download_offline_is_clear(monkeypatch, capsys):

@@ -18,6 +18,7 @@ def run(args: argparse.Namespace) -> int:
         people=args.people,
         image_format=args.format,
         quiet=args.quiet,
+        celeba_layout=args.celeba_layout,
     )
     splits = ", ".join(f"{k} {v}" for k, v in summary.split_counts.items())
     print(
@@ -47,6 +48,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="distinct people (default n/5)",
     )
     p.add_argument("--format", choices=("jpg", "png"), default="jpg")
+    p.add_argument(
+        "--celeba-layout",
+        action="store_true",
+        help="178 x 218 images with the face where CelebA's aligned set has it, and "
+        "list_landmarks_align_celeba.txt (--size is ignored)",
+    )
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)

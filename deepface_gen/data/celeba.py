@@ -29,6 +29,9 @@ IMAGE_DIR = "img_align_celeba"
 ATTR_FILE = "list_attr_celeba.txt"
 PARTITION_FILE = "list_eval_partition.txt"
 IDENTITY_FILE = "identity_CelebA.txt"
+LANDMARKS_FILE = "list_landmarks_align_celeba.txt"
+LANDMARK_NAMES = ("lefteye", "righteye", "nose", "leftmouth", "rightmouth")
+ALIGNED_SIZE = (218, 178)  # height, width of img_align_celeba
 SPLITS = {"train": 0, "validation": 1, "test": 2}
 
 
@@ -84,6 +87,19 @@ def write_labels(
     atomic_write_bytes(root / PARTITION_FILE, _pairs_file(filenames, partition).encode())
     if identity is not None:
         atomic_write_bytes(root / IDENTITY_FILE, _pairs_file(filenames, identity).encode())
+
+
+def format_landmarks_file(filenames: list[str], landmarks: np.ndarray) -> str:
+    """Text of list_landmarks_align_celeba.txt: a count, the header, then per image the
+    (x, y) of both eyes, the nose and both mouth corners, as the official file is."""
+    header = " ".join(f"{n}_x {n}_y" for n in LANDMARK_NAMES)
+    rows = [
+        name + " " + " ".join(f"{int(v):4d}" for v in row)
+        for name, row in zip(
+            filenames, np.asarray(landmarks).reshape(len(filenames), -1), strict=True
+        )
+    ]
+    return "\n".join([str(len(filenames)), header, *rows]) + "\n"
 
 
 def _read_lines(path: Path) -> list[str]:

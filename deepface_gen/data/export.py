@@ -11,7 +11,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from deepface_gen.data import celeba, synth
-from deepface_gen.io.images import make_grid, write_image
+from deepface_gen.io.images import atomic_write_bytes, make_grid, write_image
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,43 @@ def split_people(key: jax.Array, num_people: int, fractions=(0.8, 0.1, 0.1)) -> 
     return split
 
 
+# CelebA's aligned crops (178 x 218) put the eyes about 39 px apart on row 111 and
+# the mouth on row 152 (the means of list_landmarks_align_celeba.txt). The renderer's
+# eyes are 0.32 image units apart, so a 244 px render has them 39 px apart; its eyes
+# sit near row 120, so rows 9..227 and columns 33..211 of it are the CelebA crop.
+CELEBA_RENDER_SIZE = 244
+CELEBA_CROP = (slice(9, 227), slice(33, 211))
+
+
+def celeba_crop(images: np.ndarray) -> np.ndarray:
+    """(N, 244, 244, 3) renders to (N, 218, 178, 3) CelebA-aligned crops."""
+    return images[:, CELEBA_CROP[0], CELEBA_CROP[1]]
+
+
+def landmarks(scene: synth.Scene, size: int, offset: tuple[int, int] = (0, 0)) -> np.ndarray:
+    """(N, 5, 2) pixel (x, y) of both eyes, the nose tip and both mouth corners, from the
+    scene (the renderer's head frame mapped through each photo's pose), minus
+    ``offset`` (rows, columns cut off above and to the left)."""
+    ident, nuis = scene.identity, scene.nuisance
+    zeros = np.zeros_like(np.asarray(ident.eye_spacing))
+    spacing, eye_y = np.asarray(ident.eye_spacing), np.asarray(ident.eye_height)
+    nose_y = 0.1 + 0.05 * np.asarray(ident.nose_length)  # the tip, as the renderer draws it
+    mouth_y, mouth_half = np.asarray(ident.mouth_height), 0.09
+    head = np.stack([
+        np.stack([-spacing, eye_y], -1), np.stack([spacing, eye_y], -1),
+        np.stack([zeros, nose_y], -1),
+        np.stack([zeros - mouth_half, mouth_y], -1), np.stack([zeros + mouth_half, mouth_y], -1),
+    ], 1)  # fmt: skip
+    c, s = np.cos(np.asarray(nuis.roll))[:, None], np.sin(np.asarray(nuis.roll))[:, None]
+    # The renderer maps image to head frame by p = R (img - shift) / scale; invert it.
+    x = c * head[..., 0] - s * head[..., 1]
+    y = s * head[..., 0] + c * head[..., 1]
+    scale, shift = np.asarray(nuis.scale)[:, None], np.asarray(nuis.shift)
+    img = np.stack([x * scale + shift[:, None, 0], y * scale + shift[:, None, 1]], -1)
+    pixels = (img + 1.0) / 2.0 * size
+    return np.round(pixels - np.array([offset[1], offset[0]])).astype(np.int32)
+
+
 def export_synthetic(
     out: str | os.PathLike,
     n: int,
@@ -42,12 +79,16 @@ def export_synthetic(
     image_format: str = "jpg",
     batch_size: int = 256,
     quiet: bool = False,
+    celeba_layout: bool = False,
 ) -> ExportSummary:
     """Render ``n`` portraits of ``people`` people into a CelebA-format folder at ``out``.
 
     Writes img_align_celeba/, list_attr_celeba.txt, list_eval_partition.txt
-    (split by person), identity_CelebA.txt and contact_sheet.png. Everything
-    follows from ``seed``: the same call writes the same folder.
+    (split by person), identity_CelebA.txt and contact_sheet.png. With
+    ``celeba_layout`` the images are laid out as CelebA's aligned set is (178 x 218,
+    the eyes and mouth where CelebA puts them; ``size`` is ignored) and
+    list_landmarks_align_celeba.txt is written too. Everything follows from
+    ``seed``: the same call writes the same folder.
     """
     if n < 1:
         raise ValueError("n must be at least 1")
@@ -64,7 +105,10 @@ def export_synthetic(
             stop = min(start + batch_size, n)
             # Pad the last batch to the full size so it reuses the compiled renderer.
             chunk = synth.slice_scene(scene, max(0, stop - batch_size), stop)
-            images = synth.to_uint8(synth.render_scene(chunk, size))[-(stop - start) :]
+            render_size = CELEBA_RENDER_SIZE if celeba_layout else size
+            images = synth.to_uint8(synth.render_scene(chunk, render_size))[-(stop - start) :]
+            if celeba_layout:
+                images = celeba_crop(images)
             for offset, image in enumerate(images):
                 write_image(image_dir / filenames[start + offset], image)
             preview.extend(images[: max(0, 64 - len(preview))])
@@ -72,6 +116,11 @@ def export_synthetic(
     person_ids = np.asarray(scene.person_ids)
     partition = split_people(key_split, people)[person_ids]
     celeba.write_labels(root, filenames, np.asarray(scene.attributes), partition, person_ids + 1)
+    if celeba_layout:
+        cut = (CELEBA_CROP[0].start, CELEBA_CROP[1].start)
+        points = landmarks(scene, CELEBA_RENDER_SIZE, cut)
+        text = celeba.format_landmarks_file(filenames, points)
+        atomic_write_bytes(root / celeba.LANDMARKS_FILE, text.encode())
     sheet = write_image(root / "contact_sheet.png", make_grid(preview, columns=8))
     counts = {name: int(np.sum(partition == code)) for name, code in celeba.SPLITS.items()}
     return ExportSummary(root, n, people, counts, sheet)

@@ -14,11 +14,14 @@ from collections.abc import Iterable
 import numpy as np
 from sklearn.decomposition import PCA, IncrementalPCA
 
+CHUNK_BYTES = 256 * 2**20  # float32 rows gathered before each partial fit
 
-def chunk_rows_for(components: int, minimum: int = 256) -> int:
-    """Rows per chunk: at least ``minimum`` and twice the components (each partial fit
-    needs at least as many rows as components, and more rows fit the basis better)."""
-    return max(minimum, 2 * components)
+
+def chunk_rows_for(components: int, width: int) -> int:
+    """Rows per chunk: up to 256 while a chunk of ``width``-wide float32 rows stays within
+    ``CHUNK_BYTES``, and never fewer than twice the components (each partial fit needs
+    at least as many rows as components)."""
+    return max(2 * components, min(256, CHUNK_BYTES // (4 * max(width, 1))))
 
 
 def streamed_pca(
@@ -31,7 +34,6 @@ def streamed_pca(
     short, chunk joins the one before it and no row is left out. Data that never fill
     a chunk get an exact PCA of all rows.
     """
-    chunk_rows = chunk_rows or chunk_rows_for(components)
     pca = IncrementalPCA(n_components=components)
     ready: np.ndarray | None = None
     pending: list[np.ndarray] = []
@@ -39,6 +41,7 @@ def streamed_pca(
     for batch in batches:
         pending.append(np.asarray(batch, np.float32))
         rows += len(pending[-1])
+        chunk_rows = chunk_rows or chunk_rows_for(components, pending[-1].shape[1])
         if rows >= chunk_rows:
             if ready is not None:
                 pca.partial_fit(ready)

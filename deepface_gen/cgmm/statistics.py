@@ -141,23 +141,25 @@ def kahan_add(sums: dict, compensation: dict, part: dict) -> tuple[dict, dict]:
 
 
 def compensated_total(sums: dict, compensation: dict) -> dict:
-    """The Kahan sums as float64 numpy, their compensation subtracted."""
-    return {
-        name: np.asarray(sums[name], np.float64) - np.asarray(compensation[name], np.float64)
-        for name in sums
-    }
+    """The Kahan sums as float64 numpy, their compensation subtracted. The device arrays
+    are released one by one as they are converted (the dicts are emptied), so the
+    host never holds a float32 and a float64 copy of every statistic at once."""
+    out = {}
+    for name in list(sums):
+        total, lost = sums.pop(name), compensation.pop(name)
+        out[name] = np.asarray(total, np.float64) - np.asarray(lost, np.float64)
+        del total, lost
+    return out
 
 
 def collect(
     classifier: Classifier, source, layer: str, num_examples: int | None = None, quiet: bool = True
 ) -> ActivationStats:
     """One streaming pass over ``source`` computing :class:`ActivationStats` at ``layer``."""
-    stats: ActivationStats | None = None
     sums = compensation = None
+    shape, image_sum, images = None, None, 0
     for batch in input_pipeline.epoch(source, num_examples, f"statistics at {layer}", quiet):
         acts = classifier.apply(batch.images, taps=(layer,))[layer]
-        if stats is None:
-            stats = ActivationStats.empty(layer, acts.shape[1:], batch.images.shape[1])
         valid = batch.valid_rows
         part = batch_statistics(
             acts.reshape(acts.shape[0], -1),
@@ -166,12 +168,15 @@ def collect(
             jnp.asarray(valid),
         )
         if sums is None:
+            shape = tuple(acts.shape[1:])
+            image_sum = np.zeros(batch.images.shape[1:], np.float64)
             sums, compensation = part, jax.tree_util.tree_map(jnp.zeros_like, part)
         else:
             sums, compensation = kahan_add(sums, compensation, part)
-        stats.image_sum += batch.images[valid].astype(np.float64).sum(0)
-        stats.images += int(valid.sum())
-    assert stats is not None and sums is not None
-    for name, value in compensated_total(sums, compensation).items():
-        setattr(stats, name, value)
-    return stats
+        image_sum += batch.images[valid].astype(np.float64).sum(0)
+        images += int(valid.sum())
+    assert sums is not None and shape is not None
+    # Built from the totals (no zero-filled float64 arrays allocated first).
+    return ActivationStats(
+        layer, shape, **compensated_total(sums, compensation), image_sum=image_sum, images=images
+    )

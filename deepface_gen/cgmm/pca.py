@@ -2,8 +2,8 @@
 
 The cGMM's residual basis is a PCA of N activation residuals of width D (at VGG16's
 ``conv3_1`` and 224 px, D = 802,816). Stacking them first costs N x D floats (6.6 GB
-for 1,024 residuals in float64); here rows are gathered into float32 chunks of a
-fixed size and folded into scikit-learn's ``IncrementalPCA`` one chunk at a time, so
+for 1,024 residuals in float64); here rows are gathered into float32 chunks (up to
+256 rows and 256 MB) and folded into scikit-learn's ``IncrementalPCA`` one chunk at a time, so
 memory is two chunks and the basis, whatever N is.
 """
 

@@ -14,8 +14,11 @@ same photos with only that attribute flipped: the ideal edit. Per attribute:
   counterfactuals in which it sees the requested value;
 * how much the other attributes moved: mean |change in judge probability|
   over the other drawn attributes, for the edit and for the counterfactual;
-* identity: cosine of the judge's penultimate features, input vs edit (and
-  input vs counterfactual, where 1.0 minus it is what the attribute itself costs).
+* identity, by the identity embedding (``deepface-gen identity``'s, not the
+  judge's features): cosine of input and edit embeddings, and the fraction of
+  edits it still verifies as the same person at a false-accept rate of 1e-3
+  (threshold from held-out people); the same for input vs counterfactual, where
+  the shortfall is what the attribute itself costs.
 
 Writes ``edit.json`` and ``edit_counterfactuals.png`` (input | edit | counterfactual).
 """
@@ -30,12 +33,16 @@ from pathlib import Path
 import jax
 import numpy as np
 
+from deepface_gen.analysis.identity import verify_held_out
 from deepface_gen.attributes import ATTRIBUTE_INDEX, CELEBA_ATTRIBUTES
 from deepface_gen.data import synth
 from deepface_gen.generation import defaults
 from deepface_gen.generation.generator import FaceGenerator
 from deepface_gen.io.images import make_grid, write_image
 from deepface_gen.models.classifier import load_classifier
+from deepface_gen.models.identity import load_identity_model
+
+IDENTITY_MEASURE = "cosine of identity embeddings (deepface_gen/assets/identity)"
 
 ATTRIBUTES = (
     "Smiling",
@@ -53,14 +60,21 @@ def rms(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.sqrt(np.mean((a / 255.0 - b / 255.0) ** 2, axis=(1, 2, 3)))
 
 
-def cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    a = a.reshape(len(a), -1)
-    b = b.reshape(len(b), -1)
-    return np.sum(a * b, 1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1) + 1e-9)
+class IdentityMeasure:
+    """Identity similarity of image pairs by the identity embedding, and whether it
+    verifies them as one person at FAR 1e-3 (the threshold measured once on
+    held-out people)."""
+
+    def __init__(self) -> None:
+        self.model = load_identity_model()
+        self.threshold = verify_held_out(self.model, people=100, photos=6, seed=77)["threshold"]
+
+    def cosine(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return np.sum(self.model.embed(a) * self.model.embed(b), axis=1)
 
 
 def measure(
-    generator, judge, portraits, name: str, seed: int, strength: float,
+    generator, judge, identity, portraits, name: str, seed: int, strength: float,
     smoothness: float = defaults.EDIT_SMOOTHNESS, steps: int | None = None,
     render: str | None = None,
 ) -> tuple[dict, list]:  # fmt: skip
@@ -93,7 +107,7 @@ def measure(
     sets = {"in": images, "ed": edited, "cf": truth}
     seen = {k: judge.outputs(v) for k, v in sets.items()}  # one judge pass per set
     probs = {k: v["probabilities"] for k, v in seen.items()}
-    feats = {k: v["features"] for k, v in seen.items()}
+    same_edit, same_truth = identity.cosine(images, edited), identity.cosine(images, truth)
 
     def sees_wanted(p: np.ndarray) -> float:
         return float(np.mean((p[:, target] > 0.5) == wanted))
@@ -107,14 +121,16 @@ def measure(
         "judge_sees_requested_counterfactual": sees_wanted(probs["cf"]),
         "others_moved_edit": float(np.abs(probs["ed"] - probs["in"])[:, others].mean()),
         "others_moved_counterfactual": float(np.abs(probs["cf"] - probs["in"])[:, others].mean()),
-        "identity_cosine_edit": float(cosine(feats["in"], feats["ed"]).mean()),
-        "identity_cosine_counterfactual": float(cosine(feats["in"], feats["cf"]).mean()),
+        "identity_cosine_edit": float(same_edit.mean()),
+        "identity_cosine_counterfactual": float(same_truth.mean()),
+        "identity_verified_edit": float(np.mean(same_edit >= identity.threshold)),
+        "identity_verified_counterfactual": float(np.mean(same_truth >= identity.threshold)),
     }
     panels = [images[0], edited[0], truth[0], images[1], edited[1], truth[1]]
     return result, panels
 
 
-def ablation(generator, judge, args) -> None:
+def ablation(generator, judge, identity, args) -> None:
     """Mean measures over the 8 attributes for each (strength, smoothness) setting."""
     settings = [(1.0, 0.0), (1.0, defaults.EDIT_SMOOTHNESS),
                 (defaults.EDIT_STRENGTH, defaults.EDIT_SMOOTHNESS)]  # fmt: skip
@@ -127,7 +143,15 @@ def ablation(generator, judge, args) -> None:
             )
             per.append(
                 measure(
-                    generator, judge, portraits, name, args.seed, strength, smoothness, args.steps
+                    generator,
+                    judge,
+                    identity,
+                    portraits,
+                    name,
+                    args.seed,
+                    strength,
+                    smoothness,
+                    args.steps,
                 )[0]  # fmt: skip
             )
         mean = {k: float(np.mean([r[k] for r in per])) for k in per[0] if k != "portraits"}
@@ -135,11 +159,13 @@ def ablation(generator, judge, args) -> None:
         print(f"strength {strength:g} smoothness {smoothness:g}: {json.dumps(mean)}")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "edit_ablation.json").write_text(json.dumps({"n": args.n, "settings": rows}, indent=2))
+    payload = {"n": args.n, "settings": rows, "identity_measure": IDENTITY_MEASURE,
+               "identity_threshold": identity.threshold}  # fmt: skip
+    (out / "edit_ablation.json").write_text(json.dumps(payload, indent=2))
     print(f"wrote {out / 'edit_ablation.json'}")
 
 
-def compare_modes(generator, judge, args) -> None:
+def compare_modes(generator, judge, identity, args) -> None:
     """Means over the attributes for each render mode at the default strength and
     smoothness, written to edit_modes.json (with a strip per mode)."""
     results, panels, captions = {}, [], []
@@ -150,8 +176,8 @@ def compare_modes(generator, judge, args) -> None:
                 jax.random.key(args.seed + i), args.n, size=generator.size
             )
             result, strip = measure(
-                generator, judge, portraits, name, args.seed, args.strength, args.smoothness,
-                args.steps, render=mode,
+                generator, judge, identity, portraits, name, args.seed, args.strength,
+                args.smoothness, args.steps, render=mode,
             )  # fmt: skip
             per.append(result)
             if i < 4:
@@ -162,7 +188,9 @@ def compare_modes(generator, judge, args) -> None:
         print(mode, json.dumps(mean))
     out = Path(args.out)
     payload = {"modes": results, "n": args.n, "strength": args.strength,
-               "smoothness": args.smoothness, "attributes": list(ATTRIBUTES)}  # fmt: skip
+               "smoothness": args.smoothness, "attributes": list(ATTRIBUTES),
+               "identity_measure": IDENTITY_MEASURE,
+               "identity_threshold": identity.threshold}  # fmt: skip
     (out / "edit_modes.json").write_text(json.dumps(payload, indent=2))
     grid = make_grid([np.asarray(p) for p in panels], columns=12, captions=captions)
     print(f"wrote {out / 'edit_modes.json'} and {write_image(out / 'edit_modes.png', grid)}")
@@ -195,11 +223,12 @@ def main() -> None:
     args = parser.parse_args()
     generator = FaceGenerator.load(args.model)
     judge = load_classifier(args.judge)
+    identity = IdentityMeasure()
     if args.ablation:
-        ablation(generator, judge, args)
+        ablation(generator, judge, identity, args)
         return
     if args.modes:
-        compare_modes(generator, judge, args)
+        compare_modes(generator, judge, identity, args)
         return
     report, panels, captions = {}, [], []
     began = time.perf_counter()
@@ -208,8 +237,8 @@ def main() -> None:
             jax.random.key(args.seed + i), args.n, size=generator.size
         )
         report[name], strip = measure(
-            generator, judge, portraits, name, args.seed, args.strength, args.smoothness,
-            args.steps, render=args.render,
+            generator, judge, identity, portraits, name, args.seed, args.strength,
+            args.smoothness, args.steps, render=args.render,
         )  # fmt: skip
         panels += strip
         captions += ["input", f"edit {name[:12]}", "true"] * 2
@@ -221,7 +250,8 @@ def main() -> None:
             f" cf {r['judge_sees_requested_counterfactual']:.2f}  others moved "
             f"{r['others_moved_edit']:.3f} (cf {r['others_moved_counterfactual']:.3f})  "
             f"identity cos {r['identity_cosine_edit']:.3f} "
-            f"(cf {r['identity_cosine_counterfactual']:.3f})"
+            f"(cf {r['identity_cosine_counterfactual']:.3f}), verified "
+            f"{r['identity_verified_edit']:.2f} (cf {r['identity_verified_counterfactual']:.2f})"
         )
     seconds = time.perf_counter() - began
     out = Path(args.out)
@@ -239,6 +269,8 @@ def main() -> None:
         "strength": args.strength,
         "smoothness": args.smoothness,
         "render": generator.resolve_render(args.render, defaults.EDIT_RENDER),
+        "identity_measure": IDENTITY_MEASURE,
+        "identity_threshold": identity.threshold,
     }
     (out / "edit.json").write_text(json.dumps(payload, indent=2))
     grid = make_grid([np.asarray(p) for p in panels], columns=6)

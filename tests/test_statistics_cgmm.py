@@ -242,7 +242,7 @@ def test_kahan_sums_keep_float32_precision_where_plain_float32_drifts():
     total = {"x": jnp.full((3,), 1e4, jnp.float32)}
     lost = {"x": jnp.zeros((3,), jnp.float32)}
     step = {"x": jnp.full((3,), 0.01, jnp.float32)}
-    plain = jnp.full((3,), 1e4, jnp.float32)  # the sums are donated: a copy of its own
+    plain = jnp.full((3,), 1e4, jnp.float32)
     for _ in range(1000):
         total, lost = statistics.kahan_add(total, lost, step)
         plain = plain + step["x"]

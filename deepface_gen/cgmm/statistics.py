@@ -21,7 +21,6 @@ end. :meth:`ActivationStats.merge` adds statistics from separate passes.
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass, fields
 
 import jax
@@ -122,7 +121,7 @@ def batch_statistics(acts: jax.Array, labels: jax.Array, mask: jax.Array, valid:
     }
 
 
-@functools.partial(jax.jit, donate_argnums=(0, 1))
+@jax.jit
 def kahan_add(sums: dict, compensation: dict, part: dict) -> tuple[dict, dict]:
     """``sums + part`` with Kahan's compensated summation, leaf by leaf: ``compensation``
     carries the low-order bits each addition rounded away, so float32 sums of many

@@ -23,6 +23,11 @@ XLA_CACHE = (
 
 
 def pytest_configure(config):
+    # Off unless asked for (DEEPFACE_GEN_TEST_XLA_CACHE=1): with JAX 0.10.2 on CPU, three
+    # full runs in a row segfaulted late in the suite inside the persistent cache's
+    # executable (de)serialization, each time at a different test.
+    if os.environ.get("DEEPFACE_GEN_TEST_XLA_CACHE") != "1":
+        return
     from deepface_gen.io.compilation_cache import enable_compilation_cache
 
     enable_compilation_cache(XLA_CACHE)

@@ -23,14 +23,25 @@ XLA_CACHE = (
 
 
 def pytest_configure(config):
-    # Off unless asked for (DEEPFACE_GEN_TEST_XLA_CACHE=1): with JAX 0.10.2 on CPU, three
-    # full runs in a row segfaulted late in the suite inside the persistent cache's
-    # executable (de)serialization, each time at a different test.
-    if os.environ.get("DEEPFACE_GEN_TEST_XLA_CACHE") != "1":
-        return
     from deepface_gen.io.compilation_cache import enable_compilation_cache
 
     enable_compilation_cache(XLA_CACHE)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def release_compiled_programs():
+    """Drop every compiled program after each test file. Each XLA CPU executable holds
+    memory maps, and one process that keeps all of the suite's alive passes Linux's
+    vm.max_map_count (65,530): the run then dies inside XLA (a segfault or abort while
+    compiling or (de)serializing, at whichever test crosses the line). Programs the
+    next file needs again come back from the persistent cache above."""
+    yield
+    import gc
+
+    import jax
+
+    jax.clear_caches()
+    gc.collect()
 
 
 @pytest.fixture(autouse=True)

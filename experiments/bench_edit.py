@@ -69,8 +69,9 @@ class IdentityMeasure:
         self.model = load_identity_model()
         self.threshold = verify_held_out(self.model, people=100, photos=6, seed=77)["threshold"]
 
-    def cosine(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        return np.sum(self.model.embed(a) * self.model.embed(b), axis=1)
+    def cosine(self, embedded: np.ndarray, images: np.ndarray) -> np.ndarray:
+        """Cosine of already embedded images with the embeddings of ``images``."""
+        return np.sum(embedded * self.model.embed(images), axis=1)
 
 
 def measure(
@@ -107,7 +108,8 @@ def measure(
     sets = {"in": images, "ed": edited, "cf": truth}
     seen = {k: judge.outputs(v) for k, v in sets.items()}  # one judge pass per set
     probs = {k: v["probabilities"] for k, v in seen.items()}
-    same_edit, same_truth = identity.cosine(images, edited), identity.cosine(images, truth)
+    embedded = identity.model.embed(images)
+    same_edit, same_truth = identity.cosine(embedded, edited), identity.cosine(embedded, truth)
 
     def sees_wanted(p: np.ndarray) -> float:
         return float(np.mean((p[:, target] > 0.5) == wanted))

@@ -28,16 +28,12 @@ import numpy as np
 from deepface_gen.analysis import identity as analysis
 from deepface_gen.analysis.verification import verification
 from deepface_gen.generation.identity import image_prior
-from deepface_gen.io.images import atomic_write_bytes, make_grid, write_image
+from deepface_gen.io.images import atomic_write_bytes, make_grid, write_image, zoom
 from deepface_gen.models.classifier import load_classifier
 from deepface_gen.models.identity import load_identity_model
 
 RESULTS = Path(__file__).resolve().parent / "results"
 FACEVIS_PEOPLE = (0, 1, 2, 3, 4, 5, 6, 7)
-
-
-def _zoom(sheet: np.ndarray, factor: int = 2) -> np.ndarray:
-    return np.repeat(np.repeat(sheet, factor, axis=0), factor, axis=1)
 
 
 def main() -> None:
@@ -76,12 +72,12 @@ def main() -> None:
         facevis[name] = _facevis_numbers(views[name], time.perf_counter() - began)
         print(f"FaceVis ({name}): {facevis[name]['classified_as_person']:.2f} classified as "
               f"their person, p = {facevis[name]['mean_probability']:.3f}")  # fmt: skip
-    write_image(out / "identity_facevis.png", _zoom(_facevis_sheet(views)))
+    write_image(out / "identity_facevis.png", zoom(_facevis_sheet(views), 2))
 
     began = time.perf_counter()
     seen_summary, seen = analysis.identify_seen(model, args.seen_people, 5, args.seed, prior=prior)
     seen_summary["seconds"] = time.perf_counter() - began
-    write_image(out / "identity_seen.png", _zoom(analysis.seen_sheet(_first(seen, 8))))
+    write_image(out / "identity_seen.png", zoom(analysis.seen_sheet(_first(seen, 8)), 2))
     s = seen_summary
     print(
         f"embedding inversion: rendering identified as the photo's person "

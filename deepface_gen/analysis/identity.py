@@ -17,7 +17,7 @@ from deepface_gen import inversion
 from deepface_gen.analysis.verification import closest_person, verification
 from deepface_gen.data.input_pipeline import SyntheticSource
 from deepface_gen.errors import DeepFaceGenError
-from deepface_gen.generation.identity import ImagePrior, face_vis, invert_embeddings
+from deepface_gen.generation.identity import ImagePrior, face_vis, render_embeddings
 from deepface_gen.generation.tools import prepare
 from deepface_gen.io.images import make_grid
 from deepface_gen.models.identity import IDENTITY_LOGITS, IdentityModel
@@ -129,9 +129,9 @@ def see_photos(
     """Invert each photo's embedding (one batched render, through ``prior`` where given)
     and measure the match."""
     photos = np.concatenate([np.asarray(prepare(i, model.input_size)) for i in images])
-    seen = invert_embeddings(model, photos, seed, settings, quiet, prior)
-    e_photo, e_seen = model.embed(photos), model.embed(seen)
-    cosine = np.sum(e_photo * e_seen, axis=1)
+    e_photo = model.embed(photos)  # the target, and what the rendering is measured against
+    seen = render_embeddings(model, e_photo, seed, settings, quiet, prior)
+    cosine = np.sum(e_photo * model.embed(seen), axis=1)
     return SeenFaces(np.round(photos).astype(np.uint8), seen, cosine)
 
 

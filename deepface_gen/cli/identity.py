@@ -30,12 +30,6 @@ def _write_json(path: str | None, summary: dict) -> None:
         print(f"wrote {path}")
 
 
-def _scaled(sheet, factor: int):
-    import numpy as np
-
-    return np.repeat(np.repeat(sheet, factor, axis=0), factor, axis=1) if factor > 1 else sheet
-
-
 def run(args: argparse.Namespace) -> int:
     if (args.person is None) == (args.photos is None or not args.photos):
         raise DeepFaceGenError("give --person K (a training identity) or photo file(s), not both")
@@ -48,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
         )
     from deepface_gen.analysis import identity as analysis
     from deepface_gen.generation.identity import check_people, image_prior
-    from deepface_gen.io.images import read_image, write_image
+    from deepface_gen.io.images import read_image, write_image, zoom
     from deepface_gen.models.identity import load_identity_model
 
     model = load_identity_model(args.model)
@@ -94,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
         }
         for path, c in zip(args.photos, seen.cosine, strict=True):
             print(f"{path}: rendered face's embedding has cosine {c:.3f} to the photo's")
-    print(f"wrote {write_image(args.out, _scaled(sheet, args.zoom))}")
+    print(f"wrote {write_image(args.out, zoom(sheet, args.zoom))}")
     _write_json(args.json, summary)
     return 0
 

@@ -125,6 +125,21 @@ def face_vis(
     return _render(model, objective, len(people), seed, settings, quiet, prior)
 
 
+def render_embeddings(
+    model: IdentityModel,
+    targets: np.ndarray | jax.Array,
+    seed: int = 0,
+    settings: inversion.RenderSettings | None = None,
+    quiet: bool = True,
+    prior: ImagePrior | None = None,
+) -> np.ndarray:
+    """Faces whose embeddings match ``targets`` (N, dim): uint8 (N, S, S, 3), one batched
+    render from the mean face (through ``prior`` where given)."""
+    objective = inversion.embedding_match(targets, EMBEDDING_WEIGHT)
+    settings = settings or default_settings(prior)
+    return _render(model, objective, len(targets), seed, settings, quiet, prior)
+
+
 def invert_embeddings(
     model: IdentityModel,
     images: Sequence[np.ndarray],
@@ -137,7 +152,4 @@ def invert_embeddings(
     face (through ``prior`` where given) to match its embedding. Photos of any size are
     centre-cropped and resized."""
     pixels = jnp.concatenate([prepare(image, model.input_size) for image in images])
-    target = model.apply(pixels)[EMBEDDING]
-    objective = inversion.embedding_match(target, EMBEDDING_WEIGHT)
-    settings = settings or default_settings(prior)
-    return _render(model, objective, len(pixels), seed, settings, quiet, prior)
+    return render_embeddings(model, model.apply(pixels)[EMBEDDING], seed, settings, quiet, prior)

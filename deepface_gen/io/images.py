@@ -246,6 +246,11 @@ def resize(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return np.asarray(pil.resize((shape[1], shape[0]), Image.Resampling.LANCZOS))
 
 
+def zoom(image: np.ndarray, factor: int) -> np.ndarray:
+    """An (H, W, 3) image enlarged ``factor`` times by repeating pixels (sharp sheets)."""
+    return np.repeat(np.repeat(image, factor, axis=0), factor, axis=1) if factor > 1 else image
+
+
 def center_crop(image: np.ndarray, aspect: float = 1.0) -> np.ndarray:
     """The largest centred crop of ``image`` with width / height = ``aspect``."""
     height, width = image.shape[:2]

@@ -105,15 +105,25 @@ class Classifier:
         return fit_to_model(image, self.input_size)
 
 
-def load_classifier(name_or_path: str | os.PathLike = STARTER) -> Classifier:
-    """Load and verify (sha256) a classifier bundle; the starter by default."""
+def open_bundle(
+    name_or_path: str | os.PathLike, kind: str, what: str, fields: dict[str, type]
+) -> tuple[Path, dict, dict]:
+    """(folder, arrays, manifest) of a verified bundle of ``kind``; refused, naming
+    ``what`` was expected, when it holds another kind or lacks one of ``fields``."""
     path = resolve_model(name_or_path)
     arrays, manifest = bundles.load_bundle(path)
-    if manifest.get("kind") != "attribute_classifier":
-        raise WeightsError(f"{path}: bundle holds a {manifest.get('kind')!r}, not a classifier")
-    bundles.require(
-        manifest,
-        path,
+    if manifest.get("kind") != kind:
+        raise WeightsError(f"{path}: bundle holds a {manifest.get('kind')!r}, not {what}")
+    bundles.require(manifest, path, fields)
+    return path, arrays, manifest
+
+
+def load_classifier(name_or_path: str | os.PathLike = STARTER) -> Classifier:
+    """Load and verify (sha256) a classifier bundle; the starter by default."""
+    path, arrays, manifest = open_bundle(
+        name_or_path,
+        "attribute_classifier",
+        "a classifier",
         {"backbone": dict, "head": dict, "preprocessing": dict, "attributes": list, "files": dict},
     )
     if "params" not in arrays:

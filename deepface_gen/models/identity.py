@@ -25,11 +25,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from deepface_gen.errors import WeightsError
-from deepface_gen.io import bundles
 from deepface_gen.io.images import fit_to_model
-from deepface_gen.models.classifier import forward, resolve_model
+from deepface_gen.models.classifier import forward, open_bundle
 from deepface_gen.models.preprocessing import Preprocessing
-from deepface_gen.models.vgg import VGG, VGGConfig, canonical_layer, resolve_taps
+from deepface_gen.models.vgg import VGG, FlatConfig, VGGConfig, canonical_layer, resolve_taps
 
 IDENTITY = "identity"  # the shipped identity bundle's name
 KIND = "identity_embedding"
@@ -38,7 +37,7 @@ IDENTITY_LOGITS = "identity"
 
 
 @dataclasses.dataclass(frozen=True)
-class EmbeddingConfig:
+class EmbeddingConfig(FlatConfig):
     """The head: backbone tap, pooling, a hidden ReLU layer, the embedding's width, the
     number of training identities and the cosine logits' scale."""
 
@@ -48,13 +47,6 @@ class EmbeddingConfig:
     dim: int = 128
     num_identities: int = 2000
     scale: float = 30.0
-
-    def to_json(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_json(cls, data: dict) -> EmbeddingConfig:
-        return cls(**data)
 
 
 def l2_normalize(x: jax.Array, axis: int = -1) -> jax.Array:
@@ -148,14 +140,12 @@ class IdentityModel:
 
 def load_identity_model(name_or_path: str | os.PathLike = IDENTITY) -> IdentityModel:
     """Load and verify (sha256) an identity bundle; the shipped one by default."""
-    path = resolve_model(name_or_path)
-    arrays, manifest = bundles.load_bundle(path)
-    if manifest.get("kind") != KIND:
-        raise WeightsError(
-            f"{path}: bundle holds a {manifest.get('kind')!r}, not an identity embedding "
-            "(train one with deepface-gen train-identity)"
-        )
-    bundles.require(manifest, path, {"backbone": dict, "head": dict, "preprocessing": dict})
+    path, arrays, manifest = open_bundle(
+        name_or_path,
+        KIND,
+        "an identity embedding (train one with deepface-gen train-identity)",
+        {"backbone": dict, "head": dict, "preprocessing": dict},
+    )
     if "params" not in arrays or "mean_image" not in arrays:
         raise WeightsError(f"{path}: the weights file needs 'params' and 'mean_image'")
     try:

@@ -161,8 +161,19 @@ def init_params(config: VGGConfig, key: jax.Array, input_size: int | None = None
     return VGG(config).init(key, dummy)["params"]
 
 
+class FlatConfig:
+    """JSON round trip for a frozen dataclass of plain fields (a head's settings)."""
+
+    def to_json(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict):
+        return cls(**data)
+
+
 @dataclasses.dataclass(frozen=True)
-class HeadConfig:
+class HeadConfig(FlatConfig):
     """The attribute (and optional identity) head on top of a backbone layer.
 
     ``feature_layer`` is the backbone tap the head reads; ``pool`` is 'avg'
@@ -176,13 +187,6 @@ class HeadConfig:
     num_attributes: int = 40
     num_identities: int = 0
     dropout: float = 0.0
-
-    def to_json(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_json(cls, data: dict) -> HeadConfig:
-        return cls(**data)
 
 
 class AttributeClassifier(nn.Module):

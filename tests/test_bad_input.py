@@ -213,16 +213,22 @@ def test_resume_falls_back_to_the_newest_intact_checkpoint(tmp_path):
 
     cfg = tiny_config(steps=6, checkpoint_every=2)
     assert train_and_evaluate(cfg, tmp_path, quiet=True, max_steps=4) is None
-    newest = sorted((tmp_path / CHECKPOINT_DIR).glob("step_*.msgpack"))[-1]
-    assert newest.name == "step_00000004.msgpack"
-    newest.write_bytes(newest.read_bytes()[: len(newest.read_bytes()) // 2])  # a crash mid-copy
+    folders = sorted((tmp_path / CHECKPOINT_DIR).glob("step_*"))
+    assert [f.name for f in folders] == ["step_00000002", "step_00000004"]
+
+    def damage(folder):  # a disk that lost the second half of every array file
+        for path in folder.rglob("*"):
+            if path.is_file() and path.stat().st_size > 64 and "config" not in path.parts:
+                path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+    damage(folders[-1])
     with pytest.warns(
         UserWarning, match="skipped damaged checkpoint.*step_00000004.*step_00000002"
     ):
         bundle = train_and_evaluate(cfg, tmp_path, resume=True, quiet=True)
     assert bundle is not None and (bundle / "manifest.json").exists()
-    for path in (tmp_path / CHECKPOINT_DIR).glob("step_*.msgpack"):
-        path.write_bytes(b"\x00\x01")
+    for folder in (tmp_path / CHECKPOINT_DIR).glob("step_*"):
+        damage(folder)
     with pytest.raises(DeepFaceGenError, match="every checkpoint is damaged"):
         train_and_evaluate(cfg, tmp_path, resume=True, quiet=True)
 

@@ -215,7 +215,7 @@ def test_cli_fit_and_refit_a_bundle(tiny_bundle, tmp_path, capsys):
     assert "no layer" in capsys.readouterr().err
 
 
-def test_streamed_pca_matches_an_exact_pca_in_bounded_chunks():
+def test_streamed_pca_matches_an_exact_pca_from_replayed_batches():
     from sklearn.decomposition import PCA
 
     from deepface_gen.cgmm.pca import streamed_pca
@@ -224,18 +224,32 @@ def test_streamed_pca_matches_an_exact_pca_in_bounded_chunks():
     scales = np.array([10.0, 6.0, 4.0, 2.0, 1.0])
     basis = np.linalg.qr(rng.normal(size=(300, 5)))[0].T  # 5 orthonormal directions
     rows = (rng.normal(size=(1000, 5)) * scales) @ basis + 0.05 * rng.normal(size=(1000, 300))
+    rows += 3.0  # an offset the PCA must centre away
     exact = PCA(n_components=5).fit(rows)
-    # Batches of 37 rows, chunks of 128: the last short chunk joins the one before it.
-    got, std = streamed_pca((rows[i : i + 37] for i in range(0, 1000, 37)), 5, chunk_rows=128)
-    assert got.shape == (5, 300)
+    reads = []
+
+    def passes():  # batches of 37 rows, the last one short
+        reads.append(1)
+        return (rows[i : i + 37] for i in range(0, 1000, 37))
+
+    got, std = streamed_pca(passes, 5)
+    assert got.shape == (5, 300) and len(reads) == 4  # sketch, one power iteration, project
     overlap = np.abs(got @ exact.components_.T)  # cosines between matching directions
     assert np.all(np.diag(overlap) > 0.99)
+    np.testing.assert_allclose(got @ got.T, np.eye(5), atol=1e-4)
     assert np.allclose(std, np.sqrt(exact.explained_variance_), rtol=0.03)
-    # Fewer rows than a chunk: one exact fit, at most rows - 1 components.
-    few, few_std = streamed_pca([rows[:4]], 5)
+    again, _ = streamed_pca(passes, 5)
+    np.testing.assert_array_equal(again, got)  # seeded sketch: same rows, same basis
+    # Few rows: the sketch spans them all, an exact PCA with at most rows - 1 components.
+    few, few_std = streamed_pca(lambda: [rows[:4]], 5)
+    small = PCA(n_components=3).fit(rows[:4])
     assert few.shape == (3, 300) and few_std.shape == (3,)
+    np.testing.assert_allclose(few_std, np.sqrt(small.explained_variance_), rtol=1e-4)
     with pytest.raises(ValueError, match="at least 2 rows"):
-        streamed_pca([rows[:1]], 5)
+        streamed_pca(lambda: [rows[:1]], 5)
+    grown = iter([[rows[:40]], [rows[:50]]])
+    with pytest.raises(ValueError, match="rows changed between passes"):
+        streamed_pca(lambda: next(grown, [rows[:50]]), 5)
 
 
 def test_kahan_sums_keep_float32_precision_where_plain_float32_drifts():

@@ -48,10 +48,7 @@ def test_resume_reproduces_uninterrupted_run(tmp_path):
     cfg = tiny_config()
     straight = train_and_evaluate(cfg, tmp_path / "a", quiet=True)
     assert train_and_evaluate(cfg, tmp_path / "b", quiet=True, max_steps=4) is None
-    assert (
-        sorted(p.name for p in (tmp_path / "b/checkpoints").iterdir())[-1]
-        == "step_00000004.msgpack"
-    )
+    assert sorted(p.name for p in (tmp_path / "b/checkpoints").iterdir())[-1] == "step_00000004"
     resumed = train_and_evaluate(cfg, tmp_path / "b", resume=True, quiet=True)
     for a, b in zip(_params(straight), _params(resumed), strict=True):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)
@@ -259,3 +256,25 @@ def test_metrics_are_window_means_with_learning_rate_and_validation(tmp_path):
     assert "eval_loss" not in rows[0]
     assert rows[1]["eval_loss"] > 0 and 0.0 <= rows[1]["eval_accuracy"] <= 1.0
     assert 0.0 <= rows[1]["accuracy"] <= 1.0
+
+
+def test_checkpoints_are_orbax_step_folders_and_unfinished_ones_are_ignored(tmp_path):
+    from deepface_gen.training.loop import CHECKPOINT_DIR
+
+    cfg = tiny_config(steps=4, checkpoint_every=1)
+    assert train_and_evaluate(cfg, tmp_path, quiet=True, max_steps=3) is None
+    folder = tmp_path / CHECKPOINT_DIR
+    # keep-2: the newest two steps, each with its state and the config it was trained with
+    assert sorted(p.name for p in folder.iterdir()) == ["step_00000002", "step_00000003"]
+    saved = json.loads((folder / "step_00000003/config/metadata").read_text())
+    assert saved["train"]["steps"] == 4 and (folder / "step_00000003/state").is_dir()
+    # A write cut short leaves Orbax's temporary folder, never a finished-looking one.
+    (folder / "step_00000004.orbax-checkpoint-tmp-1234567").mkdir()
+    resumed = train_and_evaluate(cfg, tmp_path, resume=True, quiet=True)
+    assert load_classifier(resumed).manifest["training"]["resumed_from_step"] == 3
+    # Checkpoints of the single-file format that came before are refused by name.
+    old = tmp_path / "old"
+    (old / CHECKPOINT_DIR).mkdir(parents=True)
+    (old / CHECKPOINT_DIR / "step_00000002.msgpack").write_bytes(b"\x80")
+    with pytest.raises(DeepFaceGenError, match="older version"):
+        train_and_evaluate(cfg, old, resume=True, quiet=True)

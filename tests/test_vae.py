@@ -103,7 +103,7 @@ def test_load_vae_refuses_damaged_or_missing_files(trained_vae, tmp_path, tiny_b
     (copy / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(WeightsError, match="shapes do not match"):
         load_vae(copy)
-    (copy / "params.msgpack").write_bytes(b"damaged")
+    (copy / "params.safetensors").write_bytes(b"damaged")
     with pytest.raises(WeightsError, match="checksum"):
         load_vae(copy)
 

@@ -237,3 +237,76 @@ def test_replacing_a_bundle_file_is_atomic(tmp_path, small_params, monkeypatch):
     assert manifest["extra"] == {"n": 3, "file": second.name} and not first.exists()
     assert first.name not in manifest["files"]
     np.testing.assert_array_equal(bundles.load_bundle_file(folder, second.name)["a"], np.zeros(3))
+
+
+def test_safetensors_files_round_trip_memory_mapped_and_match_the_reference_format(tmp_path):
+    from deepface_gen.io import safetensors as st
+
+    tree = {
+        "backbone": {"conv1_1": {"kernel": np.arange(27, dtype=np.float32).reshape(3, 3, 3)}},
+        "half": np.array([0.5, -2.0, 3.0], np.float16),  # odd byte length before wider arrays
+        "counts": np.array([[1, 2], [3, 4]], np.int64),
+        "mask": np.array([True, False]),
+        "scalar": np.float64(2.5),
+    }
+    digest = st.write(tmp_path / "a.safetensors", tree)
+    assert digest == bundles.file_digest(tmp_path / "a.safetensors")
+    back = st.read(tmp_path / "a.safetensors", sha256=digest)
+    for name, value in st.flatten(tree).items():
+        got = st.flatten(back)[name]
+        assert got.dtype == value.dtype and got.shape == value.shape
+        np.testing.assert_array_equal(got, value)
+        assert not got.flags.writeable  # a view of the mapped file, not a copy
+    reference = pytest.importorskip("safetensors.numpy")
+    theirs = reference.load_file(tmp_path / "a.safetensors")
+    np.testing.assert_array_equal(
+        theirs["backbone/conv1_1/kernel"], tree["backbone"]["conv1_1"]["kernel"]
+    )
+    reference.save_file({"x/y": np.ones((2, 3), np.float32)}, tmp_path / "b.safetensors")
+    np.testing.assert_array_equal(st.read(tmp_path / "b.safetensors")["x"]["y"], np.ones((2, 3)))
+    with pytest.raises(ValueError, match="dtype <U1 cannot be stored"):
+        st.write(tmp_path / "c.safetensors", {"name": np.array(["a"])})
+    with pytest.raises(st.ChecksumError, match="checksum mismatch"):
+        st.read(tmp_path / "a.safetensors", sha256="0" * 64)
+    (tmp_path / "d.safetensors").write_bytes((10**6).to_bytes(8, "little") + b"{}")
+    with pytest.raises(st.FormatError, match="header of 1000000 bytes"):
+        st.read(tmp_path / "d.safetensors")
+
+
+def test_a_bundle_file_is_hashed_once_per_process_and_older_msgpack_bundles_still_load(
+    tmp_path, small_params, monkeypatch
+):
+    import os
+    import time
+
+    from deepface_gen.io import safetensors as st
+
+    folder = bundles.save_bundle(tmp_path / "b", {"params": small_params}, {"kind": "x"})
+    extra = bundles.add_to_bundle(folder, "extra", "extra.safetensors", {"a": np.ones(3)}, {})
+    old = time.time() - 60  # files older than the racy window are remembered once hashed
+    for path in folder.iterdir():
+        os.utime(path, (old, old))
+    hashed = []
+    real_file_digest, real_digest_of = bundles.file_digest, st.digest_of
+    monkeypatch.setattr(bundles, "file_digest", lambda p: hashed.append(p) or real_file_digest(p))
+    monkeypatch.setattr(st, "digest_of", lambda b: hashed.append("mapped") or real_digest_of(b))
+    bundles.load_bundle(folder)  # verifies both array files
+    bundles.load_bundle_file(folder, extra.name)
+    bundles.load_bundle(folder)
+    assert len(hashed) == 2  # the params and extra files: each hashed once
+    # A bundle written before safetensors (msgpack arrays) reads the same.
+    from flax import serialization
+
+    legacy = tmp_path / "legacy"
+    legacy.mkdir()
+    data = serialization.msgpack_serialize({"params": {"w": np.arange(4.0)}})
+    (legacy / bundles.LEGACY_PARAMS_FILE).write_bytes(data)
+    import hashlib
+    import json
+
+    digest = hashlib.sha256(data).hexdigest()
+    manifest = {"format": bundles.BUNDLE_FORMAT, "files": {bundles.LEGACY_PARAMS_FILE: digest}}
+    (legacy / bundles.MANIFEST).write_text(json.dumps(manifest))
+    arrays, _ = bundles.load_bundle(legacy)
+    np.testing.assert_array_equal(arrays["params"]["w"], np.arange(4.0))
+    assert bundles.params_digest(manifest) == digest

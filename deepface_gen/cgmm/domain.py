@@ -60,10 +60,14 @@ def calibrate(
     batches far beyond those the statistics pass read stand in for held-out images (an
     endless source draws new ones; a finite one wraps around, still in-domain)."""
     batches = -(-examples // source.batch_size)
-    images = np.concatenate(
-        [source.batch(CALIBRATION_FIRST_STEP + i).images for i in range(batches)]
+    # Batch by batch: 256 images at once would hold every layer's activations for all of
+    # them (gigabytes at 224 px).
+    distances = np.concatenate(
+        [
+            domain_distance(classifier, cgmm, source.batch(CALIBRATION_FIRST_STEP + i).images)
+            for i in range(batches)
+        ]
     )[:examples]
-    distances = domain_distance(classifier, cgmm, images)
     threshold = float(np.quantile(distances, CALIBRATION_QUANTILE) * CALIBRATION_MARGIN)
     return threshold, distances
 
@@ -86,5 +90,5 @@ def load_for(classifier: Classifier) -> tuple[CGMM, float] | None:
     record = classifier.manifest.get("cgmm")
     if not isinstance(record, dict) or "domain_threshold" not in record:
         return None
-    arrays = bundles.load_bundle_file(classifier.path, record["file"], verify=False)
+    arrays = bundles.load_bundle_file(classifier.path, record["file"])
     return CGMM.from_arrays(record["layer"], arrays), float(record["domain_threshold"])

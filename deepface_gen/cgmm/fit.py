@@ -14,12 +14,12 @@ from deepface_gen.models.vgg import canonical_layer
 
 def cgmm_filename(layer: str) -> str:
     """The stem of the cGMM's array file in a bundle (stored with its hash appended)."""
-    return f"cgmm_{layer}.msgpack"
+    return f"cgmm_{layer}.safetensors"
 
 
 def mixture_filename(layer: str) -> str:
     """The stem of the mixture's array file in a bundle (stored with its hash appended)."""
-    return f"mixture_{layer}.msgpack"
+    return f"mixture_{layer}.safetensors"
 
 
 def fit_and_store(
@@ -31,14 +31,19 @@ def fit_and_store(
     quiet: bool = True,
     mixture_components: int = 0,
     mixture_examples: int = 4096,
+    pca_examples: int = 1024,
 ) -> cgmm_lib.CGMM:
     """One statistics pass, fit the cGMM, and store it in the classifier's bundle (and,
     with ``mixture_components``, a mixture over its coordinates beside it)."""
     layer = canonical_layer(layer)
     stats = statistics.collect(classifier, source, layer, examples, quiet=quiet)
-    fitted = cgmm_lib.fit_cgmm(stats, classifier, pca_source or source, quiet=quiet)
+    summary, images = cgmm_lib.summarize(stats), stats.images
+    del stats  # the float64 sums (1.5 GB at VGG16's conv3_1, 224 px) before the PCA passes
+    fitted = cgmm_lib.with_residual_basis(
+        summary, classifier, pca_source or source, pca_examples, quiet=quiet
+    )
     threshold, _ = domain.calibrate(classifier, fitted, source)
-    record = {"layer": layer, "examples": stats.images, "domain_threshold": threshold}
+    record = {"layer": layer, "examples": images, "domain_threshold": threshold}
     bundles.add_to_bundle(classifier.path, "cgmm", cgmm_filename(layer), fitted.arrays(), record)
     if mixture_components:
         fitted = fit_mixture_and_store(

@@ -19,6 +19,7 @@ All sampling is a pure function of a ``jax.random`` key: same seed, same target.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from dataclasses import dataclass, fields
 
@@ -95,7 +96,7 @@ def fit_paper_weights(stats: ActivationStats, l2: float = 1e-5) -> np.ndarray:
     The objective is quadratic in w; its normal equations need only the
     streamed sums ``paper_gram`` and ``paper_cross`` and the means mu_j.
     """
-    mu = stats.mean[1]  # (40, D) present-attribute means
+    mu = stats.total[1] / np.maximum(stats.count[1], 1)[:, None]  # (40, D) present means
     gram = stats.paper_gram * (mu @ mu.T)
     rhs = np.einsum("jd,jd->j", mu, stats.paper_cross)
     scale = np.trace(gram) / len(gram) or 1.0
@@ -121,7 +122,8 @@ def residual_pca(
     quiet: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
     """PCA of phi(I) - [a_I, 1] @ ridge over ``examples`` images: basis and std per
-    component, streamed in float32 chunks (``pca.streamed_pca``), never N x D at once."""
+    component, from a few replayed passes over the images (``pca.streamed_pca``), never
+    N x D at once."""
 
     def residuals():
         for batch in input_pipeline.epoch(source, examples, "residual PCA", quiet):
@@ -130,7 +132,66 @@ def residual_pca(
             flat = acts.reshape(len(acts), -1)
             yield (flat - (x @ ridge).astype(np.float32))[batch.valid_rows]
 
-    return streamed_pca(residuals(), components)
+    return streamed_pca(residuals, components)
+
+
+def group_moments(stats: ActivationStats, chunk: int = 8) -> tuple[np.ndarray, np.ndarray]:
+    """(2, 40, D) float32 mean and standard deviation of each attribute group, computed
+    ``chunk`` attributes at a time, so the float64 temporaries stay (chunk, D)."""
+    mean = np.empty(stats.total.shape, np.float32)
+    std = np.empty(stats.total.shape, np.float32)
+    for polarity in range(2):
+        for first in range(0, stats.total.shape[1], chunk):
+            rows = slice(first, first + chunk)
+            count = np.maximum(stats.count[polarity, rows], 1)[:, None]
+            group_mean = stats.total[polarity, rows] / count
+            mean[polarity, rows] = group_mean
+            square = stats.total_sq[polarity, rows] / count - group_mean**2
+            std[polarity, rows] = np.sqrt(np.maximum(square, 0))
+    return mean, std
+
+
+def summarize(stats: ActivationStats) -> CGMM:
+    """Everything of the cGMM that the statistics determine, in float32: the ridge
+    regression, the label moments, the group moments and the paper's weights. The
+    residual basis is empty until :func:`with_residual_basis`; the caller can free the
+    (float64) statistics before that pass."""
+    ridge = fit_ridge(stats)
+    mean, cov = attribute_moments(stats)
+    group_mean, group_std = group_moments(stats)
+    width = int(np.prod(stats.shape))
+    return CGMM(
+        stats.layer,
+        stats.shape,
+        ridge.astype(np.float32),
+        mean,
+        cov,
+        np.zeros((0, width), np.float32),
+        np.zeros((0,), np.float32),
+        group_mean,
+        group_std,
+        fit_paper_weights(stats).astype(np.float32),
+        stats.mean_image.astype(np.float32),
+        stats.count,
+    )
+
+
+def with_residual_basis(
+    summary: CGMM,
+    classifier: Classifier,
+    pca_source,
+    pca_examples: int = 1024,
+    components: int = 64,
+    quiet: bool = True,
+) -> CGMM:
+    """The cGMM with the PCA basis of its regression residuals over ``pca_examples``
+    images (a few replayed passes, see :func:`residual_pca`)."""
+    basis, std = residual_pca(
+        classifier, pca_source, summary.ridge, summary.layer, pca_examples, components, quiet
+    )
+    return dataclasses.replace(
+        summary, components=basis.astype(np.float32), component_std=std.astype(np.float32)
+    )
 
 
 def fit_cgmm(
@@ -141,25 +202,9 @@ def fit_cgmm(
     components: int = 64,
     quiet: bool = True,
 ) -> CGMM:
-    """Fit both methods from one statistics pass (plus a small pass for the residual PCA)."""
-    ridge = fit_ridge(stats)
-    mean, cov = attribute_moments(stats)
-    basis, std = residual_pca(
-        classifier, pca_source, ridge, stats.layer, pca_examples, components, quiet
-    )
-    return CGMM(
-        stats.layer,
-        stats.shape,
-        ridge.astype(np.float32),
-        mean,
-        cov,
-        basis.astype(np.float32),
-        std.astype(np.float32),
-        stats.mean.astype(np.float32),
-        np.sqrt(stats.variance).astype(np.float32),
-        fit_paper_weights(stats).astype(np.float32),
-        stats.mean_image.astype(np.float32),
-        stats.count,
+    """Fit both methods from one statistics pass (plus the passes of the residual PCA)."""
+    return with_residual_basis(
+        summarize(stats), classifier, pca_source, pca_examples, components, quiet
     )
 
 

@@ -1,57 +1,96 @@
-"""PCA of rows that arrive in batches, in bounded memory.
+"""PCA of rows that arrive in batches, in memory that does not grow with their number.
 
 The cGMM's residual basis is a PCA of N activation residuals of width D (at VGG16's
-``conv3_1`` and 224 px, D = 802,816). Stacking them first costs N x D floats (6.6 GB
-for 1,024 residuals in float64); here rows are gathered into float32 chunks (up to
-256 rows and 256 MB) and folded into scikit-learn's ``IncrementalPCA`` one chunk at a time, so
-memory is two chunks and the basis, whatever N is.
+``conv3_1`` and 224 px, D = 802,816). Stacking them costs N x D floats (6.6 GB for
+1,024 residuals in float64), and scikit-learn's ``IncrementalPCA`` still decomposes
+(K + chunk) x D float64 blocks (9.1 GB measured at that width). Here the rows are read
+in a few passes of a randomized range finder (Halko, Martinsson & Tropp 2011,
+algorithms 4.3/4.4 and 5.1): a sketch ``R @ Omega`` (N x l) finds the rows' span, one
+power iteration sharpens it, and ``Q^T R`` (l x D) is decomposed exactly. Memory is a
+few l x D blocks (l = K + 16: about 0.8 GB at that width, whatever N is), the passes
+replay the same batches (the data are a function of the step, so they can).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import numpy as np
-from sklearn.decomposition import PCA, IncrementalPCA
 
-CHUNK_BYTES = 256 * 2**20  # float32 rows gathered before each partial fit
+OVERSAMPLE = 16  # extra sketch columns: the error bound's usual margin
 
 
-def chunk_rows_for(components: int, width: int) -> int:
-    """Rows per chunk: up to 256 while a chunk of ``width``-wide float32 rows stays within
-    ``CHUNK_BYTES``, and never fewer than twice the components (each partial fit needs
-    at least as many rows as components)."""
-    return max(2 * components, min(256, CHUNK_BYTES // (4 * max(width, 1))))
+def _orthonormal(columns: np.ndarray) -> np.ndarray:
+    return np.linalg.qr(columns)[0]
+
+
+def _same_rows(expected: int, seen: int) -> None:
+    if seen != expected:
+        raise ValueError(f"the rows changed between passes ({expected} then {seen})")
+
+
+def _rows_times(passes, mean: np.ndarray, right: np.ndarray, count: int) -> np.ndarray:
+    """(R - mean) @ right for the replayed rows R, (N, l)."""
+    out = np.concatenate([(np.asarray(b, np.float32) - mean) @ right for b in passes()], axis=0)
+    _same_rows(count, len(out))
+    return out.astype(np.float64)
+
+
+def _left_times_rows(passes, mean: np.ndarray, left: np.ndarray) -> np.ndarray:
+    """left^T @ (R - mean) for the replayed rows R, (l, D) float32 (l x D float64 would
+    double the pass's largest array; a thousand rows lose nothing that matters here)."""
+    total, start = np.zeros((left.shape[1], mean.shape[0]), np.float32), 0
+    left = left.astype(np.float32)
+    for batch in passes():
+        rows = np.asarray(batch, np.float32) - mean
+        _same_rows(len(left), max(len(left), start + len(rows)))  # more rows than the sketch
+        total += left[start : start + len(rows)].T @ rows
+        start += len(rows)
+    _same_rows(len(left), start)
+    return total
 
 
 def streamed_pca(
-    batches: Iterable[np.ndarray], components: int, chunk_rows: int | None = None
+    passes: Callable[[], Iterable[np.ndarray]],
+    components: int,
+    power_iterations: int = 1,
+    seed: int = 0,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(basis (K, D), standard deviation along each (K,)) of the rows of ``batches``
-    (each (n, D)), K = min(components, rows - 1).
+    """(basis (K, D), standard deviation along each (K,)) of the rows that ``passes()``
+    yields in batches (each (n, D); every call must yield the same rows in the same
+    order), K = min(components, rows - 1).
 
-    A full chunk is folded in only once the next one has begun, so the last, possibly
-    short, chunk joins the one before it and no row is left out. Data that never fill
-    a chunk get an exact PCA of all rows.
+    Reads the rows 2 + 2 * ``power_iterations`` times; with at most K + 16 rows the
+    sketch spans them all and the result is an exact PCA. The sketch is seeded, so the
+    same rows give the same basis.
     """
-    pca = IncrementalPCA(n_components=components)
-    ready: np.ndarray | None = None
-    pending: list[np.ndarray] = []
-    rows = 0
-    for batch in batches:
-        pending.append(np.asarray(batch, np.float32))
-        rows += len(pending[-1])
-        chunk_rows = chunk_rows or chunk_rows_for(components, pending[-1].shape[1])
-        if rows >= chunk_rows:
-            if ready is not None:
-                pca.partial_fit(ready)
-            ready, pending, rows = np.concatenate(pending), [], 0
-    last = np.concatenate(([ready] if ready is not None else []) + pending)
-    if not hasattr(pca, "components_"):  # never filled two chunks: one exact fit
-        k = min(components, len(last) - 1)
-        if k < 1:
-            raise ValueError(f"a PCA needs at least 2 rows, got {len(last)}")
-        exact = PCA(n_components=k, svd_solver="full").fit(last)
-        return exact.components_, np.sqrt(exact.explained_variance_)
-    pca.partial_fit(last)
-    return pca.components_, np.sqrt(np.maximum(pca.explained_variance_, 0.0))
+    rng = np.random.default_rng(seed)
+    omega, sketches, row_sum, count = None, [], None, 0
+    for batch in passes():
+        rows = np.asarray(batch, np.float32)
+        if omega is None:
+            width = min(components + OVERSAMPLE, rows.shape[1])
+            omega = rng.standard_normal((rows.shape[1], width), dtype=np.float32)
+            row_sum = np.zeros(rows.shape[1])
+        sketches.append(rows @ omega)
+        row_sum += rows.sum(axis=0, dtype=np.float64)
+        count += len(rows)
+    if count < 2:
+        raise ValueError(f"a PCA needs at least 2 rows, got {count}")
+    mean = (row_sum / count).astype(np.float32)
+    sketch = np.concatenate(sketches).astype(np.float64)
+    # (R - 1 mean^T) Omega = R Omega - 1 (mean^T Omega): centre the sketch's columns.
+    span = _orthonormal(sketch - sketch.mean(axis=0))
+    del omega, sketches
+    for _ in range(power_iterations):
+        projected = _left_times_rows(passes, mean, span)  # (l, D)
+        span = _orthonormal(_rows_times(passes, mean, projected.T, count))
+        del projected
+    small = _left_times_rows(passes, mean, span)  # (l, D): the rows seen in that span
+    # SVD of the short, wide block through its l x l Gram matrix (no D-sized workspace).
+    eigenvalues, vectors = np.linalg.eigh((small @ small.T).astype(np.float64))
+    order = np.argsort(eigenvalues)[::-1][: min(components, count - 1)]
+    singular = np.sqrt(np.maximum(eigenvalues[order], 0.0))
+    rotation = vectors[:, order] / np.maximum(singular, 1e-30)  # (l, K): V^T = S^-1 U^T B
+    basis = rotation.T.astype(np.float32) @ small
+    return basis, singular / np.sqrt(count - 1)

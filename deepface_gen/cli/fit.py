@@ -30,6 +30,7 @@ def run(args: argparse.Namespace) -> int:
     fitted = fit_and_store(
         classifier, source, args.layer, args.n, quiet=args.quiet,
         mixture_components=args.mixture, mixture_examples=args.mixture_examples,
+        pca_examples=args.pca_examples,
     )  # fmt: skip
     print(
         f"fitted cGMM at {fitted.layer} {fitted.shape} on {args.n} images"
@@ -50,6 +51,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--n", type=common.whole(1, common.BIG), default=8192, help="images in the statistics pass"
     )
+    p.add_argument(
+        "--pca-examples", type=common.whole(2, common.BIG), default=1024,
+        help="images whose residuals give the cGMM's PCA basis (read in 4 passes)",
+    )  # fmt: skip
     p.add_argument(
         "--mixture",
         type=common.whole(0, 256),

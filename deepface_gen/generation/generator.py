@@ -105,16 +105,16 @@ class FaceGenerator:
         if not isinstance(record, dict) or not isinstance(record.get("file"), str):
             raise DeepFaceGenError(f"{classifier.path}: the manifest's 'cgmm' entry is malformed")
         # load_classifier has just verified every file's checksum, the cGMM's included.
-        arrays = bundles.load_bundle_file(classifier.path, record["file"], verify=False)
+        arrays = bundles.load_bundle_file(classifier.path, record["file"])
         fitted = cgmm_lib.CGMM.from_arrays(record["layer"], arrays)
         mixture = classifier.manifest.get("mixture")
         if isinstance(mixture, dict) and mixture.get("layer") == fitted.layer:
-            stored = bundles.load_bundle_file(classifier.path, mixture["file"], verify=False)
+            stored = bundles.load_bundle_file(classifier.path, mixture["file"])
             fitted = replace(fitted, mixture=Mixture.from_arrays(stored))
         if vae is not None:
             decoder = load_vae(vae)
         elif "vae" in classifier.manifest:
-            decoder = load_vae(classifier.path, verify=False)
+            decoder = load_vae(classifier.path)
         else:
             decoder = None
         threshold = record.get("domain_threshold")
@@ -611,7 +611,7 @@ def _bundled_inverter(classifier: Classifier, layer: str) -> Inverter | None:
     if "inverter" not in classifier.manifest:
         return None
     inverter = load_inverter(classifier.path, verify=False)  # verified with the classifier
-    own = classifier.manifest.get("files", {}).get(bundles.PARAMS_FILE)
+    own = bundles.params_digest(classifier.manifest)
     if inverter.record.get("classifier_params") != own or inverter.layer != layer:
         raise WeightsError(
             f"{classifier.path}: its inverter was trained for other weights or another layer "

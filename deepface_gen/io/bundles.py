@@ -1,10 +1,12 @@
 """The project's model bundles and its cache folder.
 
 A *bundle* is the native model format: a folder with a JSON manifest (architecture,
-preprocessing, attribute names, provenance, sha256 of every file) and arrays in Flax
-msgpack, which holds only numbers and strings: nothing in it can execute. Pickle is
-never used. The cache (``$DEEPFACE_GEN_HOME``, default ``~/.cache/deepface-gen``)
-holds imported and downloaded weights.
+preprocessing, attribute names, provenance, sha256 of every file) and array files in
+the safetensors format (``io/safetensors.py``: numbers only, nothing in it can
+execute; read memory-mapped, hashed in the same mapping, so a large cGMM is neither
+copied nor read twice). Bundles written before it hold Flax msgpack files (data only
+too), which are still read. Pickle is never used. The cache (``$DEEPFACE_GEN_HOME``,
+default ``~/.cache/deepface-gen``) holds imported and downloaded weights.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import secrets
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -20,11 +24,20 @@ import numpy as np
 from flax import serialization
 
 from deepface_gen.errors import WeightsError
+from deepface_gen.io import safetensors
 from deepface_gen.io.images import atomic_write_bytes
 
 MANIFEST = "manifest.json"
-PARAMS_FILE = "params.msgpack"
+PARAMS_FILE = "params.safetensors"
+LEGACY_PARAMS_FILE = "params.msgpack"  # bundles written before safetensors
 BUNDLE_FORMAT = 1
+# Files already hashed by this process: (path, inode, size, mtime, ctime) -> sha256. A
+# bundle's files are checked when it is opened; loading one of them afterwards does not
+# hash it again. As git does with "racily clean" files, a file changed within the last
+# couple of seconds is not remembered: a rewrite inside one timestamp tick could keep
+# every field of its stat.
+_verified: dict[tuple, str] = {}
+_RACY_SECONDS = 2.0
 
 
 def home() -> Path:
@@ -50,6 +63,28 @@ def _to_numpy_tree(tree: Any) -> Any:
     return np.asarray(tree)
 
 
+def _stat_key(path: Path) -> tuple:
+    stat = path.stat()
+    return str(path.resolve()), stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns
+
+
+def _remember(path: Path, digest: str) -> None:
+    key = _stat_key(path)
+    if time.time() - key[3] / 1e9 > _RACY_SECONDS:  # mtime
+        _verified[key] = digest
+
+
+def _write_arrays(path: Path, arrays: Mapping[str, Any]) -> str:
+    """Write an array file atomically in the format its suffix names; returns its sha256."""
+    if path.suffix == ".msgpack":
+        data = serialization.msgpack_serialize(_to_numpy_tree(arrays))
+        atomic_write_bytes(path, data)
+        digest = hashlib.sha256(data).hexdigest()
+    else:
+        digest = safetensors.write(path, arrays)
+    return digest
+
+
 def save_bundle(
     folder: str | os.PathLike, arrays: Mapping[str, Any], manifest: Mapping[str, Any]
 ) -> Path:
@@ -61,12 +96,12 @@ def save_bundle(
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    data = serialization.msgpack_serialize(_to_numpy_tree(arrays))
-    atomic_write_bytes(folder / PARAMS_FILE, data)
+    digest = _write_arrays(folder / PARAMS_FILE, arrays)
     full = dict(manifest)
     full["format"] = BUNDLE_FORMAT
     files = dict(full.get("files", {}))
-    files[PARAMS_FILE] = hashlib.sha256(data).hexdigest()
+    files.pop(LEGACY_PARAMS_FILE, None)
+    files[PARAMS_FILE] = digest
     full["files"] = files
     atomic_write_bytes(folder / MANIFEST, json.dumps(full, indent=2, sort_keys=True).encode())
     return folder
@@ -97,20 +132,27 @@ def read_manifest(folder: str | os.PathLike) -> dict:
     return manifest
 
 
+def _check_file(folder: Path, name: str, digest: str) -> None:
+    """Refuse a listed file that is missing or whose sha256 differs from ``digest``
+    (hashed once per process while the file is unchanged)."""
+    path = folder / name
+    if not path.exists():
+        raise WeightsError(f"{folder}: manifest lists {name} but the file is missing")
+    key = _stat_key(path)
+    if _verified.get(key) == digest:
+        return
+    actual = file_digest(path)
+    if actual != digest:
+        raise WeightsError(str(safetensors.ChecksumError(path, actual, digest)))
+    _remember(path, digest)
+
+
 def verify_bundle(folder: str | os.PathLike) -> dict:
     """Check every file a bundle's manifest lists against its sha256; returns the manifest."""
     folder = Path(folder)
     manifest = read_manifest(folder)
     for name, digest in manifest.get("files", {}).items():
-        path = folder / name
-        if not path.exists():
-            raise WeightsError(f"{folder}: manifest lists {name} but the file is missing")
-        actual = file_digest(path)
-        if actual != digest:
-            raise WeightsError(
-                f"{path}: checksum mismatch (sha256 {actual[:12]}…, manifest says {digest[:12]}…); "
-                "the file is damaged or was replaced"
-            )
+        _check_file(folder, name, digest)
     return manifest
 
 
@@ -129,10 +171,21 @@ def require(manifest: dict, folder: str | os.PathLike, fields: dict[str, type]) 
             )
 
 
-def load_bundle(folder: str | os.PathLike, filename: str = PARAMS_FILE) -> tuple[dict, dict]:
-    """Verify a bundle and return (arrays, manifest). msgpack holds data only: safe to read."""
+def params_file(manifest: Mapping[str, Any]) -> str:
+    """The name of a bundle's main array file (``params.msgpack`` in older bundles)."""
+    files = manifest.get("files", {})
+    return LEGACY_PARAMS_FILE if LEGACY_PARAMS_FILE in files else PARAMS_FILE
+
+
+def params_digest(manifest: Mapping[str, Any]) -> str | None:
+    """The sha256 of a bundle's main array file: what identifies its weights."""
+    return manifest.get("files", {}).get(params_file(manifest))
+
+
+def load_bundle(folder: str | os.PathLike) -> tuple[dict, dict]:
+    """Verify a bundle and return (its main arrays, manifest)."""
     manifest = verify_bundle(folder)
-    return load_bundle_file(folder, filename, verify=False), manifest
+    return load_bundle_file(folder, params_file(manifest)), manifest
 
 
 def add_to_bundle(
@@ -152,11 +205,11 @@ def add_to_bundle(
     """
     folder = Path(folder)
     manifest = verify_bundle(folder)
-    data = serialization.msgpack_serialize(_to_numpy_tree(arrays))
-    digest = hashlib.sha256(data).hexdigest()
     stem, suffix = os.path.splitext(filename)
+    draft = folder / f".{stem}.{secrets.token_hex(6)}{suffix}"  # renamed once hashed
+    digest = _write_arrays(draft, arrays)
     new_name = f"{stem}.{digest[:12]}{suffix}"
-    atomic_write_bytes(folder / new_name, data)
+    os.replace(draft, folder / new_name)
     previous = (
         manifest.get(section, {}).get("file") if isinstance(manifest.get(section), dict) else None
     )
@@ -182,13 +235,29 @@ def update_record(folder: str | os.PathLike, section: str, updates: Mapping[str,
     return manifest[section]
 
 
-def load_bundle_file(folder: str | os.PathLike, filename: str, verify: bool = True) -> dict:
-    """Arrays of one file of a bundle (msgpack: data only), checksums verified first
-    unless the caller has just verified the same bundle."""
+def load_bundle_file(folder: str | os.PathLike, filename: str) -> dict:
+    """Arrays of one file of a bundle, checked against the manifest's sha256 (unless
+    this process has just checked it). safetensors files come memory-mapped (read-only
+    views, hashed in the same mapping); msgpack files (older bundles) are decoded."""
     folder = Path(folder)
-    if verify:
-        verify_bundle(folder)
+    files = read_manifest(folder).get("files", {})
+    if filename not in files:
+        raise WeightsError(f"{folder / MANIFEST}: {filename} is not listed in 'files'")
+    path, digest = folder / filename, files[filename]
+    if not path.exists():
+        raise WeightsError(f"{folder}: manifest lists {filename} but the file is missing")
+    checked = _verified.get(_stat_key(path)) == digest
     try:
-        return serialization.msgpack_restore((folder / filename).read_bytes())
+        if path.suffix == ".msgpack":
+            if not checked:
+                _check_file(folder, filename, digest)
+            return serialization.msgpack_restore(path.read_bytes())
+        arrays = safetensors.read(path, sha256=None if checked else digest)
+    except safetensors.ChecksumError as err:
+        raise WeightsError(str(err)) from None
+    except WeightsError:
+        raise
     except Exception as err:  # noqa: BLE001 - any decoding failure is a bad file
-        raise WeightsError(f"{folder / filename}: cannot decode arrays ({err})") from None
+        raise WeightsError(f"{path}: cannot decode arrays ({err})") from None
+    _remember(path, digest)
+    return arrays

@@ -29,7 +29,7 @@ from deepface_gen.batching import bucket
 from deepface_gen.errors import WeightsError
 from deepface_gen.io import bundles
 
-INVERTER_FILE = "inverter.msgpack"
+INVERTER_FILE = "inverter.safetensors"
 
 
 @dataclass(frozen=True)
@@ -208,7 +208,7 @@ def load_inverter(folder: str | os.PathLike, verify: bool = True) -> Inverter:
         config = InverterConfig.from_json(record["config"])
     except (KeyError, TypeError, ValueError) as err:
         raise WeightsError(f"{folder}: malformed inverter config ({err!r})") from None
-    arrays = bundles.load_bundle_file(folder, record["file"], verify=False)
+    arrays = bundles.load_bundle_file(folder, record["file"])
     params = jax.tree_util.tree_map(jnp.asarray, arrays.get("params", {}))
     want = jax.eval_shape(lambda: init_generator(config, jax.random.key(0)))
     shapes = jax.tree_util.tree_map(lambda a: tuple(a.shape), params)

@@ -27,7 +27,7 @@ from deepface_gen.attributes import NUM_ATTRIBUTES
 from deepface_gen.errors import WeightsError
 from deepface_gen.io import bundles
 
-VAE_FILE = "vae.msgpack"
+VAE_FILE = "vae.safetensors"
 LATENT_PRIORS = ("gaussian", "fitted")
 
 
@@ -284,7 +284,7 @@ def load_vae(folder: str | os.PathLike, verify: bool = True) -> VAE:
             f"{folder} has no conditional VAE; train one with "
             "deepface-gen train-vae --config configs/vae_starter.py --workdir DIR"
         )
-    arrays = bundles.load_bundle_file(folder, record["file"], verify=False)
+    arrays = bundles.load_bundle_file(folder, record["file"])
     config = VAEConfig.from_json(record["config"])
     params = jax.tree_util.tree_map(jnp.asarray, arrays["params"])
     expected = jax.eval_shape(

@@ -238,7 +238,7 @@ def _projection(classifier: Classifier, layer: str, arch: InverterConfig) -> Pro
     trainer then never projects)."""
     record = classifier.manifest.get("cgmm")
     if isinstance(record, dict) and record.get("layer") == layer:
-        arrays = bundles.load_bundle_file(classifier.path, record["file"], verify=False)
+        arrays = bundles.load_bundle_file(classifier.path, record["file"])
         fitted = cgmm_lib.CGMM.from_arrays(layer, arrays)
         return Projection(jnp.asarray(fitted.ridge), jnp.asarray(fitted.components))
     d = int(np.prod(arch.code_shape))
@@ -306,7 +306,7 @@ def train_inverter(
         "device": jax.devices()[0].device_kind,
         "jax_version": jax.__version__,
     }
-    params_hash = classifier.manifest["files"][bundles.PARAMS_FILE]
+    params_hash = bundles.params_digest(classifier.manifest)
     record = inverter_record(arch, bundles.PARAMS_FILE, params_hash, training)
     inverter = Inverter(arch, jax.device_get(state.generator.params), scale, high, record)
     manifest = {"kind": "inverter", "inverter": record}
@@ -318,7 +318,7 @@ def attach(inverter_bundle: str | Path, classifier_bundle: str | Path) -> Path:
     ``inverter.<hash>.msgpack``); refuses a classifier with other weights."""
     inverter = load_inverter(inverter_bundle)
     manifest = bundles.verify_bundle(classifier_bundle)
-    own = manifest.get("files", {}).get(bundles.PARAMS_FILE)
+    own = bundles.params_digest(manifest)
     if own != inverter.record.get("classifier_params"):
         raise WeightsError(
             f"{inverter_bundle} was trained on another classifier's weights than "

@@ -1,5 +1,6 @@
 """The loop every trainer shares: batches sharded over a ``data`` mesh, metrics,
-atomic checkpoints and exact resume (batches are a function of seed and step).
+asynchronous atomic checkpoints (Orbax) and exact resume (batches are a function of
+seed and step).
 
 Each logged line of ``metrics.jsonl`` holds the mean of every metric over the steps
 since the last one (not one noisy batch), the learning rate, the speed, and, every
@@ -9,6 +10,7 @@ numbers on held-out data."""
 from __future__ import annotations
 
 import json
+import re
 import time
 import warnings
 from collections.abc import Callable
@@ -17,8 +19,7 @@ from typing import Any
 
 import jax
 import optax
-from flax import serialization
-from flax.training.train_state import TrainState
+import orbax.checkpoint as ocp
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 from tqdm.auto import tqdm
@@ -27,29 +28,45 @@ from deepface_gen import checks
 from deepface_gen.config import Config
 from deepface_gen.data import input_pipeline
 from deepface_gen.errors import DeepFaceGenError
-from deepface_gen.io.images import atomic_write_bytes
 
 CHECKPOINT_DIR = "checkpoints"
 METRICS_FILE = "metrics.jsonl"
+KEEP_CHECKPOINTS = 2
 
 
-def _checkpoint_paths(workdir: Path) -> list[Path]:
-    return sorted((workdir / CHECKPOINT_DIR).glob("step_*.msgpack"))
+def checkpoint_manager(workdir: Path, keep: int = KEEP_CHECKPOINTS) -> ocp.CheckpointManager:
+    """Orbax's manager of ``workdir/checkpoints``: one folder per step (``step_00000040``),
+    written asynchronously (training goes on once the state is copied off the device),
+    committed atomically (a crash mid-write leaves no folder that looks finished), the
+    newest ``keep`` kept. Each holds the state and the config it was trained with."""
+    options = ocp.CheckpointManagerOptions(
+        max_to_keep=keep, step_prefix="step", step_format_fixed_length=8, create=True,
+        enable_async_checkpointing=True,
+    )  # fmt: skip
+    return ocp.CheckpointManager(
+        (workdir / CHECKPOINT_DIR).absolute(), options=options, item_names=("state", "config")
+    )
 
 
-def save_checkpoint(workdir: Path, state: TrainState, config: Config, keep: int = 2) -> Path:
-    """Write the state atomically (temp file + rename) and keep the newest ``keep``."""
+def _checkpoint_names(workdir: Path) -> list[str]:
+    """Finished checkpoints (and older single-file ones), oldest first."""
     folder = workdir / CHECKPOINT_DIR
+    if not folder.is_dir():
+        return []
+    finished = re.compile(r"step_\d{8}(\.msgpack)?")  # not Orbax's temporary folders
+    return sorted(p.name for p in folder.iterdir() if finished.fullmatch(p.name))
+
+
+def save_checkpoint(manager: ocp.CheckpointManager, state: Any, config: Config) -> None:
+    """Start writing ``state`` (and the config) as the checkpoint of its step; returns
+    once the arrays are off the device, while the files are still being written."""
     step = int(jax.device_get(state.step))
-    payload = {
-        "state": serialization.to_state_dict(jax.device_get(state)),
-        "config": json.dumps(config.to_dict(), sort_keys=True),
-    }
-    path = folder / f"step_{step:08d}.msgpack"
-    atomic_write_bytes(path, serialization.msgpack_serialize(payload))
-    for old in _checkpoint_paths(workdir)[:-keep]:
-        old.unlink(missing_ok=True)
-    return path
+    manager.save(
+        step,
+        args=ocp.args.Composite(
+            state=ocp.args.StandardSave(state), config=ocp.args.JsonSave(config.to_dict())
+        ),
+    )
 
 
 def _config_difference(saved: dict, current: dict, prefix: str = "") -> list[str]:
@@ -63,39 +80,52 @@ def _config_difference(saved: dict, current: dict, prefix: str = "") -> list[str
     return diffs
 
 
-def restore_checkpoint(workdir: Path, state: TrainState, config: Config) -> TrainState | None:
-    """The newest checkpoint restored into ``state``'s structure, or None if there is none.
+def restore_checkpoint(workdir: Path, state: Any, config: Config) -> Any | None:
+    """The newest checkpoint restored into ``state``'s structure (and placement), or None
+    if there is none.
 
-    Refuses to resume with a different config (naming what differs), since the
-    data order and schedule would silently change.
+    A damaged checkpoint falls back to the one before it, with a warning. Refuses to
+    resume with a different config (naming what differs), since the data order and
+    schedule would silently change.
     """
-    paths = _checkpoint_paths(workdir)
-    if not paths:
+    names = _checkpoint_names(workdir)
+    if not names:
         return None
+    if any(name.endswith(".msgpack") for name in names):
+        raise DeepFaceGenError(
+            f"{workdir / CHECKPOINT_DIR} holds checkpoints of an older version "
+            "(step_*.msgpack); start again in a new --workdir"
+        )
+    abstract = jax.tree_util.tree_map(ocp.utils.to_shape_dtype_struct, state)
     damaged = []
-    for path in reversed(paths):  # newest first; a damaged one falls back to the one before
-        try:
-            payload = serialization.msgpack_restore(path.read_bytes())
-            saved = json.loads(payload["config"])
-            restored = serialization.from_state_dict(state, payload["state"])
-        except Exception as err:  # noqa: BLE001 - any decoding failure is a damaged file
-            damaged.append(f"{path.name} ({type(err).__name__})")
-            continue
-        diffs = _config_difference(saved, config.to_dict())
-        if diffs:
-            raise DeepFaceGenError(
-                f"{path} was written with a different config ({'; '.join(diffs)}); "
-                "use a new --workdir or the original settings"
-            )
-        if damaged:
-            warnings.warn(
-                f"skipped damaged checkpoint(s) {', '.join(damaged)}; resuming from {path.name}",
-                stacklevel=2,
-            )
-        return restored
+    with checkpoint_manager(workdir) as manager:
+        for step in sorted(manager.all_steps(), reverse=True):  # newest first
+            name = f"step_{step:08d}"
+            try:
+                restored = manager.restore(
+                    step,
+                    args=ocp.args.Composite(
+                        state=ocp.args.StandardRestore(abstract), config=ocp.args.JsonRestore()
+                    ),
+                )
+            except Exception as err:  # noqa: BLE001 - any read failure is a damaged checkpoint
+                damaged.append(f"{name} ({type(err).__name__})")
+                continue
+            diffs = _config_difference(restored.config, config.to_dict())
+            if diffs:
+                raise DeepFaceGenError(
+                    f"{workdir / CHECKPOINT_DIR / name} was written with a different config "
+                    f"({'; '.join(diffs)}); use a new --workdir or the original settings"
+                )
+            if damaged:
+                warnings.warn(
+                    f"skipped damaged checkpoint(s) {', '.join(damaged)}; resuming from {name}",
+                    stacklevel=2,
+                )
+            return restored.state
     raise DeepFaceGenError(
-        f"{workdir / CHECKPOINT_DIR}: every checkpoint is damaged ({', '.join(damaged)}); "
-        "start again in a new --workdir"
+        f"{workdir / CHECKPOINT_DIR}: every checkpoint is damaged "
+        f"({', '.join(damaged) or 'none finished'}); start again in a new --workdir"
     )
 
 
@@ -144,10 +174,10 @@ def check_workdir(workdir: str | Path, resume: bool) -> Path:
     """The work directory, created; refuses to overwrite checkpoints unless resuming."""
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    existing = _checkpoint_paths(workdir)
+    existing = _checkpoint_names(workdir)
     if existing and not resume:
         raise DeepFaceGenError(
-            f"{workdir} already has checkpoints (latest {existing[-1].name}); "
+            f"{workdir} already has checkpoints (latest {existing[-1]}); "
             "pass --resume to continue, or choose a new --workdir"
         )
     return workdir
@@ -181,7 +211,7 @@ def run_loop(
     """The loop every trainer shares: prefetched batches sharded over a ``data`` mesh,
     ``step_fn(state, batch) -> (state, metrics)``, window means of the metrics appended
     to ``metrics.jsonl`` with the learning rate (and ``evaluate(state)``'s numbers,
-    prefixed ``eval_``, every ``train.eval_every`` steps), atomic checkpoints, and a
+    prefixed ``eval_``, every ``train.eval_every`` steps), Orbax checkpoints, and a
     progress bar that ``quiet`` silences."""
     t = config.train
     schedule = learning_rate_schedule(config)
@@ -195,6 +225,7 @@ def run_loop(
     began = time.perf_counter()
     last_time, last_step = began, start
     bar = tqdm(total=t.steps, initial=start, unit="step", desc=desc, disable=quiet)
+    checkpoints = checkpoint_manager(workdir)
     try:
         for step, batch in enumerate(input_pipeline.prefetch(source, start, stop), start):
             state, metrics = step_fn(state, _shard(batch, data_sharding))
@@ -217,8 +248,10 @@ def run_loop(
                 with open(metrics_file, "a") as handle:
                     handle.write(json.dumps(record) + "\n")
             if done % t.checkpoint_every == 0 or done in (t.steps, stop):
-                save_checkpoint(workdir, state, config)
+                save_checkpoint(checkpoints, state, config)
             bar.update(1)
     finally:
+        checkpoints.wait_until_finished()  # the last checkpoint is on disk before returning
+        checkpoints.close()
         bar.close()
     return state

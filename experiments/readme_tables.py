@@ -361,6 +361,58 @@ def synth_speed() -> str:
     return _table(["device", "size", "batch", "portraits/s (warm)"], [row])
 
 
+REHEARSALS = (("rehearsal_128.json", "128 px"), ("rehearsal_224_fit.json", "224 px, short"))
+STAGE_NAMES = {
+    "weights": "`weights import`", "train": "`train` (fine-tune conv5 + head)",
+    "evaluate": "`evaluate` (test split)", "fit": "`fit --layer conv3_1`",
+    "inverter": "`train-inverter --attach`", "generate": "`generate` (4 faces)",
+    "edit": "`edit` (one portrait)", "invert": "`invert` (one portrait)",
+}  # fmt: skip
+
+
+def rehearsal() -> str:
+    """experiments/rehearse_celeba.py: each stage's wall time and peak memory per run."""
+    runs = [(label, _load(name)) for name, label in REHEARSALS if (RESULTS / name).exists()]
+    header = ["stage"]
+    for label, r in runs:
+        settings = r["settings"]
+        header += [f"{label}: {r['images']:,} images, {settings['steps']} steps: seconds",
+                   "peak GB"]  # fmt: skip
+    rows = []
+    for stage, name in STAGE_NAMES.items():
+        if not any(stage in r["stages"] for _, r in runs):
+            continue
+        row = [name]
+        for _, r in runs:
+            s = r["stages"].get(stage)
+            row += [f"{s['seconds']:.0f}", f"{s['peak_rss_mb'] / 1024:.1f}"] if s else ["", ""]
+        rows.append(row)
+    total = ["whole path"]
+    for _, r in runs:
+        total += [f"{r['user_path_seconds']:.0f}", f"{r['peak_rss_mb'] / 1024:.1f}"]
+    rows.append(total)
+    return _table(header, rows)
+
+
+def rehearsal_quality() -> str:
+    """The 128 px rehearsal's quality numbers beside the starter's."""
+    r = _load("rehearsal_128.json")
+    stages, faith = r["stages"], r["faithfulness"]
+    train = stages["train"]["last_metrics"]
+    rows = [
+        ["test-split mean balanced accuracy (`evaluate`)",
+         f"{stages['evaluate']['mean_balanced_accuracy']:.3f}", ""],
+        ["validation accuracy at the last step (`train`)",
+         f"{train.get('eval_accuracy', float('nan')):.3f}", ""],
+        [f"judge faithfulness, {faith['descriptions']} descriptions x {faith['seeds']} seeds "
+         f"(render `{faith['rehearsal']['render']}`)",
+         f"{faith['rehearsal']['faithfulness']:.3f}", f"{faith['starter']['faithfulness']:.3f}"],
+        ["the judge's own balanced accuracy on the rehearsal's portraits",
+         f"{faith['judge_balanced_accuracy_on_rehearsal_portraits']:.3f}", ""],
+    ]  # fmt: skip
+    return _table(["measure", "rehearsal model", "starter"], rows)
+
+
 RENDERERS: dict[str, Callable[[], str]] = {
     f.__name__: f
     for f in (
@@ -377,6 +429,8 @@ RENDERERS: dict[str, Callable[[], str]] = {
         edit,
         edit_ablation,
         synth_speed,
+        rehearsal,
+        rehearsal_quality,
         look_inside,
         serve,
         identity,

@@ -131,11 +131,16 @@ def main() -> None:
     parser.add_argument("--fit-examples", type=int, default=4096)
     parser.add_argument("--pca-examples", type=int, default=512)
     parser.add_argument("--fit-batch-size", type=int, default=16)
-    parser.add_argument("--inverter-steps", type=int, default=300)
+    parser.add_argument("--inverter-steps", type=int, default=200)
     parser.add_argument("--inverter-batch-size", type=int, default=16)
     parser.add_argument(
         "--inverter-widths", default="128,64,32",
         help="the inverter's decoder widths (configs/inverter_celeba.py: 256,128,64)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--dtype", default=None,
+        help="the classifier's compute dtype (default: float32 on a CPU, where bfloat16 is "
+        "emulated; the config's bfloat16 on an accelerator)",
     )  # fmt: skip
     parser.add_argument("--seeds", type=int, default=2, help="faces per description judged")
     parser.add_argument("--weights", default=str(SHARED_VGG16), help="Keras VGG16 notop .h5")
@@ -146,6 +151,10 @@ def main() -> None:
     parser.add_argument("--results", default=None, help="JSON report (default OUT/rehearsal.json)")
     args = parser.parse_args()
 
+    if args.dtype is None:
+        import jax
+
+        args.dtype = "float32" if jax.default_backend() == "cpu" else "bfloat16"
     stages = [s for s in args.stages.split(",") if s]
     unknown = sorted(set(stages) - set(STAGES))
     if unknown:
@@ -189,7 +198,7 @@ def main() -> None:
             cli + ["train", "--config", str(ROOT / "configs/celeba_vgg16.py"),
                    "--workdir", str(classifier_dir), "--quiet", f"data.source={source}",
                    f"data.size={args.size}", f"train.steps={args.steps}",
-                   f"train.batch_size={args.batch_size}",
+                   f"train.batch_size={args.batch_size}", f"model.dtype={args.dtype}",
                    f"train.warmup_steps={max(1, args.steps // 10)}",
                    f"train.checkpoint_every={max(1, args.steps // 2)}",
                    f"train.log_every={max(1, min(50, args.steps // 5))}",
@@ -237,27 +246,15 @@ def main() -> None:
         )  # fmt: skip
         record["inverter"]["last_metrics"] = last_metrics(inverter_dir)
         save()
-    if "generate" in stages:
-        record["generate"] = run_stage(
-            "generate",
-            cli + ["generate", "--model", str(model), "--attrs", HEADLINE, "--n", "4",
-                   "--grid", str(out / "generate.png"), "--quiet"],
-            env, logs,
-        )  # fmt: skip
-    if "edit" in stages:
-        record["edit"] = run_stage(
-            "edit",
-            cli + ["edit", str(sample), "--model", str(model), "--attrs", "+smiling",
-                   "--sweep", "3", "--out", str(out / "edit.png"), "--quiet"],
-            env, logs,
-        )  # fmt: skip
-    if "invert" in stages:
-        record["invert"] = run_stage(
-            "invert",
-            cli + ["invert", str(sample), "--model", str(model), "--layer", "conv3_1",
-                   "--out", str(out / "invert.png"), "--quiet"],
-            env, logs,
-        )  # fmt: skip
+    drawing = {  # the commands that draw: one face sheet, one edit, one inversion
+        "generate": ["generate", "--attrs", HEADLINE, "--n", "4", "--grid", out / "generate.png"],
+        "edit": ["edit", sample, "--attrs", "+smiling", "--out", out / "edit.png"],
+        "invert": ["invert", sample, "--layer", "conv3_1", "--out", out / "invert.png"],
+    }
+    for stage, argv in drawing.items():
+        if stage in stages:
+            argv = [str(a) for a in argv] + ["--model", str(model), "--quiet"]
+            record[stage] = run_stage(stage, cli + argv, env, logs)
     if record:
         report["user_path_seconds"] = round(sum(r["seconds"] for r in record.values()), 1)
         report["peak_rss_mb"] = max(r["peak_rss_mb"] for r in record.values())

@@ -78,7 +78,7 @@ def out_of_domain_message(name: str, distance: float, threshold: float) -> str:
         f"{name} lies outside what this model was trained on (domain distance "
         f"{distance:.1f}, threshold {threshold:.1f}): its readings of this image are "
         "unreliable. The starter has only seen rendered portraits; for photographs use a "
-        "model trained on CelebA (README: Real weights and CelebA)"
+        "model trained on CelebA (README: Training on CelebA)"
     )
 
 

@@ -194,20 +194,6 @@ def with_residual_basis(
     )
 
 
-def fit_cgmm(
-    stats: ActivationStats,
-    classifier: Classifier,
-    pca_source,
-    pca_examples: int = 1024,
-    components: int = 64,
-    quiet: bool = True,
-) -> CGMM:
-    """Fit both methods from one statistics pass (plus the passes of the residual PCA)."""
-    return with_residual_basis(
-        summarize(stats), classifier, pca_source, pca_examples, components, quiet
-    )
-
-
 # ---------------------------------------------------------------------------
 # Targets
 

@@ -23,6 +23,9 @@ class ExportSummary:
     contact_sheet: Path
 
 
+PIXELS_PER_BATCH = 256 * 128 * 128
+
+
 def split_people(key: jax.Array, num_people: int, fractions=(0.8, 0.1, 0.1)) -> np.ndarray:
     """Assign each person to train (0), validation (1) or test (2): no one is in two splits."""
     order = np.asarray(jax.random.permutation(key, num_people))
@@ -99,13 +102,16 @@ def export_synthetic(
     key_scene, key_split = jax.random.split(jax.random.key(seed))
     scene = synth.sample_scene(key_scene, n, people)
     filenames = [f"{i + 1:06d}.{image_format}" for i in range(n)]
+    render_size = CELEBA_RENDER_SIZE if celeba_layout else size
+    # The renderer's working memory grows with batch x pixels: 256 portraits at the
+    # CelebA layout's 244 px peaked at 8.1 GB; keep a batch within 256 at 128 px.
+    batch_size = max(8, min(batch_size, PIXELS_PER_BATCH // render_size**2))
     preview: list[np.ndarray] = []
     with tqdm(total=n, unit="img", desc="rendering", disable=quiet) as bar:
         for start in range(0, n, batch_size):
             stop = min(start + batch_size, n)
             # Pad the last batch to the full size so it reuses the compiled renderer.
             chunk = synth.slice_scene(scene, max(0, stop - batch_size), stop)
-            render_size = CELEBA_RENDER_SIZE if celeba_layout else size
             images = synth.to_uint8(synth.render_scene(chunk, render_size))[-(stop - start) :]
             if celeba_layout:
                 images = celeba_crop(images)

@@ -65,6 +65,21 @@ def run_stage(name: str, argv: list[str], env: dict, logs: Path) -> dict:
     return record
 
 
+def sheet_of_drawings(out: Path, sample: Path, destination: Path) -> None:
+    """One picture of what the drawing stages wrote: the headline faces, then the test
+    portrait, its edit (+smiling) and its inversion at conv3_1."""
+    from deepface_gen.io.images import make_grid, read_image, resize, write_image
+
+    faces = read_image(out / "generate.png")
+    edited, inverted = read_image(out / "edit.png"), read_image(out / "invert.png")
+    side = edited.shape[0]
+    portrait = resize(read_image(sample), (side, side))
+    row = make_grid([portrait, edited, inverted], columns=3,
+                    captions=["portrait", "+smiling", "inverted"])  # fmt: skip
+    row = resize(row, (round(row.shape[0] * faces.shape[1] / row.shape[1]), faces.shape[1]))
+    write_image(destination, np.concatenate([faces, row]))
+
+
 def last_metrics(workdir: Path) -> dict:
     """The last logged line of a trainer's ``metrics.jsonl``."""
     lines = (workdir / "metrics.jsonl").read_text().splitlines()
@@ -81,6 +96,7 @@ def faithfulness_against_starter(model: Path, judge_path: Path, seeds: int) -> d
     from deepface_gen.attributes import parse_description
     from deepface_gen.generation import defaults
     from deepface_gen.generation.generator import FaceGenerator
+    from deepface_gen.io.images import resize
     from deepface_gen.models.classifier import load_classifier
 
     judge = load_classifier(judge_path)
@@ -95,8 +111,10 @@ def faithfulness_against_starter(model: Path, judge_path: Path, seeds: int) -> d
             [generator.generate(specs[i : i + 8], n=seeds, seed=7) for i in range(0, len(specs), 8)]
         )
         seconds = time.perf_counter() - start
+        side = judge.input_size  # the judge reads faces at its own size
+        seen = np.stack([resize(face, (side, side)) for face in faces])
         per, overall = faithfulness(
-            judge.outputs(faces)["probabilities"], judge.attributes, specs, seeds
+            judge.outputs(seen)["probabilities"], judge.attributes, specs, seeds
         )
         report[name] = {
             "render": generator.resolve_render(None, defaults.RENDER),
@@ -147,6 +165,10 @@ def main() -> None:
     parser.add_argument("--data", default=None, help="an existing CelebA-format folder")
     parser.add_argument("--judge", default=str(ROOT / "experiments/models/independent"))
     parser.add_argument("--stages", default=",".join(STAGES))
+    parser.add_argument(
+        "--merge", action="store_true",
+        help="add these stages to an existing --results file (re-running one stage of a run)",
+    )  # fmt: skip
     parser.add_argument("--out", default="runs/rehearsal")
     parser.add_argument("--results", default=None, help="JSON report (default OUT/rehearsal.json)")
     args = parser.parse_args()
@@ -164,8 +186,10 @@ def main() -> None:
     logs = out / "logs"
     cli = [str(Path(sys.executable).with_name("deepface-gen"))]  # the command users type
     env = dict(os.environ, DEEPFACE_GEN_HOME=str(out / "home"))
-    report: dict = {"settings": vars(args), "stages": {}}
     results = Path(args.results or out / "rehearsal.json")
+    report: dict = {"settings": vars(args), "stages": {}}
+    if args.merge and results.exists():  # earlier stages of the same run are kept
+        report = json.loads(results.read_text()) | {"merged_stages": stages}
 
     def save() -> None:
         results.parent.mkdir(parents=True, exist_ok=True)
@@ -183,7 +207,7 @@ def main() -> None:
     source = f"celeba:{data}"
     classifier_dir, inverter_dir = out / "vgg16", out / "inverter"
     model = classifier_dir / "model"
-    sample = sorted((data / "img_align_celeba").iterdir())[-1]  # a test-split portrait
+    sample = sorted((data / "img_align_celeba").iterdir())[-1]  # the folder's last portrait
     record = report["stages"]
 
     if "weights" in stages:
@@ -255,7 +279,9 @@ def main() -> None:
         if stage in stages:
             argv = [str(a) for a in argv] + ["--model", str(model), "--quiet"]
             record[stage] = run_stage(stage, cli + argv, env, logs)
-    if record:
+    if all(stage in stages for stage in drawing):
+        sheet_of_drawings(out, sample, results.with_name(results.stem + ".png"))
+    if record and not args.merge:
         report["user_path_seconds"] = round(sum(r["seconds"] for r in record.values()), 1)
         report["peak_rss_mb"] = max(r["peak_rss_mb"] for r in record.values())
     save()

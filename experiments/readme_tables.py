@@ -361,7 +361,7 @@ def synth_speed() -> str:
     return _table(["device", "size", "batch", "portraits/s (warm)"], [row])
 
 
-REHEARSALS = (("rehearsal_128.json", "128 px"), ("rehearsal_224_fit.json", "224 px, short"))
+REHEARSALS = (("rehearsal.json", "128 px"), ("rehearsal_224_fit.json", "224 px, short"))
 STAGE_NAMES = {
     "weights": "`weights import`", "train": "`train` (fine-tune conv5 + head)",
     "evaluate": "`evaluate` (test split)", "fit": "`fit --layer conv3_1`",
@@ -396,7 +396,7 @@ def rehearsal() -> str:
 
 def rehearsal_quality() -> str:
     """The 128 px rehearsal's quality numbers beside the starter's."""
-    r = _load("rehearsal_128.json")
+    r = _load("rehearsal.json")
     stages, faith = r["stages"], r["faithfulness"]
     train = stages["train"]["last_metrics"]
     rows = [

@@ -3,7 +3,7 @@ same commands the README gives users ("Training on CelebA").
 
     python experiments/rehearse_celeba.py --images 20000 --size 128 --steps 300 \
         --out runs/rehearsal [--weights PATH.h5] [--data DIR] \
-        [--results experiments/results/rehearsal_128.json]
+        [--results experiments/results/rehearsal.json]
 
 Stages, each a ``deepface-gen`` command in its own process (``weights import``,
 ``train --config configs/celeba_vgg16.py``, ``evaluate``, ``fit --layer conv3_1``,

@@ -96,7 +96,6 @@ def faithfulness_against_starter(model: Path, judge_path: Path, seeds: int) -> d
     from deepface_gen.attributes import parse_description
     from deepface_gen.generation import defaults
     from deepface_gen.generation.generator import FaceGenerator
-    from deepface_gen.io.images import resize
     from deepface_gen.models.classifier import load_classifier
 
     judge = load_classifier(judge_path)
@@ -111,8 +110,7 @@ def faithfulness_against_starter(model: Path, judge_path: Path, seeds: int) -> d
             [generator.generate(specs[i : i + 8], n=seeds, seed=7) for i in range(0, len(specs), 8)]
         )
         seconds = time.perf_counter() - start
-        side = judge.input_size  # the judge reads faces at its own size
-        seen = np.stack([resize(face, (side, side)) for face in faces])
+        seen = np.stack([judge.prepare(face) for face in faces])  # at the judge's size
         per, overall = faithfulness(
             judge.outputs(seen)["probabilities"], judge.attributes, specs, seeds
         )

@@ -610,7 +610,7 @@ def _bundled_inverter(classifier: Classifier, layer: str) -> Inverter | None:
     weights; one trained on other weights or another layer is refused, not guessed at."""
     if "inverter" not in classifier.manifest:
         return None
-    inverter = load_inverter(classifier.path, verify=False)  # verified with the classifier
+    inverter = load_inverter(classifier.path)
     own = bundles.params_digest(classifier.manifest)
     if inverter.record.get("classifier_params") != own or inverter.layer != layer:
         raise WeightsError(

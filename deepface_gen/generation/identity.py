@@ -65,7 +65,7 @@ def image_prior(model: IdentityModel, bundle: str = "starter") -> ImagePrior:
     prior for ``model``, starting from the code of ``model``'s mean face; refused where
     the bundle has none or draws another size."""
     classifier = load_classifier(bundle)
-    generator = load_inverter(classifier.path, verify=False)  # verified with the classifier
+    generator = load_inverter(classifier.path)
     if generator.config.size != model.input_size:
         raise DeepFaceGenError(
             f"{classifier.path}'s inverter draws {generator.config.size} px faces; the identity "

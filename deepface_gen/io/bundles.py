@@ -249,14 +249,15 @@ def load_bundle_file(folder: str | os.PathLike, filename: str) -> dict:
     checked = _verified.get(_stat_key(path)) == digest
     try:
         if path.suffix == ".msgpack":
-            if not checked:
-                _check_file(folder, filename, digest)
-            return serialization.msgpack_restore(path.read_bytes())
-        arrays = safetensors.read(path, sha256=None if checked else digest)
+            data = path.read_bytes()  # read once: hashed and decoded from these bytes
+            actual = digest if checked else hashlib.sha256(data).hexdigest()
+            if actual != digest:
+                raise safetensors.ChecksumError(path, actual, digest)
+            arrays = serialization.msgpack_restore(data)
+        else:
+            arrays = safetensors.read(path, sha256=None if checked else digest)
     except safetensors.ChecksumError as err:
         raise WeightsError(str(err)) from None
-    except WeightsError:
-        raise
     except Exception as err:  # noqa: BLE001 - any decoding failure is a bad file
         raise WeightsError(f"{path}: cannot decode arrays ({err})") from None
     _remember(path, digest)

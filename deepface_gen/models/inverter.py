@@ -192,12 +192,12 @@ def inverter_record(
     }
 
 
-def load_inverter(folder: str | os.PathLike, verify: bool = True) -> Inverter:
+def load_inverter(folder: str | os.PathLike) -> Inverter:
     """The inverter recorded in a bundle's manifest (its own bundle, or one attached to a
-    classifier bundle), checksums verified unless the caller just did; its parameter
-    shapes are checked against its config."""
+    classifier bundle); its array file is checked against the manifest's sha256 as it
+    is read, and its parameter shapes against its config."""
     folder = Path(folder)
-    manifest = bundles.verify_bundle(folder) if verify else bundles.read_manifest(folder)
+    manifest = bundles.read_manifest(folder)
     record = manifest.get("inverter")
     if not isinstance(record, dict) or not isinstance(record.get("file"), str):
         raise WeightsError(

@@ -273,11 +273,12 @@ def vae_record(config: VAEConfig, filename: str, known: list[str], training: dic
     }
 
 
-def load_vae(folder: str | os.PathLike, verify: bool = True) -> VAE:
+def load_vae(folder: str | os.PathLike) -> VAE:
     """The VAE recorded in a bundle's manifest (its own bundle, or one attached to a
-    classifier bundle), checksums verified unless the caller just did."""
+    classifier bundle); its array file is checked against the manifest's sha256 as it
+    is read."""
     folder = Path(folder)
-    manifest = bundles.verify_bundle(folder) if verify else bundles.read_manifest(folder)
+    manifest = bundles.read_manifest(folder)
     record = manifest.get("vae")
     if not record:
         raise WeightsError(

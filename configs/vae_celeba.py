@@ -4,7 +4,9 @@
         data.source=celeba:/path/to/celeba      # or the default, tensorflow-datasets
 
 The starter recipe (configs/vae_starter.py), wider and longer, sized for a GPU
-(about an hour on one). Attach it to a CelebA classifier bundle with
+(about an hour on one). The feature and attribute terms read the CelebA classifier
+(``train.classifier``; its 224 px input gets the 64 px faces resized). Attach it to a
+CelebA classifier bundle with
 ``--attach`` to use it from ``generate --backend vae`` with that model.
 """
 
@@ -17,6 +19,7 @@ def get_config() -> dict:
     config["data"]["source"] = "tfds"
     config["model"].update(widths=[64, 128, 256, 256], latent=128)
     config["train"].update(
+        classifier="runs/vgg16/model",
         batch_size=128,
         steps=30000,
         learning_rate=5e-4,

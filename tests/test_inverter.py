@@ -23,10 +23,10 @@ from deepface_gen.models.inverter import (
 from deepface_gen.training.inverter import (
     Projection,
     attach,
-    normalized_feature_loss,
     project_codes,
     train_inverter,
 )
+from deepface_gen.training.perceptual import normalized_feature_loss
 
 TINY = [
     "data.size=16",
@@ -248,3 +248,28 @@ def test_shipped_inverter_redraws_portraits_the_classifier_reads_alike():
     seen = gen.classifier.probabilities(portraits) > 0.5
     again = gen.classifier.probabilities(redrawn) > 0.5
     assert (seen == again).mean() >= 0.9  # measured: 0.95
+
+
+def test_masked_attribute_loss_reads_only_known_labels():
+    from deepface_gen.training.perceptual import masked_attribute_loss
+
+    labels = jnp.array([[1.0, -1.0, 1.0]])
+    right = jnp.array([[20.0, -20.0, -20.0]])  # the third is wrong but unknown
+    mask = jnp.array([[1.0, 1.0, 0.0]])
+    assert float(masked_attribute_loss(right, labels, mask)[0]) < 1e-6
+    assert float(masked_attribute_loss(-right, labels, mask)[0]) == pytest.approx(20.0, rel=1e-3)
+
+
+def test_feature_function_resizes_other_sides_to_the_classifier_input(tiny_bundle):
+    from deepface_gen.models.classifier import load_classifier
+    from deepface_gen.training.perceptual import feature_function
+
+    classifier = load_classifier(tiny_bundle)
+    features = feature_function(classifier, ("conv2_1",))
+    small = jax.random.uniform(jax.random.key(0), (2, 16, 16, 3)) * 255.0
+    large = jax.image.resize(small, (2, 32, 32, 3), "bilinear")
+    a = features(classifier.params, small)
+    b = features(classifier.params, large)
+    assert a["conv2_1"].shape == b["conv2_1"].shape and a["attributes"].shape == (2, 40)
+    # Up then down again is nearly the identity on smooth content: features agree closely.
+    assert np.corrcoef(np.ravel(a["conv2_1"]), np.ravel(b["conv2_1"]))[0, 1] > 0.8

@@ -106,20 +106,6 @@ class Generator(nn.Module):
         return 255.0 * nn.sigmoid(nn.Conv(3, (3, 3))(nn.swish(x)))
 
 
-class PatchDiscriminator(nn.Module):
-    """Real-or-rendered logits per image patch (a PatchGAN): judges texture and local
-    structure, which is what the feature loss leaves blurred."""
-
-    widths: tuple[int, ...] = (32, 64, 128)
-
-    @nn.compact
-    def __call__(self, pixels: jax.Array) -> jax.Array:
-        x = pixels / 127.5 - 1.0
-        for width in self.widths:
-            x = nn.leaky_relu(nn.Conv(width, (4, 4), strides=2)(x), 0.2)
-        return nn.Conv(1, (3, 3))(x)[..., 0]
-
-
 @functools.partial(jax.jit, static_argnames=("module",))
 def render_codes(module: Generator, params, codes: jax.Array, code_scale: jax.Array) -> jax.Array:
     """G on raw activations (N, h, w, c): pixels (N, S, S, 3) in 0..255. Compiled once

@@ -7,7 +7,7 @@ the label co-occurrence (as the cGMM does), so the same description with
 different seeds gives different people. It is the fast backend (one decoder
 pass per face) and the hybrid's starting image (``--init vae``).
 
-Training lives in :mod:`deepface_gen.train_vae`; this module holds the model,
+Training lives in :mod:`deepface_gen.training.vae`; this module holds the model,
 its loss and the loaded, ready-to-sample object.
 """
 
@@ -125,16 +125,16 @@ def elbo_terms(
     conditions: jax.Array,
     key: jax.Array,
     pixel_sigma: float,
-) -> tuple[jax.Array, jax.Array]:
-    """Per-example (reconstruction, KL) in nats: a Gaussian likelihood with a fixed
-    ``pixel_sigma`` (in 0..1 units; smaller trusts pixels more, so sharper and less
-    regular) and the KL of q(z | x, y) to N(0, I)."""
+) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """Per-example (reconstruction, KL) in nats and the reconstructions (0..1): a Gaussian
+    likelihood with a fixed ``pixel_sigma`` (in 0..1 units; smaller trusts pixels more, so
+    sharper and less regular) and the KL of q(z | x, y) to N(0, I)."""
     target = images.astype(jnp.float32) / 255.0
     recon, mean, log_var = module.apply({"params": params}, to_model_range(images), conditions, key)
     squared = jnp.sum((recon - target) ** 2, axis=(1, 2, 3))
     reconstruction = squared / (2.0 * pixel_sigma**2)
     kl = 0.5 * jnp.sum(jnp.exp(log_var) + mean**2 - 1.0 - log_var, -1)
-    return reconstruction, kl
+    return reconstruction, kl, recon
 
 
 def masked_conditions(attributes: jax.Array, label_mask: jax.Array) -> jax.Array:

@@ -40,12 +40,12 @@ from deepface_gen.data import input_pipeline
 from deepface_gen.errors import DeepFaceGenError, WeightsError
 from deepface_gen.io import bundles
 from deepface_gen.models.classifier import Classifier, load_classifier
+from deepface_gen.models.discriminator import PatchDiscriminator
 from deepface_gen.models.inverter import (
     INVERTER_FILE,
     Generator,
     Inverter,
     InverterConfig,
-    PatchDiscriminator,
     init_generator,
     inverter_record,
     load_inverter,
@@ -59,20 +59,16 @@ from deepface_gen.training.loop import (
     resume_state,
     run_loop,
 )
+from deepface_gen.training.perceptual import (
+    GANState,
+    discriminator_state,
+    feature_function,
+    fool_loss,
+    normalized_feature_loss,
+    step_discriminator,
+)
 
 CODE_HIGH_PERCENTILE = 99.5  # refine keeps each channel below this percentile of real codes
-
-
-@struct.dataclass
-class GANState:
-    """The generator's and the discriminator's train states, stepped together."""
-
-    generator: TrainState
-    discriminator: TrainState
-
-    @property
-    def step(self) -> jax.Array:
-        return self.generator.step
 
 
 @struct.dataclass
@@ -82,18 +78,6 @@ class Projection:
 
     ridge: jax.Array  # (41, D)
     components: jax.Array  # (K, D)
-
-
-def normalized_feature_loss(fake: dict, real: dict, layers: tuple[str, ...]) -> jax.Array:
-    """Per image, the sum over ``layers`` of ||f(fake) - f(real)||^2 / ||f(real)||^2:
-    a relative error, so a deep layer with large activations does not drown the rest."""
-    total = 0.0
-    for layer in layers:
-        a, b = fake[layer], real[layer]
-        axes = tuple(range(1, a.ndim))
-        energy = jnp.mean(b**2, axis=axes) + 1e-6
-        total = total + jnp.mean((a - b) ** 2, axis=axes) / energy
-    return total
 
 
 def project_codes(
@@ -181,12 +165,9 @@ def make_inverter_train_step(
     taps = tuple(dict.fromkeys((arch.layer, *layers)))
     weights = float(t.feature_weight), float(t.pixel_weight), float(t.adversarial_weight)
     adversarial_start, fraction = int(t.adversarial_start), float(t.projected_fraction)
-    module, preprocessing = classifier.module, classifier.preprocessing
     generator = Generator(arch)
-    discriminator = PatchDiscriminator(tuple(config.model.discriminator))
-
-    def features(net_params, pixels):
-        return module.apply({"params": net_params}, preprocessing.apply(pixels), taps=taps)
+    critic_widths = tuple(config.model.discriminator)
+    features = feature_function(classifier, taps)
 
     def step(state: GANState, batch: dict, net_params, projection, code_scale, key):
         k_aug, k_pick, k_shrink = jax.random.split(jax.random.fold_in(key, state.step), 3)
@@ -205,26 +186,18 @@ def make_inverter_train_step(
             fake = generator.apply({"params": g_params}, codes / code_scale)
             feat = normalized_feature_loss(features(net_params, fake), real, layers)
             pixel = jnp.mean(jnp.abs(fake - images), axis=(1, 2, 3)) / 255.0
-            logits = discriminator.apply({"params": state.discriminator.params}, fake)
-            fool = jnp.mean(jax.nn.softplus(-logits), axis=(1, 2))
+            critic = PatchDiscriminator(critic_widths)
+            fool = fool_loss(critic.apply({"params": state.discriminator.params}, fake))
             total = weights[0] * feat + weights[1] * pixel + adversarial_on * weights[2] * fool
             return jnp.mean(total), (fake, jnp.mean(feat), jnp.mean(pixel), jnp.mean(fool))
 
         grads, (fake, feat, pixel, fool) = jax.grad(generator_loss, has_aux=True)(
             state.generator.params
         )
-        fake = jax.lax.stop_gradient(fake)
-
-        def discriminator_loss(d_params):
-            on_real = discriminator.apply({"params": d_params}, images)
-            on_fake = discriminator.apply({"params": d_params}, fake)
-            return jnp.mean(jax.nn.softplus(-on_real)) + jnp.mean(jax.nn.softplus(on_fake))
-
-        d_loss, d_grads = jax.value_and_grad(discriminator_loss)(state.discriminator.params)
-        state = GANState(
-            state.generator.apply_gradients(grads=grads),
-            state.discriminator.apply_gradients(grads=d_grads),
+        critic_state, d_loss = step_discriminator(
+            state.discriminator, critic_widths, images, (jax.lax.stop_gradient(fake),)
         )
+        state = GANState(state.generator.apply_gradients(grads=grads), critic_state)
         rmse = jnp.sqrt(jnp.mean((fake - images) ** 2))
         metrics = {"feature": feat, "pixel": pixel, "fool": fool, "discriminator": d_loss,
                    "rmse": rmse}  # fmt: skip
@@ -261,14 +234,15 @@ def train_inverter(
     t = config.train
     key = jax.random.key(config.seed)
     g_params = init_generator(arch, jax.random.fold_in(key, 0))
-    disc = PatchDiscriminator(tuple(config.model.discriminator))
-    size = arch.size
-    d_params = disc.init(jax.random.fold_in(key, 1), jnp.zeros((1, size, size, 3)))["params"]
     g_tx = optax.chain(optax.clip_by_global_norm(1.0), optax.adam(learning_rate_schedule(config)))
-    d_tx = optax.adam(float(t.discriminator_learning_rate), b1=0.5)
     state = GANState(
         TrainState.create(apply_fn=None, params=g_params, tx=g_tx),
-        TrainState.create(apply_fn=None, params=d_params, tx=d_tx),
+        discriminator_state(
+            tuple(config.model.discriminator),
+            arch.size,
+            float(t.discriminator_learning_rate),
+            jax.random.fold_in(key, 1),
+        ),
     )
     state, start, stop = resume_state(state, workdir, config, resume, max_steps)
     finished = workdir / "model" / bundles.MANIFEST
@@ -276,7 +250,7 @@ def train_inverter(
         return finished.parent  # a finished run: its model as exported, with its record
 
     source = input_pipeline.make_source(
-        config.data.source, "train", size, t.batch_size, config.seed
+        config.data.source, "train", arch.size, t.batch_size, config.seed
     )
     # A deterministic function of the data: a resumed run computes the same scale.
     scale, high = code_moments(classifier, source, arch.layer, int(t.moment_batches))

@@ -1,5 +1,17 @@
 """Training the conditional VAE, with the classifier trainer's habits.
 
+The loss is the ELBO (a Gaussian pixel likelihood, KL annealed in) plus, where the
+config weighs them, the terms that make a VAE's faces sharp and faithful:
+
+* a **feature loss** (DFC-VAE, Hou et al. 2017): the reconstruction must look the
+  same as the portrait to the frozen generating classifier at several layers
+  (``training/perceptual.py``, the inverter's DeePSiM loss);
+* an **adversarial loss** (VAE-GAN, Larsen et al. 2016): a patch discriminator trained
+  alongside scores both reconstructions and faces decoded from the prior as fakes;
+* an **attribute loss**: faces decoded from the prior with a batch's labels must carry
+  those labels to the frozen classifier, so the decoder listens to its conditions
+  instead of leaving hair colour or baldness to the latent.
+
 Same data sources, the same sharded loop (``train.run_loop``: prefetch,
 ``metrics.jsonl``, atomic checkpoints, ``resume`` with the same data order,
 a progress bar), and a final export: a bundle in ``workdir/model`` that
@@ -20,10 +32,14 @@ import numpy as np
 import optax
 from sklearn.mixture import GaussianMixture
 
+from deepface_gen import checks
 from deepface_gen.attributes import CELEBA_ATTRIBUTES
 from deepface_gen.config import Config
 from deepface_gen.data import input_pipeline
+from deepface_gen.errors import DeepFaceGenError
 from deepface_gen.io import bundles
+from deepface_gen.models.classifier import Classifier, load_classifier
+from deepface_gen.models.discriminator import PatchDiscriminator
 from deepface_gen.models.vae import (
     VAE,
     VAE_FILE,
@@ -35,6 +51,7 @@ from deepface_gen.models.vae import (
     masked_conditions,
     vae_record,
 )
+from deepface_gen.models.vgg import canonical_layer
 from deepface_gen.training.classifier import TrainState, known_attributes_of, read_labels
 from deepface_gen.training.loop import (
     check_config,
@@ -43,6 +60,17 @@ from deepface_gen.training.loop import (
     resume_state,
     run_loop,
 )
+from deepface_gen.training.perceptual import (
+    GANState,
+    discriminator_state,
+    feature_function,
+    fool_loss,
+    masked_attribute_loss,
+    normalized_feature_loss,
+    step_discriminator,
+)
+
+PERCEPTUAL_WEIGHTS = ("feature_weight", "attribute_weight", "adversarial_weight")
 
 
 def vae_config(config: Config) -> VAEConfig:
@@ -64,28 +92,100 @@ def kl_weight(step: jax.Array, beta: float, warmup: int) -> jax.Array:
     return beta * jnp.minimum(1.0, (step + 1) / max(warmup, 1))
 
 
-def make_vae_train_step(module: ConditionalVAE, config: Config) -> Callable:
-    """One jit-compiled step: flip-augment, ELBO (annealed KL), update."""
+def perceptual_terms(config: Config) -> dict[str, float]:
+    """The weights of the feature, attribute and adversarial terms (0 where a config
+    predates them: a plain ELBO)."""
+    return {name: float(config.train.get(name, 0.0)) for name in PERCEPTUAL_WEIGHTS}
+
+
+def check_vae_config(config: Config) -> Classifier | None:
+    """Refuse settings the trainer cannot run, before anything is created; returns the
+    frozen classifier the perceptual terms read (None when no term needs one)."""
+    check_config(config)
+    t = config.train
+    weights = perceptual_terms(config)
+    for name, value in weights.items():
+        checks.real(f"train.{name}", value, 0.0, 1e6)
+    if not (weights["feature_weight"] or weights["attribute_weight"]):
+        return None
+    classifier = load_classifier(t.classifier)
+    layers = classifier.backbone.layer_names()
+    unknown = [name for name in t.feature_layers if canonical_layer(name) not in layers]
+    if weights["feature_weight"] and (unknown or not t.feature_layers):
+        raise DeepFaceGenError(
+            f"train.feature_layers must name layers of {t.classifier} ({', '.join(layers)}); "
+            f"got {list(t.feature_layers)}"
+        )
+    return classifier
+
+
+def make_vae_train_step(
+    module: ConditionalVAE, config: Config, classifier: Classifier | None = None
+) -> Callable:
+    """One jit-compiled step: flip-augment, the ELBO (annealed KL) plus the weighted
+    feature, attribute and adversarial terms, the VAE's update, then the critic's."""
     t = config.train
     sigma, beta, warmup = float(t.pixel_sigma), float(t.beta), int(t.kl_warmup_steps)
+    weights = perceptual_terms(config)
+    adversarial_start = int(t.get("adversarial_start", 0))
+    critic_widths = tuple(config.model.get("discriminator", (32, 64, 128)))
+    layers = tuple(dict.fromkeys(canonical_layer(n) for n in t.get("feature_layers", ())))
+    features = feature_function(classifier, layers) if classifier is not None else None
+    draws_prior = bool(weights["attribute_weight"] or weights["adversarial_weight"])
+    latent = module.config.latent
 
-    def step(state: TrainState, batch: dict, key: jax.Array):
-        k_aug, k_z = jax.random.split(jax.random.fold_in(key, state.step))
+    def step(state: GANState, batch: dict, net_params, key: jax.Array):
+        k_aug, k_z, k_prior = jax.random.split(jax.random.fold_in(key, state.step), 3)
         images = input_pipeline.augment(k_aug, batch["images"], max_shift=0)
         conditions = masked_conditions(batch["attributes"], batch["label_mask"])
         weight = kl_weight(state.step, beta, warmup)
+        adversarial_on = (state.step >= adversarial_start).astype(jnp.float32)
+        pixels = images.astype(jnp.float32)
+        if weights["feature_weight"]:
+            real = jax.lax.stop_gradient(features(net_params, pixels))
+        prior_z = jax.random.normal(k_prior, (len(images), latent))
+        critic = PatchDiscriminator(critic_widths)
 
         def loss_fn(params):
-            recon, kl = elbo_terms(module, params, images, conditions, k_z, sigma)
-            return jnp.mean(recon + weight * kl), (recon, kl)
+            recon, kl, drawn = elbo_terms(module, params, images, conditions, k_z, sigma)
+            terms = {"recon": recon, "kl": kl}
+            total = recon + weight * kl
+            fakes = (255.0 * drawn,)
+            if draws_prior:
+                fakes += (255.0 * module.apply({"params": params}, prior_z, conditions,
+                                               method=ConditionalVAE.decode),)  # fmt: skip
+            if weights["feature_weight"]:
+                terms["feature"] = normalized_feature_loss(
+                    features(net_params, fakes[0]), real, layers
+                )
+                total = total + weights["feature_weight"] * terms["feature"]
+            if weights["attribute_weight"]:
+                logits = features(net_params, fakes[1])["attributes"]
+                mask = batch["label_mask"].astype(jnp.float32)
+                terms["attribute"] = masked_attribute_loss(logits, batch["attributes"], mask)
+                total = total + weights["attribute_weight"] * terms["attribute"]
+            if weights["adversarial_weight"]:
+                d_params = state.discriminator.params
+                terms["fool"] = sum(
+                    fool_loss(critic.apply({"params": d_params}, f)) for f in fakes
+                ) / len(fakes)
+                total = total + adversarial_on * weights["adversarial_weight"] * terms["fool"]
+            means = {name: jnp.mean(value) for name, value in terms.items()}
+            return jnp.mean(total), (means, fakes)
 
-        (loss, (recon, kl)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
-        state = state.apply_gradients(grads=grads)
-        pixels = images.shape[1] * images.shape[2] * 3
+        (loss, (means, fakes)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+            state.generator.params
+        )
+        critic_state = state.discriminator
+        if weights["adversarial_weight"]:
+            critic_state, means["discriminator"] = step_discriminator(
+                critic_state, critic_widths, pixels, fakes
+            )
+        state = GANState(state.generator.apply_gradients(grads=grads), critic_state)
         # RMSE in 0..255 units reads better than nats: recon = sum sq / (2 sigma^2).
-        rmse = 255.0 * sigma * jnp.sqrt(2.0 * jnp.mean(recon) / pixels)
-        metrics = {"loss": loss, "kl": jnp.mean(kl), "rmse": rmse}
-        return state, metrics
+        rmse = 255.0 * sigma * jnp.sqrt(2.0 * means["recon"] / (pixels[0].size))
+        return state, {"loss": loss, **{k: v for k, v in means.items() if k != "recon"},
+                       "rmse": rmse}  # fmt: skip
 
     return jax.jit(step, donate_argnums=0)
 
@@ -105,7 +205,7 @@ def train_vae(
 ) -> Path | None:
     """Train a conditional VAE per ``config``; returns the exported bundle folder
     (``workdir/model``), or None when ``max_steps`` stopped it early."""
-    check_config(config)
+    classifier = check_vae_config(config)
     workdir = check_workdir(workdir, resume)
     t = config.train
     arch = vae_config(config)
@@ -118,18 +218,28 @@ def train_vae(
         jnp.zeros((1, arch.num_attributes)),
         jax.random.key(0),
     )["params"]
-    state = TrainState.create(apply_fn=module.apply, params=params, tx=make_vae_optimizer(config))
+    critic = discriminator_state(
+        tuple(config.model.get("discriminator", (32, 64, 128))),
+        size,
+        float(t.get("discriminator_learning_rate", 2e-4)),
+        jax.random.fold_in(key, 2),
+    )
+    state = GANState(
+        TrainState.create(apply_fn=module.apply, params=params, tx=make_vae_optimizer(config)),
+        critic,
+    )
     state, start, stop = resume_state(state, workdir, config, resume, max_steps)
 
     source = input_pipeline.make_source(
         config.data.source, "train", size, t.batch_size, config.seed
     )
-    train_step = make_vae_train_step(module, config)
+    train_step = make_vae_train_step(module, config, classifier)
     step_key = jax.random.fold_in(key, 1)
+    net_params = classifier.params if classifier is not None else None
     began = time.perf_counter()
     state = run_loop(
         state,
-        lambda s, batch: train_step(s, batch, step_key),
+        lambda s, batch: train_step(s, batch, net_params, step_key),
         source,
         config,
         workdir,
@@ -151,8 +261,10 @@ def train_vae(
         "device": jax.devices()[0].device_kind,
         "jax_version": jax.__version__,
     }
+    if classifier is not None:  # the frozen network the perceptual terms read
+        training["classifier_params"] = bundles.params_digest(classifier.manifest)
     known = known_attributes_of(config.data.source, *sample)
-    vae = VAE(arch, jax.device_get(state.params), mean, cov, tuple(known), {})
+    vae = VAE(arch, jax.device_get(state.generator.params), mean, cov, tuple(known), {})
     components = int(t.get("latent_components", 0))
     if components:
         batches = [source.batch(i) for i in range(int(t.moment_batches))]

@@ -108,3 +108,15 @@ def test_cli_keeps_compiled_programs_on_disk_unless_told_not_to(tiny_bundle, tmp
     plain = tmp_path / "plain"
     _generate_in_subprocess(tiny_bundle, plain, "--no-compilation-cache")
     assert not (plain / "xla").exists() and (plain / "face.png").exists()
+
+
+def test_evaluate_on_the_endless_synthetic_source_needs_no_count(tiny_bundle, tmp_path, capsys):
+    """Without --n the synthetic source (endless) is evaluated on 4096 portraits, as the
+    help says, instead of failing."""
+    import json
+
+    report = tmp_path / "eval.json"
+    command = ["evaluate", "--model", str(tiny_bundle), "--json", str(report), "--quiet"]
+    assert cli.main(command) == 0
+    counts = json.loads(report.read_text())["per_attribute"]["Male"]
+    assert counts["positives"] + counts["negatives"] == 4096

@@ -8,6 +8,9 @@ import sys
 
 from deepface_gen.cli import common
 
+# The synthetic source is endless: without --n, evaluate this many of its portraits.
+SYNTHETIC_EXAMPLES = 4096
+
 
 def run_evaluate(args: argparse.Namespace) -> int:
     from deepface_gen.analysis.evaluate import evaluate
@@ -19,7 +22,10 @@ def run_evaluate(args: argparse.Namespace) -> int:
     source = make_source(
         args.data, args.split, classifier.input_size, args.batch_size, seed=args.seed, shuffle=False
     )
-    report = evaluate(classifier, source, args.n, quiet=args.quiet)
+    examples = args.n
+    if examples is None and source.num_examples is None:
+        examples = SYNTHETIC_EXAMPLES
+    report = evaluate(classifier, source, examples, quiet=args.quiet)
     print(report.table())
     if args.json:
         atomic_write_bytes(args.json, json.dumps(report.to_json(), indent=2).encode())
@@ -80,7 +86,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--n",
         type=common.whole(1, common.BIG),
         default=None,
-        help="examples (required for synthetic)",
+        help=f"examples (default: the whole split; {SYNTHETIC_EXAMPLES} of the endless "
+        "synthetic source)",
     )
     p.add_argument(
         "--seed", type=common.whole(0, common.SEED_MAX), default=12345, help="data seed (synthetic)"

@@ -16,12 +16,12 @@ def get_config() -> dict:
         "model": {
             "classifier": "starter",  # a shipped model's name or a bundle folder
             "layer": "conv3_1",  # the cGMM's layer: what G renders
-            "widths": [96, 48, 16],  # at 16x16, then after each 2x upsampling
+            "widths": [64, 32, 16],  # at 16x16, then after each 2x upsampling
             "discriminator": [32, 64, 128],
         },
         "train": {
             "batch_size": 32,
-            "steps": 15000,
+            "steps": 3000,
             "learning_rate": 1e-3,
             "warmup_steps": 200,
             "discriminator_learning_rate": 2e-4,

@@ -18,20 +18,21 @@ def get_config() -> dict:
         "model": {"widths": [32, 64, 128, 128], "latent": 64, "discriminator": [32, 64, 128]},
         "train": {
             "batch_size": 32,
-            "steps": 8000,
+            "steps": 3000,
             "learning_rate": 1e-3,
             "warmup_steps": 100,
             # Gaussian likelihood with this pixel sigma (0..1 units): lower is sharper
-            # reconstructions but a less regular latent (worse samples).
-            "pixel_sigma": 0.1,
+            # reconstructions but a less regular latent (worse samples). The feature
+            # loss carries detail, so pixels are trusted less than a plain VAE would.
+            "pixel_sigma": 0.2,
             "beta": 1.0,
             "kl_warmup_steps": 500,
             # Terms in nats beside the ELBO's (the reconstruction term is ~10^3 nats).
             "classifier": "starter",
             "feature_layers": ["conv1_1", "conv2_1", "conv3_1", "conv4_1"],
             "feature_weight": 1000.0,
-            "attribute_weight": 200.0,
-            "adversarial_weight": 100.0,
+            "attribute_weight": 500.0,
+            "adversarial_weight": 300.0,
             "adversarial_start": 300,
             "discriminator_learning_rate": 2e-4,
             "moment_batches": 64,

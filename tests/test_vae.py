@@ -263,3 +263,27 @@ def test_perceptual_terms_are_checked_before_any_work(tiny_bundle, tmp_path):
     with pytest.raises(DeepFaceGenError, match="attribute_weight"):
         train_vae(perceptual_config(tiny_bundle, 4, attribute_weight=-1.0), tmp_path / "b")
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_default_prior_is_the_bundles_measured_choice(trained_vae, tmp_path):
+    from deepface_gen.data.input_pipeline import SyntheticSource
+    from deepface_gen.training.vae import fit_latent_density, store_latent_density
+
+    bundle, _ = trained_vae
+    copy = shutil.copytree(bundle, tmp_path / "copy")
+    vae = load_vae(copy)
+    assert vae.default_prior == "gaussian"  # no density, no choice: the unit Gaussian
+    source = SyntheticSource(size=16, batch_size=32, seed=3)
+    density = fit_latent_density(vae, [source.batch(i) for i in range(4)], 2)
+    conditions = np.tile(vae.attribute_mean, (4, 1)).astype(np.float32)
+    key = jax.random.key(8)
+    for chosen in ("fitted", "gaussian"):
+        store_latent_density(copy, density, default_prior=chosen)
+        vae = load_vae(copy)
+        assert vae.default_prior == chosen
+        np.testing.assert_array_equal(
+            vae.sample(conditions, key), vae.sample(conditions, key, prior=chosen)
+        )
+    with pytest.raises(DeepFaceGenError, match="default_prior"):
+        store_latent_density(copy, density, default_prior="uniform")
+    assert load_vae(copy).default_prior == "gaussian"  # the refused call changed nothing

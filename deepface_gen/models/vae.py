@@ -211,6 +211,14 @@ class VAE:
     def module(self) -> ConditionalVAE:
         return ConditionalVAE(self.config)
 
+    @property
+    def default_prior(self) -> str:
+        """Where latents come from when a caller does not say: the bundle's measured
+        choice (``experiments/bench_vae_prior.py --write``), else N(0, T^2 I)."""
+        chosen = (self.manifest.get("vae") or {}).get("default_prior", "gaussian")
+        usable = chosen in LATENT_PRIORS and (chosen != "fitted" or self.density is not None)
+        return chosen if usable else "gaussian"
+
     def arrays(self) -> dict:
         out = {
             "params": self.params,
@@ -241,13 +249,14 @@ class VAE:
     ) -> jax.Array:
         """One face per row of ``conditions`` (N, 40): float 0..255 (N, S, S, 3).
 
-        ``prior`` is where latents come from: ``gaussian`` (N(0, T^2 I), the default) or
-        ``fitted`` (the aggregate posterior's mixture, where this VAE has one: more
-        realistic samples, but the latent then carries some of what the conditions
-        should decide, such as hair colour; ``experiments/bench_vae_prior.py``).
+        ``prior`` is where latents come from: ``gaussian`` (N(0, T^2 I)) or ``fitted``
+        (the aggregate posterior's mixture, where this VAE has one); None takes the
+        bundle's measured choice (``default_prior``). A VAE trained with a strong
+        likelihood leaves its posterior far from N(0, I), and then only the fitted
+        density lands where the decoder learned to draw (``experiments/bench_vae_prior.py``).
         """
         conditions = jnp.asarray(conditions, jnp.float32)
-        prior = prior or "gaussian"
+        prior = prior or self.default_prior
         if prior not in LATENT_PRIORS:
             raise WeightsError(f"unknown latent prior {prior!r}; use {' or '.join(LATENT_PRIORS)}")
         if prior == "fitted":

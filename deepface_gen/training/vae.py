@@ -41,6 +41,7 @@ from deepface_gen.io import bundles
 from deepface_gen.models.classifier import Classifier, load_classifier
 from deepface_gen.models.discriminator import PatchDiscriminator
 from deepface_gen.models.vae import (
+    LATENT_PRIORS,
     VAE,
     VAE_FILE,
     ConditionalVAE,
@@ -290,11 +291,19 @@ def fit_latent_density(vae: VAE, batches, components: int = 10) -> LatentDensity
     return LatentDensity(gmm.weights_, gmm.means_, np.linalg.cholesky(gmm.covariances_))
 
 
-def store_latent_density(bundle: str | Path, density: LatentDensity) -> Path:
+def store_latent_density(
+    bundle: str | Path, density: LatentDensity, default_prior: str | None = None
+) -> Path:
     """Store a fitted latent density with the VAE of ``bundle`` (a VAE bundle, or a
-    classifier bundle with an attached VAE), atomically; returns the written file."""
+    classifier bundle with an attached VAE), atomically, and with ``default_prior``
+    (``gaussian`` or ``fitted``: the measured winner) where given; returns the file."""
     vae = dataclasses.replace(load_vae(bundle), density=density)
-    return bundles.add_to_bundle(bundle, "vae", VAE_FILE, vae.arrays(), vae.manifest["vae"])
+    record = dict(vae.manifest["vae"])
+    if default_prior is not None:
+        if default_prior not in LATENT_PRIORS:
+            raise DeepFaceGenError(f"default_prior must be one of {', '.join(LATENT_PRIORS)}")
+        record["default_prior"] = default_prior
+    return bundles.add_to_bundle(bundle, "vae", VAE_FILE, vae.arrays(), record)
 
 
 def attach(vae_bundle: str | Path, classifier_bundle: str | Path) -> Path:

@@ -211,7 +211,9 @@ def perceptual_config(tiny_bundle, steps: int, **train) -> Config:
 def test_perceptual_vae_logs_every_term_records_its_classifier_and_resumes_exactly(
     tiny_bundle, tmp_path
 ):
-    config = perceptual_config(tiny_bundle, 12, checkpoint_every=6, log_every=3)
+    config = perceptual_config(
+        tiny_bundle, 12, checkpoint_every=6, log_every=3, prior_latents="shuffled_posterior"
+    )
     whole = train_vae(config, tmp_path / "whole", quiet=True)
     rows = [
         json.loads(line) for line in (tmp_path / "whole/metrics.jsonl").read_text().splitlines()
@@ -262,6 +264,8 @@ def test_perceptual_terms_are_checked_before_any_work(tiny_bundle, tmp_path):
         train_vae(perceptual_config(tiny_bundle, 4, feature_layers=["conv9_9"]), tmp_path / "a")
     with pytest.raises(DeepFaceGenError, match="attribute_weight"):
         train_vae(perceptual_config(tiny_bundle, 4, attribute_weight=-1.0), tmp_path / "b")
+    with pytest.raises(DeepFaceGenError, match="prior_latents"):
+        train_vae(perceptual_config(tiny_bundle, 4, prior_latents="uniform"), tmp_path / "b")
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
 
 

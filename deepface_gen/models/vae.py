@@ -125,16 +125,17 @@ def elbo_terms(
     conditions: jax.Array,
     key: jax.Array,
     pixel_sigma: float,
-) -> tuple[jax.Array, jax.Array, jax.Array]:
-    """Per-example (reconstruction, KL) in nats and the reconstructions (0..1): a Gaussian
-    likelihood with a fixed ``pixel_sigma`` (in 0..1 units; smaller trusts pixels more, so
-    sharper and less regular) and the KL of q(z | x, y) to N(0, I)."""
+) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
+    """Per-example (reconstruction, KL) in nats, the reconstructions (0..1) and the
+    posterior means: a Gaussian likelihood with a fixed ``pixel_sigma`` (in 0..1 units;
+    smaller trusts pixels more, so sharper and less regular) and the KL of q(z | x, y)
+    to N(0, I)."""
     target = images.astype(jnp.float32) / 255.0
     recon, mean, log_var = module.apply({"params": params}, to_model_range(images), conditions, key)
     squared = jnp.sum((recon - target) ** 2, axis=(1, 2, 3))
     reconstruction = squared / (2.0 * pixel_sigma**2)
     kl = 0.5 * jnp.sum(jnp.exp(log_var) + mean**2 - 1.0 - log_var, -1)
-    return reconstruction, kl, recon
+    return reconstruction, kl, recon, mean
 
 
 def masked_conditions(attributes: jax.Array, label_mask: jax.Array) -> jax.Array:

@@ -12,6 +12,12 @@ config weighs them, the terms that make a VAE's faces sharp and faithful:
   those labels to the frozen classifier, so the decoder listens to its conditions
   instead of leaving hair colour or baldness to the latent.
 
+``train.prior_latents`` says which latents those prior faces are decoded from:
+``gaussian`` (N(0, I)) or ``shuffled_posterior`` (each face gets another face's
+posterior mean: draws from the aggregate posterior, which is what generation samples
+through the fitted density, so the decoder learns to obey its conditions there and
+the encoder to keep what they decide out of the latent).
+
 Same data sources, the same sharded loop (``train.run_loop``: prefetch,
 ``metrics.jsonl``, atomic checkpoints, ``resume`` with the same data order,
 a progress bar), and a final export: a bundle in ``workdir/model`` that
@@ -72,6 +78,7 @@ from deepface_gen.training.perceptual import (
 )
 
 PERCEPTUAL_WEIGHTS = ("feature_weight", "attribute_weight", "adversarial_weight")
+PRIOR_LATENTS = ("gaussian", "shuffled_posterior")
 
 
 def vae_config(config: Config) -> VAEConfig:
@@ -107,6 +114,11 @@ def check_vae_config(config: Config) -> Classifier | None:
     weights = perceptual_terms(config)
     for name, value in weights.items():
         checks.real(f"train.{name}", value, 0.0, 1e6)
+    if t.get("prior_latents", "gaussian") not in PRIOR_LATENTS:
+        raise DeepFaceGenError(
+            f"train.prior_latents must be one of {', '.join(PRIOR_LATENTS)}; "
+            f"got {t.prior_latents!r}"
+        )
     if not (weights["feature_weight"] or weights["attribute_weight"]):
         return None
     classifier = load_classifier(t.classifier)
@@ -133,6 +145,7 @@ def make_vae_train_step(
     layers = tuple(dict.fromkeys(canonical_layer(n) for n in t.get("feature_layers", ())))
     features = feature_function(classifier, layers) if classifier is not None else None
     draws_prior = bool(weights["attribute_weight"] or weights["adversarial_weight"])
+    shuffled = t.get("prior_latents", "gaussian") == "shuffled_posterior"
     latent = module.config.latent
 
     def step(state: GANState, batch: dict, net_params, key: jax.Array):
@@ -148,12 +161,13 @@ def make_vae_train_step(
         critic = PatchDiscriminator(critic_widths)
 
         def loss_fn(params):
-            recon, kl, drawn = elbo_terms(module, params, images, conditions, k_z, sigma)
+            recon, kl, drawn, posterior = elbo_terms(module, params, images, conditions, k_z, sigma)
             terms = {"recon": recon, "kl": kl}
             total = recon + weight * kl
             fakes = (255.0 * drawn,)
             if draws_prior:
-                fakes += (255.0 * module.apply({"params": params}, prior_z, conditions,
+                z = jnp.roll(posterior, 1, axis=0) if shuffled else prior_z
+                fakes += (255.0 * module.apply({"params": params}, z, conditions,
                                                method=ConditionalVAE.decode),)  # fmt: skip
             if weights["feature_weight"]:
                 terms["feature"] = normalized_feature_loss(
@@ -171,8 +185,8 @@ def make_vae_train_step(
                     fool_loss(critic.apply({"params": d_params}, f)) for f in fakes
                 ) / len(fakes)
                 total = total + adversarial_on * weights["adversarial_weight"] * terms["fool"]
-            means = {name: jnp.mean(value) for name, value in terms.items()}
-            return jnp.mean(total), (means, fakes)
+            averages = {name: jnp.mean(value) for name, value in terms.items()}
+            return jnp.mean(total), (averages, fakes)
 
         (loss, (means, fakes)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
             state.generator.params

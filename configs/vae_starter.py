@@ -34,6 +34,7 @@ def get_config() -> dict:
             "attribute_weight": 500.0,
             "adversarial_weight": 300.0,
             "adversarial_start": 300,
+            "prior_latents": "gaussian",  # or shuffled_posterior (training/vae.py)
             "discriminator_learning_rate": 2e-4,
             "moment_batches": 64,
             # A Gaussian mixture over the encoder's means of the moment batches' faces:

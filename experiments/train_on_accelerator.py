@@ -88,7 +88,9 @@ class Job:
         rows = [json.loads(line) for line in metrics.read_text().splitlines() if line.strip()]
         if len(rows) < 3:
             return None
-        first, last = rows[1], rows[-1]  # rows[0] carries the compile
+        # The latest rows only: rows[0] carries the compile and the first windows the
+        # warm-up, which made an early projection stop a run that would have finished.
+        first, last = rows[max(1, len(rows) - 4)], rows[-1]
         span = last["elapsed_s"] - first["elapsed_s"]
         return (last["step"], (last["step"] - first["step"]) / span) if span > 0 else None
 
@@ -118,8 +120,13 @@ def main() -> int:
     parser.add_argument("--job", action="append", required=True, help="name:command:config[:k=v]")
     parser.add_argument("--budget-s", type=float, required=True)
     parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--runs", type=Path, default=Path("runs/accelerator"))
+    parser.add_argument(
+        "--runs", type=Path, default=None, help="work folders (default: a new runs/accelerator/TIME)"
+    )
     args = parser.parse_args()
+    # A warm machine keeps ignored folders between calls: a fresh folder per call, so a
+    # second call never finds the first one's checkpoints.
+    args.runs = args.runs or Path("runs/accelerator") / time.strftime("%Y%m%d-%H%M%S")
     args.out.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")  # processes share the GPU
     began = time.monotonic()

@@ -121,7 +121,7 @@ def main() -> int:
     parser.add_argument("--budget-s", type=float, required=True)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument(
-        "--runs", type=Path, default=None, help="work folders (default: a new runs/accelerator/TIME)"
+        "--runs", type=Path, default=None, help="work folders (default: runs/accelerator/TIME)"
     )
     args = parser.parse_args()
     # A warm machine keeps ignored folders between calls: a fresh folder per call, so a

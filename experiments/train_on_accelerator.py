@@ -115,6 +115,12 @@ def pack(job: Job, out: Path) -> Path:
     return target
 
 
+def last_metrics(run_dir: Path) -> dict:
+    """The run's final logged row (its losses, steps per second and elapsed seconds)."""
+    lines = (run_dir / "metrics.jsonl").read_text().splitlines()
+    return json.loads(lines[-1]) if lines else {}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--job", action="append", required=True, help="name:command:config[:k=v]")
@@ -147,6 +153,7 @@ def main() -> int:
                          "runs": job.history}  # fmt: skip
                 if code == 0 and (job.run_dir / "model").exists():
                     entry["packed"] = pack(job, args.out).name
+                    entry["last_metrics"] = last_metrics(job.run_dir)
                 report["jobs"][job.name] = entry
                 print(f"{job.name}: exit {code} after {entry['seconds']} s", flush=True)
                 continue

@@ -34,7 +34,9 @@ def get_config() -> dict:
             "attribute_weight": 500.0,
             "adversarial_weight": 300.0,
             "adversarial_start": 300,
-            "prior_latents": "gaussian",  # or shuffled_posterior (training/vae.py)
+            # Faces for the attribute and adversarial terms decode other faces' posterior
+            # means, the aggregate posterior generation samples (or "gaussian": N(0, I)).
+            "prior_latents": "shuffled_posterior",
             "discriminator_learning_rate": 2e-4,
             "moment_batches": 64,
             # A Gaussian mixture over the encoder's means of the moment batches' faces:

@@ -146,6 +146,14 @@ def vae_prior() -> str:
     return table + "\n" + _table(["faithfulness per attribute", *shown], rows)
 
 
+def vae_recipes() -> str:
+    """The VAE recipes trained side by side, each prior's faces measured."""
+    report = _load("vae_recipes.json")["recipes"]
+    rows = {f"{name} ({prior})": r for name, recipe in report.items()
+            for prior, r in recipe["rows"].items()}  # fmt: skip
+    return _measured_rows(rows, "recipe (latent prior)")
+
+
 def _edit_report(name: str) -> dict:
     """An edit benchmark's JSON, refused when its identity numbers predate the identity
     embedding (they were the judge's features then: re-run the benchmark)."""
@@ -420,6 +428,7 @@ RENDERERS: dict[str, Callable[[], str]] = {
         generation_targets,
         mixture_sweep,
         vae_prior,
+        vae_recipes,
         edit_modes,
         generation_per_attribute,
         cost,

@@ -252,9 +252,9 @@ class VAE:
 
         ``prior`` is where latents come from: ``gaussian`` (N(0, T^2 I)) or ``fitted``
         (the aggregate posterior's mixture, where this VAE has one); None takes the
-        bundle's measured choice (``default_prior``). A VAE trained with a strong
-        likelihood leaves its posterior far from N(0, I), and then only the fitted
-        density lands where the decoder learned to draw (``experiments/bench_vae_prior.py``).
+        bundle's measured choice (``default_prior``). The more a VAE spends on its latent,
+        the further its aggregate posterior sits from N(0, I), and the fitted density
+        draws where the decoder learned to draw (``experiments/bench_vae_prior.py``).
         """
         conditions = jnp.asarray(conditions, jnp.float32)
         prior = prior or self.default_prior

@@ -1,11 +1,12 @@
-"""The losses the learned renderers share: DeePSiM's feature and adversarial terms.
+"""The losses the learned renderers share: feature, adversarial and attribute terms.
 
 Both G (``training/inverter.py``) and the VAE's decoder (``training/vae.py``) are
 trained to draw images that (1) look the same *to the frozen classifier* at several
 layers (a feature loss: Dosovitskiy & Brox's DeePSiM, Hou et al.'s DFC-VAE) and
-(2) fool a patch discriminator trained alongside (DeePSiM, VAE-GAN). This module
-holds those pieces as pure functions plus the paired train state, so each trainer
-only says what it renders and from what.
+(2) fool a patch discriminator trained alongside (DeePSiM, VAE-GAN); the VAE's faces
+drawn from its prior must also (3) carry their requested attributes to the classifier.
+This module holds those pieces as pure functions plus the paired train state, so each
+trainer only says what it renders and from what.
 """
 
 from __future__ import annotations

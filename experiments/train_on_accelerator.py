@@ -32,6 +32,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 CLI = [sys.executable, "-c", "import sys; from deepface_gen.cli import main; sys.exit(main())"]
+# Run from the repository's root on a machine where the package is not installed (a
+# lent GPU gets a copy of the tree): the package is imported from the working folder.
+if str(Path.cwd()) not in sys.path:
+    sys.path.insert(0, str(Path.cwd()))
 STEP_QUANTUM = 500
 RESTART_COST_S = 60.0  # compile + data warm-up a restarted job pays again
 EXPORT_COST_S = 30.0  # moments, latent density and the bundle after the last step
@@ -100,7 +104,6 @@ def total_steps(job: Job) -> int:
     asked = job.steps()
     if asked is not None:
         return asked
-    sys.path.insert(0, str(Path.cwd()))
     from deepface_gen.config import load_config
 
     return int(load_config(job.config, []).train.steps)

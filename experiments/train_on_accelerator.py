@@ -53,6 +53,7 @@ class Job:
     process: subprocess.Popen | None = None
     started: float = 0.0
     restarts: int = 0
+    total: int = 0  # the run's step count, once known
     history: list[dict] = field(default_factory=list)
 
     @classmethod
@@ -166,7 +167,8 @@ def main() -> int:
                     job.process.kill()
                 continue
             step, rate = seen
-            steps = total_steps(job)
+            steps = job.total or total_steps(job)
+            job.total = steps  # read the config once
             finish = now + (steps - step) / rate + EXPORT_COST_S
             if finish > deadline:
                 room = deadline - now - RESTART_COST_S - EXPORT_COST_S
@@ -174,6 +176,7 @@ def main() -> int:
                 job.process.kill()
                 job.process.wait()
                 job.restarts += 1
+                job.total = 0
                 job.overrides = [o for o in job.overrides if not o.startswith("train.steps=")]
                 job.overrides.append(f"train.steps={max(fitted, STEP_QUANTUM)}")
                 print(f"{job.name}: {rate:.1f} steps/s would end {finish - deadline:.0f} s late;"

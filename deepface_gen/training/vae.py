@@ -100,6 +100,11 @@ def kl_weight(step: jax.Array, beta: float, warmup: int) -> jax.Array:
     return beta * jnp.minimum(1.0, (step + 1) / max(warmup, 1))
 
 
+def critic_widths(config: Config) -> tuple[int, ...]:
+    """The patch discriminator's widths (its default where a config predates it)."""
+    return tuple(config.model.get("discriminator", PatchDiscriminator.widths))
+
+
 def perceptual_terms(config: Config) -> dict[str, float]:
     """The weights of the feature, attribute and adversarial terms (0 where a config
     predates them: a plain ELBO)."""
@@ -141,7 +146,7 @@ def make_vae_train_step(
     sigma, beta, warmup = float(t.pixel_sigma), float(t.beta), int(t.kl_warmup_steps)
     weights = perceptual_terms(config)
     adversarial_start = int(t.get("adversarial_start", 0))
-    critic_widths = tuple(config.model.get("discriminator", (32, 64, 128)))
+    widths = critic_widths(config)
     layers = tuple(dict.fromkeys(canonical_layer(n) for n in t.get("feature_layers", ())))
     features = feature_function(classifier, layers) if classifier is not None else None
     draws_prior = bool(weights["attribute_weight"] or weights["adversarial_weight"])
@@ -157,8 +162,7 @@ def make_vae_train_step(
         pixels = images.astype(jnp.float32)
         if weights["feature_weight"]:
             real = jax.lax.stop_gradient(features(net_params, pixels))
-        prior_z = jax.random.normal(k_prior, (len(images), latent))
-        critic = PatchDiscriminator(critic_widths)
+        critic = PatchDiscriminator(widths)
 
         def loss_fn(params):
             recon, kl, drawn, posterior = elbo_terms(module, params, images, conditions, k_z, sigma)
@@ -166,7 +170,11 @@ def make_vae_train_step(
             total = recon + weight * kl
             fakes = (255.0 * drawn,)
             if draws_prior:
-                z = jnp.roll(posterior, 1, axis=0) if shuffled else prior_z
+                z = (
+                    jnp.roll(posterior, 1, axis=0)
+                    if shuffled
+                    else jax.random.normal(k_prior, (len(images), latent))
+                )
                 fakes += (255.0 * module.apply({"params": params}, z, conditions,
                                                method=ConditionalVAE.decode),)  # fmt: skip
             if weights["feature_weight"]:
@@ -194,7 +202,7 @@ def make_vae_train_step(
         critic_state = state.discriminator
         if weights["adversarial_weight"]:
             critic_state, means["discriminator"] = step_discriminator(
-                critic_state, critic_widths, pixels, fakes
+                critic_state, widths, pixels, fakes
             )
         state = GANState(state.generator.apply_gradients(grads=grads), critic_state)
         # RMSE in 0..255 units reads better than nats: recon = sum sq / (2 sigma^2).
@@ -234,7 +242,7 @@ def train_vae(
         jax.random.key(0),
     )["params"]
     critic = discriminator_state(
-        tuple(config.model.get("discriminator", (32, 64, 128))),
+        critic_widths(config),
         size,
         float(t.get("discriminator_learning_rate", 2e-4)),
         jax.random.fold_in(key, 2),

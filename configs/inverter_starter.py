@@ -37,7 +37,19 @@ def get_config() -> dict:
             # generation hands G (0 trains on real activations only).
             "projected_fraction": 0.5,
             "moment_batches": 16,
+            # The critic and the averaging (experiments/bench_inverter.py measures each
+            # against the plain recipe at equal steps; docs say which won and why):
+            "gan_loss": "logistic",  # or "hinge"
+            "r1_weight": 0.0,  # R1 gradient penalty on real images (0: off)
+            "r1_every": 16,  # lazy R1: one step in this many, weighted up to match
+            "diffaugment": False,  # DiffAugment on the critic's inputs
+            "critic_features": [],  # classifier layers the critic also reads (Projected GAN)
+            "ema_decay": 0.0,  # moving average of G's weights, shipped when on (0: off)
+            # Continue from a trained inverter (its bundle folder, or the classifier's
+            # name for the one attached to it): a longer run need not start over.
+            "init_from": "",
             "log_every": 25,
             "checkpoint_every": 250,
+            "keep_every": 0,  # also keep every checkpoint at a multiple of this (curves)
         },
     }

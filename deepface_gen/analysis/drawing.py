@@ -62,3 +62,85 @@ def outline(
             out[max(y - width // 2, 0) : min(y + width // 2 + 1, h),
                 max(x - width // 2, 0) : min(x + width // 2 + 1, w)] = colour  # fmt: skip
     return out
+
+
+# Distinct line colours (Tableau 10), for up to ten series on one chart.
+SERIES_COLOURS = (
+    (31, 119, 180),
+    (255, 127, 14),
+    (44, 160, 44),
+    (214, 39, 40),
+    (148, 103, 189),
+    (140, 86, 75),
+    (227, 119, 194),
+    (127, 127, 127),
+    (188, 189, 34),
+    (23, 190, 207),
+)
+
+
+def line_chart(
+    series: dict[str, tuple[np.ndarray, np.ndarray]],
+    title: str,
+    x_label: str,
+    y_label: str,
+    size: tuple[int, int] = (480, 320),
+    reference: tuple[str, float] | None = None,
+) -> np.ndarray:
+    """A labelled line chart as uint8 (H, W, 3): each named series of (x, y) points as
+    a coloured line with dots, axes with ticks at round values, a title, axis labels, a
+    legend, and an optional dashed horizontal ``reference`` line (name, y)."""
+    from PIL import Image, ImageDraw, ImageFont  # the one drawing here that needs text
+
+    width, height = size
+    font = ImageFont.load_default(size=12)
+    image = Image.new("RGB", size, (255, 255, 255))
+    draw = ImageDraw.Draw(image)
+    left, right, top, bottom = 58, width - 24, 28, height - 42
+    legend = right - 8 - max(font.getlength(name) for name in series) - 26
+    xs = np.concatenate([np.asarray(x, float) for x, _ in series.values()])
+    ys = np.concatenate([np.asarray(y, float) for _, y in series.values()])
+    if reference is not None:
+        ys = np.append(ys, reference[1])
+    x_ticks, y_ticks = _round_ticks(xs.min(), xs.max()), _round_ticks(ys.min(), ys.max())
+    x0, x1, y0, y1 = x_ticks[0], x_ticks[-1], y_ticks[0], y_ticks[-1]
+    px = lambda x: left + (x - x0) / max(x1 - x0, 1e-12) * (right - left)
+    py = lambda y: bottom - (y - y0) / max(y1 - y0, 1e-12) * (bottom - top)
+    for tick in x_ticks:
+        draw.line([(px(tick), bottom), (px(tick), bottom + 4)], fill=(0, 0, 0))
+        draw.text((px(tick), bottom + 6), f"{tick:g}", fill=(0, 0, 0), font=font, anchor="ma")
+    for tick in y_ticks:
+        draw.line([(left - 4, py(tick)), (right, py(tick))], fill=(225, 225, 225))
+        draw.text((left - 6, py(tick)), f"{tick:g}", fill=(0, 0, 0), font=font, anchor="rm")
+    draw.line([(left, top), (left, bottom), (right, bottom)], fill=(0, 0, 0))
+    if reference is not None:
+        name, value = reference
+        for start in np.arange(left, right, 8):
+            draw.line([(start, py(value)), (min(start + 4, right), py(value))], fill=(90, 90, 90))
+        draw.text((right - 2, py(value) - 2), name, fill=(90, 90, 90), font=font, anchor="rb")
+    for k, (name, (x, y)) in enumerate(series.items()):
+        colour = SERIES_COLOURS[k % len(SERIES_COLOURS)]
+        points = [(px(a), py(b)) for a, b in zip(x, y, strict=True)]
+        if len(points) > 1:
+            draw.line(points, fill=colour, width=2)
+        for a, b in points:
+            draw.ellipse([a - 3, b - 3, a + 3, b + 3], fill=colour)
+        draw.rectangle([legend, top + 6 + 16 * k, legend + 12, top + 16 + 16 * k], fill=colour)
+        draw.text((legend + 18, top + 11 + 16 * k), name, fill=(0, 0, 0), font=font, anchor="lm")
+    draw.text((width / 2, 6), title, fill=(0, 0, 0), font=font, anchor="ma")
+    draw.text(((left + right) / 2, height - 16), x_label, fill=(0, 0, 0), font=font, anchor="ma")
+    label = Image.new("RGB", (bottom - top, 16), (255, 255, 255))
+    ImageDraw.Draw(label).text(((bottom - top) / 2, 8), y_label, fill=(0, 0, 0), font=font,
+                               anchor="mm")  # fmt: skip
+    image.paste(label.rotate(90, expand=True), (2, top))
+    return np.asarray(image)
+
+
+def _round_ticks(low: float, high: float, count: int = 5) -> np.ndarray:
+    """About ``count`` ticks at round values (1, 2 or 5 times a power of ten) that
+    cover [low, high]."""
+    span = max(high - low, abs(high) * 1e-3, 1e-9)
+    raw = span / count
+    power = 10 ** np.floor(np.log10(raw))
+    step = power * min((m for m in (1, 2, 5, 10) if m * power >= raw), default=10)
+    return np.arange(np.floor(low / step) * step, high + step * 0.999, step)

@@ -312,11 +312,16 @@ def make_grid(
     captions: Sequence[str] | None = None,
     pad: int = 2,
     background: int = 255,
+    zoom: int = 1,
 ) -> np.ndarray:
-    """Tile equally sized images into a contact sheet, with optional captions below each."""
+    """Tile equally sized images into a contact sheet, with optional captions below each;
+    ``zoom`` enlarges every image that many times (nearest neighbour: pixels stay
+    pixels, so texture can be judged)."""
     images = [np.asarray(i) for i in images]
     if not images:
         raise ImageError("make_grid needs at least one image")
+    if zoom > 1:
+        images = [np.repeat(np.repeat(i, zoom, axis=0), zoom, axis=1) for i in images]
     images = [
         i if i.dtype == np.uint8 else np.round(np.clip(i, 0, 1) * 255).astype(np.uint8)
         for i in images

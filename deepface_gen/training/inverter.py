@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import jax
@@ -40,7 +41,7 @@ from deepface_gen.data import input_pipeline
 from deepface_gen.errors import DeepFaceGenError, WeightsError
 from deepface_gen.io import bundles
 from deepface_gen.models.classifier import Classifier, load_classifier
-from deepface_gen.models.discriminator import PatchDiscriminator
+from deepface_gen.models.discriminator import Critic
 from deepface_gen.models.inverter import (
     INVERTER_FILE,
     Generator,
@@ -56,16 +57,21 @@ from deepface_gen.training.loop import (
     check_config,
     check_workdir,
     learning_rate_schedule,
+    restore_step,
     resume_state,
     run_loop,
 )
 from deepface_gen.training.perceptual import (
+    GAN_LOSSES,
     GANState,
-    discriminator_state,
+    critic_loss,
+    critic_state,
+    diff_augment,
     feature_function,
     fool_loss,
     normalized_feature_loss,
-    step_discriminator,
+    r1_penalty,
+    update_ema,
 )
 
 CODE_HIGH_PERCENTILE = 99.5  # refine keeps each channel below this percentile of real codes
@@ -125,13 +131,23 @@ def check_inverter_config(config: Config, classifier: Classifier) -> None:
     for name in ("feature_weight", "pixel_weight", "adversarial_weight"):
         checks.real(f"train.{name}", t[name], 0.0, 1e4)
     checks.real("train.projected_fraction", t.projected_fraction, 0.0, 1.0)
+    checks.real("train.r1_weight", t.r1_weight, 0.0, 1e4)
+    checks.whole("train.r1_every", t.r1_every, 1, 10**6)
+    checks.real("train.ema_decay", t.ema_decay, 0.0, 0.99999)
+    checks.real("train.discriminator_learning_rate", t.discriminator_learning_rate, 1e-12, 10.0)
+    if t.gan_loss not in GAN_LOSSES:
+        raise DeepFaceGenError(
+            f"train.gan_loss must be one of {', '.join(GAN_LOSSES)}, got {t.gan_loss!r}"
+        )
     checks.whole("train.moment_batches", t.moment_batches, 1, 10**6)
     layers = classifier.backbone.layer_names()
     unknown = [name for name in t.feature_layers if canonical_layer(name) not in layers]
+    unknown += [name for name in t.critic_features if canonical_layer(name) not in layers]
     if unknown or not t.feature_layers:
         raise DeepFaceGenError(
-            f"train.feature_layers must name layers of the classifier ({', '.join(layers)}); "
-            f"got {list(t.feature_layers)}"
+            "train.feature_layers (at least one) and train.critic_features must name layers "
+            f"of the classifier ({', '.join(layers)}); got {list(t.feature_layers)} and "
+            f"{list(t.critic_features)}"
         )
     if t.projected_fraction > 0 and not isinstance(classifier.manifest.get("cgmm"), dict):
         raise DeepFaceGenError(
@@ -155,49 +171,110 @@ def code_moments(
     return scale.astype(np.float32), np.maximum(high, 1e-3).astype(np.float32)
 
 
+@dataclass(frozen=True)
+class CriticRecipe:
+    """How G's critic is built and trained, and whether G's weights are averaged
+    (``train.*``; configs/inverter_starter.py says what each setting is for)."""
+
+    widths: tuple[int, ...]
+    loss: str  # one of GAN_LOSSES
+    r1_weight: float  # 0: no R1 penalty
+    r1_every: int  # lazy regularization (StyleGAN2): R1 on one step in this many
+    diffaugment: bool
+    feature_layers: tuple[str, ...]  # classifier layers the critic also reads
+    ema_decay: float  # 0: no average; else what ships
+
+    @classmethod
+    def from_config(cls, config: Config) -> CriticRecipe:
+        t = config.train
+        return cls(
+            tuple(config.model.discriminator),
+            str(t.gan_loss),
+            float(t.r1_weight),
+            int(t.r1_every),
+            bool(t.diffaugment),
+            tuple(dict.fromkeys(canonical_layer(name) for name in t.critic_features)),
+            float(t.ema_decay),
+        )
+
+    @property
+    def critic(self) -> Critic:
+        return Critic(self.widths, self.feature_layers)
+
+
 def make_inverter_train_step(
     classifier: Classifier, arch: InverterConfig, config: Config
 ) -> Callable:
     """One jit-compiled step: codes from the frozen classifier (some projected onto the
-    cGMM's targets), G's losses and update, then the discriminator's."""
+    cGMM's targets), G's losses and update (and its moving average), then the critic's."""
     t = config.train
+    recipe = CriticRecipe.from_config(config)
     layers = tuple(dict.fromkeys(canonical_layer(name) for name in t.feature_layers))
-    taps = tuple(dict.fromkeys((arch.layer, *layers)))
+    taps = tuple(dict.fromkeys((arch.layer, *layers, *recipe.feature_layers)))
     weights = float(t.feature_weight), float(t.pixel_weight), float(t.adversarial_weight)
     adversarial_start, fraction = int(t.adversarial_start), float(t.projected_fraction)
-    generator = Generator(arch)
-    critic_widths = tuple(config.model.discriminator)
+    generator, critic = Generator(arch), recipe.critic
     features = feature_function(classifier, taps)
 
+    def score(d_params, net_params, pixels, feats, key):
+        """The critic's logit maps; through DiffAugment the features are recomputed on
+        the augmented pixels, otherwise the ones already computed are reused."""
+        if recipe.diffaugment:
+            pixels, feats = diff_augment(key, pixels), None
+        if recipe.feature_layers and feats is None:
+            feats = features(net_params, pixels)
+        return critic.apply({"params": d_params}, pixels, feats)
+
     def step(state: GANState, batch: dict, net_params, projection, code_scale, key):
-        k_aug, k_pick, k_shrink = jax.random.split(jax.random.fold_in(key, state.step), 3)
-        images = input_pipeline.augment(k_aug, batch["images"], max_shift=0).astype(jnp.float32)
+        keys = jax.random.split(jax.random.fold_in(key, state.step), 6)
+        images = input_pipeline.augment(keys[0], batch["images"], max_shift=0).astype(jnp.float32)
         real = jax.lax.stop_gradient(features(net_params, images))
         codes = real[arch.layer]
         if fraction > 0:
             labels = jnp.where(batch["label_mask"], batch["attributes"], 0.0)
-            shrink = jax.random.uniform(k_shrink, (len(codes),), minval=0.5, maxval=1.0)
+            shrink = jax.random.uniform(keys[2], (len(codes),), minval=0.5, maxval=1.0)
             moved = project_codes(codes, labels, projection, shrink)
-            pick = jax.random.bernoulli(k_pick, fraction, (len(codes),))
+            pick = jax.random.bernoulli(keys[1], fraction, (len(codes),))
             codes = jnp.where(pick[:, None, None, None], moved, codes)
         adversarial_on = (state.step >= adversarial_start).astype(jnp.float32)
+        d_params = state.discriminator.params
 
         def generator_loss(g_params):
             fake = generator.apply({"params": g_params}, codes / code_scale)
-            feat = normalized_feature_loss(features(net_params, fake), real, layers)
+            fake_features = features(net_params, fake)
+            feat = normalized_feature_loss(fake_features, real, layers)
             pixel = jnp.mean(jnp.abs(fake - images), axis=(1, 2, 3)) / 255.0
-            critic = PatchDiscriminator(critic_widths)
-            fool = fool_loss(critic.apply({"params": state.discriminator.params}, fake))
+            on_fake = score(d_params, net_params, fake, fake_features, keys[3])
+            fool = sum(fool_loss(logits, recipe.loss) for logits in on_fake)
             total = weights[0] * feat + weights[1] * pixel + adversarial_on * weights[2] * fool
-            return jnp.mean(total), (fake, jnp.mean(feat), jnp.mean(pixel), jnp.mean(fool))
+            kept = {name: fake_features[name] for name in recipe.feature_layers}
+            return jnp.mean(total), (fake, kept, jnp.mean(feat), jnp.mean(pixel), jnp.mean(fool))
 
-        grads, (fake, feat, pixel, fool) = jax.grad(generator_loss, has_aux=True)(
+        grads, (fake, fake_features, feat, pixel, fool) = jax.grad(generator_loss, has_aux=True)(
             state.generator.params
         )
-        critic_state, d_loss = step_discriminator(
-            state.discriminator, critic_widths, images, (jax.lax.stop_gradient(fake),)
-        )
-        state = GANState(state.generator.apply_gradients(grads=grads), critic_state)
+        fake, fake_features = jax.lax.stop_gradient((fake, fake_features))
+
+        def discriminator_loss(d_params):
+            on_real = score(d_params, net_params, images, real, keys[4])
+            on_fake = score(d_params, net_params, fake, fake_features, keys[5])
+            loss = critic_loss(on_real, (on_fake,), recipe.loss)
+            if recipe.r1_weight:
+                scorer = lambda p, x: score(p, net_params, x, None, keys[4])
+                r1 = jax.lax.cond(
+                    state.step % recipe.r1_every == 0,
+                    lambda: r1_penalty(scorer, d_params, images),
+                    lambda: jnp.zeros(()),
+                )
+                loss = loss + 0.5 * recipe.r1_weight * recipe.r1_every * r1
+            return loss
+
+        d_loss, d_grads = jax.value_and_grad(discriminator_loss)(d_params)
+        updated = state.generator.apply_gradients(grads=grads)
+        ema = state.ema
+        if recipe.ema_decay:
+            ema = update_ema(ema, updated.params, recipe.ema_decay, state.step)
+        state = GANState(updated, state.discriminator.apply_gradients(grads=d_grads), ema)
         rmse = jnp.sqrt(jnp.mean((fake - images) ** 2))
         metrics = {"feature": feat, "pixel": pixel, "fool": fool, "discriminator": d_loss,
                    "rmse": rmse}  # fmt: skip
@@ -218,6 +295,59 @@ def _projection(classifier: Classifier, layer: str, arch: InverterConfig) -> Pro
     return Projection(jnp.zeros((41, d)), jnp.zeros((1, d)))
 
 
+def warm_start(config: Config, classifier: Classifier, arch: InverterConfig) -> Inverter | None:
+    """The trained inverter ``train.init_from`` names (a bundle folder, or the
+    classifier's own name for the inverter attached to its bundle), checked to have
+    this run's architecture and classifier; None when the run starts fresh."""
+    source = str(config.train.init_from)
+    if not source:
+        return None
+    folder = classifier.path if source == str(config.model.classifier) else Path(source)
+    if not Path(folder).is_dir():
+        raise DeepFaceGenError(f"train.init_from: no bundle folder {source}")
+    inverter = load_inverter(folder)
+    if inverter.config != arch:
+        raise DeepFaceGenError(
+            f"train.init_from: {source}'s inverter is {inverter.config.to_json()}, "
+            f"this run's is {arch.to_json()}; make model.widths and model.layer match"
+        )
+    if inverter.record.get("classifier_params") != bundles.params_digest(classifier.manifest):
+        raise DeepFaceGenError(
+            f"train.init_from: {source}'s inverter was trained on another classifier's weights"
+        )
+    return inverter
+
+
+def initial_state(
+    config: Config, classifier: Classifier, arch: InverterConfig, start: Inverter | None = None
+) -> GANState:
+    """G (fresh, or ``start``'s weights), its critic and, when the recipe averages,
+    the moving average: the state a run begins from and a checkpoint restores into."""
+    t = config.train
+    key = jax.random.key(config.seed)
+    recipe = CriticRecipe.from_config(config)
+    if start is None:
+        g_params = init_generator(arch, jax.random.fold_in(key, 0))
+    else:
+        g_params = jax.tree_util.tree_map(jnp.asarray, start.params)
+    g_tx = optax.chain(optax.clip_by_global_norm(1.0), optax.adam(learning_rate_schedule(config)))
+    example = (jnp.zeros((1, arch.size, arch.size, 3)),)
+    if recipe.feature_layers:
+        features = feature_function(classifier, recipe.feature_layers)
+        example += (jax.eval_shape(features, classifier.params, example[0]),)
+        example = (example[0], jax.tree_util.tree_map(lambda a: jnp.zeros(a.shape), example[1]))
+    critic = critic_state(
+        recipe.critic, example, float(t.discriminator_learning_rate), jax.random.fold_in(key, 1)
+    )
+    ema = jax.tree_util.tree_map(jnp.copy, g_params) if recipe.ema_decay else None
+    return GANState(TrainState.create(apply_fn=None, params=g_params, tx=g_tx), critic, ema)
+
+
+def shipped_params(state: GANState) -> dict:
+    """The weights an export ships: the moving average when the recipe keeps one."""
+    return state.ema if state.ema is not None else state.generator.params
+
+
 def train_inverter(
     config: Config,
     workdir: str | Path,
@@ -230,20 +360,11 @@ def train_inverter(
     classifier = load_classifier(config.model.classifier)
     check_inverter_config(config, classifier)
     arch = inverter_config(config, classifier)
+    start_from = warm_start(config, classifier, arch)
     workdir = check_workdir(workdir, resume)
     t = config.train
     key = jax.random.key(config.seed)
-    g_params = init_generator(arch, jax.random.fold_in(key, 0))
-    g_tx = optax.chain(optax.clip_by_global_norm(1.0), optax.adam(learning_rate_schedule(config)))
-    state = GANState(
-        TrainState.create(apply_fn=None, params=g_params, tx=g_tx),
-        discriminator_state(
-            tuple(config.model.discriminator),
-            arch.size,
-            float(t.discriminator_learning_rate),
-            jax.random.fold_in(key, 1),
-        ),
-    )
+    state = initial_state(config, classifier, arch, start_from)
     state, start, stop = resume_state(state, workdir, config, resume, max_steps)
     finished = workdir / "model" / bundles.MANIFEST
     if start >= t.steps and finished.exists():
@@ -252,8 +373,10 @@ def train_inverter(
     source = input_pipeline.make_source(
         config.data.source, "train", arch.size, t.batch_size, config.seed
     )
-    # A deterministic function of the data: a resumed run computes the same scale.
-    scale, high = code_moments(classifier, source, arch.layer, int(t.moment_batches))
+    if start_from is not None:  # G learned on its own input scale: keep it
+        scale, high = start_from.code_scale, start_from.code_high
+    else:  # a deterministic function of the data: a resumed run computes the same
+        scale, high = code_moments(classifier, source, arch.layer, int(t.moment_batches))
     projection = _projection(classifier, arch.layer, arch)
     train_step = make_inverter_train_step(classifier, arch, config)
     step_key = jax.random.fold_in(key, 2)
@@ -272,9 +395,12 @@ def train_inverter(
     )
     if stop < t.steps:
         return None
+    earlier = start_from.record.get("training", {}) if start_from is not None else {}
+    steps_before = int(earlier.get("total_steps", earlier.get("steps", 0)))
     training = {
         "config": config.to_dict(),
         "steps": t.steps,
+        "total_steps": steps_before + t.steps,  # with the steps of the run it started from
         "resumed_from_step": start,
         "wall_seconds_this_run": round(time.perf_counter() - began, 1),
         "device": jax.devices()[0].device_kind,
@@ -282,9 +408,37 @@ def train_inverter(
     }
     params_hash = bundles.params_digest(classifier.manifest)
     record = inverter_record(arch, bundles.PARAMS_FILE, params_hash, training)
-    inverter = Inverter(arch, jax.device_get(state.generator.params), scale, high, record)
+    inverter = Inverter(arch, jax.device_get(shipped_params(state)), scale, high, record)
     manifest = {"kind": "inverter", "inverter": record}
     return bundles.save_bundle(workdir / "model", inverter.arrays(), manifest)
+
+
+def checkpoint_inverter(workdir: str | Path, step: int) -> Inverter:
+    """The inverter a run's checkpoint of ``step`` would export (its moving average
+    when the recipe keeps one): for a learning curve, or to ship an earlier step."""
+    cache: dict = {}
+
+    def like(config: Config) -> GANState:
+        cache["classifier"] = classifier = load_classifier(config.model.classifier)
+        cache["arch"] = arch = inverter_config(config, classifier)
+        cache["start"] = start = warm_start(config, classifier, arch)
+        return initial_state(config, classifier, arch, start)
+
+    state, config = restore_step(workdir, step, like)
+    classifier, arch, start = cache["classifier"], cache["arch"], cache["start"]
+    if start is not None:
+        scale, high = start.code_scale, start.code_high
+    else:
+        t = config.train
+        source = input_pipeline.make_source(
+            config.data.source, "train", arch.size, t.batch_size, config.seed
+        )
+        scale, high = code_moments(classifier, source, arch.layer, int(t.moment_batches))
+    record = inverter_record(
+        arch, bundles.PARAMS_FILE, bundles.params_digest(classifier.manifest),
+        {"config": config.to_dict(), "steps": step, "checkpoint": str(workdir)},
+    )  # fmt: skip
+    return Inverter(arch, jax.device_get(shipped_params(state)), scale, high, record)
 
 
 def attach(inverter_bundle: str | Path, classifier_bundle: str | Path) -> Path:

@@ -34,14 +34,17 @@ METRICS_FILE = "metrics.jsonl"
 KEEP_CHECKPOINTS = 2
 
 
-def checkpoint_manager(workdir: Path, keep: int = KEEP_CHECKPOINTS) -> ocp.CheckpointManager:
+def checkpoint_manager(
+    workdir: Path, keep: int = KEEP_CHECKPOINTS, keep_period: int | None = None
+) -> ocp.CheckpointManager:
     """Orbax's manager of ``workdir/checkpoints``: one folder per step (``step_00000040``),
     written asynchronously (training goes on once the state is copied off the device),
     committed atomically (a crash mid-write leaves no folder that looks finished), the
-    newest ``keep`` kept. Each holds the state and the config it was trained with."""
+    newest ``keep`` kept, and every step at a multiple of ``keep_period`` (for learning
+    curves). Each holds the state and the config it was trained with."""
     options = ocp.CheckpointManagerOptions(
         max_to_keep=keep, step_prefix="step", step_format_fixed_length=8, create=True,
-        enable_async_checkpointing=True,
+        enable_async_checkpointing=True, keep_period=keep_period or None,
     )  # fmt: skip
     return ocp.CheckpointManager(
         (workdir / CHECKPOINT_DIR).absolute(), options=options, item_names=("state", "config")
@@ -127,6 +130,45 @@ def restore_checkpoint(workdir: Path, state: Any, config: Config) -> Any | None:
         f"{workdir / CHECKPOINT_DIR}: every checkpoint is damaged "
         f"({', '.join(damaged) or 'none finished'}); start again in a new --workdir"
     )
+
+
+def checkpoint_steps(workdir: str | Path) -> list[int]:
+    """The steps of a run's finished checkpoints, oldest first."""
+    return [int(name[5:]) for name in _checkpoint_names(Path(workdir)) if name[5:].isdigit()]
+
+
+def checkpoint_config(workdir: str | Path, step: int | None = None) -> Config:
+    """The config a run's checkpoint of ``step`` (default: the newest) was trained with."""
+    steps = checkpoint_steps(workdir)
+    if not steps:
+        raise DeepFaceGenError(f"{Path(workdir) / CHECKPOINT_DIR} has no finished checkpoint")
+    with checkpoint_manager(Path(workdir)) as manager:
+        saved = manager.restore(
+            steps[-1] if step is None else step,
+            args=ocp.args.Composite(config=ocp.args.JsonRestore()),
+        )
+    return Config(saved.config)
+
+
+def restore_step(
+    workdir: str | Path, step: int, like: Callable[[Config], Any]
+) -> tuple[Any, Config]:
+    """One checkpoint of a run, whatever its config: (state, config), where ``like(config)``
+    builds a state of the structure the checkpoint holds (for reading a run's curve or
+    exporting an earlier step)."""
+    workdir = Path(workdir)
+    if step not in checkpoint_steps(workdir):
+        raise DeepFaceGenError(
+            f"{workdir / CHECKPOINT_DIR} has no checkpoint of step {step} "
+            f"(it has {checkpoint_steps(workdir) or 'none'})"
+        )
+    config = checkpoint_config(workdir, step)
+    with checkpoint_manager(workdir) as manager:
+        abstract = jax.tree_util.tree_map(ocp.utils.to_shape_dtype_struct, like(config))
+        restored = manager.restore(
+            step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract))
+        )
+    return restored.state, config
 
 
 def _shard(batch: input_pipeline.Batch, sharding: NamedSharding) -> dict:
@@ -225,7 +267,7 @@ def run_loop(
     began = time.perf_counter()
     last_time, last_step = began, start
     bar = tqdm(total=t.steps, initial=start, unit="step", desc=desc, disable=quiet)
-    checkpoints = checkpoint_manager(workdir)
+    checkpoints = checkpoint_manager(workdir, keep_period=int(t.get("keep_every", 0)))
     try:
         for step, batch in enumerate(input_pipeline.prefetch(source, start, stop), start):
             state, metrics = step_fn(state, _shard(batch, data_sharding))

@@ -1,0 +1,172 @@
+"""Learning curves of the learned inverter G: realism against training steps and time.
+
+    python experiments/bench_inverter.py --run plain=runs/g_plain --run new=runs/g_new \
+        [--judge experiments/models/independent] [--vgg16 PATH.h5] [--seeds 4] \
+        [--out experiments/results] [--name inverter_curve]
+
+For every kept checkpoint of each run (``train.keep_every``; the weights a run would
+ship there, its moving average when it keeps one) and for the inverter a run started
+from (``train.init_from``: step 0), two things are measured on the same samples each
+time (bench_generate's 32 descriptions x ``--seeds``):
+
+* G's **reconstruction** of real portraits that carry the descriptions (G on their
+  own activations: the ceiling of anything ``net`` draws);
+* ``net``: faces drawn by the cGMM's targets through G in one pass: faithfulness by
+  the independent judge, diversity in its features.
+
+Each in the judge's Fréchet distance and VGG16's FD and KID, read as ratios to the
+floor of real portraits that carry the same descriptions. The noise of the
+measurement is the spread between two draws (seeds 0 and 1) of the last point of each
+run. Writes ``<name>.json`` and ``<name>.png`` (ratios against steps and against
+wall-clock seconds). The measuring networks only choose; they never train anything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+from bench_generate import (
+    DESCRIPTIONS,
+    add_measure_options,
+    measure_faces,
+    measurement_setup,
+    portraits_like,
+)
+
+from deepface_gen.analysis.drawing import line_chart
+from deepface_gen.attributes import parse_description
+from deepface_gen.generation.generator import FaceGenerator
+from deepface_gen.io.images import write_image
+from deepface_gen.models.inverter import Inverter, load_inverter
+from deepface_gen.training.inverter import checkpoint_inverter
+from deepface_gen.training.loop import METRICS_FILE, checkpoint_config, checkpoint_steps
+
+RATIOS = ("frechet_distance", "vgg16_fd", "vgg16_kid")
+
+
+def elapsed_at(workdir: Path) -> dict[int, float]:
+    """Training seconds at each logged step of a run (``metrics.jsonl``), summed over
+    resumed segments (each restarts its clock)."""
+    seconds, offset, last = {}, 0.0, 0.0
+    path = workdir / METRICS_FILE
+    for line in path.read_text().splitlines() if path.exists() else ():
+        record = json.loads(line)
+        if record["elapsed_s"] < last:  # a resumed segment
+            offset += last
+        last = record["elapsed_s"]
+        seconds[record["step"]] = offset + last
+    return seconds
+
+
+def measure_inverter(
+    generator: FaceGenerator,
+    inverter: Inverter,
+    real: np.ndarray,
+    judge,
+    realism,
+    specs,
+    seeds,
+    seed: int = 0,
+) -> dict:
+    """Reconstruction and ``net`` generation through ``inverter``, every measure."""
+    layer = generator.cgmm.layer
+    acts = generator.classifier.outputs(real, taps=(layer,))[layer]
+    recon = np.round(np.asarray(inverter.render(acts))).astype(np.uint8)
+    drawn = dataclasses.replace(generator, inverter=inverter)
+    faces = np.concatenate(
+        [drawn.generate(specs[i : i + 8], n=seeds, seed=seed, render="net")
+         for i in range(0, len(specs), 8)]
+    )  # fmt: skip
+    return {
+        "reconstruction": realism(recon),
+        "net": measure_faces(faces, judge, realism, specs, seeds),
+    }
+
+
+def with_ratios(point: dict, floor: dict) -> dict:
+    """``point`` with ``<measure>_ratio`` = measure / the same-descriptions floor's."""
+    for part in ("reconstruction", "net"):
+        for key in RATIOS:
+            if key in point[part]:
+                point[part][f"{key}_ratio"] = point[part][key] / floor[key]
+    return point
+
+
+def charts(report: dict) -> np.ndarray:
+    """Ratios to the floor against steps (top) and against seconds (bottom)."""
+    tiles = []
+    for x_key, x_label in (("step", "training steps (after the run's start)"),
+                           ("seconds", "training seconds on this CPU")):  # fmt: skip
+        row = []
+        for part, key, title in (
+            ("reconstruction", "vgg16_fd_ratio", "G's reconstruction: VGG16 FD / floor"),
+            ("net", "vgg16_fd_ratio", "net: VGG16 FD / floor"),
+            ("net", "frechet_distance_ratio", "net: judge FD / floor"),
+        ):
+            series = {}
+            for name, run in report["runs"].items():
+                points = [p for p in run["points"] if key in p[part]]
+                series[name] = (np.array([p[x_key] for p in points]),
+                                np.array([p[part][key] for p in points]))  # fmt: skip
+            row.append(line_chart(series, title, x_label, "ratio to the floor"))
+        tiles.append(np.concatenate(row, axis=1))
+    return np.concatenate(tiles, axis=0)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    add_measure_options(parser)
+    parser.add_argument("--run", action="append", required=True, help="NAME=WORKDIR")
+    parser.add_argument("--name", default="inverter_curve")
+    args = parser.parse_args()
+    generator, judge, realism = measurement_setup(args)
+    specs = [parse_description(d) for d in DESCRIPTIONS]
+    real, _, _ = portraits_like(specs, args.seeds, generator.size)
+    floor = measure_faces(real, judge, realism, specs, args.seeds)
+    report = {"descriptions": len(specs), "seeds": args.seeds, "floor": floor, "runs": {}}
+    for item in args.run:
+        name, _, workdir = item.partition("=")
+        workdir = Path(workdir)
+        seconds = elapsed_at(workdir)
+        config = checkpoint_config(workdir).to_dict()
+        points, start = [], config["train"].get("init_from", "")
+        if start:  # step 0: the inverter the run started from
+            origin = generator.classifier.path if start == config["model"]["classifier"] else start
+            inverter = load_inverter(origin)
+            point = measure_inverter(generator, inverter, real, judge, realism, specs, args.seeds)
+            points.append(with_ratios({"step": 0, "seconds": 0.0, **point}, floor))
+        for step in checkpoint_steps(workdir):
+            began = time.perf_counter()
+            inverter = checkpoint_inverter(workdir, step)
+            point = measure_inverter(generator, inverter, real, judge, realism, specs, args.seeds)
+            point = {"step": step, "seconds": seconds.get(step, float("nan")), **point}
+            points.append(with_ratios(point, floor))
+            net, recon = point["net"], point["reconstruction"]
+            print(
+                f"{name} step {step}: recon VGG FD/floor {recon.get('vgg16_fd_ratio', 0):.3f}, "
+                f"net VGG FD/floor {net.get('vgg16_fd_ratio', 0):.3f}, judge FD/floor "
+                f"{net['frechet_distance_ratio']:.3f}, faithfulness {net['faithfulness']:.3f}, "
+                f"diversity {net['diversity_features']:.3f} ({time.perf_counter() - began:.0f} s)"
+            )
+        # The noise of a point: the same weights measured on a second draw of targets.
+        again = measure_inverter(generator, inverter, real, judge, realism, specs, args.seeds, 1)
+        noise = {k: abs(again["net"][k] - points[-1]["net"][k])
+                 for k in again["net"] if isinstance(again["net"][k], float)}  # fmt: skip
+        report["runs"][name] = {"workdir": str(workdir), "config": config, "points": points,
+                                "noise_between_draws": noise}  # fmt: skip
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{args.name}.json").write_text(json.dumps(report, indent=2))
+    write_image(out / f"{args.name}.png", charts(report))
+    print(f"wrote {out / args.name}.json and .png")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,112 @@
+"""Variety of generated faces: temperature and target method, and no copies of the data.
+
+    python experiments/bench_variety.py [--model starter] [--judge experiments/models/independent] \
+        [--temperatures 0.7,0.85,1.0,1.2] [--methods conditional,mixture] [--seeds 4] \
+        [--train-portraits 4096] [--out experiments/results]
+
+For each target method and temperature, ``net`` draws bench_generate's 32 descriptions
+x ``--seeds``, measured as there (faithfulness by the independent judge, realism
+against the same-descriptions floor, diversity in the judge's features), so the
+defaults can be chosen by realism and faithfulness together.
+
+Copies: each face's nearest neighbour among ``--train-portraits`` portraits of the
+training stream (the synthetic source at the trainers' seed: what the classifier, the
+cGMM and G learned from), in the judge's features, against the same distance for real
+held-out portraits that carry the same descriptions. A generator that memorized its
+data would sit far nearer the training set than held-out portraits do (ratio << 1).
+
+Writes ``variety.json`` and ``variety.png`` (one row per temperature, each face beside
+its nearest training portrait at the default temperature).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+from bench_generate import DESCRIPTIONS, add_measure_options, measure_faces, measurement_setup
+from bench_generate import portraits_like as same_description_portraits
+
+from deepface_gen.attributes import parse_description
+from deepface_gen.data import input_pipeline
+from deepface_gen.generation import defaults
+from deepface_gen.io.images import make_grid, write_image
+
+TRAINING_SEED = 0  # the seed configs/starter.py and configs/inverter_starter.py stream with
+
+
+def training_portraits(size: int, n: int, batch: int = 256) -> np.ndarray:
+    """The first ``n`` portraits of the synthetic training stream, uint8."""
+    source = input_pipeline.make_source("synthetic", "train", size, batch, TRAINING_SEED)
+    images = [np.asarray(source.batch(i).images) for i in range(-(-n // batch))]
+    return np.concatenate(images)[:n].astype(np.uint8)
+
+
+def nearest(features: np.ndarray, bank: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distance to, and index of, each row's nearest row of ``bank`` (Euclidean)."""
+    d2 = (features**2).sum(1)[:, None] - 2 * features @ bank.T + (bank**2).sum(1)[None]
+    index = np.argmin(d2, axis=1)
+    return np.sqrt(np.maximum(d2[np.arange(len(features)), index], 0.0)), index
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    add_measure_options(parser)
+    parser.add_argument("--temperatures", default="0.7,0.85,1.0,1.2")
+    parser.add_argument("--methods", default="conditional,mixture")
+    parser.add_argument("--train-portraits", type=int, default=4096)
+    args = parser.parse_args()
+    generator, judge, realism = measurement_setup(args)
+    specs = [parse_description(d) for d in DESCRIPTIONS]
+    held_out, _, _ = same_description_portraits(specs, args.seeds, generator.size)
+    floor = measure_faces(held_out, judge, realism, specs, args.seeds)
+    train = training_portraits(generator.size, args.train_portraits)
+    bank = judge.outputs(train)["features"]
+    held_distance = nearest(judge.outputs(held_out)["features"], bank)[0]
+    report = {"floor": floor, "train_portraits": len(train),
+              "held_out_nearest_train_distance": float(np.median(held_distance)),
+              "rows": {}}  # fmt: skip
+    sheet, captions = [], []
+    for method in args.methods.split(","):
+        if method == "mixture" and generator.cgmm.mixture is None:
+            continue
+        for temperature in (float(t) for t in args.temperatures.split(",")):
+            faces = np.concatenate(
+                [generator.generate(specs[i : i + 8], n=args.seeds, seed=0, render="net",
+                                    method=method, temperature=temperature)
+                 for i in range(0, len(specs), 8)]
+            )  # fmt: skip
+            measured = measure_faces(faces, judge, realism, specs, args.seeds)
+            distance, index = nearest(judge.outputs(faces)["features"], bank)
+            ratio = float(np.median(distance) / np.median(held_distance))
+            row = {
+                **measured,
+                "nearest_train_distance_ratio": ratio,
+                "vgg16_fd_ratio": measured.get("vgg16_fd", np.nan) / floor.get("vgg16_fd", 1),
+                "judge_fd_ratio": measured["frechet_distance"] / floor["frechet_distance"],
+            }
+            report["rows"][f"{method}@{temperature:g}"] = row
+            print(f"{method} T={temperature:g}: faithfulness {row['faithfulness']:.3f} "
+                  f"judge FD/floor {row['judge_fd_ratio']:.2f} VGG16 FD/floor "
+                  f"{row['vgg16_fd_ratio']:.2f} diversity {row['diversity_features']:.3f} "
+                  f"nearest-train ratio {ratio:.2f}", flush=True)  # fmt: skip
+            if method == defaults.METHOD and temperature == defaults.TEMPERATURE:
+                picks = np.arange(0, len(faces), max(1, len(faces) // 8))[:8]
+                for k in picks:
+                    sheet += [faces[k], train[index[k]]]
+                    captions += [DESCRIPTIONS[k // args.seeds][:20], "nearest training"]
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "variety.json").write_text(json.dumps(report, indent=2))
+    if sheet:
+        grid = make_grid(sheet, columns=8, captions=captions, zoom=2)
+        write_image(out / "variety.png", grid)
+    print(f"wrote {out / 'variety.json'}")
+
+
+if __name__ == "__main__":
+    main()

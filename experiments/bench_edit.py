@@ -1,7 +1,8 @@
 """Portrait edits measured against the renderer's true counterfactuals (issue #5).
 
     python experiments/bench_edit.py [--model starter] [--judge experiments/models/independent] \
-        [--n 16] [--render net|refine|optimize] [--modes] [--out experiments/results]
+        [--n 16] [--render net|refine|optimize|change] [--modes [--mode-list M,M@S]] \
+        [--out experiments/results]
 
 For each attribute, synthetic portraits are edited to flip it ("+smiling" on
 those who do not smile, "-smiling" on those who do, at ``--strength``, by
@@ -118,6 +119,7 @@ def measure(
         "portraits": len(images),
         "distance_edit_to_counterfactual": float(rms(edited, truth).mean()),
         "distance_input_to_counterfactual": float(rms(images, truth).mean()),
+        "nearer_truth_than_input": float(np.mean(rms(edited, truth) < rms(images, truth))),
         "judge_sees_requested_input": sees_wanted(probs["in"]),
         "judge_sees_requested_edit": sees_wanted(probs["ed"]),
         "judge_sees_requested_counterfactual": sees_wanted(probs["cf"]),
@@ -168,26 +170,35 @@ def ablation(generator, judge, identity, args) -> None:
 
 
 def compare_modes(generator, judge, identity, args) -> None:
-    """Means over the attributes for each render mode at the default strength and
-    smoothness, written to edit_modes.json (with a strip per mode)."""
+    """Means over the attributes for each render mode (``--mode-list``, each as
+    MODE or MODE@STRENGTH) at the default smoothness, written to edit_modes.json (with a
+    strip per mode)."""
     results, panels, captions = {}, [], []
-    for mode in ("optimize", "net", "refine"):
+    for item in args.mode_list.split(","):
+        mode, _, strength = item.partition("@")
+        strength = float(strength) if strength else args.strength
         began, per = time.perf_counter(), []
         for i, name in enumerate(ATTRIBUTES):
             portraits = synth.sample_portraits(
                 jax.random.key(args.seed + i), args.n, size=generator.size
             )
             result, strip = measure(
-                generator, judge, identity, portraits, name, args.seed, args.strength,
+                generator, judge, identity, portraits, name, args.seed, strength,
                 args.smoothness, args.steps, render=mode,
             )  # fmt: skip
             per.append(result)
             if i < 4:
                 panels += strip[:3]
-                captions += ["input", f"{mode}: {name[:10]}", "true"]
+                captions += ["input", f"{item}: {name[:10]}", "true"]
         mean = {k: float(np.mean([r[k] for r in per])) for k in per[0] if k != "portraits"}
-        results[mode] = {"mean": mean, "seconds": time.perf_counter() - began}
-        print(mode, json.dumps(mean))
+        seconds = time.perf_counter() - began
+        results[item] = {
+            "mean": mean,
+            "strength": strength,
+            "seconds": seconds,
+            "seconds_per_edit": seconds / sum(r["portraits"] for r in per),
+        }
+        print(item, json.dumps(mean))
     out = Path(args.out)
     payload = {"modes": results, "n": args.n, "strength": args.strength,
                "smoothness": args.smoothness, "attributes": list(ATTRIBUTES),
@@ -196,6 +207,41 @@ def compare_modes(generator, judge, identity, args) -> None:
     (out / "edit_modes.json").write_text(json.dumps(payload, indent=2))
     grid = make_grid([np.asarray(p) for p in panels], columns=12, captions=captions)
     print(f"wrote {out / 'edit_modes.json'} and {write_image(out / 'edit_modes.png', grid)}")
+
+
+# The figure's edits: (attribute, whether the edit adds it).
+FIGURE_EDITS = (("Wearing_Hat", True), ("Eyeglasses", False), ("Smiling", True),
+                ("Gray_Hair", True), ("Eyeglasses", True), ("Blond_Hair", True),
+                ("Mustache", True), ("Bangs", True), ("Wearing_Lipstick", True))  # fmt: skip
+
+
+def edit_figure(generator, args, pool: int = 64) -> Path:
+    """One row per edit in ``FIGURE_EDITS``: the input (a portrait from a fixed pool that
+    lacks, or has, the attribute), its edit by each mode of ``--mode-list``, and the true
+    counterfactual, at 2x zoom with captions."""
+    portraits = synth.sample_portraits(jax.random.key(args.seed), pool, size=generator.size)
+    scene, images = portraits.scene, synth.to_uint8(portraits.images)
+    tiles, captions = [], []
+    for row, (name, add) in enumerate(FIGURE_EDITS):
+        has = np.asarray(scene.attributes[:, ATTRIBUTE_INDEX[name]]) > 0
+        candidates = np.flatnonzero(has != add)
+        pick = int(candidates[row % len(candidates)])
+        words = f"{'+' if add else '-'}{name.lower().replace('_', ' ')}"
+        flipped = scene.attributes.at[pick, ATTRIBUTE_INDEX[name]].multiply(-1.0)
+        truth = synth.to_uint8(synth.render_scene(scene._replace(attributes=flipped),
+                                                  generator.size))[pick]  # fmt: skip
+        tiles.append(images[pick])
+        captions.append(f"input {words}")
+        for item in args.mode_list.split(","):
+            mode, _, strength = item.partition("@")
+            edited = generator.edit(images[pick : pick + 1], words, render=mode, seed=args.seed,
+                                    strengths=(float(strength or args.strength),))  # fmt: skip
+            tiles.append(edited[0, 0])
+            captions.append(item)
+        tiles.append(truth)
+        captions.append("true edit")
+    grid = make_grid(tiles, columns=len(tiles) // len(FIGURE_EDITS), captions=captions, zoom=2)
+    return write_image(Path(args.out) / "edit_figure.png", grid)
 
 
 def main() -> None:
@@ -218,12 +264,25 @@ def main() -> None:
     parser.add_argument(
         "--modes",
         action="store_true",
-        help="instead: means per render mode (optimize, net, refine), to edit_modes.json",
+        help="instead: means per render mode (--mode-list), to edit_modes.json",
+    )
+    parser.add_argument(
+        "--mode-list",
+        default="optimize,net,refine,change",
+        help="with --modes: render modes to compare, each MODE or MODE@STRENGTH",
+    )
+    parser.add_argument(
+        "--figure",
+        action="store_true",
+        help="instead: edit_figure.png, input | each mode of --mode-list | truth, 9 edits",
     )
     parser.add_argument("--render", default=None, help="render mode (default: the edit default)")
     parser.add_argument("--out", default="experiments/results")
     args = parser.parse_args()
     generator = FaceGenerator.load(args.model)
+    if args.figure:
+        print(f"wrote {edit_figure(generator, args)}")
+        return
     judge = load_classifier(args.judge)
     identity = IdentityMeasure()
     if args.ablation:

@@ -134,15 +134,22 @@ def add_guidance_option(p: argparse.ArgumentParser) -> None:
     )
 
 
-def add_render_mode_option(p: argparse.ArgumentParser, default: str) -> None:
+def add_render_mode_option(
+    p: argparse.ArgumentParser, default: str, choices: tuple[str, ...] = defaults.RENDERS
+) -> None:
     """--render: how target activations become pixels (see ``FaceGenerator.generate``)."""
+    change = (
+        "change: add only the change the learned inverter draws to the portrait's pixels; "
+        if "change" in choices
+        else ""
+    )
     p.add_argument(
         "--render",
         default=None,
-        choices=defaults.RENDERS,
-        help=f"net: one pass of the learned inverter; refine: optimize its input; optimize: "
-        f"pixels with hand-made priors (default: {default} when the model has an inverter, "
-        "else optimize)",
+        choices=choices,
+        help=f"net: one pass of the learned inverter; refine: optimize its input; {change}"
+        f"optimize: pixels with hand-made priors (default: {default} when the model has an "
+        "inverter, else optimize)",
     )
 
 

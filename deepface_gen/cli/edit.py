@@ -144,7 +144,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="output file, or folder for a folder input")
     p.add_argument("--batch-size", type=common.whole(1, 256), default=8)
     common.add_guidance_option(p)
-    common.add_render_mode_option(p, defaults.EDIT_RENDER)
+    common.add_render_mode_option(p, defaults.EDIT_RENDER, defaults.EDIT_RENDERS)
     p.add_argument("--model", default="starter", help="model name or bundle path")
     p.add_argument("--seed", type=common.whole(0, common.SEED_MAX), default=0)
     p.add_argument("--steps", type=common.whole(1, checks.MAX_STEPS), default=None)

@@ -40,3 +40,37 @@ def guidance_values(spec: AttributeSpec, strengths: jax.Array, n: int) -> jax.Ar
     identity edit stays exact), repeated for each of ``n`` portraits."""
     scaled = strengths[:, None] * jnp.asarray(spec.vector())[None]  # (K, 40)
     return jnp.tile(scaled, (n, 1))
+
+
+def blur_matrix(size: int, sigma: float) -> jax.Array:
+    """(size, size) row-normalized Gaussian weights: ``B @ x @ B.T`` blurs a map."""
+    offsets = jnp.arange(size)[:, None] - jnp.arange(size)[None, :]
+    weights = jnp.exp(-0.5 * (offsets / sigma) ** 2)
+    return weights / jnp.sum(weights, axis=1, keepdims=True)
+
+
+def change_mask(change: jax.Array, blur: jax.Array, low: float, high: float) -> jax.Array:
+    """(M, S, S) soft mask of where a rendered change lies: the change's per-pixel
+    magnitude (M, S, S, 3 in), blurred, as a fraction of its own peak, mapped linearly
+    from ``low`` (0) to ``high`` (1). Where nothing changes the mask is 0."""
+    magnitude = jnp.sqrt(jnp.mean(change**2, axis=-1))
+    smooth = jnp.einsum("ij,mjk,lk->mil", blur, magnitude, blur)
+    peak = jnp.max(smooth, axis=(1, 2), keepdims=True)
+    fraction = smooth / jnp.maximum(peak, 1e-6)
+    return jnp.clip((fraction - low) / (high - low), 0.0, 1.0) * (peak > 1e-3)
+
+
+@jax.jit
+def paste_change(
+    portraits: jax.Array, before: jax.Array, after: jax.Array, blur: jax.Array,
+    low: float = 0.1, high: float = 0.35,
+) -> jax.Array:  # fmt: skip
+    """Portraits (M, S, S, 3, 0..255) with only a rendered change added:
+    ``x + m * (after - before)``, where ``before`` is the renderer's drawing of the
+    portrait's own activations, ``after`` of the edited ones and ``m`` the soft mask of
+    where they differ (``change_mask``). Pixels the edit does not touch stay the
+    portrait's own, so its identity and detail survive; the renderer only says what
+    changes, not how the rest looks."""
+    change = after - before
+    mask = change_mask(change, blur, low, high)
+    return jnp.clip(portraits + mask[..., None] * change, 0.0, 255.0)

@@ -307,16 +307,21 @@ class FaceGenerator:
         return faces  # type: ignore[return-value]
 
     def resolve_render(
-        self, render: str | None, default: str, init: str = "mean", method: str | None = None
+        self,
+        render: str | None,
+        default: str,
+        init: str = "mean",
+        method: str | None = None,
+        choices: Sequence[str] = defaults.RENDERS,
     ) -> str:
-        """The rendering mode to use: the one asked for (checked), or ``default`` where
-        this bundle can (it has an inverter; the start is not a VAE sample; the method
-        makes target activations, see ``methods.NO_TARGET``)."""
+        """The rendering mode to use: the one asked for (checked against ``choices``), or
+        ``default`` where this bundle can (it has an inverter; the start is not a VAE
+        sample; the method makes target activations, see ``methods.NO_TARGET``)."""
         drawable = method not in methods.NO_TARGET
         if render is None:
             usable = self.inverter is not None and init == "mean" and drawable
             return default if usable or default == "optimize" else "optimize"
-        _check_choice("render", render, defaults.RENDERS)
+        _check_choice("render", render, choices)
         if render != "optimize":
             self._require_inverter()
             if init != "mean":
@@ -365,6 +370,19 @@ class FaceGenerator:
             generator=inverter,
         )  # fmt: skip
         return _as_uint8(images)
+
+    def _render_change(
+        self, pixels: jax.Array, own: np.ndarray, target: jax.Array, k: int
+    ) -> np.ndarray:
+        """Each portrait with only its change drawn (``render="change"``): two passes
+        of G, on the portrait's own activations and on the edited ones, and the
+        difference added to the portrait's pixels where it lies (``edit.paste_change``)."""
+        inverter = self._require_inverter()
+        before = jnp.repeat(inverter.render(own), k, axis=0)
+        after = inverter.render(target)
+        blur = edit_algebra.blur_matrix(self.size, defaults.CHANGE_BLUR * self.size)
+        moved = edit_algebra.paste_change(jnp.repeat(pixels, k, axis=0), before, after, blur)
+        return _as_uint8(moved)
 
     def _refine_settings(self, steps: int | None) -> inversion.RenderSettings:
         """Adam on G's input from the target: G is the image prior, so no hand-made
@@ -505,7 +523,7 @@ class FaceGenerator:
         against what this model knows, the render mode, steps, seed, guidance): the
         parsed description and the render mode to use, or the error ``edit`` would raise."""
         spec = self._descriptions(description)[0]
-        render = self.resolve_render(render, defaults.EDIT_RENDER)
+        render = self.resolve_render(render, defaults.EDIT_RENDER, choices=defaults.EDIT_RENDERS)
         if steps is not None:
             checks.whole("steps", steps, 1, checks.MAX_STEPS)
         checks.whole("seed", seed, 0, 2**63 - 1)
@@ -586,6 +604,9 @@ class FaceGenerator:
         if guidance > 0:
             values = edit_algebra.guidance_values(spec, scale, count)
             objective = objective + inversion.attribute_likelihood(values, guidance)
+        if render == "change":
+            out = self._render_change(pixels, seen[layer], target, k)
+            return out.reshape(count, k, *out.shape[1:])
         if render != "optimize":
             out = self._render_target(objective, render, "edit", seed_key(seed), steps, quiet)
             return out.reshape(count, k, *out.shape[1:])

@@ -313,7 +313,7 @@ def create_app(
         started = time.perf_counter()
         strengths = strengths_of(strength, sweep)
         check_steps(steps)
-        spec, _ = _checked(
+        spec, used_render = _checked(
             lambda: generator.check_edit(attrs, render, steps, seed, guidance), EDIT_FIELDS
         )
         picture, name = await read_upload(image)
@@ -333,6 +333,7 @@ def create_app(
             "images": codecs.base64_pngs(result.images),
             "strengths": list(strengths),
             "attributes": dict(spec.values),
+            "render": used_render,
             "warning": result.warning,
             "seconds": round(time.perf_counter() - started, 4),
         }

@@ -197,6 +197,7 @@ async function edit(event) {
   data.append("image", portrait);
   data.append("attrs", attrs);
   data.append("sweep", sweep.join(","));
+  if ($("#edit-render").value) data.append("render", $("#edit-render").value);
   $("#edit-status").textContent = "editing…";
   $("#edit-button").disabled = true;
   try {
@@ -213,7 +214,8 @@ async function edit(event) {
     const warning = $("#edit-warning");
     warning.textContent = result.warning || "";
     warning.hidden = !result.warning;
-    $("#edit-status").textContent = `${attrs} in ${result.seconds.toFixed(2)} s`;
+    const how = result.render ? ` (${result.render})` : "";
+    $("#edit-status").textContent = `${attrs} in ${result.seconds.toFixed(2)} s${how}`;
   } catch (err) {
     $("#edit-status").textContent = "";
     showError(form, err.payload, "the server did not answer");

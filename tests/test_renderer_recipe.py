@@ -1,0 +1,191 @@
+"""The learned renderer's training recipe (critic losses, R1, DiffAugment, the feature
+critic, weight averaging, warm starts, kept checkpoints) and the edit that draws only
+its change through the renderer."""
+
+from __future__ import annotations
+
+import shutil
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from test_inverter import tiny_config
+
+from deepface_gen import FaceGenerator
+from deepface_gen.analysis.drawing import line_chart
+from deepface_gen.errors import DeepFaceGenError
+from deepface_gen.generation import edit as edit_algebra
+from deepface_gen.models.discriminator import Critic
+from deepface_gen.models.inverter import load_inverter
+from deepface_gen.training.inverter import attach, checkpoint_inverter, train_inverter
+from deepface_gen.training.loop import checkpoint_config, checkpoint_steps
+from deepface_gen.training.perceptual import (
+    critic_loss,
+    diff_augment,
+    fool_loss,
+    r1_penalty,
+    update_ema,
+)
+
+RECIPE = [
+    "train.gan_loss=hinge",
+    "train.r1_weight=1.0",
+    "train.r1_every=2",
+    "train.diffaugment=True",
+    "train.critic_features=['conv1_1']",
+    "train.ema_decay=0.9",
+    "train.keep_every=2",
+    "train.checkpoint_every=1",
+]
+
+
+def test_critic_losses_at_chance_and_when_sure():
+    zero = (jnp.zeros((2, 3, 3)),)
+    # At zero logits: logistic 2 log 2 (real + fake), hinge 1 + 1, per map.
+    assert float(critic_loss(zero, (zero,), "logistic")) == pytest.approx(2 * np.log(2), 1e-6)
+    assert float(critic_loss(zero + zero, (zero + zero,), "hinge")) == pytest.approx(4.0)
+    sure_real, sure_fake = (jnp.full((2, 3, 3), 5.0),), (jnp.full((2, 3, 3), -5.0),)
+    assert float(critic_loss(sure_real, (sure_fake,), "hinge")) == 0.0
+    assert float(critic_loss(sure_real, (sure_fake,), "logistic")) < 0.02
+    # The generator's side: hinge is -D(fake) per image; logistic is softplus(-D).
+    np.testing.assert_allclose(fool_loss(jnp.full((2, 3, 3), 2.0), "hinge"), [-2.0, -2.0])
+    np.testing.assert_allclose(fool_loss(jnp.zeros((2, 3, 3))), [np.log(2)] * 2, rtol=1e-6)
+
+
+def test_r1_penalty_is_the_squared_gradient_norm_in_unit_pixels():
+    # A critic whose mean logit is w . x in [-1, 1] units has gradient w everywhere.
+    w = jax.random.normal(jax.random.key(0), (4, 4, 3))
+    score = lambda params, pixels: (jnp.sum((pixels / 127.5 - 1.0) * params, (1, 2, 3)),)
+    real = jax.random.uniform(jax.random.key(1), (3, 4, 4, 3), maxval=255.0)
+    assert float(r1_penalty(score, w, real)) == pytest.approx(float(jnp.sum(w**2)), rel=1e-4)
+
+
+def test_diff_augment_keeps_shape_and_range_and_follows_its_key():
+    images = jax.random.uniform(jax.random.key(2), (4, 16, 16, 3), maxval=255.0)
+    a = diff_augment(jax.random.key(3), images)
+    assert a.shape == images.shape
+    np.testing.assert_array_equal(a, diff_augment(jax.random.key(3), images))
+    assert not np.allclose(a, diff_augment(jax.random.key(4), images))
+    # Differentiable: the critic's gradient reaches the rendered pixels.
+    grad = jax.grad(lambda x: jnp.sum(diff_augment(jax.random.key(3), x)))(images)
+    assert float(jnp.abs(grad).sum()) > 0
+
+
+def test_weight_average_starts_fast_and_settles_at_its_decay():
+    ema, params = {"w": jnp.zeros(3)}, {"w": jnp.ones(3)}
+    # Step 0: the rate is capped at 1/10, so the average moves 90% of the way.
+    np.testing.assert_allclose(update_ema(ema, params, 0.999, jnp.array(0))["w"], 0.9)
+    late = update_ema(ema, params, 0.999, jnp.array(10**6))["w"]
+    np.testing.assert_allclose(late, 0.001, rtol=1e-3)
+
+
+def test_critic_reads_pixels_and_each_feature_layer():
+    critic = Critic((8, 8), ("conv1_1", "conv2_1"), feature_width=8)
+    pixels = jnp.zeros((2, 16, 16, 3))
+    feats = {"conv1_1": jnp.ones((2, 16, 16, 4)), "conv2_1": jnp.ones((2, 8, 8, 8))}
+    params = critic.init(jax.random.key(0), pixels, feats)
+    logits = critic.apply(params, pixels, feats)
+    assert [m.shape for m in logits] == [(2, 4, 4), (2, 8, 8), (2, 4, 4)]
+
+
+@pytest.fixture(scope="module")
+def recipe_run(tiny_bundle, tmp_path_factory):
+    """A tiny run with every recipe switch on, and the model it exported."""
+    root = tmp_path_factory.mktemp("recipe")
+    model = root / "model"
+    shutil.copytree(tiny_bundle, model)
+    bundle = train_inverter(tiny_config(model, *RECIPE), root / "work", quiet=True)
+    return model, root / "work", bundle
+
+
+def test_recipe_trains_keeps_checkpoints_and_ships_the_average(recipe_run):
+    model, work, bundle = recipe_run
+    # keep_every=2 keeps steps 2 and 4 beside the newest two (3, 4).
+    assert checkpoint_steps(work) == [2, 3, 4]
+    assert checkpoint_config(work, 2).train.gan_loss == "hinge"
+    exported = load_inverter(bundle)
+    last = checkpoint_inverter(work, 4)  # the checkpoint's average, as the export ships
+    for a, b in zip(jax.tree.leaves(exported.params), jax.tree.leaves(last.params), strict=True):
+        np.testing.assert_array_equal(a, b)
+    earlier = checkpoint_inverter(work, 2)
+    assert not np.array_equal(jax.tree.leaves(earlier.params)[0], jax.tree.leaves(last.params)[0])
+    np.testing.assert_array_equal(earlier.code_scale, exported.code_scale)
+    with pytest.raises(DeepFaceGenError, match="no checkpoint of step 1"):
+        checkpoint_inverter(work, 1)
+
+
+def test_warm_start_continues_a_trained_inverter_and_counts_its_steps(recipe_run, tmp_path):
+    model, _, bundle = recipe_run
+    attach(bundle, model)
+    more = train_inverter(
+        tiny_config(model, f"train.init_from={model}", "train.steps=2"), tmp_path / "w", quiet=True
+    )
+    record = load_inverter(more).record["training"]
+    assert record["steps"] == 2 and record["total_steps"] == 6
+    # G keeps the input scale it learned on.
+    np.testing.assert_array_equal(load_inverter(more).code_scale, load_inverter(model).code_scale)
+    with pytest.raises(DeepFaceGenError, match="make model.widths and model.layer match"):
+        train_inverter(
+            tiny_config(model, f"train.init_from={model}", "model.widths=[16, 8]"),
+            tmp_path / "x",
+        )
+    with pytest.raises(DeepFaceGenError, match="no bundle folder"):
+        train_inverter(tiny_config(model, "train.init_from=nowhere"), tmp_path / "y")
+
+
+def test_recipe_settings_are_checked_before_any_work(tiny_bundle, tmp_path):
+    for bad, message in (
+        ("train.gan_loss=wasserstein", "gan_loss must be one of logistic, hinge"),
+        ("train.r1_weight=-1.0", "r1_weight"),
+        ("train.ema_decay=1.0", "ema_decay"),
+        ("train.critic_features=['conv9_9']", "critic_features must name layers"),
+    ):
+        with pytest.raises(DeepFaceGenError, match=message):
+            train_inverter(tiny_config(tiny_bundle, bad), tmp_path / "w")
+    assert not (tmp_path / "w").exists()
+
+
+def test_paste_change_touches_only_where_the_rendered_change_lies():
+    portraits = jax.random.uniform(jax.random.key(0), (2, 32, 32, 3), maxval=255.0)
+    before = jnp.full((2, 32, 32, 3), 100.0)
+    after = before.at[:, 4:10, 4:10].add(60.0)  # a change in one corner only
+    blur = edit_algebra.blur_matrix(32, 1.0)
+    out = edit_algebra.paste_change(portraits, before, after, blur)
+    # Far from the change the portrait's own pixels stay exactly.
+    np.testing.assert_array_equal(out[:, 20:, 20:], portraits[:, 20:, 20:])
+    # Inside it the whole change is added.
+    np.testing.assert_allclose(
+        out[:, 6:8, 6:8], jnp.clip(portraits[:, 6:8, 6:8] + 60.0, 0, 255), atol=1e-3
+    )
+    # No change, no edit.
+    np.testing.assert_array_equal(
+        edit_algebra.paste_change(portraits, before, before, blur), portraits
+    )
+
+
+def test_change_render_keeps_the_portrait_at_strength_zero(tiny_bundle, tmp_path):
+    model = tmp_path / "model"
+    shutil.copytree(tiny_bundle, model)
+    attach(train_inverter(tiny_config(model), tmp_path / "w", quiet=True), model)
+    gen = FaceGenerator.load(model)
+    faces = gen.generate("male", n=2, seed=0)
+    edited = gen.edit(faces, "+smiling", strengths=(0.0, 3.0), render="change")
+    assert edited.shape == (2, 2, 16, 16, 3)
+    np.testing.assert_array_equal(edited[:, 0], faces)  # not even G's redraw of it
+    assert not np.array_equal(edited[:, 1], faces)
+    with pytest.raises(DeepFaceGenError, match="unknown render 'delta'.*change"):
+        gen.edit(faces, "+smiling", render="delta")
+    with pytest.raises(DeepFaceGenError, match="unknown render 'change'"):
+        gen.generate("smiling", render="change")  # drawing a face has no portrait to keep
+
+
+def test_line_chart_draws_each_series_in_its_colour():
+    chart = line_chart(
+        {"a": (np.array([0, 1, 2]), np.array([1.0, 2.0, 1.5])),
+         "b": (np.array([0, 2]), np.array([0.5, 0.7]))},  # fmt: skip
+        "title", "steps", "ratio", reference=("target", 1.2),
+    )  # fmt: skip
+    assert chart.shape == (320, 480, 3) and chart.dtype == np.uint8
+    for colour in ((31, 119, 180), (255, 127, 14)):
+        assert np.all(chart == colour, axis=-1).sum() > 50

@@ -74,8 +74,35 @@ def _remember(path: Path, digest: str) -> None:
         _verified[key] = digest
 
 
+def _non_finite(arrays: Mapping[str, Any], prefix: str = "") -> list[tuple[str, int, int]]:
+    """(name, non-finite count, size) of every float array in ``arrays`` with a NaN or
+    an infinity."""
+    found = []
+    for key, value in arrays.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            found += _non_finite(value, f"{name}/")
+            continue
+        array = np.asarray(value)
+        if np.issubdtype(array.dtype, np.floating):
+            bad = int(array.size - np.count_nonzero(np.isfinite(array)))
+            if bad:
+                found.append((name, bad, int(array.size)))
+    return found
+
+
 def _write_arrays(path: Path, arrays: Mapping[str, Any]) -> str:
-    """Write an array file atomically in the format its suffix names; returns its sha256."""
+    """Write an array file atomically in the format its suffix names; returns its sha256.
+    Refuses arrays with NaN or infinite values: a model that diverged is never shipped."""
+    broken = _non_finite(arrays)
+    if broken:
+        bad, total = sum(b for _, b, _ in broken), sum(n for _, _, n in broken)
+        names = ", ".join(name for name, _, _ in broken[:3]) + (", ..." if len(broken) > 3 else "")
+        raise WeightsError(
+            f"{path.parent}: refusing to write non-finite weights ({bad} of {total} values in "
+            f"{names} are NaN or infinite): training diverged; lower the learning rate or "
+            "the offending setting and train again"
+        )
     if path.suffix == ".msgpack":
         data = serialization.msgpack_serialize(_to_numpy_tree(arrays))
         atomic_write_bytes(path, data)

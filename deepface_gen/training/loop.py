@@ -10,6 +10,7 @@ numbers on held-out data."""
 from __future__ import annotations
 
 import json
+import math
 import re
 import time
 import warnings
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import optax
 import orbax.checkpoint as ocp
 from jax.sharding import NamedSharding
@@ -190,6 +192,35 @@ def learning_rate_schedule(config: Config) -> optax.Schedule:
 
 
 @jax.jit
+def _all_finite(tree: Any) -> jax.Array:
+    """Whether every float value of ``tree`` (a train state) is finite: one reduction."""
+    leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree_util.tree_leaves(tree)
+              if jnp.issubdtype(x.dtype, jnp.floating)]  # fmt: skip
+    return jnp.all(jnp.stack(leaves)) if leaves else jnp.array(True)
+
+
+class NonFiniteError(DeepFaceGenError):
+    """Training produced NaN or infinite values; nothing more was saved or exported."""
+
+
+def _stop_non_finite(
+    workdir: Path, manager: ocp.CheckpointManager, step: int, what: str
+) -> NonFiniteError:
+    manager.wait_until_finished()  # a checkpoint still being written counts as kept
+    kept = _checkpoint_names(workdir)
+    last = (
+        f"the last checkpoint ({workdir / CHECKPOINT_DIR / kept[-1]}) is finite"
+        if kept
+        else ("no checkpoint was written")
+    )
+    return NonFiniteError(
+        f"training went non-finite by step {step} ({what}); nothing more was saved or "
+        f"exported, and {last}. Resuming would repeat the same steps: change the setting "
+        "that diverged (a lower learning rate, weight or scale) and train in a new --workdir"
+    )
+
+
+@jax.jit
 def _add_metrics(window: dict, metrics: dict) -> dict:
     return jax.tree_util.tree_map(lambda a, b: a + b.astype(a.dtype), window, metrics)
 
@@ -279,6 +310,11 @@ def run_loop(
             if logging or evaluating:
                 m = {k: float(v) / window_steps for k, v in jax.device_get(window).items()}
                 window, window_steps = None, 0
+                broken = sorted(k for k, v in m.items() if not math.isfinite(v))
+                if broken:
+                    raise _stop_non_finite(
+                        workdir, checkpoints, done, f"{', '.join(broken)} not finite"
+                    )
                 now = time.perf_counter()
                 rate = (done - last_step) / max(now - last_time, 1e-9)
                 bar.set_postfix({k: f"{v:.3f}" for k, v in m.items()})
@@ -290,6 +326,8 @@ def run_loop(
                 with open(metrics_file, "a") as handle:
                     handle.write(json.dumps(record) + "\n")
             if done % t.checkpoint_every == 0 or done in (t.steps, stop):
+                if not bool(_all_finite(state)):  # never write a checkpoint to resume NaN from
+                    raise _stop_non_finite(workdir, checkpoints, done, "the weights are not finite")
                 save_checkpoint(checkpoints, state, config)
             bar.update(1)
     finally:

@@ -142,3 +142,16 @@ def test_tsne_maps_a_folder_and_synthetic_faces(folder, tmp_path, capsys):
     )
     with pytest.raises(DeepFaceGenError, match="at least 5 images"):
         feature_map.embed(np.zeros((3, 4)))
+
+
+def test_every_collection_command_refuses_an_attribute_the_model_never_learned(
+    folder, tmp_path, capsys
+):
+    photo = str(sorted(folder.glob("*.png"))[0])
+    out = str(tmp_path / "x.png")
+    for argv in (["rank", str(folder), "--by", "attractive", "--quiet"],
+                 ["crop-search", photo, "--by", "smiling, attractive"],
+                 ["tsne", str(folder), "--color-by", "attractive", "--quiet"]):  # fmt: skip
+        assert cli.main([*argv, "--out", out]) == 2, argv
+        assert "has not learned Attractive" in capsys.readouterr().err
+    assert not (tmp_path / "x.png").exists()

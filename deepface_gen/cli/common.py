@@ -57,7 +57,12 @@ def check_outputs(out: str | None, grid: str | None) -> None:
 
 
 def write_faces(
-    faces, out: str | None, grid: str | None, default: str, captions: list[str] | None = None
+    faces,
+    out: str | None,
+    grid: str | None,
+    default: str,
+    captions: list[str] | None = None,
+    title: str | None = None,
 ) -> list[str]:
     """Write faces to a file (one face), a folder (many), and/or a grid; returns paths.
     With a grid and no ``out``, only the grid is written (no stray files in the
@@ -66,7 +71,7 @@ def write_faces(
 
     written: list[str] = []
     if grid and not out:
-        return [str(write_image(grid, make_grid(list(faces), captions=captions)))]
+        return [str(write_image(grid, make_grid(list(faces), captions=captions, title=title)))]
     target = Path(out or default)
     # A trailing slash means a folder, whatever its name looks like.
     folder = not target.suffix or bool(out and out.endswith(("/", "\\")))
@@ -81,7 +86,8 @@ def write_faces(
         for i, face in enumerate(faces):
             written.append(str(write_image(target / f"face_{i:03d}.png", face)))
     if grid:
-        written.append(str(write_image(grid, make_grid(list(faces), captions=captions))))
+        sheet = make_grid(list(faces), captions=captions, title=title)
+        written.append(str(write_image(grid, sheet)))
     return written
 
 

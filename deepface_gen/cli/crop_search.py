@@ -28,6 +28,7 @@ def run(args: argparse.Namespace) -> int:
     checks.output_file(args.out, "--out")
     grid = CropGrid(tuple(args.scales), args.positions, tuple(args.angles))
     classifier = load_classifier(args.model)
+    classifier.require_known(spec.values, "--by")
     result = search_crops(classifier, read_image(args.photo), spec, grid)
     side = 160
     photo = outline(result.photo, result.corners(result.centre), colour=(160, 160, 160))

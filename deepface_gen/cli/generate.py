@@ -30,7 +30,13 @@ def run(args: argparse.Namespace) -> int:
     )
     faces = common.upscale(faces, args.size)
     captions = [f"seed {args.seed} #{i}" for i in range(len(faces))]
-    for path in common.write_faces(faces, args.out, args.grid, "face.png", captions):
+    if args.backend == "vae":
+        how = "the VAE"
+    else:
+        render = generator.resolve_render(args.render, defaults.RENDER, args.init, args.method)
+        how = f"{args.method or defaults.METHOD} targets, render {render}"
+    title = f'"{args.attrs}": {how}, seed {args.seed}, temperature {args.temperature:g}'
+    for path in common.write_faces(faces, args.out, args.grid, "face.png", captions, title):
         print(f"wrote {path}")
     return 0
 

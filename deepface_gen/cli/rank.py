@@ -17,11 +17,7 @@ def _scored(args: argparse.Namespace):
 
     spec = as_spec(args.by)  # a bad description is refused before anything loads
     classifier = load_classifier(args.model)
-    unknown = [a for a in spec.values if a not in classifier.known_attributes]
-    if unknown:
-        from deepface_gen.errors import DescriptionError
-
-        raise DescriptionError(f"{classifier.path} has not learned {', '.join(unknown)}")
+    classifier.require_known(spec.values, "--by")
     collection = score_folder(classifier, args.folder, args.batch_size, args.max, args.quiet)
     return spec, collection
 

@@ -27,6 +27,7 @@ def run(args: argparse.Namespace) -> int:
         raise DeepFaceGenError("give a FOLDER or --synthetic N (one of them)")
     checks.output_file(args.out, "--out")
     classifier = load_classifier(args.model)
+    classifier.require_known(spec.values, "--color-by")
     paths: list[str] = []
     if args.folder is not None:
         from deepface_gen.analysis.ranking import score_folder

@@ -313,10 +313,12 @@ def make_grid(
     pad: int = 2,
     background: int = 255,
     zoom: int = 1,
+    title: str | None = None,
 ) -> np.ndarray:
     """Tile equally sized images into a contact sheet, with optional captions below each;
     ``zoom`` enlarges every image that many times (nearest neighbour: pixels stay
-    pixels, so texture can be judged)."""
+    pixels, so texture can be judged); ``title`` is written above the sheet, wrapped to
+    its width (what the whole sheet shows, where a caption has no room for it)."""
     images = [np.asarray(i) for i in images]
     if not images:
         raise ImageError("make_grid needs at least one image")
@@ -349,7 +351,28 @@ def make_grid(
                 font=font,
             )
         sheet = np.asarray(pil)
+    if title:
+        sheet = np.concatenate([_title_strip(title, sheet.shape[1], background), sheet])
     return sheet
+
+
+def _title_strip(text: str, width: int, background: int) -> np.ndarray:
+    """``text`` word-wrapped into lines that fit ``width`` pixels, as an image strip."""
+    font = ImageFont.load_default()
+    lines, line = [], ""
+    for word in text.split():
+        trial = f"{line} {word}".strip()
+        if line and font.getlength(trial) > width - 4:
+            lines.append(line)
+            line = word
+        else:
+            line = trial
+    lines.append(line)
+    strip = Image.new("RGB", (width, 12 * len(lines) + 4), (background,) * 3)
+    draw = ImageDraw.Draw(strip)
+    for i, part in enumerate(lines):
+        draw.text((2, 2 + 12 * i), part, fill=(0, 0, 0), font=font)
+    return np.asarray(strip)
 
 
 def face_box(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -16,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from deepface_gen.errors import WeightsError
+from deepface_gen.errors import DescriptionError, WeightsError
 from deepface_gen.io import bundles
 from deepface_gen.io.images import fit_to_model
 from deepface_gen.models import pretrained
@@ -99,6 +100,17 @@ class Classifier:
     def probabilities(self, images: np.ndarray | jax.Array, batch_size: int = 64) -> np.ndarray:
         """Attribute probabilities (N, 40), in batches."""
         return self.outputs(images, batch_size)["probabilities"]
+
+    def require_known(self, names: Iterable[str], option: str) -> None:
+        """Refuse attribute ``names`` this model has not learned (its training data did not
+        label or show them), saying which and which ``option`` named them: scoring by
+        an unlearned head would be meaningless, not an error."""
+        unknown = [name for name in names if name not in self.known_attributes]
+        if unknown:
+            raise DescriptionError(
+                f"{option}: {self.path} has not learned {', '.join(unknown)}; it knows "
+                f"{', '.join(self.known_attributes)}"
+            )
 
     def prepare(self, image: np.ndarray) -> np.ndarray:
         """An (H, W, 3) uint8 image centre-cropped and resized to the model's input."""

@@ -27,6 +27,7 @@ Writes ``edit.json`` and ``edit_counterfactuals.png`` (input | edit | counterfac
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -135,9 +136,10 @@ def measure(
 
 
 def ablation(generator, judge, identity, args) -> None:
-    """Mean measures over the 8 attributes for each (strength, smoothness) setting."""
-    settings = [(1.0, 0.0), (1.0, defaults.EDIT_SMOOTHNESS),
-                (defaults.EDIT_STRENGTH, defaults.EDIT_SMOOTHNESS)]  # fmt: skip
+    """Mean measures over the 8 attributes for each (strength, smoothness) setting of
+    pixel optimization (the only render with a smoothness prior; ``--render`` to choose)."""
+    settings = [(1.0, 0.0), (1.0, defaults.EDIT_SMOOTHNESS), (2.0, defaults.EDIT_SMOOTHNESS)]
+    render = args.render or "optimize"
     rows = []
     for strength, smoothness in settings:
         per = []
@@ -156,6 +158,7 @@ def ablation(generator, judge, identity, args) -> None:
                     strength,
                     smoothness,
                     args.steps,
+                    render,
                 )[0]  # fmt: skip
             )
         mean = {k: float(np.mean([r[k] for r in per])) for k in per[0] if k != "portraits"}
@@ -169,21 +172,34 @@ def ablation(generator, judge, identity, args) -> None:
     print(f"wrote {out / 'edit_ablation.json'}")
 
 
+def mode_editor(generator, mode: str):
+    """(generator, render) for a mode name: ``change-raw`` is the change render without
+    the calibrated strength gains (raw cGMM differences), for comparison."""
+    if mode.endswith("-raw"):
+        return dataclasses.replace(generator, edit_gains=None), mode[: -len("-raw")]
+    return generator, mode
+
+
 def compare_modes(generator, judge, identity, args) -> None:
     """Means over the attributes for each render mode (``--mode-list``, each as
     MODE or MODE@STRENGTH) at the default smoothness, written to edit_modes.json (with a
     strip per mode)."""
     results, panels, captions = {}, [], []
+    previous = Path(args.out) / "edit_modes.json"
+    if args.merge and previous.exists():  # keep the rows this run does not re-measure
+        results = {k: v for k, v in json.loads(previous.read_text())["modes"].items()
+                   if k not in args.mode_list.split(",")}  # fmt: skip
     for item in args.mode_list.split(","):
         mode, _, strength = item.partition("@")
         strength = float(strength) if strength else args.strength
+        editor, mode = mode_editor(generator, mode)
         began, per = time.perf_counter(), []
         for i, name in enumerate(ATTRIBUTES):
             portraits = synth.sample_portraits(
                 jax.random.key(args.seed + i), args.n, size=generator.size
             )
             result, strip = measure(
-                generator, judge, identity, portraits, name, args.seed, strength,
+                editor, judge, identity, portraits, name, args.seed, strength,
                 args.smoothness, args.steps, render=mode,
             )  # fmt: skip
             per.append(result)
@@ -234,8 +250,9 @@ def edit_figure(generator, args, pool: int = 64) -> Path:
         captions.append(f"input {words}")
         for item in args.mode_list.split(","):
             mode, _, strength = item.partition("@")
-            edited = generator.edit(images[pick : pick + 1], words, render=mode, seed=args.seed,
-                                    strengths=(float(strength or args.strength),))  # fmt: skip
+            editor, mode = mode_editor(generator, mode)
+            edited = editor.edit(images[pick : pick + 1], words, render=mode, seed=args.seed,
+                                 strengths=(float(strength or args.strength),))  # fmt: skip
             tiles.append(edited[0, 0])
             captions.append(item)
         tiles.append(truth)
@@ -269,7 +286,13 @@ def main() -> None:
     parser.add_argument(
         "--mode-list",
         default="optimize,net,refine,change",
-        help="with --modes: render modes to compare, each MODE or MODE@STRENGTH",
+        help="with --modes: render modes to compare, each MODE or MODE@STRENGTH (change-raw: "
+        "change without the calibrated gains)",
+    )
+    parser.add_argument(
+        "--merge",
+        action="store_true",
+        help="with --modes: keep the rows of the existing edit_modes.json not re-measured",
     )
     parser.add_argument(
         "--figure",

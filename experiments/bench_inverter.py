@@ -125,28 +125,53 @@ def main() -> None:
     add_measure_options(parser)
     parser.add_argument("--run", action="append", required=True, help="NAME=WORKDIR")
     parser.add_argument("--name", default="inverter_curve")
+    parser.add_argument(
+        "--merge",
+        action="store_true",
+        help="keep the points an earlier report measured (same run and step); measure the rest",
+    )
     args = parser.parse_args()
+    previous_path = Path(args.out) / f"{args.name}.json"
+    previous = (
+        json.loads(previous_path.read_text()) if args.merge and previous_path.exists() else {}
+    )
     generator, judge, realism = measurement_setup(args)
     specs = [parse_description(d) for d in DESCRIPTIONS]
     real, _, _ = portraits_like(specs, args.seeds, generator.size)
     floor = measure_faces(real, judge, realism, specs, args.seeds)
-    report = {"descriptions": len(specs), "seeds": args.seeds, "floor": floor, "runs": {}}
+    report = {"descriptions": len(specs), "seeds": args.seeds, "floor": floor,
+              "runs": dict(previous.get("runs", {}))}  # fmt: skip
+    measure = lambda inverter, seed=0: measure_inverter(
+        generator, inverter, real, judge, realism, specs, args.seeds, seed
+    )
     for item in args.run:
         name, _, workdir = item.partition("=")
         workdir = Path(workdir)
         seconds = elapsed_at(workdir)
         config = checkpoint_config(workdir).to_dict()
+        kept = report["runs"].get(name, {})
+        done = (
+            {p["step"]: p for p in kept.get("points", [])}
+            if kept.get("workdir") == str(workdir)
+            else {}
+        )
         points, start = [], config["train"].get("init_from", "")
         if start:  # step 0: the inverter the run started from
-            origin = generator.classifier.path if start == config["model"]["classifier"] else start
-            inverter = load_inverter(origin)
-            point = measure_inverter(generator, inverter, real, judge, realism, specs, args.seeds)
-            points.append(with_ratios({"step": 0, "seconds": 0.0, **point}, floor))
-        for step in checkpoint_steps(workdir):
+            if 0 not in done:
+                origin = (
+                    generator.classifier.path if start == config["model"]["classifier"] else start
+                )
+                point = {"step": 0, "seconds": 0.0, **measure(load_inverter(origin))}
+                done[0] = with_ratios(point, floor)
+            points.append(done[0])
+        steps = checkpoint_steps(workdir)
+        for step in steps:
+            if step in done:
+                points.append(done[step])
+                continue
             began = time.perf_counter()
-            inverter = checkpoint_inverter(workdir, step)
-            point = measure_inverter(generator, inverter, real, judge, realism, specs, args.seeds)
-            point = {"step": step, "seconds": seconds.get(step, float("nan")), **point}
+            point = {"step": step, "seconds": seconds.get(step, float("nan")),
+                     **measure(checkpoint_inverter(workdir, step))}  # fmt: skip
             points.append(with_ratios(point, floor))
             net, recon = point["net"], point["reconstruction"]
             print(
@@ -155,10 +180,12 @@ def main() -> None:
                 f"{net['frechet_distance_ratio']:.3f}, faithfulness {net['faithfulness']:.3f}, "
                 f"diversity {net['diversity_features']:.3f} ({time.perf_counter() - began:.0f} s)"
             )
-        # The noise of a point: the same weights measured on a second draw of targets.
-        again = measure_inverter(generator, inverter, real, judge, realism, specs, args.seeds, 1)
-        noise = {k: abs(again["net"][k] - points[-1]["net"][k])
-                 for k in again["net"] if isinstance(again["net"][k], float)}  # fmt: skip
+        noise = kept.get("noise_between_draws") if steps and steps[-1] in done else None
+        if noise is None and steps:
+            # The noise of a point: the last weights measured on a second draw of targets.
+            again = measure(checkpoint_inverter(workdir, steps[-1]), seed=1)["net"]
+            noise = {k: abs(again[k] - points[-1]["net"][k])
+                     for k in again if isinstance(again[k], float)}  # fmt: skip
         report["runs"][name] = {"workdir": str(workdir), "config": config, "points": points,
                                 "noise_between_draws": noise}  # fmt: skip
     out = Path(args.out)

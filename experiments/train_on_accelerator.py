@@ -111,11 +111,15 @@ def total_steps(job: Job) -> int:
 
 
 def pack(job: Job, out: Path) -> Path:
-    """The job's exported model and metrics as ``OUT/<name>.tar.gz``."""
+    """The job's exported model and metrics as ``OUT/<name>.tar.gz``, and its checkpoints
+    where the job keeps them for a learning curve (``train.keep_every``): with them,
+    ``experiments/bench_inverter.py`` measures the curve back on the CPU."""
     target = out / f"{job.name}.tar.gz"
     with tarfile.open(target, "w:gz") as tar:
         tar.add(job.run_dir / "model", arcname="model")
         tar.add(job.run_dir / "metrics.jsonl", arcname="metrics.jsonl")
+        if any(item.startswith("train.keep_every=") for item in job.overrides):
+            tar.add(job.run_dir / "checkpoints", arcname="checkpoints")
     return target
 
 

@@ -15,6 +15,7 @@ from test_inverter import tiny_config
 from deepface_gen import FaceGenerator
 from deepface_gen.analysis.drawing import line_chart
 from deepface_gen.errors import DeepFaceGenError
+from deepface_gen.generation import calibration
 from deepface_gen.generation import edit as edit_algebra
 from deepface_gen.models.discriminator import Critic
 from deepface_gen.models.inverter import load_inverter
@@ -164,11 +165,18 @@ def test_paste_change_touches_only_where_the_rendered_change_lies():
     )
 
 
-def test_change_render_keeps_the_portrait_at_strength_zero(tiny_bundle, tmp_path):
-    model = tmp_path / "model"
+@pytest.fixture(scope="module")
+def model_with_g(tiny_bundle, tmp_path_factory):
+    """A copy of the tiny bundle with a (barely) trained inverter attached."""
+    root = tmp_path_factory.mktemp("change")
+    model = root / "model"
     shutil.copytree(tiny_bundle, model)
-    attach(train_inverter(tiny_config(model), tmp_path / "w", quiet=True), model)
-    gen = FaceGenerator.load(model)
+    attach(train_inverter(tiny_config(model), root / "w", quiet=True), model)
+    return model
+
+
+def test_change_render_keeps_the_portrait_at_strength_zero(model_with_g):
+    gen = FaceGenerator.load(model_with_g)
     faces = gen.generate("male", n=2, seed=0)
     edited = gen.edit(faces, "+smiling", strengths=(0.0, 3.0), render="change")
     assert edited.shape == (2, 2, 16, 16, 3)
@@ -189,3 +197,65 @@ def test_line_chart_draws_each_series_in_its_colour():
     assert chart.shape == (320, 480, 3) and chart.dtype == np.uint8
     for colour in ((31, 119, 180), (255, 127, 14)):
         assert np.all(chart == colour, axis=-1).sum() > 50
+
+
+def test_a_chosen_checkpoint_is_exported_and_attached_without_training(recipe_run, tmp_path):
+    from deepface_gen import cli
+
+    model, work, _ = recipe_run
+    target = tmp_path / "model"
+    shutil.copytree(model, target)
+    argv = ["train-inverter", "--config", "configs/inverter_starter.py", "--workdir", str(work),
+            "--export-step", "2", "--attach", str(target)]  # fmt: skip
+    assert cli.main(argv) == 0
+    exported = load_inverter(work / "model_step_2")
+    assert exported.record["training"]["total_steps"] == 2
+    attached = load_inverter(target)
+    for a, b in zip(jax.tree.leaves(attached.params),
+                    jax.tree.leaves(checkpoint_inverter(work, 2).params), strict=True):  # fmt: skip
+        np.testing.assert_array_equal(a, b)
+    assert cli.main([*argv[:6], "--export-step", "7"]) == 2  # no such checkpoint
+
+
+def test_crossing_interpolates_where_the_curve_reaches_its_goal():
+    assert calibration.crossing([0, 1, 2], [0.1, 0.5, 0.9], 0.7) == pytest.approx(1.5)
+    assert calibration.crossing([0, 1, 2], [0.1, 0.2, 0.3], 0.9) == 2.0  # never: the end
+    # Reached between the first two points already.
+    assert calibration.crossing([0, 1, 2], [0.1, 0.8, 0.9], 0.45) == pytest.approx(0.5)
+
+
+def test_gains_scale_each_attribute_part_of_the_change():
+    ridge = jax.random.normal(jax.random.key(0), (41, 6))
+    own, current = jnp.zeros((1, 6)), jnp.zeros((1, 40))
+    wanted = current.at[0, 31].set(1.0)  # Smiling
+    plain = edit_algebra.edit_targets(own + 10, current, wanted, ridge, jnp.array([1.0]))
+    gains = calibration.gains({"attributes": {"Smiling": {"gain": 2.0}}})
+    assert gains[31] == 2.0 and np.all(np.delete(gains, 31) == 1.0)
+    doubled = edit_algebra.edit_targets(own + 10, current, wanted, ridge, jnp.array([2.0]))
+    gained = edit_algebra.edit_targets(
+        own + 10, current, wanted, ridge, jnp.array([1.0]), jnp.asarray(gains)
+    )
+    np.testing.assert_allclose(gained, doubled, rtol=1e-6)
+    assert not np.allclose(plain, doubled)
+    assert calibration.gains(None) is None
+
+
+def test_calibration_is_measured_stored_and_followed_by_edit(model_with_g, tmp_path):
+    from deepface_gen.io import bundles
+
+    model = tmp_path / "model"
+    shutil.copytree(model_with_g, model)
+    gen = FaceGenerator.load(model)
+    assert gen.edit_gains is None
+    result = calibration.calibrate(gen, names=["Smiling", "Eyeglasses"], pool=96, portraits=6)
+    entry = result["attributes"]["Smiling"]
+    assert len(entry["add"]) == len(result["strengths"]) == len(entry["remove"])
+    assert 0.5 <= entry["gain"] <= max(result["strengths"])
+    bundles.update_record(model, "inverter", {"edit_calibration": result})
+    calibrated = FaceGenerator.load(model)
+    assert calibrated.edit_gains[31] == pytest.approx(entry["gain"])
+    faces = gen.generate("male", n=1, seed=0)
+    # Strength 1 with the gain is the raw strength of the gain without it.
+    a = calibrated.edit(faces, {"Smiling": 1.0}, strengths=(1.0,), render="change")
+    b = gen.edit(faces, {"Smiling": 1.0}, strengths=(entry["gain"],), render="change")
+    np.testing.assert_allclose(a.astype(int), b.astype(int), atol=1)

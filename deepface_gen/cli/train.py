@@ -58,9 +58,13 @@ def run_train_vae(args: argparse.Namespace) -> int:
 
 
 def run_train_inverter(args: argparse.Namespace) -> int:
-    from deepface_gen.training.inverter import attach, train_inverter
+    from deepface_gen.training.inverter import attach, export_checkpoint, train_inverter
 
-    bundle = _run_trainer(args, train_inverter, "train-inverter", "inverter")
+    if args.export_step is not None:  # ship a chosen checkpoint; no training
+        bundle = export_checkpoint(args.workdir, args.export_step)
+        print(f"exported step {args.export_step} of {args.workdir} to {bundle}")
+    else:
+        bundle = _run_trainer(args, train_inverter, "train-inverter", "inverter")
     if bundle is not None and args.attach:
         print(f"attached to {args.attach} as {attach(bundle, args.attach).name}")
     return 0
@@ -116,6 +120,15 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=None,
         metavar="BUNDLE",
         help="also copy the inverter into this model bundle (the one it was trained for)",
+    )
+    p.add_argument(
+        "--export-step",
+        type=common.whole(1, common.BIG),
+        default=None,
+        metavar="N",
+        help="instead of training: export the --workdir run's checkpoint of step N (kept by "
+        "train.keep_every; its moving average where the run keeps one), e.g. the best "
+        "point of its learning curve",
     )
     p.set_defaults(func=run_train_inverter)
     p = _trainer_parser(

@@ -20,17 +20,24 @@ def wanted_attributes(current: jax.Array, spec: AttributeSpec) -> jax.Array:
 
 
 def edit_targets(
-    own: jax.Array, current: jax.Array, wanted: jax.Array, ridge: jax.Array, strengths: jax.Array
+    own: jax.Array,
+    current: jax.Array,
+    wanted: jax.Array,
+    ridge: jax.Array,
+    strengths: jax.Array,
+    gains: jax.Array | None = None,
 ) -> jax.Array:
     """Target activations (N, K, D) for N portraits at K strengths.
 
     ``own`` (N, D) are the portraits' flattened activations, ``current`` and ``wanted``
     (N, 40) their attribute values before and after, ``ridge`` (41, D) the cGMM's
     linear map from [attributes, 1] to activations. The portrait's own activations move
-    by the predicted difference times the strength (the bias cancels), then stay
-    non-negative as post-ReLU activations are.
+    by the predicted difference times the strength (the bias cancels), each attribute's
+    part times its calibrated ``gain`` (40,) where there is one
+    (``generation/calibration.py``), then stay non-negative as post-ReLU activations are.
     """
-    delta = (wanted - current) @ ridge[:-1]  # (N, D)
+    difference = wanted - current if gains is None else (wanted - current) * gains[None]
+    delta = difference @ ridge[:-1]  # (N, D)
     moved = own[:, None] + strengths[None, :, None] * delta[:, None]
     return jnp.maximum(moved, 0.0)
 

@@ -32,7 +32,7 @@ from deepface_gen.cgmm import domain
 from deepface_gen.cgmm import model as cgmm_lib
 from deepface_gen.cgmm.mixture import Mixture
 from deepface_gen.errors import DeepFaceGenError, DescriptionError, WeightsError
-from deepface_gen.generation import defaults, methods
+from deepface_gen.generation import calibration, defaults, methods
 from deepface_gen.generation import edit as edit_algebra
 from deepface_gen.generation.seeds import seed_key, seed_words
 from deepface_gen.generation.tools import caricature_image, invert_image, prepare, visualize_unit
@@ -88,6 +88,7 @@ class FaceGenerator:
     vae: VAE | None = None
     domain_threshold: float | None = None  # calibrated when the cGMM was fitted
     inverter: Inverter | None = None  # the learned renderer of the cGMM's layer
+    edit_gains: np.ndarray | None = None  # (40,) what strength 1 means per attribute
 
     @classmethod
     def load(
@@ -119,7 +120,9 @@ class FaceGenerator:
             decoder = None
         threshold = record.get("domain_threshold")
         inverter = _bundled_inverter(classifier, fitted.layer)
-        return cls(classifier, fitted, vae=decoder, domain_threshold=threshold, inverter=inverter)
+        gains = calibration.gains(inverter.record.get("edit_calibration")) if inverter else None
+        return cls(classifier, fitted, vae=decoder, domain_threshold=threshold,
+                   inverter=inverter, edit_gains=gains)  # fmt: skip
 
     @property
     def size(self) -> int:
@@ -587,6 +590,8 @@ class FaceGenerator:
             edit_algebra.wanted_attributes(current, spec),
             jnp.asarray(self.cgmm.ridge),
             scale,
+            # The gains were measured with the change render: they mean "typical" there.
+            None if self.edit_gains is None or render != "change" else jnp.asarray(self.edit_gains),
         ).reshape(count * k, *self.cgmm.shape)
         # The start is already a natural image, so no image priors or jitter, only priors
         # on the change: Adam rescales any gradient to full steps, and with the target at

@@ -441,6 +441,21 @@ def checkpoint_inverter(workdir: str | Path, step: int) -> Inverter:
     return Inverter(arch, jax.device_get(shipped_params(state)), scale, high, record)
 
 
+def export_checkpoint(workdir: str | Path, step: int) -> Path:
+    """Export a run's checkpoint of ``step`` as an inverter bundle
+    (``workdir/model_step_<step>``): the best point of a learning curve, or the last
+    one a cut-short run reached, ready for ``attach``."""
+    inverter = checkpoint_inverter(workdir, step)
+    config = Config(inverter.record["training"]["config"])
+    earlier = warm_start(config, load_classifier(config.model.classifier), inverter.config)
+    before = earlier.record.get("training", {}) if earlier is not None else {}
+    inverter.record["training"]["total_steps"] = step + int(
+        before.get("total_steps", before.get("steps", 0))
+    )
+    manifest = {"kind": "inverter", "inverter": inverter.record}
+    return bundles.save_bundle(Path(workdir) / f"model_step_{step}", inverter.arrays(), manifest)
+
+
 def attach(inverter_bundle: str | Path, classifier_bundle: str | Path) -> Path:
     """Copy a trained inverter into the classifier bundle it was trained for (as
     ``inverter.<hash>.msgpack``); refuses a classifier with other weights."""

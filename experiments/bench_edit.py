@@ -38,7 +38,7 @@ import numpy as np
 from deepface_gen.analysis.identity import verify_held_out
 from deepface_gen.attributes import ATTRIBUTE_INDEX, CELEBA_ATTRIBUTES
 from deepface_gen.data import synth
-from deepface_gen.generation import defaults
+from deepface_gen.generation import calibration, defaults
 from deepface_gen.generation.generator import FaceGenerator
 from deepface_gen.io.images import make_grid, write_image
 from deepface_gen.models.classifier import load_classifier
@@ -172,11 +172,16 @@ def ablation(generator, judge, identity, args) -> None:
     print(f"wrote {out / 'edit_ablation.json'}")
 
 
-def mode_editor(generator, mode: str):
+def mode_editor(generator, mode: str, results: Path = Path("experiments/results")):
     """(generator, render) for a mode name: ``change-raw`` is the change render without
-    the calibrated strength gains (raw cGMM differences), for comparison."""
+    any calibrated strength gains, ``change-calibrated`` with the gains
+    ``calibrate_edits.py`` measured (``edit_calibration.json``), for comparison."""
     if mode.endswith("-raw"):
         return dataclasses.replace(generator, edit_gains=None), mode[: -len("-raw")]
+    if mode.endswith("-calibrated"):
+        measured = json.loads((results / "edit_calibration.json").read_text())
+        gains = calibration.gains(measured)
+        return dataclasses.replace(generator, edit_gains=gains), mode[: -len("-calibrated")]
     return generator, mode
 
 
@@ -187,7 +192,8 @@ def compare_modes(generator, judge, identity, args) -> None:
     results, panels, captions = {}, [], []
     previous = Path(args.out) / "edit_modes.json"
     if args.merge and previous.exists():  # keep the rows this run does not re-measure
-        results = {k: v for k, v in json.loads(previous.read_text())["modes"].items()
+        kept = json.loads(previous.read_text())
+        results = {k: {"strength": kept["strength"], **v} for k, v in kept["modes"].items()
                    if k not in args.mode_list.split(",")}  # fmt: skip
     for item in args.mode_list.split(","):
         mode, _, strength = item.partition("@")
@@ -287,7 +293,7 @@ def main() -> None:
         "--mode-list",
         default="optimize,net,refine,change",
         help="with --modes: render modes to compare, each MODE or MODE@STRENGTH (change-raw: "
-        "change without the calibrated gains)",
+        "change without calibrated gains; change-calibrated: with edit_calibration.json's)",
     )
     parser.add_argument(
         "--merge",

@@ -225,13 +225,28 @@ def edit_modes() -> str:
     def cell(r: dict, key: str, digits: int) -> str:  # rows kept from an earlier run lack some
         return f"{r['mean'][key]:.{digits}f}" if key in r["mean"] else "not measured"
 
-    rows = [[mode.replace("@", " at strength ")] + [cell(r, k, d) for k, d in keys]
+    rows = [[f"{mode.partition('@')[0]} at strength {r['strength']:g}"]
+             + [cell(r, k, d) for k, d in keys]
             + [f"{r.get('seconds_per_edit', r['seconds'] / edits):.2f}"]
             for mode, r in report["modes"].items()]  # fmt: skip
     header = ["render", "judge sees the change", "same person", "others moved",
               "nearer the truth than the input", "edit→truth (input→truth: "
               f"{next(iter(report['modes'].values()))['mean']['distance_input_to_counterfactual']:.4f})",
               "identity cosine", "s/edit"]  # fmt: skip
+    return _table(header, rows)
+
+
+def edit_calibration() -> str:
+    """Per attribute, the generating classifier's mean probability against the raw
+    strength of a change-render edit that adds it, and the gain that would make
+    strength 1 reach the typical probability of portraits that carry it."""
+    report = _load("edit_calibration.json")
+    strengths = report["strengths"]
+    rows = [[name.replace("_", " ")] + [f"{v:.2f}" for v in entry["add"]]
+            + [f"{entry['typical_with']:.2f}", f"{entry['gain']:.2f}"]
+            for name, entry in sorted(report["attributes"].items())]  # fmt: skip
+    header = ["attribute (added)", *(f"strength {s:g}" for s in strengths),
+              "typical with it", "gain to typical"]  # fmt: skip
     return _table(header, rows)
 
 
@@ -491,6 +506,7 @@ RENDERERS: dict[str, Callable[[], str]] = {
         vae_prior,
         vae_recipes,
         edit_modes,
+        edit_calibration,
         generation_per_attribute,
         cost,
         invert_vgg16,

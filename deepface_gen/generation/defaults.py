@@ -30,8 +30,8 @@ EDIT_ANCHOR = 2.0  # how firmly an edit holds the portrait where the objective i
 # counterfactuals (experiments/bench_edit.py).
 EDIT_SMOOTHNESS = 3.0
 # Measured for the default edit render, change (experiments/bench_edit.py --modes, 8
-# attributes x 16 portraits): at 1.5 the judge sees 0.54 of edits, 0.78 stay the same
-# person, others move 0.050; at 2, 0.66 / 0.76 / 0.062; at 1, 0.42 / 0.85 / 0.035.
+# attributes x 16 portraits): at 1.5 the judge sees 0.56 of edits, 0.79 stay the same
+# person, others move 0.050; at 2, 0.68 / 0.73 / 0.062; at 1, 0.43 / 0.84 / 0.035.
 # (Pixel optimization, whose smoothness prior damps the change, measured best at 2.)
 EDIT_STRENGTH = 1.5
 INVERT_FEATURE_WEIGHT = 100.0  # inversion of a real image: trust its activations fully
@@ -44,8 +44,9 @@ BACKBONE_INPUT_SIZE = 128  # working size of published backbones (--model vgg16)
 # the default: RENDER where the bundle has an inverter, pixel optimization where not.
 RENDER = "net"
 # Edits draw only their change through G onto the portrait's own pixels: against
-# optimize (the previous default) the judge sees more edits (0.54 vs 0.45), more stay
-# the same person (0.78 vs 0.73), others move about as much, at 0.01 s an edit, not 4.
+# optimize (the previous default) the judge sees more edits (0.56 vs 0.45), more stay
+# the same person (0.79 vs 0.73), others move about as much (0.050 vs 0.047), in a
+# hundredth of the time.
 EDIT_RENDER = "change"
 # change: the soft mask of where the rendered change lies is blurred with this sigma (a
 # fraction of the image side) before it is thresholded.

@@ -250,6 +250,23 @@ def edit_calibration() -> str:
     return _table(header, rows)
 
 
+def variety() -> str:
+    """Faces drawn by net for each target method and temperature: faithfulness, realism
+    against the same-descriptions floor, diversity, and how near the training
+    portraits they lie (against held-out real portraits: 1 = as near as they are)."""
+    report = _load("variety.json")
+    floor = report["floor"]
+    rows = [[name.replace("@", ", temperature "), f"{r['faithfulness']:.3f}",
+             f"{r['judge_fd_ratio']:.2f}", f"{r['vgg16_fd_ratio']:.2f}",
+             f"{r['vgg16_kid'] / floor['vgg16_kid']:.1f}", f"{r['diversity_features']:.3f}",
+             f"{r['nearest_train_distance_ratio']:.2f}"]
+            for name, r in report["rows"].items()]  # fmt: skip
+    header = ["targets", "faithfulness", "judge FD / floor", "VGG16 FD / floor",
+              "KID / floor", f"diversity (real: {floor['diversity_features']:.3f})",
+              "nearest training portrait / held-out's"]  # fmt: skip
+    return _table(header, rows)
+
+
 def generation_per_attribute() -> str:
     """Judge faithfulness per requested attribute, per method."""
     report = _load("generation.json")
@@ -507,6 +524,7 @@ RENDERERS: dict[str, Callable[[], str]] = {
         vae_recipes,
         edit_modes,
         edit_calibration,
+        variety,
         generation_per_attribute,
         cost,
         invert_vgg16,

@@ -95,8 +95,11 @@ def run(args: argparse.Namespace) -> int:
         ):
             target = out if not source.is_dir() else out / f"{path.stem}.png"
             if args.sweep:
-                captions = ["input"] + [f"strength {v:g}" for v in strengths]
-                image = make_grid([face, *results], columns=len(strengths) + 1, captions=captions)
+                # A 64 px caption holds ~10 characters: the title says what s is.
+                captions = ["input"] + [f"s={v:g}" for v in strengths]
+                title = f'edit "{args.attrs}" at strength s'
+                image = make_grid([face, *results], columns=len(strengths) + 1,
+                                  captions=captions, title=title)  # fmt: skip
             elif args.paste:
                 image = paste_face(original, results[0], box)
             else:

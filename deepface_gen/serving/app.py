@@ -322,10 +322,11 @@ def create_app(
         future = submit(request, "edit", job, job.group, 1)
         result = await wait(future)
         if format == "png":
-            captions = ["input"] + [f"strength {v:g}" for v in strengths]
+            captions = ["input"] + [f"s={v:g}" for v in strengths]
             strip = [face, *result.images]
+            title = f'edit "{attrs}" at strength s ({used_render})'
             return Response(
-                codecs.grid_png(strip, columns=len(strip), captions=captions),
+                codecs.grid_png(strip, columns=len(strip), captions=captions, title=title),
                 media_type="image/png",
             )
         return {

@@ -30,9 +30,11 @@ def base64_pngs(images: Sequence[np.ndarray]) -> list[str]:
     return [base64.b64encode(png_bytes(image)).decode("ascii") for image in images]
 
 
-def grid_png(images: Sequence[np.ndarray], columns: int | None = None, captions=None) -> bytes:
-    """All images tiled into one PNG (``?format=png``)."""
-    return png_bytes(make_grid(list(images), columns=columns, captions=captions))
+def grid_png(
+    images: Sequence[np.ndarray], columns: int | None = None, captions=None, title=None
+) -> bytes:
+    """All images tiled into one PNG (``?format=png``), with a title above where given."""
+    return png_bytes(make_grid(list(images), columns=columns, captions=captions, title=title))
 
 
 def _declared_size(data: bytes) -> tuple[int, int] | None:

@@ -35,8 +35,6 @@ def run(args: argparse.Namespace) -> int:
         crop_face,
         face_box,
         image_files,
-        make_grid,
-        paste_face,
         read_image,
         write_image,
     )
@@ -94,16 +92,7 @@ def run(args: argparse.Namespace) -> int:
             chunk, originals, boxes, faces, edited, strict=True
         ):
             target = out if not source.is_dir() else out / f"{path.stem}.png"
-            if args.sweep:
-                # A 64 px caption holds ~10 characters: the title says what s is.
-                captions = ["input"] + [f"s={v:g}" for v in strengths]
-                title = f'edit "{args.attrs}" at strength s'
-                image = make_grid([face, *results], columns=len(strengths) + 1,
-                                  captions=captions, title=title)  # fmt: skip
-            elif args.paste:
-                image = paste_face(original, results[0], box)
-            else:
-                image = results[0]
+            image = _output_image(args, strengths, original, box, face, results)
             print(f"wrote {write_image(target, image)}")
     if skipped:
         edited_count = len(paths) - len(skipped)
@@ -114,6 +103,22 @@ def run(args: argparse.Namespace) -> int:
         )
         return 1
     return 0
+
+
+def _output_image(args: argparse.Namespace, strengths, original, box, face, results):
+    """What one portrait's edit is written as: the strip of every strength (--sweep), the
+    edited face pasted back into the photo (--paste), or the edited face alone."""
+    from deepface_gen.io.images import make_grid, paste_face
+
+    if args.sweep:
+        # A 64 px caption holds ~10 characters: the title says what s is.
+        captions = ["input"] + [f"s={v:g}" for v in strengths]
+        title = f'edit "{args.attrs}" at strength s'
+        return make_grid([face, *results], columns=len(strengths) + 1, captions=captions,
+                         title=title)  # fmt: skip
+    if args.paste:
+        return paste_face(original, results[0], box)
+    return results[0]
 
 
 def _strengths(args: argparse.Namespace) -> tuple[float, ...]:

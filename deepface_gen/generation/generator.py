@@ -561,9 +561,10 @@ class FaceGenerator:
         A portrait outside the model's training domain is still edited, with an
         ``OutOfDomainWarning`` that calls it by its entry in ``names``.
 
-        ``render`` renders the moved activations as ``generate`` does: ``optimize``
-        (the default where measured best: from the portrait's own pixels), ``net`` (one
-        pass of the learned inverter) or ``refine``; through the inverter even strength
+        ``render`` says how the moved activations become pixels: ``change`` (the
+        default where the bundle has a learned inverter: G's drawing of the change alone,
+        added to the portrait's pixels), ``optimize`` (from the portrait's own pixels),
+        ``net`` (one pass of G) or ``refine``; through ``net`` and ``refine`` even strength
         0 redraws the portrait as G sees it.
         """
         spec, render = self.check_edit(description, render, steps, seed, guidance)
@@ -582,21 +583,46 @@ class FaceGenerator:
         seen = self.classifier.outputs(pixels, taps=(layer,))  # one pass: attributes and layer
         self._warn_out_of_domain(seen[layer], names)
         scale = jnp.asarray(strengths, jnp.float32)
+        target = self._edit_targets(seen, layer, spec, scale, render)
+        if render == "change":
+            out = self._render_change(pixels, seen[layer], target, k)
+            return out.reshape(count, k, *out.shape[1:])
+        objective = inversion.feature_match(layer, target, defaults.FEATURE_WEIGHT)
+        if guidance > 0:
+            values = edit_algebra.guidance_values(spec, scale, count)
+            objective = objective + inversion.attribute_likelihood(values, guidance)
+        if render != "optimize":
+            out = self._render_target(objective, render, "edit", seed_key(seed), steps, quiet)
+        else:
+            out = self._edit_pixels(objective, pixels, k, seed, steps, smoothness, quiet)
+        return out.reshape(count, k, *out.shape[1:])
+
+    def _edit_targets(
+        self, seen: dict, layer: str, spec: AttributeSpec, scale: jax.Array, render: str
+    ) -> jax.Array:
+        """(N * K, *shape): each portrait's activations moved to carry ``spec`` at each
+        strength (``edit.edit_targets``)."""
+        count = len(seen[layer])
         current = 2.0 * jnp.asarray(seen["probabilities"]) - 1.0
-        own = jnp.asarray(seen[layer]).reshape(count, -1)
-        target = edit_algebra.edit_targets(
-            own,
+        # The gains were measured with the change render: they mean "typical" there.
+        gains = None if self.edit_gains is None or render != "change" else self.edit_gains
+        return edit_algebra.edit_targets(
+            jnp.asarray(seen[layer]).reshape(count, -1),
             current,
             edit_algebra.wanted_attributes(current, spec),
             jnp.asarray(self.cgmm.ridge),
             scale,
-            # The gains were measured with the change render: they mean "typical" there.
-            None if self.edit_gains is None or render != "change" else jnp.asarray(self.edit_gains),
-        ).reshape(count * k, *self.cgmm.shape)
-        # The start is already a natural image, so no image priors or jitter, only priors
-        # on the change: Adam rescales any gradient to full steps, and with the target at
-        # the portrait's own activations every gradient is zero, so strength 0 returns
-        # the portrait itself.
+            None if gains is None else jnp.asarray(gains),
+        ).reshape(count * len(scale), *self.cgmm.shape)
+
+    def _edit_pixels(
+        self, objective, pixels: jax.Array, k: int, seed: int, steps, smoothness: float, quiet
+    ) -> np.ndarray:
+        """Pixel optimization from each portrait itself (``render="optimize"``). The start
+        is already a natural image, so no image priors or jitter, only priors on the
+        change: Adam rescales any gradient to full steps, and with the target at the
+        portrait's own activations every gradient is zero, so strength 0 returns the
+        portrait itself."""
         settings = replace(
             self._settings(steps),
             jitter=0,
@@ -605,16 +631,6 @@ class FaceGenerator:
             anchor_weight=defaults.EDIT_ANCHOR,
             change_tv_weight=smoothness,
         )
-        objective = inversion.feature_match(layer, target, defaults.FEATURE_WEIGHT)
-        if guidance > 0:
-            values = edit_algebra.guidance_values(spec, scale, count)
-            objective = objective + inversion.attribute_likelihood(values, guidance)
-        if render == "change":
-            out = self._render_change(pixels, seen[layer], target, k)
-            return out.reshape(count, k, *out.shape[1:])
-        if render != "optimize":
-            out = self._render_target(objective, render, "edit", seed_key(seed), steps, quiet)
-            return out.reshape(count, k, *out.shape[1:])
         out, _ = inversion.render(
             self.classifier,
             objective,
@@ -624,7 +640,7 @@ class FaceGenerator:
             quiet,
             self.cgmm.mean_image,
         )
-        return _as_uint8(out).reshape(count, k, *out.shape[1:])
+        return _as_uint8(out)
 
 
 class OutOfDomainWarning(UserWarning):

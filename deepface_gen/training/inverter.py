@@ -318,6 +318,12 @@ def warm_start(config: Config, classifier: Classifier, arch: InverterConfig) -> 
     return inverter
 
 
+def steps_before(start: Inverter | None) -> int:
+    """How many steps the inverter a run started from had seen (0 for a fresh run)."""
+    earlier = start.record.get("training", {}) if start is not None else {}
+    return int(earlier.get("total_steps", earlier.get("steps", 0)))
+
+
 def initial_state(
     config: Config, classifier: Classifier, arch: InverterConfig, start: Inverter | None = None
 ) -> GANState:
@@ -395,12 +401,10 @@ def train_inverter(
     )
     if stop < t.steps:
         return None
-    earlier = start_from.record.get("training", {}) if start_from is not None else {}
-    steps_before = int(earlier.get("total_steps", earlier.get("steps", 0)))
     training = {
         "config": config.to_dict(),
         "steps": t.steps,
-        "total_steps": steps_before + t.steps,  # with the steps of the run it started from
+        "total_steps": steps_before(start_from) + t.steps,  # with the run it started from
         "resumed_from_step": start,
         "wall_seconds_this_run": round(time.perf_counter() - began, 1),
         "device": jax.devices()[0].device_kind,
@@ -436,7 +440,8 @@ def checkpoint_inverter(workdir: str | Path, step: int) -> Inverter:
         scale, high = code_moments(classifier, source, arch.layer, int(t.moment_batches))
     record = inverter_record(
         arch, bundles.PARAMS_FILE, bundles.params_digest(classifier.manifest),
-        {"config": config.to_dict(), "steps": step, "checkpoint": str(workdir)},
+        {"config": config.to_dict(), "steps": step, "checkpoint": str(workdir),
+         "total_steps": steps_before(start) + step},
     )  # fmt: skip
     return Inverter(arch, jax.device_get(shipped_params(state)), scale, high, record)
 
@@ -446,12 +451,6 @@ def export_checkpoint(workdir: str | Path, step: int) -> Path:
     (``workdir/model_step_<step>``): the best point of a learning curve, or the last
     one a cut-short run reached, ready for ``attach``."""
     inverter = checkpoint_inverter(workdir, step)
-    config = Config(inverter.record["training"]["config"])
-    earlier = warm_start(config, load_classifier(config.model.classifier), inverter.config)
-    before = earlier.record.get("training", {}) if earlier is not None else {}
-    inverter.record["training"]["total_steps"] = step + int(
-        before.get("total_steps", before.get("steps", 0))
-    )
     manifest = {"kind": "inverter", "inverter": inverter.record}
     return bundles.save_bundle(Path(workdir) / f"model_step_{step}", inverter.arrays(), manifest)
 

@@ -236,6 +236,20 @@ def edit_modes() -> str:
     return _table(header, rows)
 
 
+def edit_directions() -> str:
+    """Edit directions compared through the change render: the judge's verdict, the share
+    nearer the truth, the cosine to the true activation change, per strength."""
+    report = _load("edit_directions.json")["directions"]
+    names = {"global": "global (cGMM ridge, shipped)", "truth": "the true change (ceiling)"}
+    rows = [[names.get(label.partition("@")[0], label.partition("@")[0].replace(
+                "dfi-", "DFI, K=")), label.partition("@")[2],
+             f"{r['judge_sees_requested_edit']:.2f}", f"{r['nearer_truth_than_input']:.2f}",
+             f"{r['cosine_to_true_change']:.2f}"] for label, r in report.items()]  # fmt: skip
+    header = ["direction", "strength", "judge sees the change",
+              "nearer the truth than the input", "cosine to the true change"]  # fmt: skip
+    return _table(header, rows)
+
+
 def edit_calibration() -> str:
     """Per attribute, the generating classifier's mean probability against the raw
     strength of a change-render edit that adds it, and the gain that would make
@@ -524,6 +538,7 @@ RENDERERS: dict[str, Callable[[], str]] = {
         vae_recipes,
         edit_modes,
         edit_calibration,
+        edit_directions,
         variety,
         generation_per_attribute,
         cost,

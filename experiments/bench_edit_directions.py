@@ -1,0 +1,143 @@
+"""Which edit direction: the cGMM's global one, local ones, or the truth (issue #23, item 3).
+
+    python experiments/bench_edit_directions.py [--bank 2048] [--n 16] [--out experiments/results]
+
+Every direction is drawn the same way, by the default ``change`` render (G's drawing
+of the change added to the portrait's own pixels), on the portraits and attributes of
+``bench_edit.py``, at strengths 1, 1.5 and 2:
+
+* ``global``: what ``edit`` ships, the cGMM ridge's predicted difference between the
+  portrait's attributes with and without the one edited;
+* ``dfi-K``: Deep Feature Interpolation (Upchurch et al. 2017), the difference between
+  the mean activations of the portrait's K nearest neighbours (in the same layer) with
+  the attribute and of its K nearest without, among ``--bank`` labelled portraits;
+* ``truth``: the activations of the renderer's true counterfactual itself, the ceiling
+  any direction can reach through this render.
+
+Per direction: the independent judge's verdict, the share of edits nearer the true
+edit than the input is, and the cosine between the direction and the true activation
+change. Writes ``edit_directions.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from bench_edit import ATTRIBUTES, rms
+
+from deepface_gen.attributes import ATTRIBUTE_INDEX, CELEBA_ATTRIBUTES
+from deepface_gen.data import synth
+from deepface_gen.generation import defaults
+from deepface_gen.generation import edit as edit_algebra
+from deepface_gen.generation.generator import FaceGenerator
+from deepface_gen.models.classifier import load_classifier
+
+STRENGTHS = (1.0, 1.5, 2.0)
+NEIGHBOURS = (16, 64)
+
+
+def activations(generator: FaceGenerator, images: np.ndarray) -> np.ndarray:
+    """(N, D) flattened activations at the cGMM's layer."""
+    layer = generator.cgmm.layer
+    seen = generator.classifier.outputs(jnp.asarray(images, jnp.float32), taps=(layer,))
+    return np.asarray(seen[layer]).reshape(len(images), -1)
+
+
+def labelled_bank(generator: FaceGenerator, count: int, seed: int) -> tuple[np.ndarray, ...]:
+    """(activations (count, D), their squared norms, ground-truth attributes (count, 40))
+    of synthetic portraits drawn apart from the benchmark's."""
+    acts, labels = [], []
+    for b in range(count // 256):
+        portraits = synth.sample_portraits(jax.random.key(seed + b), 256, size=generator.size)
+        acts.append(activations(generator, synth.to_uint8(portraits.images)))
+        labels.append(np.asarray(portraits.attributes))
+    bank = np.concatenate(acts)
+    return bank, np.sum(bank**2, axis=1), np.concatenate(labels)
+
+
+def dfi_directions(own, had, bank, bank_norms, labels, index: int, k: int) -> np.ndarray:
+    """(N, D) mean of the K nearest bank portraits on the wanted side minus the mean of
+    the K nearest on the portrait's own side."""
+    distances = bank_norms[None] - 2.0 * own @ bank.T
+    present = labels[:, index] > 0
+    near_with = np.argsort(np.where(present[None], distances, np.inf), axis=1)[:, :k]
+    near_without = np.argsort(np.where(~present[None], distances, np.inf), axis=1)[:, :k]
+    toward = bank[near_with].mean(axis=1) - bank[near_without].mean(axis=1)
+    return np.where(had[:, None], -toward, toward)
+
+
+def global_directions(generator: FaceGenerator, images, had, index: int) -> np.ndarray:
+    """(N, D) the cGMM's predicted change, as ``edit`` computes it (no gains)."""
+    current = 2.0 * np.asarray(generator.classifier.outputs(images)["probabilities"]) - 1.0
+    wanted = current.copy()
+    wanted[:, index] = np.where(had, -1.0, 1.0)
+    return (wanted - current) @ np.asarray(generator.cgmm.ridge)[:-1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--model", default="starter")
+    parser.add_argument("--judge", default="experiments/models/independent")
+    parser.add_argument("--bank", type=int, default=2048, help="labelled portraits for DFI")
+    parser.add_argument("--n", type=int, default=16, help="portraits per attribute")
+    parser.add_argument("--seed", type=int, default=5150, help="bench_edit.py's portraits")
+    parser.add_argument("--out", default="experiments/results")
+    args = parser.parse_args()
+    generator = FaceGenerator.load(args.model)
+    judge = load_classifier(args.judge)
+    inverter, shape = generator.inverter, generator.cgmm.shape
+    blur = edit_algebra.blur_matrix(generator.size, defaults.CHANGE_BLUR * generator.size)
+    bank, bank_norms, labels = labelled_bank(generator, args.bank, seed=99000)
+    rows: dict[str, list[dict]] = {}
+    for i, name in enumerate(ATTRIBUTES):
+        portraits = synth.sample_portraits(jax.random.key(args.seed + i), args.n, generator.size)
+        images = synth.to_uint8(portraits.images)
+        index = ATTRIBUTE_INDEX[name]
+        had = np.asarray(portraits.attributes[:, index]) > 0
+        flipped = portraits.scene.attributes.at[:, index].multiply(-1.0)
+        scene = portraits.scene._replace(attributes=flipped)
+        truth = synth.to_uint8(synth.render_scene(scene, generator.size))
+        own = activations(generator, images)
+        true_change = activations(generator, truth) - own
+        directions = {"global": global_directions(generator, images, had, index),
+                      "truth": true_change}  # fmt: skip
+        for k in NEIGHBOURS:
+            directions[f"dfi-{k}"] = dfi_directions(own, had, bank, bank_norms, labels, index, k)
+        before = inverter.render(jnp.asarray(own.reshape(len(own), *shape)))
+        pixels = jnp.asarray(images, jnp.float32)
+        for label, direction in directions.items():
+            norms = np.linalg.norm(direction, axis=1) * np.linalg.norm(true_change, axis=1)
+            cosine = np.sum(direction * true_change, axis=1) / np.maximum(norms, 1e-9)
+            for strength in STRENGTHS:
+                target = np.maximum(own + strength * direction, 0.0).reshape(len(own), *shape)
+                after = inverter.render(jnp.asarray(target))
+                moved = edit_algebra.paste_change(pixels, before, after, blur)
+                edited = np.round(np.asarray(moved)).astype(np.uint8)
+                seen = judge.outputs(edited)["probabilities"][:, CELEBA_ATTRIBUTES.index(name)]
+                rows.setdefault(f"{label}@{strength:g}", []).append({
+                    "judge_sees_requested_edit": float(np.mean((seen > 0.5) == ~had)),
+                    "nearer_truth_than_input": float(
+                        np.mean(rms(edited, truth) < rms(images, truth))),
+                    "cosine_to_true_change": float(np.mean(cosine[norms > 0])),
+                })  # fmt: skip
+        print(f"{name}: measured {len(directions)} directions", flush=True)
+    means = {label: {key: float(np.mean([r[key] for r in per])) for key in per[0]}
+             for label, per in rows.items()}  # fmt: skip
+    for label, mean in means.items():
+        print(label, json.dumps(mean))
+    out = Path(args.out) / "edit_directions.json"
+    payload = {"directions": means, "n": args.n, "bank": args.bank,
+               "attributes": list(ATTRIBUTES), "render": "change"}  # fmt: skip
+    out.write_text(json.dumps(payload, indent=2))
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -21,7 +21,7 @@ from pathlib import Path
 from bench_generate import DESCRIPTIONS, add_measure_options, measure_faces, measurement_setup
 
 from deepface_gen.attributes import parse_description
-from deepface_gen.cgmm import mixture as mixture_lib
+from deepface_gen.cgmm import fitting
 from deepface_gen.cgmm.fit import fit_mixture_and_store
 from deepface_gen.data import input_pipeline
 from deepface_gen.generation.generator import FaceGenerator
@@ -41,7 +41,7 @@ def main() -> None:
         raise SystemExit(f"{args.model} has no learned inverter; train one first")
     source = input_pipeline.make_source("synthetic", "train", generator.size, 128, 0)
     began = time.perf_counter()
-    y = mixture_lib.coordinates(generator.classifier, source, generator.cgmm, args.examples)
+    y = fitting.coordinates(generator.classifier, source, generator.cgmm, args.examples)
     print(f"coordinates of {len(y)} portraits in {time.perf_counter() - began:.0f} s")
     specs = [parse_description(d) for d in DESCRIPTIONS]
 
@@ -53,7 +53,7 @@ def main() -> None:
     print("conditional", json.dumps(rows["conditional"]))
     for k in (int(v) for v in args.ks.split(",")):
         began = time.perf_counter()
-        fitted = mixture_lib.fit_mixture(y, k)
+        fitted = fitting.fit_mixture(y, k)
         seconds = time.perf_counter() - began
         gen = dataclasses.replace(
             generator, cgmm=dataclasses.replace(generator.cgmm, mixture=fitted)

@@ -31,7 +31,7 @@ from bench_generate import (
 
 from deepface_gen.attributes import parse_description
 from deepface_gen.data import input_pipeline
-from deepface_gen.generation import defaults
+from deepface_gen.generation import defaults, hybrid
 from deepface_gen.io.images import make_grid, write_image
 from deepface_gen.training.vae import fit_latent_density, store_latent_density
 
@@ -47,7 +47,7 @@ def main() -> None:
     parser.add_argument("--write", action="store_true", help="store the density in the bundle")
     args = parser.parse_args()
     generator, judge, realism = measurement_setup(args)
-    vae = generator._require_vae()
+    vae = hybrid.require_vae(generator.vae, generator.classifier.path)
     source = input_pipeline.make_source("synthetic", "train", vae.config.size, 32, 0)
     batches = [source.batch(i) for i in range(args.batches)]
     density = fit_latent_density(vae, batches, args.components)
@@ -57,7 +57,7 @@ def main() -> None:
     for draw in range(args.draws):
         # The same completed attribute vectors for both priors: only the latents differ.
         key = jax.random.key(2 * draw)
-        conditions, _ = generator._vae_start(specs, args.seeds, key, 1.0)
+        conditions, _ = hybrid.vae_start(vae, generator.size, specs, args.seeds, key, 1.0)
         for prior, model in (("gaussian", vae), ("fitted", fitted_vae)):
             images = model.sample(
                 conditions, jax.random.key(2 * draw + 1), defaults.TEMPERATURE, prior=prior

@@ -37,10 +37,27 @@ def _stage(module_path: Path) -> str:
     return relative.parts[0] if len(relative.parts) > 1 else relative.stem
 
 
-def _imported_stages(path: Path) -> set[str]:
+def _package_parts(path: Path) -> list[str]:
+    """The dotted package a module lives in, as parts ("deepface_gen", "cgmm")."""
+    try:
+        relative = path.relative_to(PACKAGE)
+    except ValueError:  # a file outside the package (the tests' examples): top level
+        return ["deepface_gen"]
+    return ["deepface_gen", *relative.parts[:-1]]
+
+
+def _imported_stages(path: Path, package: list[str] | None = None) -> set[str]:
     stages = set()
     for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+        if isinstance(node, ast.ImportFrom) and node.level > 0:  # relative: resolve it
+            home = package or _package_parts(path)
+            parts = [*home[: len(home) - node.level + 1], *(node.module or "").split(".")]
+            parts = [part for part in parts if part]
+            if len(parts) > 1:
+                stages.add(parts[1])
+            else:  # from .. import x
+                stages.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
             parts = node.module.split(".")
             if parts[0] != "deepface_gen":
                 continue
@@ -78,3 +95,29 @@ def test_the_rule_catches_an_upward_import(tmp_path):
     bad = tmp_path / "bad.py"
     bad.write_text("from deepface_gen.generation.generator import FaceGenerator\n")
     assert "generation" in _imported_stages(bad) - ALLOWED["models"]
+
+
+def test_relative_imports_count_too(tmp_path):
+    inside = PACKAGE / "models" / "example.py"  # never written: only its place matters
+    assert _package_parts(inside) == ["deepface_gen", "models"]
+    bad = tmp_path / "bad.py"
+    bad.write_text("from ..generation.generator import FaceGenerator\nfrom . import vgg\n")
+    assert _imported_stages(bad, package=["deepface_gen", "models"]) == {"generation", "models"}
+
+
+def test_serving_loads_no_data_training_or_fitting():
+    """A service loads a fitted model and samples from it: nothing of the data pipeline,
+    the trainers or scikit-learn (the cGMM's fitting) comes with it."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, deepface_gen.serving.app\n"
+        "print(sorted(m for m in sys.modules if m.startswith(("
+        "'deepface_gen.data', 'deepface_gen.training', 'deepface_gen.cgmm.fitting', "
+        "'sklearn'))))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert loaded == "[]", loaded

@@ -451,8 +451,23 @@ def test_the_cli_and_the_library_share_one_set_of_defaults():
     assert (generate.backend, generate.init) == (defaults.BACKEND, defaults.INIT)
     assert (edit.strength, edit.guidance) == (defaults.EDIT_STRENGTH, defaults.GUIDANCE)
     assert tuple(methods.METHODS) == defaults.METHODS
-    import inspect
+    from deepface_gen.generation.requests import EditOptions, GenerateOptions
 
-    signature = inspect.signature(FaceGenerator.generate).parameters
-    assert signature["temperature"].default == defaults.TEMPERATURE
-    assert signature["guidance"].default == defaults.GUIDANCE
+    assert (GenerateOptions().temperature, GenerateOptions().guidance) == (
+        defaults.TEMPERATURE, defaults.GUIDANCE)  # fmt: skip
+    assert (EditOptions().guidance, EditOptions().smoothness) == (
+        defaults.GUIDANCE, defaults.EDIT_SMOOTHNESS)  # fmt: skip
+
+
+def test_options_are_named_once_and_unknown_ones_refused(tiny_bundle):
+    from deepface_gen.generation import methods
+
+    gen = FaceGenerator.load(tiny_bundle)
+    with pytest.raises(DeepFaceGenError, match="unknown generate option 'temprature'.*temperature"):
+        gen.generate("smiling", temprature=0.5)
+    with pytest.raises(DeepFaceGenError, match="unknown edit option 'strenght'"):
+        gen.edit(np.zeros((1, 16, 16, 3), np.uint8), "+smiling", strenght=2.0)
+    with pytest.raises(ValueError, match="'conditional' is already registered"):
+        methods.register("conditional")(methods.conditional)
+    plan = gen.plan("smiling", n=2, seed=3, temperature=0.5, steps=4)
+    assert (plan.n, plan.seed, plan.temperature, plan.steps) == (2, 3, 0.5, 4)

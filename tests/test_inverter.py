@@ -164,13 +164,15 @@ def test_net_render_is_one_deterministic_pass_and_the_default(model_with_inverte
 def test_refine_lowers_the_objective_from_the_net_image(model_with_inverter):
     from deepface_gen import inversion
     from deepface_gen.generation import methods
+    from deepface_gen.generation.renderers import refine_settings
+    from deepface_gen.generation.requests import parse_descriptions
 
     gen = FaceGenerator.load(model_with_inverter)
-    spec = gen._descriptions("smiling")
+    spec = parse_descriptions("smiling", gen.known_attributes)
     request = methods.Request(tuple(spec), 2, jax.random.key(0))
     objective = methods.METHODS["conditional"](gen.cgmm, request)
     target = objective.target(gen.cgmm.layer)
-    settings = gen._refine_settings(20)
+    settings = refine_settings(20)
     images, history = inversion.render(
         gen.classifier, objective, target, jax.random.key(1), settings, True,
         gen.cgmm.mean_image, generator=gen.inverter,

@@ -12,6 +12,7 @@ import pytest
 
 from deepface_gen import FaceGenerator, cli
 from deepface_gen.attributes import NUM_ATTRIBUTES
+from deepface_gen.cgmm import fitting
 from deepface_gen.cgmm import mixture as mixture_lib
 from deepface_gen.cgmm.mixture import Mixture
 from deepface_gen.errors import DeepFaceGenError
@@ -83,13 +84,13 @@ def test_fit_finds_two_clusters_and_refuses_too_few_examples():
     y = np.zeros((400, NUM_ATTRIBUTES + P))
     y[:, 0] = a
     y[:, NUM_ATTRIBUTES] = 2.0 * a + 0.1 * rng.normal(size=400)
-    fitted = mixture_lib.fit_mixture(y, 2)
+    fitted = fitting.fit_mixture(y, 2)
     centres = sorted(fitted.means[:, NUM_ATTRIBUTES])
     assert centres == pytest.approx([-2.0, 2.0], abs=0.1)
     again = Mixture.from_arrays(fitted.arrays())
     np.testing.assert_allclose(again.means, fitted.means, rtol=1e-5)
     with pytest.raises(DeepFaceGenError, match="need at least 500 examples"):
-        mixture_lib.fit_mixture(y, 50)
+        fitting.fit_mixture(y, 50)
     with pytest.raises(DeepFaceGenError, match="disagree in shape"):
         Mixture.from_arrays({**fitted.arrays(), "weights": np.ones(3)})
 

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from deepface_gen.attributes import ATTRIBUTE_INDEX as A
+from deepface_gen.cgmm import fitting, statistics
 from deepface_gen.cgmm import model as cg
-from deepface_gen.cgmm import statistics
 from deepface_gen.data import input_pipeline
 from deepface_gen.data.input_pipeline import SyntheticSource
 from deepface_gen.errors import DeepFaceGenError
@@ -85,7 +85,7 @@ def test_ridge_recovers_a_linear_map():
     labels = rng.choice([-1.0, 1.0], size=(400, 40))
     truth = rng.normal(size=(41, 6))
     acts = np.concatenate([labels, np.ones((400, 1))], 1) @ truth
-    ridge = cg.fit_ridge(_stats_from(labels, acts), l2=1e-6)
+    ridge = fitting.fit_ridge(_stats_from(labels, acts), l2=1e-6)
     np.testing.assert_allclose(ridge, truth, atol=1e-3)
 
 
@@ -99,7 +99,7 @@ def test_paper_weights_solved_exactly():
     acts = (present * w_true) @ mu / present.sum(1, keepdims=True)
     stats = _stats_from(labels, acts)
     stats.total[1] = mu * stats.count[1][:, None]  # the Gaussians' means are mu
-    w = cg.fit_paper_weights(stats, l2=1e-9)
+    w = fitting.fit_paper_weights(stats, l2=1e-9)
     np.testing.assert_allclose(w, w_true, rtol=1e-3)
 
 
@@ -111,7 +111,7 @@ def test_fill_in_follows_co_occurrence():
     labels[:, A["Wearing_Lipstick"]] = np.where(male, -1.0, np.where(rng.random(n) < 0.8, 1, -1))
     labels[:, A["No_Beard"]] = np.where(male & (rng.random(n) < 0.6), -1.0, 1.0)
     stats = _stats_from(labels, np.zeros((n, 1)))
-    mean, cov = cg.attribute_moments(stats)
+    mean, cov = fitting.attribute_moments(stats)
     model = cg.CGMM(
         "x",
         (1,),

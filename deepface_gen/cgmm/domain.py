@@ -12,6 +12,9 @@ training-domain images when the cGMM is fitted, and stored in the bundle.
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Sequence
+
 import numpy as np
 
 from deepface_gen.cgmm.model import CGMM
@@ -82,13 +85,30 @@ def out_of_domain_message(name: str, distance: float, threshold: float) -> str:
     )
 
 
+class OutOfDomainWarning(UserWarning):
+    """An input lies outside what the model was trained on; its results are unreliable."""
+
+
+def warn_out_of_domain(
+    cgmm: CGMM, threshold: float | None, activations: np.ndarray, names: Sequence[str] | None
+) -> None:
+    """Warn (``OutOfDomainWarning``) for each image, given its activations at the cGMM
+    layer, beyond the calibrated ``threshold`` (None: nothing can be said)."""
+    if threshold is None:
+        return
+    names = names or [f"image {i}" for i in range(len(activations))]
+    for name, distance in zip(names, activation_distance(cgmm, activations), strict=True):
+        if distance > threshold:
+            message = out_of_domain_message(name, distance, threshold)
+            warnings.warn(message, OutOfDomainWarning, stacklevel=4)
+
+
 def load_for(classifier: Classifier) -> tuple[CGMM, float] | None:
     """(the bundle's cGMM, its calibrated threshold), or None for a bundle fitted before
     thresholds were stored (or with no cGMM): then nothing can be said."""
-    from deepface_gen.io import bundles
+    from deepface_gen.cgmm import stored
 
-    record = classifier.manifest.get("cgmm")
-    if not isinstance(record, dict) or "domain_threshold" not in record:
+    threshold = stored.domain_threshold(classifier)
+    if threshold is None:
         return None
-    arrays = bundles.load_bundle_file(classifier.path, record["file"])
-    return CGMM.from_arrays(record["layer"], arrays), float(record["domain_threshold"])
+    return stored.load_cgmm(classifier, with_mixture=False), threshold

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from deepface_gen.cgmm import domain, statistics
-from deepface_gen.cgmm import mixture as mixture_lib
+from deepface_gen.cgmm import domain, fitting, statistics
 from deepface_gen.cgmm import model as cgmm_lib
 from deepface_gen.io import bundles
 from deepface_gen.models.classifier import Classifier
@@ -37,9 +36,9 @@ def fit_and_store(
     with ``mixture_components``, a mixture over its coordinates beside it)."""
     layer = canonical_layer(layer)
     stats = statistics.collect(classifier, source, layer, examples, quiet=quiet)
-    summary, images = cgmm_lib.summarize(stats), stats.images
+    summary, images = fitting.summarize(stats), stats.images
     del stats  # the float64 sums (1.5 GB at VGG16's conv3_1, 224 px) before the PCA passes
-    fitted = cgmm_lib.with_residual_basis(
+    fitted = fitting.with_residual_basis(
         summary, classifier, pca_source or source, pca_examples, quiet=quiet
     )
     threshold, _ = domain.calibrate(classifier, fitted, source)
@@ -62,8 +61,8 @@ def fit_mixture_and_store(
 ) -> cgmm_lib.CGMM:
     """Fit K Gaussians over the cGMM's [attributes, residual coordinates] of ``examples``
     images and store them in the bundle; returns the cGMM with its mixture."""
-    y = mixture_lib.coordinates(classifier, source, fitted, examples, quiet)
-    mixture = mixture_lib.fit_mixture(y, components)
+    y = fitting.coordinates(classifier, source, fitted, examples, quiet)
+    mixture = fitting.fit_mixture(y, components)
     record = {"layer": fitted.layer, "components": components, "examples": len(y)}
     bundles.add_to_bundle(
         classifier.path, "mixture", mixture_filename(fitted.layer), mixture.arrays(), record

@@ -24,10 +24,8 @@ from dataclasses import dataclass
 import jax
 import jax.numpy as jnp
 import numpy as np
-from sklearn.mixture import GaussianMixture
 
 from deepface_gen.attributes import NUM_ATTRIBUTES
-from deepface_gen.data import input_pipeline
 from deepface_gen.errors import DeepFaceGenError
 
 JITTER = 1e-4  # added to conditional covariances before their Cholesky factor
@@ -57,35 +55,6 @@ class Mixture:
         if values["weights"].shape != (k,) or values["covariances"].shape != (k, dims, dims):
             raise DeepFaceGenError("the mixture's weights, means and covariances disagree in shape")
         return cls(**values)
-
-
-def coordinates(classifier, source, cgmm, examples: int, quiet: bool = True) -> np.ndarray:
-    """y = [labels (0 where unknown), residual coordinates / std] (N, 40 + P) of
-    ``examples`` images, streamed: nothing of size N x D is held."""
-    rows = []
-    ridge, basis = cgmm.ridge.astype(np.float64), cgmm.components.astype(np.float64)
-    std = np.maximum(cgmm.component_std.astype(np.float64), 1e-6)
-    for batch in input_pipeline.epoch(source, examples, "mixture coordinates", quiet):
-        acts = classifier.apply(batch.images, taps=(cgmm.layer,))[cgmm.layer]
-        flat = np.asarray(acts, np.float64).reshape(len(batch), -1)
-        labels = batch.attributes * batch.label_mask
-        x = np.concatenate([labels, np.ones((len(batch), 1))], 1)
-        coords = (flat - x @ ridge) @ basis.T / std
-        rows.append(np.concatenate([labels, coords], 1)[batch.valid_rows])
-    return np.concatenate(rows)
-
-
-def fit_mixture(y: np.ndarray, components: int, seed: int = 0) -> Mixture:
-    """EM (scikit-learn's ``GaussianMixture``, full covariances, k-means start)."""
-    if not 1 <= components <= len(y) // 10:
-        raise DeepFaceGenError(
-            f"{components} mixture components need at least {10 * components} examples "
-            f"(got {len(y)})"
-        )
-    gmm = GaussianMixture(
-        components, covariance_type="full", reg_covar=1e-3, max_iter=200, random_state=seed
-    ).fit(y)
-    return Mixture(gmm.weights_, gmm.means_, gmm.covariances_)
 
 
 def condition(

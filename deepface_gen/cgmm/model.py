@@ -19,7 +19,6 @@ All sampling is a pure function of a ``jax.random`` key: same seed, same target.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 from dataclasses import dataclass, fields
 
@@ -28,14 +27,9 @@ import jax.numpy as jnp
 import numpy as np
 from jax.scipy.stats import norm
 
-from deepface_gen.attributes import NUM_ATTRIBUTES
 from deepface_gen.cgmm import mixture as mixture_lib
 from deepface_gen.cgmm.mixture import Mixture
-from deepface_gen.cgmm.pca import streamed_pca
-from deepface_gen.cgmm.statistics import ActivationStats
-from deepface_gen.data import input_pipeline
 from deepface_gen.errors import DeepFaceGenError
-from deepface_gen.models.classifier import Classifier
 
 METHODS = ("conditional", "paper", "mixture")
 
@@ -81,117 +75,6 @@ class CGMM:
     def known(self, minimum: int = 5) -> np.ndarray:
         """(40,) True where both polarities were seen at least ``minimum`` times."""
         return (self.counts >= minimum).all(axis=0)
-
-
-def fit_ridge(stats: ActivationStats, l2: float = 1.0) -> np.ndarray:
-    """Closed-form ridge regression of activations on [attributes, 1] (bias unpenalized)."""
-    penalty = np.eye(NUM_ATTRIBUTES + 1) * l2
-    penalty[-1, -1] = 0.0
-    return np.linalg.solve(stats.gram + penalty, stats.cross)
-
-
-def fit_paper_weights(stats: ActivationStats, l2: float = 1e-5) -> np.ndarray:
-    """DeepFace's weights exactly: min_w sum_I ||phi_I - sum_j p_Ij w_j mu_j / |C_I| ||^2 + l2|w|^2.
-
-    The objective is quadratic in w; its normal equations need only the
-    streamed sums ``paper_gram`` and ``paper_cross`` and the means mu_j.
-    """
-    mu = stats.total[1] / np.maximum(stats.count[1], 1)[:, None]  # (40, D) present means
-    gram = stats.paper_gram * (mu @ mu.T)
-    rhs = np.einsum("jd,jd->j", mu, stats.paper_cross)
-    scale = np.trace(gram) / len(gram) or 1.0
-    w = np.linalg.solve(gram + np.eye(len(gram)) * (l2 * scale + 1e-12), rhs)
-    return np.where(stats.count[1] > 0, w, 1.0)
-
-
-def attribute_moments(stats: ActivationStats) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and covariance of the ±1 attribute labels, from the Gram matrix."""
-    n = max(stats.gram[-1, -1], 1.0)
-    mean = stats.gram[-1, :-1] / n
-    cov = stats.gram[:-1, :-1] / n - np.outer(mean, mean)
-    return mean, cov
-
-
-def residual_pca(
-    classifier: Classifier,
-    source,
-    ridge: np.ndarray,
-    layer: str,
-    examples: int,
-    components: int,
-    quiet: bool = True,
-) -> tuple[np.ndarray, np.ndarray]:
-    """PCA of phi(I) - [a_I, 1] @ ridge over ``examples`` images: basis and std per
-    component, from a few replayed passes over the images (``pca.streamed_pca``), never
-    N x D at once."""
-
-    def residuals():
-        for batch in input_pipeline.epoch(source, examples, "residual PCA", quiet):
-            acts = np.asarray(classifier.apply(batch.images, taps=(layer,))[layer], np.float32)
-            x = np.concatenate([batch.attributes * batch.label_mask, np.ones((len(acts), 1))], 1)
-            flat = acts.reshape(len(acts), -1)
-            yield (flat - (x @ ridge).astype(np.float32))[batch.valid_rows]
-
-    return streamed_pca(residuals, components)
-
-
-def group_moments(stats: ActivationStats, chunk: int = 8) -> tuple[np.ndarray, np.ndarray]:
-    """(2, 40, D) float32 mean and standard deviation of each attribute group, computed
-    ``chunk`` attributes at a time, so the float64 temporaries stay (chunk, D)."""
-    mean = np.empty(stats.total.shape, np.float32)
-    std = np.empty(stats.total.shape, np.float32)
-    for polarity in range(2):
-        for first in range(0, stats.total.shape[1], chunk):
-            rows = slice(first, first + chunk)
-            count = np.maximum(stats.count[polarity, rows], 1)[:, None]
-            group_mean = stats.total[polarity, rows] / count
-            mean[polarity, rows] = group_mean
-            square = stats.total_sq[polarity, rows] / count - group_mean**2
-            std[polarity, rows] = np.sqrt(np.maximum(square, 0))
-    return mean, std
-
-
-def summarize(stats: ActivationStats) -> CGMM:
-    """Everything of the cGMM that the statistics determine, in float32: the ridge
-    regression, the label moments, the group moments and the paper's weights. The
-    residual basis is empty until :func:`with_residual_basis`; the caller can free the
-    (float64) statistics before that pass."""
-    ridge = fit_ridge(stats)
-    mean, cov = attribute_moments(stats)
-    group_mean, group_std = group_moments(stats)
-    width = int(np.prod(stats.shape))
-    return CGMM(
-        stats.layer,
-        stats.shape,
-        ridge.astype(np.float32),
-        mean,
-        cov,
-        np.zeros((0, width), np.float32),
-        np.zeros((0,), np.float32),
-        group_mean,
-        group_std,
-        fit_paper_weights(stats).astype(np.float32),
-        stats.mean_image.astype(np.float32),
-        stats.count,
-    )
-
-
-def with_residual_basis(
-    summary: CGMM,
-    classifier: Classifier,
-    pca_source,
-    pca_examples: int = 1024,
-    components: int = 64,
-    quiet: bool = True,
-) -> CGMM:
-    """The cGMM with the PCA basis of its regression residuals over ``pca_examples``
-    images (a few replayed passes, see :func:`residual_pca`)."""
-    basis, std = residual_pca(
-        classifier, pca_source, summary.ridge, summary.layer, pca_examples, components, quiet
-    )
-    return dataclasses.replace(
-        summary, components=basis.astype(np.float32), component_std=std.astype(np.float32)
-    )
 
 
 # ---------------------------------------------------------------------------

@@ -25,7 +25,6 @@ import jax
 import numpy as np
 
 from deepface_gen.attributes import ATTRIBUTE_INDEX, CELEBA_ATTRIBUTES
-from deepface_gen.data import synth
 
 RAW_STRENGTHS = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0)
 MIN_PORTRAITS = 6  # an attribute with fewer portraits on either side is not calibrated
@@ -57,6 +56,9 @@ def calibrate(
 
     Returns ``{"render", "strengths", "attributes": {name: {"typical_with",
     "typical_without", "add", "remove", "gain"}}}``; ``gains(record)`` reads it back."""
+    # Measuring needs the synthetic renderer; loading a model for a service does not.
+    from deepface_gen.data import synth
+
     raw = dataclasses.replace(generator, edit_gains=None)
     drawn = synth.sample_portraits(jax.random.key(seed), pool, size=generator.size)
     images = synth.to_uint8(drawn.images)

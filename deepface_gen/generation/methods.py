@@ -48,9 +48,12 @@ NO_TARGET = frozenset({"baseline"})
 
 
 def register(name: str) -> Callable[[Method], Method]:
-    """Register a generation method under ``name``."""
+    """Register a generation method under ``name`` (a name already taken is refused:
+    a second registration would silently replace the first)."""
 
     def add(fn: Method) -> Method:
+        if name in METHODS:
+            raise ValueError(f"generation method {name!r} is already registered")
         METHODS[name] = fn
         return fn
 

@@ -136,3 +136,22 @@ def visualize_unit(
     objective = inversion.channel(layer, index, channels, weight=1.0)
     images, _ = inversion.render(network, objective, init, k_render, settings, quiet, centre)
     return _as_uint8(images)
+
+
+def visualize_attribute(
+    network: Network,
+    values: np.ndarray,
+    seed: int = 0,
+    settings: inversion.RenderSettings = inversion.DEFAULT_SETTINGS,
+    mean_image: np.ndarray | None = None,
+    quiet: bool = True,
+) -> np.ndarray:
+    """DeepFace's class visualization: ascend the attribute heads' logits toward
+    ``values`` (n, 40), one face per row, from noise around the colour centre; uint8
+    (n, S, S, 3)."""
+    centre = colour_centre(network, mean_image)
+    k_start, k_render = jax.random.split(seed_key(seed))
+    objective = inversion.attribute_logits(values, weight=defaults.LOGIT_WEIGHT)
+    start = inversion.noisy_start(centre, len(values), k_start)
+    images, _ = inversion.render(network, objective, start, k_render, settings, quiet, centre)
+    return _as_uint8(images)

@@ -205,3 +205,20 @@ def load_inverter(folder: str | os.PathLike) -> Inverter:
     if scale.shape != (channels,) or high.shape != (channels,):
         raise WeightsError(f"{folder / record['file']}: code scale/range must be ({channels},)")
     return Inverter(config, params, scale, high, record)
+
+
+def attached_inverter(folder: str | os.PathLike, manifest: dict, layer: str) -> Inverter | None:
+    """The learned inverter attached to the classifier bundle ``folder`` (its verified
+    ``manifest``) when it renders ``layer`` of these very weights; None where none is
+    attached. One trained on other weights or another layer is refused, not guessed at."""
+    if "inverter" not in manifest:
+        return None
+    inverter = load_inverter(folder)
+    own = bundles.params_digest(manifest)
+    if inverter.record.get("classifier_params") != own or inverter.layer != layer:
+        raise WeightsError(
+            f"{folder}: its inverter was trained for other weights or another layer "
+            f"(it renders {inverter.layer}; the cGMM is at {layer}); retrain it with "
+            f"deepface-gen train-inverter --attach {folder}"
+        )
+    return inverter

@@ -35,7 +35,7 @@ import optax
 from flax import struct
 
 from deepface_gen import checks
-from deepface_gen.cgmm import model as cgmm_lib
+from deepface_gen.cgmm import stored
 from deepface_gen.config import Config
 from deepface_gen.data import input_pipeline
 from deepface_gen.errors import DeepFaceGenError, WeightsError
@@ -149,7 +149,7 @@ def check_inverter_config(config: Config, classifier: Classifier) -> None:
             f"of the classifier ({', '.join(layers)}); got {list(t.feature_layers)} and "
             f"{list(t.critic_features)}"
         )
-    if t.projected_fraction > 0 and not isinstance(classifier.manifest.get("cgmm"), dict):
+    if t.projected_fraction > 0 and not stored.cgmm_record(classifier) is not None:
         raise DeepFaceGenError(
             f"train.projected_fraction needs a cGMM in {classifier.path} "
             "(deepface-gen fit first), or set train.projected_fraction=0"
@@ -286,10 +286,9 @@ def make_inverter_train_step(
 def _projection(classifier: Classifier, layer: str, arch: InverterConfig) -> Projection:
     """The cGMM's ridge and residual basis at ``layer`` (zeros when it has none: the
     trainer then never projects)."""
-    record = classifier.manifest.get("cgmm")
-    if isinstance(record, dict) and record.get("layer") == layer:
-        arrays = bundles.load_bundle_file(classifier.path, record["file"])
-        fitted = cgmm_lib.CGMM.from_arrays(layer, arrays)
+    record = stored.cgmm_record(classifier)
+    if record is not None and record["layer"] == layer:
+        fitted = stored.load_cgmm(classifier, with_mixture=False)
         return Projection(jnp.asarray(fitted.ridge), jnp.asarray(fitted.components))
     d = int(np.prod(arch.code_shape))
     return Projection(jnp.zeros((41, d)), jnp.zeros((1, d)))

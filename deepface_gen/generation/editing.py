@@ -1,0 +1,145 @@
+"""Editing portraits: read each one, move its activations (``edit.py``'s algebra), and
+render the move (``renderers.py``), for ``FaceGenerator.edit``.
+
+The default ``change`` render draws only the change through the learned inverter and
+adds it to the portrait's pixels; ``net``/``refine`` redraw the portrait through G;
+``optimize`` descends on the portrait's own pixels with priors on the change alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from deepface_gen import checks, inversion
+from deepface_gen.attributes import AttributeSpec
+from deepface_gen.cgmm import domain
+from deepface_gen.errors import DeepFaceGenError
+from deepface_gen.generation import defaults, renderers
+from deepface_gen.generation import edit as edit_algebra
+from deepface_gen.generation.requests import Description, EditOptions, parse_descriptions
+from deepface_gen.generation.seeds import seed_key
+from deepface_gen.generation.tools import prepare
+from deepface_gen.models.vgg import canonical_layer
+
+if TYPE_CHECKING:
+    from deepface_gen.generation.generator import FaceGenerator
+
+
+def check_edit(
+    generator: FaceGenerator,
+    description: Description,
+    render: str | None,
+    steps: int | None,
+    seed: int,
+    guidance: float,
+) -> tuple[AttributeSpec, str]:
+    """``edit``'s options that do not need the portrait, checked: (the parsed
+    description, the render mode to use), or the error ``edit`` would raise."""
+    spec = parse_descriptions(description, generator.known_attributes)[0]
+    render = generator.resolve_render(render, defaults.EDIT_RENDER, choices=defaults.EDIT_RENDERS)
+    if steps is not None:
+        checks.whole("steps", steps, 1, checks.MAX_STEPS)
+    checks.whole("seed", seed, 0, 2**63 - 1)
+    checks.real("guidance", guidance, 0.0, checks.MAX_GUIDANCE)
+    return spec, render
+
+
+def check_strengths(strengths: Sequence[float], smoothness: float) -> tuple[list[float], float]:
+    """The strengths (at least one, each within the limit) and the smoothness, checked."""
+    if not len(strengths):
+        raise DeepFaceGenError("edit needs at least one strength")
+    limit = checks.MAX_EDIT_STRENGTH
+    strengths = [checks.real("strength", v, -limit, limit) for v in strengths]
+    return strengths, checks.real("smoothness", smoothness, 0.0, 1e4)
+
+
+def edit_portraits(
+    generator: FaceGenerator,
+    images: np.ndarray,
+    description: Description,
+    strengths: Sequence[float],
+    options: EditOptions,
+    names: Sequence[str] | None = None,
+    quiet: bool = True,
+) -> np.ndarray:
+    """``FaceGenerator.edit`` (its arguments and result: uint8 (N, K, S, S, 3))."""
+    o = options
+    spec, render = check_edit(generator, description, o.render, o.steps, o.seed, o.guidance)
+    strengths, smoothness = check_strengths(strengths, o.smoothness)
+    if len(images) == 0:
+        raise DeepFaceGenError("edit needs at least one portrait")
+    cgmm = generator.cgmm
+    layer = canonical_layer(o.layer or cgmm.layer)
+    if layer != cgmm.layer:
+        raise DeepFaceGenError(f"the cGMM is fitted at {cgmm.layer}, not {layer}")
+    pixels = jnp.concatenate([prepare(image, generator.size) for image in images])
+    count, k = len(pixels), len(strengths)
+    seen = generator.classifier.outputs(pixels, taps=(layer,))  # one pass: attributes and layer
+    domain.warn_out_of_domain(cgmm, generator.domain_threshold, seen[layer], names)
+    scale = jnp.asarray(strengths, jnp.float32)
+    # The gains were measured with the change render: they mean "typical" there.
+    gains = generator.edit_gains if render == "change" else None
+    target = moved_targets(generator, seen, layer, spec, scale, gains)
+    if render == "change":
+        out = renderers.render_change(generator.inverter, pixels, seen[layer], target, k)
+    else:
+        checked = replace(o, render=render, smoothness=smoothness)
+        out = _render_edit(generator, pixels, target, spec, scale, checked, quiet)
+    return out.reshape(count, k, *out.shape[1:])
+
+
+def moved_targets(
+    generator: FaceGenerator,
+    seen: dict,
+    layer: str,
+    spec: AttributeSpec,
+    scale: jax.Array,
+    gains: np.ndarray | None,
+) -> jax.Array:
+    """(N * K, *shape): each portrait's activations moved to carry ``spec`` at each
+    strength (``edit.edit_targets``), the attributes the classifier read as the start."""
+    count = len(seen[layer])
+    current = 2.0 * jnp.asarray(seen["probabilities"]) - 1.0
+    return edit_algebra.edit_targets(
+        jnp.asarray(seen[layer]).reshape(count, -1),
+        current,
+        edit_algebra.wanted_attributes(current, spec),
+        jnp.asarray(generator.cgmm.ridge),
+        scale,
+        None if gains is None else jnp.asarray(gains),
+    ).reshape(count * len(scale), *generator.cgmm.shape)
+
+
+def _render_edit(
+    generator: FaceGenerator,
+    pixels: jax.Array,
+    target: jax.Array,
+    spec: AttributeSpec,
+    scale: jax.Array,
+    options: EditOptions,
+    quiet: bool,
+) -> np.ndarray:
+    """The moved targets through ``net``/``refine`` or by pixel optimization from each
+    portrait (``optimize``), with the classifier's guidance toward the named values."""
+    layer, mean_image = generator.cgmm.layer, generator.cgmm.mean_image
+    objective = inversion.feature_match(layer, target, defaults.FEATURE_WEIGHT)
+    if options.guidance > 0:
+        values = edit_algebra.guidance_values(spec, scale, len(pixels))
+        objective = objective + inversion.attribute_likelihood(values, options.guidance)
+    key = seed_key(options.seed)
+    if options.render != "optimize":
+        return renderers.render_target(
+            generator.classifier, generator.inverter, objective, options.render, key,
+            options.steps, mean_image, quiet,
+        )  # fmt: skip
+    settings = renderers.edit_pixel_settings(generator.settings, options.steps, options.smoothness)
+    start = jnp.repeat(pixels, len(scale), axis=0)
+    return renderers.render_pixels(
+        generator.classifier, objective, start, key, settings, mean_image, quiet
+    )

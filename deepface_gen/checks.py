@@ -38,11 +38,14 @@ def whole(name: str, value: object, low: int, high: int) -> int:
         integral = math.isfinite(value) and float(value).is_integer()
     if not integral:
         raise DeepFaceGenError(
-            f"{_subject(name)}must be a whole number from {low} to {high}, not {value!r}"
+            f"{_subject(name)}must be a whole number from {low} to {high}, not {value!r}",
+            field=name or None,
         )
     number = int(value)
     if not low <= number <= high:
-        raise DeepFaceGenError(f"{_subject(name)}must be from {low} to {high}, not {number}")
+        raise DeepFaceGenError(
+            f"{_subject(name)}must be from {low} to {high}, not {number}", field=name or None
+        )
     return number
 
 
@@ -50,13 +53,19 @@ def real(name: str, value: object, low: float, high: float) -> float:
     """``value`` as a finite float in [low, high]."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise DeepFaceGenError(
-            f"{_subject(name)}must be a number from {low:g} to {high:g}, not {value!r}"
+            f"{_subject(name)}must be a number from {low:g} to {high:g}, not {value!r}",
+            field=name or None,
         )
     number = float(value)
     if not math.isfinite(number):
-        raise DeepFaceGenError(f"{_subject(name)}must be a finite number, not {number}")
+        raise DeepFaceGenError(
+            f"{_subject(name)}must be a finite number, not {number}", field=name or None
+        )
     if not low <= number <= high:
-        raise DeepFaceGenError(f"{_subject(name)}must be from {low:g} to {high:g}, not {number:g}")
+        raise DeepFaceGenError(
+            f"{_subject(name)}must be from {low:g} to {high:g}, not {number:g}",
+            field=name or None,
+        )
     return number
 
 

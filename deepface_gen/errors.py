@@ -4,7 +4,14 @@ from __future__ import annotations
 
 
 class DeepFaceGenError(Exception):
-    """Base class: the CLI prints these as one clear line instead of a traceback."""
+    """Base class: the CLI prints these as one clear line instead of a traceback.
+
+    ``field`` names the option or request field the error is about where one is (the
+    server reports it beside the message, and the web page shows it by that field)."""
+
+    def __init__(self, message: str = "", field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class DescriptionError(DeepFaceGenError, ValueError):

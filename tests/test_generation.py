@@ -469,5 +469,11 @@ def test_options_are_named_once_and_unknown_ones_refused(tiny_bundle):
         gen.edit(np.zeros((1, 16, 16, 3), np.uint8), "+smiling", strenght=2.0)
     with pytest.raises(ValueError, match="'conditional' is already registered"):
         methods.register("conditional")(methods.conditional)
+    with pytest.raises(DeepFaceGenError) as refused:
+        gen.plan("smiling", steps=0)
+    assert refused.value.field == "steps"  # the error says which option it is about
+    with pytest.raises(DeepFaceGenError) as refused:
+        gen.plan("smiling", render="sketch")
+    assert refused.value.field == "render"
     plan = gen.plan("smiling", n=2, seed=3, temperature=0.5, steps=4)
     assert (plan.n, plan.seed, plan.temperature, plan.steps) == (2, 3, 0.5, 4)

@@ -31,7 +31,7 @@ from deepface_gen.models.inverter import Inverter
 def check_choice(what: str, value: str, choices: Sequence[str]) -> None:
     """Refuse ``value`` unless it is one of ``choices``, naming them."""
     if value not in choices:
-        raise DeepFaceGenError(f"unknown {what} {value!r}; use {', '.join(choices)}")
+        raise DeepFaceGenError(f"unknown {what} {value!r}; use {', '.join(choices)}", field=what)
 
 
 def as_uint8(images) -> np.ndarray:

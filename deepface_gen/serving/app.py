@@ -10,7 +10,9 @@ beside that field.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
+import typing
 from concurrent.futures import Future
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -22,14 +24,14 @@ from fastapi import FastAPI, File, Form, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field, create_model
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from deepface_gen import __version__, checks
 from deepface_gen.attributes import CELEBA_ATTRIBUTES, aliases_of
 from deepface_gen.errors import DeepFaceGenError, DescriptionError, ImageError
 from deepface_gen.generation import defaults
-from deepface_gen.generation.generator import FaceGenerator, GenerationPlan
+from deepface_gen.generation.generator import FaceGenerator, GenerateOptions, GenerationPlan
 from deepface_gen.io.images import crop_face, face_box, resize
 from deepface_gen.serving import codecs
 from deepface_gen.serving.engine import BusyError, Engine
@@ -48,24 +50,22 @@ class RequestError(Exception):
         self.status, self.message, self.field = status, message, field
 
 
-class GenerateRequest(BaseModel):
-    """The options of ``deepface-gen generate``, by the same names (``--vae`` excepted:
-    a server does not open paths its clients name)."""
+def _option_fields(options: type) -> dict[str, Any]:
+    """A request model's fields from a library options dataclass: the same names,
+    types and defaults, so an option added there is a request field here."""
+    hints = typing.get_type_hints(options)
+    return {f.name: (hints[f.name], f.default) for f in dataclasses.fields(options)}
 
-    model_config = ConfigDict(extra="forbid", strict=True)  # true is not 1, "4" not 4
 
-    attrs: str | dict[str, float] = Field(description='e.g. "smiling woman" or {"Smiling": 1}')
-    n: int = 1
-    seed: int = 0
-    method: str = defaults.METHOD
-    steps: int | None = None
-    temperature: float = defaults.TEMPERATURE
-    backend: str = defaults.BACKEND
-    init: str = defaults.INIT
-    guidance: float = defaults.GUIDANCE
-    render: str | None = None
-    vae_prior: str | None = None
-    size: int | None = Field(default=None, description="side of the returned images")
+# The options of ``deepface-gen generate``, by the same names (``--vae`` excepted: a
+# server does not open paths its clients name); strict: true is not 1, "4" not 4.
+GenerateRequest = create_model(
+    "GenerateRequest",
+    __config__=ConfigDict(extra="forbid", strict=True),
+    attrs=(str | dict[str, float], Field(description='e.g. "smiling woman" or {"Smiling": 1}')),
+    **_option_fields(GenerateOptions),
+    size=(int | None, Field(default=None, description="side of the returned images")),
+)
 
 
 GENERATE_FIELDS = tuple(GenerateRequest.model_fields)
@@ -86,7 +86,8 @@ def _error(err: DeepFaceGenError, fields: tuple[str, ...], status: int = 400) ->
         return RequestError(status, str(err), "image")
     if isinstance(err, DescriptionError):
         return RequestError(status, str(err), "attrs")
-    return RequestError(status, str(err), _field_of(str(err), fields))
+    field = err.field if err.field in fields else _field_of(str(err), fields)
+    return RequestError(status, str(err), field)
 
 
 def _checked(call, fields: tuple[str, ...]):

@@ -12,8 +12,7 @@ from deepface_gen.config import Config
 from deepface_gen.data import input_pipeline
 from deepface_gen.errors import WeightsError
 from deepface_gen.io import bundles
-from deepface_gen.training.classifier import TrainState
-from deepface_gen.training.loop import NonFiniteError, checkpoint_steps, run_loop
+from deepface_gen.training.loop import NonFiniteError, TrainState, checkpoint_steps, run_loop
 
 CONFIG = Config(
     {

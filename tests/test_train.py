@@ -278,3 +278,23 @@ def test_checkpoints_are_orbax_step_folders_and_unfinished_ones_are_ignored(tmp_
     (old / CHECKPOINT_DIR / "step_00000002.msgpack").write_bytes(b"\x80")
     with pytest.raises(DeepFaceGenError, match="older version"):
         train_and_evaluate(cfg, old, resume=True, quiet=True)
+
+
+def test_every_trainer_runs_through_the_one_driver(tmp_path):
+    """The four trainers are the shared driver bound to a task; resuming a finished run
+    returns its model as exported instead of training or exporting again."""
+    import functools
+
+    from deepface_gen.training import classifier, identity, inverter, loop, vae
+
+    for trainer in (classifier.train_and_evaluate, vae.train_vae, inverter.train_inverter,
+                    identity.train_identity):  # fmt: skip
+        assert isinstance(trainer, functools.partial) and trainer.func is loop.train
+        assert isinstance(trainer.args[0], loop.Task)
+    cfg = tiny_config(steps=2)
+    bundle = train_and_evaluate(cfg, tmp_path, quiet=True)
+    manifest = (bundle / "manifest.json").read_text()
+    again = train_and_evaluate(cfg, tmp_path, resume=True, quiet=True)
+    assert again == bundle and (bundle / "manifest.json").read_text() == manifest
+    record = json.loads(manifest)["training"]
+    assert {"config", "steps", "resumed_from_step", "device", "jax_version"} <= set(record)

@@ -11,7 +11,7 @@ data order.
 
 from __future__ import annotations
 
-import time
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +21,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from flax.training import train_state
 
 from deepface_gen import checks
 from deepface_gen.attributes import CELEBA_ATTRIBUTES
@@ -41,16 +40,7 @@ from deepface_gen.models.vgg import (
     compact_config,
 )
 from deepface_gen.training import loop
-from deepface_gen.training.loop import (
-    check_workdir,
-    learning_rate_schedule,
-    resume_state,
-    run_loop,
-)
-
-
-class TrainState(train_state.TrainState):
-    """Step, parameters and optimizer state (the model and optimizer are static)."""
+from deepface_gen.training.loop import TrainState, learning_rate_schedule
 
 
 @dataclass(frozen=True)
@@ -283,65 +273,43 @@ def known_attributes_of(source_spec: str, attributes: np.ndarray, mask: np.ndarr
     ]
 
 
-def train_and_evaluate(
-    config: Config,
-    workdir: str | Path,
-    resume: bool = False,
-    quiet: bool = False,
-    max_steps: int | None = None,
-) -> Path | None:
-    """Train per ``config`` in ``workdir``; returns the exported model bundle folder.
-
-    Writes ``checkpoints/``, ``metrics.jsonl`` (one JSON object per logged
-    step) and, at the end, ``model/`` (the native bundle with its manifest).
-    ``max_steps`` stops this run early after a checkpoint (for time-sliced
-    machines); it returns None then, and ``resume=True`` continues later.
-    """
-    check_config(config)
-    workdir = check_workdir(workdir, resume)
-    t = config.train
-    spec = model_spec(config)
-    key = jax.random.key(config.seed)
+def _init_state(config: Config, spec: ModelSpec, key: jax.Array) -> TrainState:
     params = init_params(spec, config, jax.random.fold_in(key, 0))
     tx = make_optimizer(config, params)
-    state = TrainState.create(apply_fn=spec.module().apply, params=params, tx=tx)
-    state, start, stop = resume_state(state, workdir, config, resume, max_steps)
+    return TrainState.create(apply_fn=spec.module().apply, params=params, tx=tx)
 
-    source = input_pipeline.make_source(
+
+def _source(config: Config, spec: ModelSpec):
+    t = config.train
+    return input_pipeline.make_source(
         config.data.source, "train", config.data.size, t.batch_size, config.seed
     )
+
+
+def _setup(config: Config, spec: ModelSpec, source, key: jax.Array) -> loop.Run:
+    """The step with the label balance read from the first batches; the attributes the
+    model can know (what the labels show both ways) go to the export."""
+    t = config.train
     balance, sample = read_labels(source, t.balance_batches)
     positive_rate = jnp.asarray(estimate_positive_rate(*balance))
     known = known_attributes_of(config.data.source, *sample)
     train_step = make_train_step(spec, config)
     evaluate = make_evaluate(spec, config, positive_rate) if t.get("eval_every") else None
     step_key = jax.random.fold_in(key, 1)
-    began = time.perf_counter()
-    state = run_loop(
-        state,
-        lambda s, batch: train_step(s, batch, positive_rate, step_key),
-        source,
-        config,
-        workdir,
-        start,
-        stop,
-        quiet,
-        evaluate=evaluate,
-    )
-    if stop < t.steps:
-        return None
-    seconds = time.perf_counter() - began
-    return export_model(workdir, jax.device_get(state.params), spec, config, seconds, start, known)
+
+    def step(state: TrainState, batch: dict) -> tuple[TrainState, dict]:
+        return train_step(state, batch, positive_rate, step_key)
+
+    return loop.Run(step, evaluate, known)
+
+
+def _prepare(config: Config) -> ModelSpec:
+    check_config(config)
+    return model_spec(config)
 
 
 def export_model(
-    workdir: Path,
-    params: dict,
-    spec: ModelSpec,
-    config: Config,
-    seconds: float,
-    resumed_from: int,
-    known: list[str],
+    workdir: Path, state: TrainState, config: Config, spec: ModelSpec, run: loop.Run, record: dict
 ) -> Path:
     """Write the trained classifier as a bundle in ``workdir/model``."""
     manifest = {
@@ -350,16 +318,14 @@ def export_model(
         "head": spec.head.to_json(),
         "preprocessing": spec.preprocessing.to_json(),
         "attributes": list(CELEBA_ATTRIBUTES),
-        "known_attributes": known,
-        "training": {
-            "config": config.to_dict(),
-            "seed": config.seed,
-            "steps": config.train.steps,
-            "resumed_from_step": resumed_from,
-            "wall_seconds_this_run": round(seconds, 1),
-            "device": jax.devices()[0].device_kind,
-            "device_count": jax.device_count(),
-            "jax_version": jax.__version__,
-        },
+        "known_attributes": run.facts,
+        "training": record,
     }
+    params = jax.device_get(state.params)
     return bundles.save_bundle(workdir / "model", {"params": params}, manifest)
+
+
+TASK = loop.Task("training", _prepare, _init_state, _source, _setup, export_model)
+
+# Train an attribute classifier per a config in a workdir (``loop.train``'s arguments).
+train_and_evaluate = functools.partial(loop.train, TASK)

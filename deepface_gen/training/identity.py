@@ -11,7 +11,7 @@ so FaceVis can draw real portraits of training identity ``k`` beside its picture
 
 from __future__ import annotations
 
-import time
+import functools
 from collections.abc import Callable
 from pathlib import Path
 
@@ -29,8 +29,8 @@ from deepface_gen.models.classifier import load_classifier
 from deepface_gen.models.identity import KIND, EmbeddingConfig, IdentityNet
 from deepface_gen.models.preprocessing import STARTER
 from deepface_gen.models.vgg import VGGConfig, compact_config
-from deepface_gen.training.classifier import TrainState, make_optimizer
-from deepface_gen.training.loop import check_config, check_workdir, resume_state, run_loop
+from deepface_gen.training.classifier import make_optimizer
+from deepface_gen.training.loop import Run, Task, TrainState, check_config, train
 
 
 def number_of_people(spec: str) -> int:
@@ -120,38 +120,34 @@ def mean_image(source, batches: int) -> np.ndarray:
     return (total / (batches * source.batch_size)).astype(np.float32)
 
 
-def train_identity(
-    config: Config,
-    workdir: str | Path,
-    resume: bool = False,
-    quiet: bool = False,
-    max_steps: int | None = None,
-) -> Path | None:
-    """Train per ``config`` in ``workdir``; returns the exported identity bundle folder
-    (``workdir/model``), or None when ``max_steps`` stopped it early (resume later)."""
+def _prepare(config: Config) -> tuple[VGGConfig, EmbeddingConfig]:
     check_config(config)
-    backbone, head = architecture(config)
-    workdir = check_workdir(workdir, resume)
-    t = config.train
-    key = jax.random.key(config.seed)
-    module = IdentityNet(backbone, head)
+    return architecture(config)
+
+
+def _init_state(config: Config, arch: tuple, key: jax.Array) -> TrainState:
+    backbone, head = arch
     params = init_params(backbone, head, config.model.get("init"), jax.random.fold_in(key, 0))
-    state = TrainState.create(
-        apply_fn=module.apply, params=params, tx=make_optimizer(config, params)
-    )
-    state, start, stop = resume_state(state, workdir, config, resume, max_steps)
-    source = input_pipeline.make_source(
+    tx = make_optimizer(config, params)
+    return TrainState.create(apply_fn=IdentityNet(backbone, head).apply, params=params, tx=tx)
+
+
+def _source(config: Config, arch: tuple):
+    t = config.train
+    return input_pipeline.make_source(
         config.data.source, "train", config.data.size, t.batch_size, config.seed
     )
-    train_step = make_train_step(module, config)
+
+
+def _setup(config: Config, arch: tuple, source, key: jax.Array) -> Run:
+    train_step = make_train_step(IdentityNet(*arch), config)
     step_key = jax.random.fold_in(key, 1)
-    began = time.perf_counter()
-    state = run_loop(
-        state, lambda s, b: train_step(s, b, step_key), source, config, workdir, start, stop,
-        quiet, desc="training identity",
-    )  # fmt: skip
-    if stop < t.steps:
-        return None
+    return Run(lambda s, b: train_step(s, b, step_key), facts=mean_image(source, 8))
+
+
+def _export(workdir: Path, state: TrainState, config: Config, arch: tuple, run: Run,
+            record: dict) -> Path:  # fmt: skip
+    backbone, head = arch
     manifest = {
         "kind": KIND,
         "backbone": backbone.to_json(),
@@ -159,14 +155,14 @@ def train_identity(
         "preprocessing": STARTER.to_json(),
         # The pool of people FaceVis draws portraits of: the training source's own.
         "people": {"source": config.data.source, "seed": config.seed, "size": config.data.size},
-        "training": {
-            "config": config.to_dict(),
-            "steps": t.steps,
-            "resumed_from_step": start,
-            "wall_seconds_this_run": round(time.perf_counter() - began, 1),
-            "device": jax.devices()[0].device_kind,
-            "jax_version": jax.__version__,
-        },
+        "training": record,
     }
-    arrays = {"params": jax.device_get(state.params), "mean_image": mean_image(source, 8)}
+    arrays = {"params": jax.device_get(state.params), "mean_image": run.facts}
     return bundles.save_bundle(workdir / "model", arrays, manifest)
+
+
+TASK = Task("training identity", _prepare, _init_state, _source, _setup, _export)
+
+
+# Train the identity embedding per a config in a workdir (``loop.train``'s arguments).
+train_identity = functools.partial(train, TASK)

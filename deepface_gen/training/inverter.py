@@ -23,10 +23,11 @@ Same sharded loop, atomic checkpoints, exact resume and progress as every traine
 
 from __future__ import annotations
 
-import time
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -52,14 +53,14 @@ from deepface_gen.models.inverter import (
     load_inverter,
 )
 from deepface_gen.models.vgg import canonical_layer
-from deepface_gen.training.classifier import TrainState
 from deepface_gen.training.loop import (
+    Run,
+    Task,
+    TrainState,
     check_config,
-    check_workdir,
     learning_rate_schedule,
     restore_step,
-    resume_state,
-    run_loop,
+    train,
 )
 from deepface_gen.training.perceptual import (
     GAN_LOSSES,
@@ -353,67 +354,77 @@ def shipped_params(state: GANState) -> dict:
     return state.ema if state.ema is not None else state.generator.params
 
 
-def train_inverter(
-    config: Config,
-    workdir: str | Path,
-    resume: bool = False,
-    quiet: bool = False,
-    max_steps: int | None = None,
-) -> Path | None:
-    """Train an inverter for ``config.model.classifier`` per ``config``; returns the
-    exported bundle folder (``workdir/model``), or None when ``max_steps`` stopped it."""
+class _Context(NamedTuple):
+    """What an inverter run needs before its data: the frozen classifier, G's
+    architecture, and the trained inverter it continues (``train.init_from``) if any."""
+
+    classifier: Classifier
+    arch: InverterConfig
+    start_from: Inverter | None
+
+
+def _prepare(config: Config) -> _Context:
     classifier = load_classifier(config.model.classifier)
     check_inverter_config(config, classifier)
     arch = inverter_config(config, classifier)
-    start_from = warm_start(config, classifier, arch)
-    workdir = check_workdir(workdir, resume)
-    t = config.train
-    key = jax.random.key(config.seed)
-    state = initial_state(config, classifier, arch, start_from)
-    state, start, stop = resume_state(state, workdir, config, resume, max_steps)
-    finished = workdir / "model" / bundles.MANIFEST
-    if start >= t.steps and finished.exists():
-        return finished.parent  # a finished run: its model as exported, with its record
+    return _Context(classifier, arch, warm_start(config, classifier, arch))
 
-    source = input_pipeline.make_source(
-        config.data.source, "train", arch.size, t.batch_size, config.seed
+
+def _init_state(config: Config, context: _Context, key: jax.Array) -> GANState:
+    return initial_state(config, context.classifier, context.arch, context.start_from)
+
+
+def _source(config: Config, context: _Context):
+    t = config.train
+    return input_pipeline.make_source(
+        config.data.source, "train", context.arch.size, t.batch_size, config.seed
     )
-    if start_from is not None:  # G learned on its own input scale: keep it
-        scale, high = start_from.code_scale, start_from.code_high
-    else:  # a deterministic function of the data: a resumed run computes the same
-        scale, high = code_moments(classifier, source, arch.layer, int(t.moment_batches))
+
+
+def _code_range(config: Config, context: _Context, source) -> tuple[np.ndarray, np.ndarray]:
+    """G's input scale and range: the ones a warm start learned on, or measured on the
+    data (a deterministic function of it, so a resumed run computes the same)."""
+    classifier, arch, start_from = context
+    if start_from is not None:
+        return start_from.code_scale, start_from.code_high
+    return code_moments(classifier, source, arch.layer, int(config.train.moment_batches))
+
+
+def _setup(config: Config, context: _Context, source, key: jax.Array) -> Run:
+    """The step, with G's input scale and the cGMM's projection."""
+    classifier, arch, _ = context
+    scale, high = _code_range(config, context, source)
     projection = _projection(classifier, arch.layer, arch)
     train_step = make_inverter_train_step(classifier, arch, config)
     step_key = jax.random.fold_in(key, 2)
-    began = time.perf_counter()
     net_params, code_scale = classifier.params, jnp.asarray(scale)
-    state = run_loop(
-        state,
-        lambda s, batch: train_step(s, batch, net_params, projection, code_scale, step_key),
-        source,
-        config,
-        workdir,
-        start,
-        stop,
-        quiet,
-        desc="training inverter",
-    )
-    if stop < t.steps:
-        return None
-    training = {
-        "config": config.to_dict(),
-        "steps": t.steps,
-        "total_steps": steps_before(start_from) + t.steps,  # with the run it started from
-        "resumed_from_step": start,
-        "wall_seconds_this_run": round(time.perf_counter() - began, 1),
-        "device": jax.devices()[0].device_kind,
-        "jax_version": jax.__version__,
-    }
+
+    def step(state: GANState, batch: dict) -> tuple[GANState, dict]:
+        return train_step(state, batch, net_params, projection, code_scale, step_key)
+
+    return Run(step, facts=(scale, high))
+
+
+def _export(workdir: Path, state: GANState, config: Config, context: _Context, run: Run,
+            record: dict) -> Path:  # fmt: skip
+    """G's shipped weights (the average where the recipe keeps one) with its input scale,
+    recording how many steps it has seen with the run it started from."""
+    classifier, arch, start_from = context
+    record = {**record, "total_steps": steps_before(start_from) + config.train.steps}
     params_hash = bundles.params_digest(classifier.manifest)
-    record = inverter_record(arch, bundles.PARAMS_FILE, params_hash, training)
-    inverter = Inverter(arch, jax.device_get(shipped_params(state)), scale, high, record)
-    manifest = {"kind": "inverter", "inverter": record}
-    return bundles.save_bundle(workdir / "model", inverter.arrays(), manifest)
+    entry = inverter_record(arch, bundles.PARAMS_FILE, params_hash, record)
+    scale, high = run.facts
+    inverter = Inverter(arch, jax.device_get(shipped_params(state)), scale, high, entry)
+    return bundles.save_bundle(
+        workdir / "model", inverter.arrays(), {"kind": "inverter", "inverter": entry}
+    )
+
+
+TASK = Task("training inverter", _prepare, _init_state, _source, _setup, _export)
+
+
+# Train the learned inverter of ``config.model.classifier`` (``loop.train``'s arguments).
+train_inverter = functools.partial(train, TASK)
 
 
 def checkpoint_inverter(workdir: str | Path, step: int) -> Inverter:
@@ -422,21 +433,13 @@ def checkpoint_inverter(workdir: str | Path, step: int) -> Inverter:
     cache: dict = {}
 
     def like(config: Config) -> GANState:
-        cache["classifier"] = classifier = load_classifier(config.model.classifier)
-        cache["arch"] = arch = inverter_config(config, classifier)
-        cache["start"] = start = warm_start(config, classifier, arch)
-        return initial_state(config, classifier, arch, start)
+        cache["context"] = context = _prepare(config)
+        return _init_state(config, context, jax.random.key(config.seed))
 
     state, config = restore_step(workdir, step, like)
-    classifier, arch, start = cache["classifier"], cache["arch"], cache["start"]
-    if start is not None:
-        scale, high = start.code_scale, start.code_high
-    else:
-        t = config.train
-        source = input_pipeline.make_source(
-            config.data.source, "train", arch.size, t.batch_size, config.seed
-        )
-        scale, high = code_moments(classifier, source, arch.layer, int(t.moment_batches))
+    context = cache["context"]
+    classifier, arch, start = context
+    scale, high = _code_range(config, context, _source(config, context))
     record = inverter_record(
         arch, bundles.PARAMS_FILE, bundles.params_digest(classifier.manifest),
         {"config": config.to_dict(), "steps": step, "checkpoint": str(workdir),

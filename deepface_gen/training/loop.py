@@ -15,13 +15,15 @@ import re
 import time
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import optax
 import orbax.checkpoint as ocp
+from flax.training import train_state
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 from tqdm.auto import tqdm
@@ -30,6 +32,7 @@ from deepface_gen import checks
 from deepface_gen.config import Config
 from deepface_gen.data import input_pipeline
 from deepface_gen.errors import DeepFaceGenError
+from deepface_gen.io import bundles
 
 CHECKPOINT_DIR = "checkpoints"
 METRICS_FILE = "metrics.jsonl"
@@ -335,3 +338,86 @@ def run_loop(
         checkpoints.close()
         bar.close()
     return state
+
+
+# ---------------------------------------------------------------------------
+# The one training driver
+
+
+class TrainState(train_state.TrainState):
+    """Step, parameters and optimizer state (the model and optimizer are static)."""
+
+
+class Run(NamedTuple):
+    """What a task builds once its data source exists: the step the loop runs, an
+    optional held-out evaluation, and whatever its export needs from the data."""
+
+    step: Callable[[Any, dict], tuple[Any, dict]]
+    evaluate: Callable[[Any], dict] | None = None
+    facts: Any = None
+
+
+@dataclass(frozen=True)
+class Task:
+    """One model's trainer as the shared driver ``train`` runs it: only what is its own.
+
+    ``prepare(config)`` checks the settings and loads what the run needs (before the
+    work directory exists); ``init(config, context, key)`` is the initial state from the
+    root key; ``source(config, context)`` the training batches; ``setup(config, context,
+    source, key)`` the :class:`Run`; ``export(workdir, state, config, context, run,
+    record)`` writes the model with the shared training ``record`` and returns its folder.
+    """
+
+    name: str  # the progress bar's label
+    prepare: Callable[[Config], Any]
+    init: Callable[[Config, Any, jax.Array], Any]
+    source: Callable[[Config, Any], Any]
+    setup: Callable[[Config, Any, Any, jax.Array], Run]
+    export: Callable[[Path, Any, Config, Any, Run, dict], Path]
+
+
+def training_record(config: Config, start: int, began: float) -> dict:
+    """What every exported model records of its training run."""
+    return {
+        "config": config.to_dict(),
+        "seed": config.seed,
+        "steps": config.train.steps,
+        "resumed_from_step": start,
+        "wall_seconds_this_run": round(time.perf_counter() - began, 1),
+        "device": jax.devices()[0].device_kind,
+        "device_count": jax.device_count(),
+        "jax_version": jax.__version__,
+    }
+
+
+def train(
+    task: Task,
+    config: Config,
+    workdir: str | Path,
+    resume: bool = False,
+    quiet: bool = False,
+    max_steps: int | None = None,
+) -> Path | None:
+    """Train ``task`` per ``config`` in ``workdir``; returns the exported model folder
+    (``workdir/model``), or None when ``max_steps`` stopped the run early after a
+    checkpoint (for time-sliced machines; ``resume=True`` continues it exactly).
+
+    Writes ``checkpoints/``, ``metrics.jsonl`` (``run_loop``) and, at the end, the model.
+    Resuming a finished run returns its model as exported."""
+    context = task.prepare(config)
+    workdir = check_workdir(workdir, resume)
+    key = jax.random.key(config.seed)
+    state = task.init(config, context, key)
+    state, start, stop = resume_state(state, workdir, config, resume, max_steps)
+    finished = workdir / "model" / bundles.MANIFEST
+    if start >= config.train.steps and finished.exists():
+        return finished.parent
+    source = task.source(config, context)
+    run = task.setup(config, context, source, key)
+    began = time.perf_counter()
+    state = run_loop(state, run.step, source, config, workdir, start, stop, quiet,
+                     desc=task.name, evaluate=run.evaluate)  # fmt: skip
+    if stop < config.train.steps:
+        return None
+    record = training_record(config, start, began)
+    return task.export(workdir, state, config, context, run, record)

@@ -22,7 +22,7 @@ from flax import struct
 
 from deepface_gen.models.classifier import Classifier
 from deepface_gen.models.discriminator import PatchDiscriminator
-from deepface_gen.training.classifier import TrainState
+from deepface_gen.training.loop import TrainState
 
 
 @struct.dataclass

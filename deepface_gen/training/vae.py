@@ -28,9 +28,10 @@ classifier bundle (how the starter ships its VAE).
 from __future__ import annotations
 
 import dataclasses
-import time
+import functools
 from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -59,13 +60,14 @@ from deepface_gen.models.vae import (
     vae_record,
 )
 from deepface_gen.models.vgg import canonical_layer
-from deepface_gen.training.classifier import TrainState, known_attributes_of, read_labels
+from deepface_gen.training.classifier import known_attributes_of, read_labels
 from deepface_gen.training.loop import (
+    Run,
+    Task,
+    TrainState,
     check_config,
-    check_workdir,
     learning_rate_schedule,
-    resume_state,
-    run_loop,
+    train,
 )
 from deepface_gen.training.perceptual import (
     GANState,
@@ -219,82 +221,78 @@ def make_vae_optimizer(config: Config) -> optax.GradientTransformation:
     return optax.chain(optax.clip_by_global_norm(10.0), optax.adam(learning_rate_schedule(config)))
 
 
-def train_vae(
-    config: Config,
-    workdir: str | Path,
-    resume: bool = False,
-    quiet: bool = False,
-    max_steps: int | None = None,
-) -> Path | None:
-    """Train a conditional VAE per ``config``; returns the exported bundle folder
-    (``workdir/model``), or None when ``max_steps`` stopped it early."""
+class _Context(NamedTuple):
+    """What a VAE run needs before its data: the frozen classifier the perceptual terms
+    read (None when no term needs one) and the architecture."""
+
+    classifier: Classifier | None
+    arch: VAEConfig
+
+
+def _prepare(config: Config) -> _Context:
     classifier = check_vae_config(config)
-    workdir = check_workdir(workdir, resume)
-    t = config.train
-    arch = vae_config(config)
+    return _Context(classifier, vae_config(config))
+
+
+def _init_state(config: Config, context: _Context, key: jax.Array) -> GANState:
+    arch = context.arch
     module = ConditionalVAE(arch)
-    key = jax.random.key(config.seed)
-    size = arch.size
     params = module.init(
         jax.random.fold_in(key, 0),
-        jnp.zeros((1, size, size, 3)),
+        jnp.zeros((1, arch.size, arch.size, 3)),
         jnp.zeros((1, arch.num_attributes)),
         jax.random.key(0),
     )["params"]
     critic = discriminator_state(
         critic_widths(config),
-        size,
-        float(t.get("discriminator_learning_rate", 2e-4)),
+        arch.size,
+        float(config.train.get("discriminator_learning_rate", 2e-4)),
         jax.random.fold_in(key, 2),
     )
-    state = GANState(
-        TrainState.create(apply_fn=module.apply, params=params, tx=make_vae_optimizer(config)),
-        critic,
-    )
-    state, start, stop = resume_state(state, workdir, config, resume, max_steps)
+    tx = make_vae_optimizer(config)
+    return GANState(TrainState.create(apply_fn=module.apply, params=params, tx=tx), critic)
 
-    source = input_pipeline.make_source(
-        config.data.source, "train", size, t.batch_size, config.seed
+
+def _source(config: Config, context: _Context):
+    t = config.train
+    return input_pipeline.make_source(
+        config.data.source, "train", context.arch.size, t.batch_size, config.seed
     )
-    train_step = make_vae_train_step(module, config, classifier)
+
+
+def _setup(config: Config, context: _Context, source, key: jax.Array) -> Run:
+    train_step = make_vae_train_step(ConditionalVAE(context.arch), config, context.classifier)
     step_key = jax.random.fold_in(key, 1)
-    net_params = classifier.params if classifier is not None else None
-    began = time.perf_counter()
-    state = run_loop(
-        state,
-        lambda s, batch: train_step(s, batch, net_params, step_key),
-        source,
-        config,
-        workdir,
-        start,
-        stop,
-        quiet,
-        desc="training VAE",
-    )
-    if stop < t.steps:
-        return None
+    net_params = context.classifier.params if context.classifier is not None else None
+    return Run(lambda s, batch: train_step(s, batch, net_params, step_key))
+
+
+def _export(workdir: Path, state: GANState, config: Config, context: _Context, run: Run,
+            record: dict) -> Path:  # fmt: skip
+    """The VAE with its label moments, the attributes it knows and, where asked, the
+    fitted latent density."""
+    t, arch, classifier = config.train, context.arch, context.classifier
+    source = _source(config, context)
     first, sample = read_labels(source, int(t.moment_batches))
     mean, cov = label_moments(*first)
-    training = {
-        "config": config.to_dict(),
-        "seed": config.seed,
-        "steps": t.steps,
-        "resumed_from_step": start,
-        "wall_seconds_this_run": round(time.perf_counter() - began, 1),
-        "device": jax.devices()[0].device_kind,
-        "jax_version": jax.__version__,
-    }
     if classifier is not None:  # the frozen network the perceptual terms read
-        training["classifier_params"] = bundles.params_digest(classifier.manifest)
+        record = {**record, "classifier_params": bundles.params_digest(classifier.manifest)}
     known = known_attributes_of(config.data.source, *sample)
     vae = VAE(arch, jax.device_get(state.generator.params), mean, cov, tuple(known), {})
     components = int(t.get("latent_components", 0))
     if components:
         batches = [source.batch(i) for i in range(int(t.moment_batches))]
         vae = dataclasses.replace(vae, density=fit_latent_density(vae, batches, components))
-    record = vae_record(arch, bundles.PARAMS_FILE, known, training)
-    manifest = {"kind": "conditional_vae", "attributes": list(CELEBA_ATTRIBUTES), "vae": record}
+    vae_entry = vae_record(arch, bundles.PARAMS_FILE, known, record)
+    manifest = {"kind": "conditional_vae", "attributes": list(CELEBA_ATTRIBUTES), "vae": vae_entry}
     return bundles.save_bundle(workdir / "model", vae.arrays(), manifest)
+
+
+TASK = Task("training VAE", _prepare, _init_state, _source, _setup, _export)
+
+
+# Train a conditional VAE per a config in a workdir (``loop.train``'s arguments).
+train_vae = functools.partial(train, TASK)
 
 
 def fit_latent_density(vae: VAE, batches, components: int = 10) -> LatentDensity:

@@ -250,6 +250,23 @@ def edit_directions() -> str:
     return _table(header, rows)
 
 
+def edit_pivotal() -> str:
+    """Change-render edits through the shipped G and through a copy tuned to each
+    portrait first (pivotal tuning), at two strengths."""
+    report = _load("edit_pivotal.json")
+    keys = [("judge_sees_requested_edit", 2), ("nearer_truth_than_input", 2),
+            ("identity_verified_edit", 2), ("reconstruction_rms", 3),
+            ("seconds_per_portrait", 2)]  # fmt: skip
+    rows = []
+    for label, r in report["rows"].items():
+        steps, _, strength = label.partition("@")
+        how = "shipped G" if steps == "0" else f"G tuned {steps} steps to the portrait"
+        rows.append([how, strength] + [f"{r[k]:.{d}f}" for k, d in keys])
+    header = ["renderer", "strength", "judge sees the change", "nearer the truth than the input",
+              "same person", "G's error on the portrait (RMS)", "s/portrait"]  # fmt: skip
+    return _table(header, rows)
+
+
 def edit_calibration() -> str:
     """Per attribute, the generating classifier's mean probability against the raw
     strength of a change-render edit that adds it, and the gain that would make
@@ -539,6 +556,7 @@ RENDERERS: dict[str, Callable[[], str]] = {
         edit_modes,
         edit_calibration,
         edit_directions,
+        edit_pivotal,
         variety,
         generation_per_attribute,
         cost,

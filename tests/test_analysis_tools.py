@@ -56,7 +56,7 @@ def test_rank_cli_sorts_by_the_printed_score_and_skips_bad_files(folder, tmp_pat
     args = ["rank", str(folder), "--by", "smiling, -eyeglasses", "--top", "4"]
     assert cli.main([*args, "--out", str(out), "--json", str(scores), "--quiet"]) == 0
     captured = capsys.readouterr()
-    assert "scored 24 images (1 unreadable, skipped)" in captured.out
+    assert f"scored 24 images from {folder} (1 unreadable, skipped)" in captured.out
     assert "broken.jpg" in captured.err
     payload = json.loads(scores.read_text())
     values = [entry["score"] for entry in payload["ranked"]]
@@ -74,6 +74,27 @@ def test_rank_cli_sorts_by_the_printed_score_and_skips_bad_files(folder, tmp_pat
     assert sheet.shape[1] > 4 * 64 and sheet.shape[0] > 2 * 64  # two rows of 4 faces
     assert cli.main(["rank", str(folder), "--by", "smilling", "--out", str(out)]) == 2
     assert "did you mean" in capsys.readouterr().err.lower()
+
+
+def test_folder_commands_find_portraits_where_synth_writes_them(tmp_path, capsys):
+    """`synth --out F` writes F/contact_sheet.png and the portraits in
+    F/img_align_celeba/: rank reads the portraits, not the sheet, and says where from;
+    --recursive reads every subfolder too."""
+    made = tmp_path / "made"
+    assert cli.main(["synth", "--n", "6", "--out", str(made), "--quiet"]) == 0
+    capsys.readouterr()
+    out = tmp_path / "r.png"
+    args = ["rank", str(made), "--by", "smiling", "--top", "2", "--out", str(out), "--quiet"]
+    assert cli.main(args) == 0
+    printed = capsys.readouterr().out
+    assert f"scored 6 images from {made / 'img_align_celeba'} (0 unreadable" in printed
+    assert "contact_sheet" not in printed
+    assert cli.main([*args, "--recursive"]) == 0
+    assert f"scored 7 images from {made} (0 unreadable" in capsys.readouterr().out
+    empty = tmp_path / "empty"
+    (empty / "inner").mkdir(parents=True)
+    assert cli.main(["rank", str(empty), "--by", "smiling", "--out", str(out)]) == 2
+    assert "--recursive also looks in subfolders" in capsys.readouterr().err
 
 
 def test_continuum_writes_one_page_lowest_first(folder, tmp_path):

@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 
 from deepface_gen.attributes import AttributeSpec
 from deepface_gen.errors import DeepFaceGenError, ImageError
-from deepface_gen.io.images import fit_to_model, image_files, read_image
+from deepface_gen.io.images import fit_to_model, image_files, portrait_folder, read_image
 from deepface_gen.models.classifier import Classifier
 
 
@@ -43,6 +43,12 @@ class ScoredCollection:
     thumbnails: np.ndarray  # (N, S, S, 3) uint8
     outputs: dict  # the classifier's outputs: attributes, probabilities, features
     skipped: list[str]  # one reason per unreadable file
+    source: Path | None = None  # the folder the images were read from
+
+    def summary(self) -> str:
+        """How many images were read from where, and how many were skipped."""
+        where = f" from {self.source}" if self.source is not None else ""
+        return f"scored {len(self.paths)} images{where} ({len(self.skipped)} unreadable, skipped)"
 
     def scores(self, spec: AttributeSpec) -> np.ndarray:
         return combined_score(self.outputs["attributes"], spec)
@@ -54,11 +60,14 @@ def score_folder(
     batch_size: int = 64,
     limit: int | None = None,
     quiet: bool = True,
+    recursive: bool = False,
 ) -> ScoredCollection:
-    """Read every image of ``folder`` (sorted; at most ``limit``), centre-crop it to the
-    model's input, and score it in batches; unreadable files are skipped, counted and
-    named on stderr, never fatal. Refuses a folder with no readable image."""
-    paths = image_files(folder)[:limit]
+    """Read every image of ``folder`` (its portraits, ``io.images.image_files``: a CelebA
+    layout's ``img_align_celeba/``, or every subfolder too when ``recursive``; sorted; at
+    most ``limit``), centre-crop it to the model's input, and score it in batches;
+    unreadable files are skipped, counted and named on stderr, never fatal. Refuses a
+    folder with no readable image."""
+    paths = image_files(folder, recursive)[:limit]
     kept: list[Path] = []
     thumbs: list[np.ndarray] = []
     skipped: list[str] = []
@@ -86,7 +95,8 @@ def score_folder(
     if not kept:
         raise DeepFaceGenError(f"{folder}: no readable images ({len(skipped)} skipped)")
     outputs = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
-    return ScoredCollection(kept, np.stack(thumbs), outputs, skipped)
+    source = Path(folder) if recursive else portrait_folder(folder)
+    return ScoredCollection(kept, np.stack(thumbs), outputs, skipped, source)
 
 
 def ranked(scores: np.ndarray) -> np.ndarray:

@@ -18,7 +18,10 @@ def _scored(args: argparse.Namespace):
     spec = as_spec(args.by)  # a bad description is refused before anything loads
     classifier = load_classifier(args.model)
     classifier.require_known(spec.values, "--by")
-    collection = score_folder(classifier, args.folder, args.batch_size, args.max, args.quiet)
+    collection = score_folder(
+        classifier, args.folder, args.batch_size, args.max, args.quiet, args.recursive
+    )
+    print(collection.summary())
     return spec, collection
 
 
@@ -41,7 +44,6 @@ def run_rank(args: argparse.Namespace) -> int:
     ]  # fmt: skip
     gap = np.full((12, sheets[0].shape[1], 3), 255, np.uint8)
     print(f"wrote {write_image(args.out, np.concatenate([sheets[0], gap, sheets[1]]))}")
-    print(f"scored {len(scores)} images ({len(collection.skipped)} unreadable, skipped)")
     for label, picked in (("top", top), ("bottom", bottom)):
         for i in picked[:3]:
             print(f"  {label:<6} {scores[i]:+.3f}  {collection.paths[i]}")
@@ -85,6 +87,7 @@ def _common_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=common.whole(1, 4096), default=64)
     p.add_argument("--out", required=True, help="the sheet to write (.png or .jpg)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--recursive", action="store_true", help="also read the folder's subfolders")
 
 
 def register(sub: argparse._SubParsersAction) -> None:

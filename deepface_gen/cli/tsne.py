@@ -32,7 +32,9 @@ def run(args: argparse.Namespace) -> int:
     if args.folder is not None:
         from deepface_gen.analysis.ranking import score_folder
 
-        collection = score_folder(classifier, args.folder, limit=args.max, quiet=args.quiet)
+        collection = score_folder(classifier, args.folder, limit=args.max, quiet=args.quiet,
+                                  recursive=args.recursive)  # fmt: skip
+        print(collection.summary())
         thumbnails, outputs = collection.thumbnails, collection.outputs
         paths = [str(p) for p in collection.paths]
     else:
@@ -70,6 +72,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--synthetic", type=common.whole(5, 5000), default=None,
         help="map N synthetic portraits instead of a folder",
     )  # fmt: skip
+    p.add_argument("--recursive", action="store_true", help="also read the folder's subfolders")
     p.add_argument("--color-by", required=True, help="one attribute, e.g. male")
     p.add_argument("--model", default="starter")
     p.add_argument("--max", type=common.whole(5, 5000), default=2000, help="read at most N images")

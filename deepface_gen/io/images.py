@@ -228,15 +228,33 @@ def decode_image(data: bytes, name: str = "image", max_pixels: int = MAX_PIXELS)
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 
 
-def image_files(folder: str | os.PathLike) -> list[Path]:
-    """The image files of a folder (by suffix, not recursive), sorted by name; refuses
-    a missing folder or one without images."""
+# A CelebA layout keeps its portraits in this subfolder (CelebA itself, and what
+# ``deepface-gen synth`` writes beside its contact sheet).
+CELEBA_IMAGE_DIR = "img_align_celeba"
+
+
+def portrait_folder(folder: str | os.PathLike) -> Path:
+    """Where a folder's portraits are: its ``img_align_celeba/`` in a CelebA layout, else
+    the folder itself; refuses a missing folder."""
     folder = Path(folder)
     if not folder.is_dir():
         raise ImageError(f"{folder}: no such folder")
-    paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    celeba = folder / CELEBA_IMAGE_DIR
+    return celeba if celeba.is_dir() else folder
+
+
+def image_files(folder: str | os.PathLike, recursive: bool = False) -> list[Path]:
+    """The image files (by suffix) of a folder's portraits (``portrait_folder``), or of
+    the folder and every folder below it when ``recursive``, sorted by path; refuses a
+    missing folder or one without images."""
+    where = Path(folder) if recursive else portrait_folder(folder)
+    if not where.is_dir():
+        raise ImageError(f"{where}: no such folder")
+    found = where.rglob("*") if recursive else where.iterdir()
+    paths = sorted(p for p in found if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
     if not paths:
-        raise ImageError(f"{folder}: no images found (looked for {', '.join(IMAGE_SUFFIXES)})")
+        hint = "" if recursive else "; --recursive also looks in subfolders"
+        raise ImageError(f"{where}: no images found (looked for {', '.join(IMAGE_SUFFIXES)}){hint}")
     return paths
 
 

@@ -233,6 +233,32 @@ def test_resume_falls_back_to_the_newest_intact_checkpoint(tmp_path):
         train_and_evaluate(cfg, tmp_path, resume=True, quiet=True)
 
 
+def test_altered_checkpoints_are_caught_by_their_checksums(tmp_path):
+    """64 flipped bytes keep a checkpoint's size and often its format: the sha256 seal
+    written when it was finished catches them, and resume falls back a step."""
+    import json
+
+    from test_train import tiny_config
+
+    from deepface_gen.training.classifier import train_and_evaluate
+    from deepface_gen.training.loop import CHECKPOINT_DIR, SEAL_FILE
+
+    cfg = tiny_config(steps=6, checkpoint_every=2)
+    assert train_and_evaluate(cfg, tmp_path, quiet=True, max_steps=4) is None
+    folders = sorted((tmp_path / CHECKPOINT_DIR).glob("step_*"))
+    sealed = json.loads((folders[-1] / SEAL_FILE).read_text())
+    assert sealed and all(len(digest) == 64 for digest in sealed.values())
+    largest = max((p for p in folders[-1].rglob("*") if p.name != SEAL_FILE and p.is_file()),
+                  key=lambda p: p.stat().st_size)  # fmt: skip
+    data = bytearray(largest.read_bytes())
+    middle = len(data) // 2
+    data[middle : middle + 64] = bytes(b ^ 0xFF for b in data[middle : middle + 64])
+    largest.write_bytes(bytes(data))
+    with pytest.warns(UserWarning, match="step_00000004 \\(checksum mismatch.*step_00000002"):
+        bundle = train_and_evaluate(cfg, tmp_path, resume=True, quiet=True)
+    assert bundle is not None
+
+
 def test_a_model_trained_on_four_labelled_columns_knows_four_attributes(tmp_path, capsys):
     from test_train import tiny_config
 

@@ -33,6 +33,7 @@ from deepface_gen.config import Config
 from deepface_gen.data import input_pipeline
 from deepface_gen.errors import DeepFaceGenError
 from deepface_gen.io import bundles
+from deepface_gen.io.images import atomic_write_bytes
 
 CHECKPOINT_DIR = "checkpoints"
 METRICS_FILE = "metrics.jsonl"
@@ -77,6 +78,47 @@ def save_checkpoint(manager: ocp.CheckpointManager, state: Any, config: Config) 
     )
 
 
+SEAL_FILE = "deepface_gen_sha256.json"  # beside Orbax's files in each step folder
+
+
+def _step_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.is_file() and p.name != SEAL_FILE)
+
+
+def seal_checkpoints(workdir: Path) -> None:
+    """Record the sha256 of every file of each finished checkpoint not yet sealed (Orbax
+    commits a step by renaming its folder, so a finished name is complete), so a resume
+    can tell a damaged checkpoint from an intact one."""
+    for name in _checkpoint_names(workdir):
+        folder = workdir / CHECKPOINT_DIR / name
+        if name.endswith(".msgpack") or (folder / SEAL_FILE).exists():
+            continue
+        try:
+            sums = {str(p.relative_to(folder)): bundles.file_digest(p) for p in _step_files(folder)}
+            atomic_write_bytes(folder / SEAL_FILE, json.dumps(sums, indent=1).encode())
+        except OSError:  # Orbax removed it meanwhile (no longer among the kept ones)
+            continue
+
+
+def _seal_broken(folder: Path) -> str | None:
+    """Why a sealed checkpoint folder is damaged (a file missing, added or altered), or
+    None when it is intact or has no seal (a run stopped between commit and seal)."""
+    seal = folder / SEAL_FILE
+    if not seal.exists():
+        return None
+    try:
+        sums = json.loads(seal.read_text())
+    except (OSError, ValueError):
+        return "its checksum record is unreadable"
+    present = {str(p.relative_to(folder)) for p in _step_files(folder)}
+    if present != set(sums):
+        return "its files differ from those recorded"
+    for name, digest in sums.items():
+        if bundles.file_digest(folder / name) != digest:
+            return f"checksum mismatch in {name}"
+    return None
+
+
 def _config_difference(saved: dict, current: dict, prefix: str = "") -> list[str]:
     diffs = []
     for key in sorted(set(saved) | set(current)):
@@ -92,7 +134,9 @@ def restore_checkpoint(workdir: Path, state: Any, config: Config) -> Any | None:
     """The newest checkpoint restored into ``state``'s structure (and placement), or None
     if there is none.
 
-    A damaged checkpoint falls back to the one before it, with a warning. Refuses to
+    A damaged checkpoint (unreadable, truncated, or with files whose sha256 differs from
+    the seal written when it was finished) falls back to the one before it, with a
+    warning. Refuses to
     resume with a different config (naming what differs), since the data order and
     schedule would silently change.
     """
@@ -109,6 +153,10 @@ def restore_checkpoint(workdir: Path, state: Any, config: Config) -> Any | None:
     with checkpoint_manager(workdir) as manager:
         for step in sorted(manager.all_steps(), reverse=True):  # newest first
             name = f"step_{step:08d}"
+            broken = _seal_broken(workdir / CHECKPOINT_DIR / name)
+            if broken:
+                damaged.append(f"{name} ({broken})")
+                continue
             try:
                 restored = manager.restore(
                     step,
@@ -332,10 +380,12 @@ def run_loop(
                 if not bool(_all_finite(state)):  # never write a checkpoint to resume NaN from
                     raise _stop_non_finite(workdir, checkpoints, done, "the weights are not finite")
                 save_checkpoint(checkpoints, state, config)
+                seal_checkpoints(workdir)  # the ones before it, finished by now
             bar.update(1)
     finally:
         checkpoints.wait_until_finished()  # the last checkpoint is on disk before returning
         checkpoints.close()
+        seal_checkpoints(workdir)
         bar.close()
     return state
 

@@ -83,6 +83,19 @@ def output_file(path: str | os.PathLike, what: str = "output") -> Path:
     return path
 
 
+def output_data_file(path: str | os.PathLike | None, what: str = "output") -> Path | None:
+    """A data file (JSON, ...) that can be written: not a folder, with a place to write it;
+    None passes (the option was not given). Checked before any work, so a bad path never
+    costs a finished result."""
+    if path is None:
+        return None
+    path = Path(path)
+    if path.is_dir() or str(path).endswith(("/", os.sep)):
+        raise DeepFaceGenError(f"{what} {path} is a folder, not a file")
+    _writable_folder(path.parent, what, path)
+    return path
+
+
 def output_folder(path: str | os.PathLike, what: str = "output") -> Path:
     """A folder that exists and is writable, or can be created."""
     path = Path(path)

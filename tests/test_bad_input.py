@@ -64,6 +64,41 @@ def test_generate_refuses_before_any_work(args, culprit, capsys, tmp_path, monke
     _refused(capsys, tmp_path, ["generate", *args, "--quiet"], culprit)
 
 
+@pytest.mark.parametrize(
+    "args, culprit",
+    [
+        (["rank", "PHOTOS", "--by", "smiling", "--out", "r.png", "--json", "a_folder"],
+         "--json a_folder is a folder"),
+        (["tsne", "PHOTOS", "--color-by", "male", "--out", "t.png", "--json", "a_folder"],
+         "--json a_folder is a folder"),
+        (["crop-search", "PHOTOS/0.png", "--by", "smiling", "--out", "c.png", "--json",
+          "a_file.txt/c.json"], "a_file.txt is a file"),
+        (["train-inverter", "--config", "configs/inverter_starter.py", "--workdir", "wd",
+          "--attach", "no_bundle"], "no_bundle: not a model bundle"),
+        (["train-vae", "--config", "configs/vae_starter.py", "--workdir", "wd",
+          "--attach", "no_bundle"], "no_bundle: not a model bundle"),
+    ],
+)  # fmt: skip
+def test_every_output_path_is_checked_before_any_work(args, culprit, capsys, tmp_path,
+                                                      monkeypatch):  # fmt: skip
+    """The --json of rank, tsne and crop-search and the --attach of the trainers are
+    checked before reading, scoring or training: nothing is written, not even --out."""
+    from pathlib import Path
+
+    from deepface_gen.io.images import write_image
+
+    root = Path(__file__).resolve().parents[1]
+    photos = tmp_path / "PHOTOS"
+    photos.mkdir()
+    for i in range(3):
+        write_image(photos / f"{i}.png", np.full((32, 32, 3), 60 * i, np.uint8))
+    (tmp_path / "a_folder").mkdir()
+    (tmp_path / "a_file.txt").write_text("not a folder")
+    args = [str(root / a) if a.startswith("configs/") else a for a in args]
+    monkeypatch.chdir(tmp_path)
+    _refused(capsys, tmp_path, args, culprit)
+
+
 def test_a_long_unknown_word_is_not_echoed_whole(capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     line = _refused(capsys, tmp_path, ["generate", "--attrs", "x" * 10_000], "unknown attribute")

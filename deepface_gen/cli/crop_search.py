@@ -26,6 +26,7 @@ def run(args: argparse.Namespace) -> int:
 
     spec = as_spec(args.by)
     checks.output_file(args.out, "--out")
+    checks.output_data_file(args.json, "--json")
     grid = CropGrid(tuple(args.scales), args.positions, tuple(args.angles))
     classifier = load_classifier(args.model)
     classifier.require_known(spec.values, "--by")

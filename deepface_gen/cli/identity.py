@@ -34,6 +34,7 @@ def run(args: argparse.Namespace) -> int:
     if (args.person is None) == (args.photos is None or not args.photos):
         raise DeepFaceGenError("give --person K (a training identity) or photo file(s), not both")
     checks.output_file(args.out, "--out")
+    checks.output_data_file(args.json, "--json")
     count = len(args.person or args.photos)
     if count > checks.MAX_FACES:
         raise DeepFaceGenError(

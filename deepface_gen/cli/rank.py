@@ -32,6 +32,7 @@ def run_rank(args: argparse.Namespace) -> int:
     from deepface_gen.io.images import atomic_write_bytes, make_grid, write_image
 
     checks.output_file(args.out, "--out")
+    checks.output_data_file(args.json, "--json")
     spec, collection = _scored(args)
     scores = collection.scores(spec)
     top, bottom = extremes(scores, args.top)

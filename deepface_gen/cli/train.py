@@ -7,6 +7,7 @@ import argparse
 import shlex
 from pathlib import Path
 
+from deepface_gen import checks
 from deepface_gen.cli import common
 
 
@@ -48,9 +49,19 @@ def run_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_attach(target: str | None) -> None:
+    """``--attach``'s bundle must exist and be writable before any training starts."""
+    if target is not None:
+        from deepface_gen.io import bundles
+
+        bundles.read_manifest(target)
+        checks.output_folder(target, "--attach")
+
+
 def run_train_vae(args: argparse.Namespace) -> int:
     from deepface_gen.training.vae import attach, train_vae
 
+    _check_attach(args.attach)
     bundle = _run_trainer(args, train_vae, "train-vae", "VAE")
     if bundle is not None and args.attach:
         print(f"attached to {args.attach} as {attach(bundle, args.attach).name}")
@@ -60,6 +71,7 @@ def run_train_vae(args: argparse.Namespace) -> int:
 def run_train_inverter(args: argparse.Namespace) -> int:
     from deepface_gen.training.inverter import attach, export_checkpoint, train_inverter
 
+    _check_attach(args.attach)
     if args.export_step is not None:  # ship a chosen checkpoint; no training
         bundle = export_checkpoint(args.workdir, args.export_step)
         print(f"exported step {args.export_step} of {args.workdir} to {bundle}")

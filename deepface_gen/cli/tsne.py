@@ -26,6 +26,7 @@ def run(args: argparse.Namespace) -> int:
     if (args.folder is None) == (args.synthetic is None):
         raise DeepFaceGenError("give a FOLDER or --synthetic N (one of them)")
     checks.output_file(args.out, "--out")
+    checks.output_data_file(args.json, "--json")
     classifier = load_classifier(args.model)
     classifier.require_known(spec.values, "--color-by")
     paths: list[str] = []

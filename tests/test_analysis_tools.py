@@ -176,3 +176,17 @@ def test_every_collection_command_refuses_an_attribute_the_model_never_learned(
         assert cli.main([*argv, "--out", out]) == 2, argv
         assert "has not learned Attractive" in capsys.readouterr().err
     assert not (tmp_path / "x.png").exists()
+
+
+def test_colour_bars_carry_ticks_and_a_label():
+    from deepface_gen.analysis.drawing import colormap, colour_bar
+
+    bar = colour_bar(300, 0.0, 1.0, "probability of male")
+    assert bar.dtype == np.uint8 and bar.shape[1] == 300
+    # The ramp runs from the map's dark end to its bright end across the bar.
+    np.testing.assert_array_equal(bar[5, 24], colormap(np.array([0.0]), 0.0, 1.0)[0])
+    np.testing.assert_array_equal(bar[5, 300 - 25], colormap(np.array([1.0]), 0.0, 1.0)[0])
+    # Tick numbers and the label are drawn in black below it.
+    assert (bar[14:].max(axis=-1) < 80).sum() > 50
+    unlabelled = colour_bar(300, 0.0, 1.0, "")
+    assert (bar[30:] != unlabelled[30:]).any()

@@ -32,6 +32,25 @@ def heat_map(values: np.ndarray, size: int, low: float, high: float) -> np.ndarr
     return colormap(values[np.ix_(rows, cols)], low, high)
 
 
+def colour_bar(width: int, low: float, high: float, label: str, ticks: int = 5) -> np.ndarray:
+    """A labelled colour bar (H, ``width``, 3) uint8: the map from ``low`` to ``high`` with
+    ticks at round values between them and ``label`` below (what the colours mean)."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    font = ImageFont.load_default(size=12)
+    margin, bar_h = 24, 12
+    image = Image.new("RGB", (width, bar_h + 40), (255, 255, 255))
+    ramp = colormap(np.linspace(low, high, width - 2 * margin), low, high)
+    image.paste(Image.fromarray(np.repeat(ramp[None], bar_h, axis=0)), (margin, 0))
+    draw = ImageDraw.Draw(image)
+    for tick in _round_ticks(low, high, ticks):
+        x = margin + (tick - low) / max(high - low, 1e-12) * (width - 2 * margin - 1)
+        draw.line([(x, bar_h), (x, bar_h + 4)], fill=(0, 0, 0))
+        draw.text((x, bar_h + 5), f"{tick:g}", fill=(0, 0, 0), font=font, anchor="ma")
+    draw.text((width / 2, bar_h + 22), label, fill=(0, 0, 0), font=font, anchor="ma")
+    return np.asarray(image)
+
+
 def scatter(
     points: np.ndarray, colours: np.ndarray, size: int = 640, radius: int = 4
 ) -> np.ndarray:

@@ -14,7 +14,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 from sklearn.manifold import TSNE
 
-from deepface_gen.analysis.drawing import colormap, scatter
+from deepface_gen.analysis.drawing import colormap, colour_bar, scatter
 from deepface_gen.errors import DeepFaceGenError
 from deepface_gen.io.images import make_grid
 
@@ -52,11 +52,13 @@ def snap_to_grid(points: np.ndarray, columns: int | None = None) -> tuple[np.nda
     return assigned, columns
 
 
-def scatter_map(points: np.ndarray, values: np.ndarray, size: int = 640) -> np.ndarray:
+def scatter_map(
+    points: np.ndarray, values: np.ndarray, size: int = 640, label: str = "value"
+) -> np.ndarray:
     """The embedding as discs coloured by ``values`` in [0, 1] (dark: 0, bright: 1),
-    with a colour bar along the bottom."""
+    with a colour bar along the bottom, its ticks and ``label`` saying what it shows."""
     picture = scatter(points, colormap(values, 0.0, 1.0), size)
-    bar = np.repeat(colormap(np.linspace(0.0, 1.0, size), 0.0, 1.0)[None], 12, axis=0)
+    bar = colour_bar(size, 0.0, 1.0, label)
     return np.concatenate([picture, np.full((4, size, 3), 255, np.uint8), bar])
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 from deepface_gen import checks
 from deepface_gen.cli import common
@@ -13,7 +14,7 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from deepface_gen.analysis.crops import CropGrid, search_crops
-    from deepface_gen.analysis.drawing import heat_map, outline
+    from deepface_gen.analysis.drawing import colour_bar, heat_map, outline
     from deepface_gen.attributes import as_spec
     from deepface_gen.io.images import (
         atomic_write_bytes,
@@ -27,6 +28,8 @@ def run(args: argparse.Namespace) -> int:
     spec = as_spec(args.by)
     checks.output_file(args.out, "--out")
     checks.output_data_file(args.json, "--json")
+    if args.crop_out:
+        checks.output_file(args.crop_out, "--crop-out")
     grid = CropGrid(tuple(args.scales), args.positions, tuple(args.angles))
     classifier = load_classifier(args.model)
     classifier.require_known(spec.values, "--by")
@@ -49,8 +52,16 @@ def run(args: argparse.Namespace) -> int:
     tiles += [heat_map(h_, side, low, high) for h_ in heat]
     captions = ["photo: best (red), centre", f"best {result.scores[result.best]:+.2f}",
                 f"centre {result.scores[result.centre]:+.2f}"]  # fmt: skip
-    captions += [f"scale {s:g}" for s in grid.scales]
-    print(f"wrote {write_image(args.out, make_grid(tiles, columns=len(tiles), captions=captions))}")
+    # A crop as large as the short side has one centre per axis there: a flat panel.
+    captions += [f"scale {s:g}" + (" (one centre)" if s == 1 else "") for s in grid.scales]
+    title = f'crops of {Path(args.photo).name} scored by "{args.by}"'
+    sheet = make_grid(tiles, columns=len(tiles), captions=captions, title=title)
+    label = "heat maps: score of the crop centred there at that scale (best over angles)"
+    bar = colour_bar(min(sheet.shape[1], 640), low, high, label)
+    page = np.full((sheet.shape[0] + bar.shape[0], sheet.shape[1], 3), 255, np.uint8)
+    page[: sheet.shape[0]] = sheet
+    page[sheet.shape[0] :, : bar.shape[1]] = bar
+    print(f"wrote {write_image(args.out, page)}")
     side_px, cx, cy, angle = (float(v) for v in result.params[result.best])
     summary = {
         "by": args.by,
@@ -74,7 +85,6 @@ def run(args: argparse.Namespace) -> int:
         f"{result.crops_per_second:.0f} crops/s)"
     )
     if args.crop_out:
-        checks.output_file(args.crop_out, "--crop-out")
         print(f"wrote {write_image(args.crop_out, result.best_crop)}")
     if args.json:
         atomic_write_bytes(args.json, json.dumps(summary, indent=2).encode())

@@ -38,10 +38,12 @@ def run_rank(args: argparse.Namespace) -> int:
     top, bottom = extremes(scores, args.top)
     columns = min(args.top, 8)
     # One page: the best (highest score first) above the worst (lowest first).
+    headings = (f'top {len(top)} by "{args.by}" (highest score first)',
+                f'bottom {len(bottom)} by "{args.by}" (lowest score first)')  # fmt: skip
     sheets = [
         make_grid(collection.thumbnails[picked], columns=columns,
-                  captions=caption_scores(scores[picked]))
-        for picked in (top, bottom)
+                  captions=caption_scores(scores[picked]), title=heading)
+        for picked, heading in zip((top, bottom), headings, strict=True)
     ]  # fmt: skip
     gap = np.full((12, sheets[0].shape[1], 3), 255, np.uint8)
     print(f"wrote {write_image(args.out, np.concatenate([sheets[0], gap, sheets[1]]))}")
@@ -73,7 +75,8 @@ def run_continuum(args: argparse.Namespace) -> int:
     order = continuum_order(scores, args.sample)
     columns = args.columns or max(1, int(round(len(order) ** 0.5)))
     captions = caption_scores(scores[order]) if args.captions else None
-    sheet = make_grid(collection.thumbnails[order], columns=columns, captions=captions)
+    title = f'by "{args.by}": lowest score first (top left) to highest (bottom right)'
+    sheet = make_grid(collection.thumbnails[order], columns=columns, captions=captions, title=title)
     print(f"wrote {write_image(args.out, sheet)} ({len(order)} images, lowest score first)")
     return 0
 

@@ -49,8 +49,9 @@ def run(args: argparse.Namespace) -> int:
         thumbnails = synth.to_uint8(portraits.images)
         outputs = classifier.outputs(thumbnails)
     points = feature_map.embed(outputs["features"], args.seed)
+    label = f"the classifier's probability of {attribute.replace('_', ' ').lower()}"
     values = outputs["probabilities"][:, classifier.attributes.index(attribute)]
-    print(f"wrote {write_image(args.out, feature_map.scatter_map(points, values))}")
+    print(f"wrote {write_image(args.out, feature_map.scatter_map(points, values, label=label))}")
     grid_path = common.suffixed(args.out, "_grid")
     print(f"wrote {write_image(grid_path, feature_map.thumbnail_map(points, thumbnails))}")
     if args.json:

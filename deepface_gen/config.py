@@ -21,6 +21,10 @@ from typing import Any
 from deepface_gen.errors import DeepFaceGenError
 
 
+class MissingSetting(DeepFaceGenError, AttributeError):
+    """A setting the trainer needs is not in the config (a one-line error, not a traceback)."""
+
+
 class Config(dict):
     """A dict with attribute access, nested; ``to_dict`` gives plain JSON-ready data."""
 
@@ -33,7 +37,12 @@ class Config(dict):
         try:
             return self[name]
         except KeyError:
-            raise AttributeError(name) from None
+            if name.startswith("__"):  # Python's own protocols look for these
+                raise AttributeError(name) from None
+            raise MissingSetting(
+                f"the config has no setting {name!r} (this section has: "
+                f"{', '.join(sorted(self)) or 'nothing'}); add it to the config file"
+            ) from None
 
     def __setattr__(self, name: str, value: Any) -> None:
         self[name] = value
@@ -43,6 +52,18 @@ class Config(dict):
 
     def copy(self) -> Config:
         return copy.deepcopy(self)
+
+    def with_defaults(self, defaults: Mapping[str, Any]) -> Config:
+        """A copy with every key of ``defaults`` (nested) this config lacks added, so a
+        setting a config file leaves out still exists: it can be overridden from the
+        command line, read as an attribute, and is recorded in checkpoints."""
+        merged = self.copy()
+        for key, value in defaults.items():
+            if key not in merged:
+                merged[key] = Config(value) if isinstance(value, Mapping) else copy.deepcopy(value)
+            elif isinstance(merged[key], Config) and isinstance(value, Mapping):
+                merged[key] = merged[key].with_defaults(value)
+        return merged
 
 
 def _parse_value(text: str) -> Any:
@@ -107,8 +128,13 @@ def apply_overrides(config: Config, overrides: Iterable[str]) -> Config:
     return config
 
 
-def load_config(path: str | os.PathLike, overrides: Iterable[str] = ()) -> Config:
-    """Load ``get_config()`` from a Python config file and apply overrides."""
+def load_config(
+    path: str | os.PathLike,
+    overrides: Iterable[str] = (),
+    defaults: Mapping[str, Any] | None = None,
+) -> Config:
+    """Load ``get_config()`` from a Python config file, add the ``defaults`` it leaves
+    out (a trainer's, ``loop.Task.defaults``), and apply overrides."""
     path = Path(path)
     if not path.exists():
         raise DeepFaceGenError(f"{path}: no such config file")
@@ -118,4 +144,4 @@ def load_config(path: str | os.PathLike, overrides: Iterable[str] = ()) -> Confi
     spec.loader.exec_module(module)
     if not hasattr(module, "get_config"):
         raise DeepFaceGenError(f"{path}: a config file must define get_config()")
-    return apply_overrides(Config(module.get_config()), overrides)
+    return apply_overrides(Config(module.get_config()).with_defaults(defaults or {}), overrides)

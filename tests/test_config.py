@@ -60,3 +60,35 @@ def test_shipped_configs_load():
     assert celeba.data.size == 224 and len(celeba.model.widths) == 3
     with pytest.raises(DeepFaceGenError, match="no such config"):
         load_config("configs/missing.py")
+
+
+def test_settings_a_config_leaves_out_come_from_its_trainer_and_can_be_overridden(tmp_path):
+    """Every trainer declares the settings a config may leave out (``Task.defaults``):
+    load_config adds them, so they can be set from the command line, and a missing
+    required setting is a one-line error naming it."""
+    from deepface_gen.config import MissingSetting
+    from deepface_gen.training import classifier, identity, inverter, loop, vae
+
+    file = tmp_path / "small.py"
+    file.write_text("def get_config():\n    return {'model': {}, 'train': {'steps': 3}}\n")
+    with pytest.raises(DeepFaceGenError, match="unknown config key 'model.dtype'"):
+        load_config(file, ["model.dtype=bfloat16"])
+    defaults = loop.defaults_of(classifier.TASK)
+    config = load_config(file, ["model.dtype=bfloat16", "train.keep_every=500"], defaults)
+    assert (config.model.dtype, config.model.init) == ("bfloat16", None)
+    assert (config.train.keep_every, config.train.eval_every, config.train.steps) == (500, 0, 3)
+    with pytest.raises(MissingSetting, match="no setting 'width'.*add it to the config"):
+        config.model.width  # noqa: B018 - reading it is the test
+    assert getattr(config.model, "width", "absent") == "absent"  # still an AttributeError
+    for task in (classifier.TASK, vae.TASK, inverter.TASK, identity.TASK):
+        assert loop.defaults_of(task)["train"]["keep_every"] == 0
+    assert load_config(file, ["train.latent_components=4"], loop.defaults_of(vae.TASK))
+
+
+def test_a_checkpoint_saved_before_a_setting_was_listed_still_resumes():
+    from deepface_gen.training.loop import _config_difference
+
+    saved = Config({"train": {"steps": 3}}).with_defaults({"train": {"keep_every": 0}})
+    current = Config({"train": {"steps": 3, "keep_every": 0}})
+    assert _config_difference(saved.to_dict(), current.to_dict()) == []
+    assert _config_difference({"train": {"steps": 3}}, current.to_dict())  # without: differs

@@ -11,13 +11,15 @@ from deepface_gen import checks
 from deepface_gen.cli import common
 
 
-def _run_trainer(args: argparse.Namespace, train_fn, command: str, what: str) -> Path | None:
-    """Load the config, train; say how to resume after --max-steps, or where the result is."""
+def _run_trainer(args: argparse.Namespace, task, command: str, what: str) -> Path | None:
+    """Load the config (with the settings ``task`` lets it leave out), train through the
+    one driver; say how to resume after --max-steps, or where the result is."""
     from deepface_gen.config import load_config
+    from deepface_gen.training import loop
 
-    config = load_config(args.config, args.overrides)
-    bundle = train_fn(
-        config, args.workdir, resume=args.resume, quiet=args.quiet, max_steps=args.max_steps
+    config = load_config(args.config, args.overrides, loop.defaults_of(task))
+    bundle = loop.train(
+        task, config, args.workdir, resume=args.resume, quiet=args.quiet, max_steps=args.max_steps
     )
     if bundle is None:
         print(
@@ -43,9 +45,9 @@ def _run_trainer(args: argparse.Namespace, train_fn, command: str, what: str) ->
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from deepface_gen.training.classifier import train_and_evaluate
+    from deepface_gen.training.classifier import TASK
 
-    _run_trainer(args, train_and_evaluate, "train", "model")
+    _run_trainer(args, TASK, "train", "model")
     return 0
 
 
@@ -59,33 +61,33 @@ def _check_attach(target: str | None) -> None:
 
 
 def run_train_vae(args: argparse.Namespace) -> int:
-    from deepface_gen.training.vae import attach, train_vae
+    from deepface_gen.training.vae import TASK, attach
 
     _check_attach(args.attach)
-    bundle = _run_trainer(args, train_vae, "train-vae", "VAE")
+    bundle = _run_trainer(args, TASK, "train-vae", "VAE")
     if bundle is not None and args.attach:
         print(f"attached to {args.attach} as {attach(bundle, args.attach).name}")
     return 0
 
 
 def run_train_inverter(args: argparse.Namespace) -> int:
-    from deepface_gen.training.inverter import attach, export_checkpoint, train_inverter
+    from deepface_gen.training.inverter import TASK, attach, export_checkpoint
 
     _check_attach(args.attach)
     if args.export_step is not None:  # ship a chosen checkpoint; no training
         bundle = export_checkpoint(args.workdir, args.export_step)
         print(f"exported step {args.export_step} of {args.workdir} to {bundle}")
     else:
-        bundle = _run_trainer(args, train_inverter, "train-inverter", "inverter")
+        bundle = _run_trainer(args, TASK, "train-inverter", "inverter")
     if bundle is not None and args.attach:
         print(f"attached to {args.attach} as {attach(bundle, args.attach).name}")
     return 0
 
 
 def run_train_identity(args: argparse.Namespace) -> int:
-    from deepface_gen.training.identity import train_identity
+    from deepface_gen.training.identity import TASK
 
-    _run_trainer(args, train_identity, "train-identity", "identity embedding")
+    _run_trainer(args, TASK, "train-identity", "identity embedding")
     return 0
 
 

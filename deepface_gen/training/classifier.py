@@ -66,7 +66,7 @@ def check_config(config: Config) -> None:
     loop.check_config(config)
     m = config.model
     for key, allowed in (("backbone", BACKBONES), ("dtype", DTYPES)):
-        if m.get(key, allowed[0]) not in allowed:
+        if m[key] not in allowed:
             raise DeepFaceGenError(f"model.{key}={m[key]!r}: use one of {', '.join(allowed)}")
     if config.train.freeze not in FREEZE:
         raise DeepFaceGenError(
@@ -96,7 +96,7 @@ def model_spec(config: Config) -> ModelSpec:
     head = HeadConfig(
         m.feature_layer, m.pool, m.hidden, len(CELEBA_ATTRIBUTES), m.num_identities, m.dropout
     )
-    dtype = jnp.bfloat16 if m.get("dtype", "float32") == "bfloat16" else jnp.float32
+    dtype = jnp.bfloat16 if m.dtype == "bfloat16" else jnp.float32
     return ModelSpec(backbone, head, prep, dtype)
 
 
@@ -104,7 +104,7 @@ def init_params(spec: ModelSpec, config: Config, key: jax.Array) -> dict:
     """Random parameters, with the backbone replaced by pretrained weights when asked."""
     size = spec.backbone.input_size
     params = spec.module().init(key, jnp.zeros((1, size, size, 3)))["params"]
-    init = config.model.get("init")
+    init = config.model.init
     if init:
         if init in pretrained.KNOWN_WEIGHTS:
             _, published, _ = pretrained.load_pretrained(init)
@@ -168,7 +168,7 @@ def make_train_step(spec: ModelSpec, config: Config) -> Callable:
     """The jit-compiled step: augment, preprocess, forward, loss, update."""
     module = spec.module()
     max_shift = int(config.train.augment_shift)
-    identity_weight = float(config.train.get("identity_weight", 1.0))
+    identity_weight = float(config.train.identity_weight)
 
     def step(state: TrainState, batch: dict, positive_rate: jax.Array, key: jax.Array):
         k_aug, k_drop = jax.random.split(jax.random.fold_in(key, state.step))
@@ -207,7 +207,7 @@ def make_evaluate(spec: ModelSpec, config: Config, positive_rate: jax.Array) -> 
         config.data.source, "validation", config.data.size, t.batch_size, config.seed,
         shuffle=False,
     )  # fmt: skip
-    batches = [source.batch(i) for i in range(int(t.get("eval_batches", 4)))]
+    batches = [source.batch(i) for i in range(int(t.eval_batches))]
     module = spec.module()
 
     @jax.jit
@@ -294,7 +294,7 @@ def _setup(config: Config, spec: ModelSpec, source, key: jax.Array) -> loop.Run:
     positive_rate = jnp.asarray(estimate_positive_rate(*balance))
     known = known_attributes_of(config.data.source, *sample)
     train_step = make_train_step(spec, config)
-    evaluate = make_evaluate(spec, config, positive_rate) if t.get("eval_every") else None
+    evaluate = make_evaluate(spec, config, positive_rate) if t.eval_every else None
     step_key = jax.random.fold_in(key, 1)
 
     def step(state: TrainState, batch: dict) -> tuple[TrainState, dict]:
@@ -325,7 +325,11 @@ def export_model(
     return bundles.save_bundle(workdir / "model", {"params": params}, manifest)
 
 
-TASK = loop.Task("training", _prepare, _init_state, _source, _setup, export_model)
+DEFAULTS = {
+    "model": {"backbone": BACKBONES[0], "dtype": DTYPES[0], "init": None},
+    "train": {"identity_weight": 1.0},
+}
+TASK = loop.Task("training", DEFAULTS, _prepare, _init_state, _source, _setup, export_model)
 
 # Train an attribute classifier per a config in a workdir (``loop.train``'s arguments).
 train_and_evaluate = functools.partial(loop.train, TASK)

@@ -127,7 +127,7 @@ def _prepare(config: Config) -> tuple[VGGConfig, EmbeddingConfig]:
 
 def _init_state(config: Config, arch: tuple, key: jax.Array) -> TrainState:
     backbone, head = arch
-    params = init_params(backbone, head, config.model.get("init"), jax.random.fold_in(key, 0))
+    params = init_params(backbone, head, config.model.init, jax.random.fold_in(key, 0))
     tx = make_optimizer(config, params)
     return TrainState.create(apply_fn=IdentityNet(backbone, head).apply, params=params, tx=tx)
 
@@ -161,7 +161,8 @@ def _export(workdir: Path, state: TrainState, config: Config, arch: tuple, run: 
     return bundles.save_bundle(workdir / "model", arrays, manifest)
 
 
-TASK = Task("training identity", _prepare, _init_state, _source, _setup, _export)
+DEFAULTS = {"model": {"init": None}}
+TASK = Task("training identity", DEFAULTS, _prepare, _init_state, _source, _setup, _export)
 
 
 # Train the identity embedding per a config in a workdir (``loop.train``'s arguments).

@@ -420,7 +420,7 @@ def _export(workdir: Path, state: GANState, config: Config, context: _Context, r
     )
 
 
-TASK = Task("training inverter", _prepare, _init_state, _source, _setup, _export)
+TASK = Task("training inverter", {}, _prepare, _init_state, _source, _setup, _export)
 
 
 # Train the learned inverter of ``config.model.classifier`` (``loop.train``'s arguments).

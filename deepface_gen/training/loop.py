@@ -130,7 +130,9 @@ def _config_difference(saved: dict, current: dict, prefix: str = "") -> list[str
     return diffs
 
 
-def restore_checkpoint(workdir: Path, state: Any, config: Config) -> Any | None:
+def restore_checkpoint(
+    workdir: Path, state: Any, config: Config, defaults: dict | None = None
+) -> Any | None:
     """The newest checkpoint restored into ``state``'s structure (and placement), or None
     if there is none.
 
@@ -138,7 +140,8 @@ def restore_checkpoint(workdir: Path, state: Any, config: Config) -> Any | None:
     the seal written when it was finished) falls back to the one before it, with a
     warning. Refuses to
     resume with a different config (naming what differs), since the data order and
-    schedule would silently change.
+    schedule would silently change; a setting the saved config lacks counts as its
+    ``defaults`` value (a run saved before that setting was listed resumes).
     """
     names = _checkpoint_names(workdir)
     if not names:
@@ -167,7 +170,8 @@ def restore_checkpoint(workdir: Path, state: Any, config: Config) -> Any | None:
             except Exception as err:  # noqa: BLE001 - any read failure is a damaged checkpoint
                 damaged.append(f"{name} ({type(err).__name__})")
                 continue
-            diffs = _config_difference(restored.config, config.to_dict())
+            saved = Config(restored.config).with_defaults(defaults or {}).to_dict()
+            diffs = _config_difference(saved, config.to_dict())
             if diffs:
                 raise DeepFaceGenError(
                     f"{workdir / CHECKPOINT_DIR / name} was written with a different config "
@@ -308,12 +312,17 @@ def check_workdir(workdir: str | Path, resume: bool) -> Path:
 
 
 def resume_state(
-    state: Any, workdir: Path, config: Config, resume: bool, max_steps: int | None
+    state: Any,
+    workdir: Path,
+    config: Config,
+    resume: bool,
+    max_steps: int | None,
+    defaults: dict | None = None,
 ) -> tuple[Any, int, int]:
     """(state, start step, stop step): restored from the last checkpoint when resuming,
     stopping after ``max_steps`` more steps when given."""
     if resume:
-        restored = restore_checkpoint(workdir, state, config)
+        restored = restore_checkpoint(workdir, state, config, defaults)
         state = restored if restored is not None else state
     start = int(state.step)
     steps = config.train.steps
@@ -339,6 +348,7 @@ def run_loop(
     progress bar that ``quiet`` silences."""
     t = config.train
     schedule = learning_rate_schedule(config)
+    # run_loop is also called on its own, with configs that may lack the loop's settings.
     eval_every = int(t.get("eval_every", 0)) if evaluate is not None else 0
     window, window_steps = None, 0
     devices = jax.device_count()
@@ -398,6 +408,10 @@ class TrainState(train_state.TrainState):
     """Step, parameters and optimizer state (the model and optimizer are static)."""
 
 
+# Settings of the loop itself, which any config may leave out.
+LOOP_DEFAULTS = {"train": {"eval_every": 0, "eval_batches": 4, "keep_every": 0}}
+
+
 class Run(NamedTuple):
     """What a task builds once its data source exists: the step the loop runs, an
     optional held-out evaluation, and whatever its export needs from the data."""
@@ -411,19 +425,27 @@ class Run(NamedTuple):
 class Task:
     """One model's trainer as the shared driver ``train`` runs it: only what is its own.
 
-    ``prepare(config)`` checks the settings and loads what the run needs (before the
-    work directory exists); ``init(config, context, key)`` is the initial state from the
-    root key; ``source(config, context)`` the training batches; ``setup(config, context,
-    source, key)`` the :class:`Run`; ``export(workdir, state, config, context, run,
-    record)`` writes the model with the shared training ``record`` and returns its folder.
+    ``defaults`` are the settings a config file may leave out (``load_config`` adds them,
+    so each can still be set from the command line); ``prepare(config)`` checks the
+    settings and loads what the run needs (before the work directory exists);
+    ``init(config, context, key)`` is the initial state from the root key;
+    ``source(config, context)`` the training batches; ``setup(config, context, source,
+    key)`` the :class:`Run`; ``export(workdir, state, config, context, run, record)``
+    writes the model with the shared training ``record`` and returns its folder.
     """
 
     name: str  # the progress bar's label
+    defaults: dict  # every setting a config file may leave out, with its value
     prepare: Callable[[Config], Any]
     init: Callable[[Config, Any, jax.Array], Any]
     source: Callable[[Config, Any], Any]
     setup: Callable[[Config, Any, Any, jax.Array], Run]
     export: Callable[[Path, Any, Config, Any, Run, dict], Path]
+
+
+def defaults_of(task: Task) -> dict:
+    """Every setting a config for ``task`` may leave out: the task's and the loop's."""
+    return Config(task.defaults).with_defaults(LOOP_DEFAULTS).to_dict()
 
 
 def training_record(config: Config, start: int, began: float) -> dict:
@@ -454,11 +476,12 @@ def train(
 
     Writes ``checkpoints/``, ``metrics.jsonl`` (``run_loop``) and, at the end, the model.
     Resuming a finished run returns its model as exported."""
+    config = config.with_defaults(defaults_of(task))
     context = task.prepare(config)
     workdir = check_workdir(workdir, resume)
     key = jax.random.key(config.seed)
     state = task.init(config, context, key)
-    state, start, stop = resume_state(state, workdir, config, resume, max_steps)
+    state, start, stop = resume_state(state, workdir, config, resume, max_steps, defaults_of(task))
     finished = workdir / "model" / bundles.MANIFEST
     if start >= config.train.steps and finished.exists():
         return finished.parent

@@ -104,13 +104,13 @@ def kl_weight(step: jax.Array, beta: float, warmup: int) -> jax.Array:
 
 def critic_widths(config: Config) -> tuple[int, ...]:
     """The patch discriminator's widths (its default where a config predates it)."""
-    return tuple(config.model.get("discriminator", PatchDiscriminator.widths))
+    return tuple(config.model.discriminator)
 
 
 def perceptual_terms(config: Config) -> dict[str, float]:
     """The weights of the feature, attribute and adversarial terms (0 where a config
     predates them: a plain ELBO)."""
-    return {name: float(config.train.get(name, 0.0)) for name in PERCEPTUAL_WEIGHTS}
+    return {name: float(config.train[name]) for name in PERCEPTUAL_WEIGHTS}
 
 
 def check_vae_config(config: Config) -> Classifier | None:
@@ -121,7 +121,7 @@ def check_vae_config(config: Config) -> Classifier | None:
     weights = perceptual_terms(config)
     for name, value in weights.items():
         checks.real(f"train.{name}", value, 0.0, 1e6)
-    if t.get("prior_latents", "gaussian") not in PRIOR_LATENTS:
+    if t.prior_latents not in PRIOR_LATENTS:
         raise DeepFaceGenError(
             f"train.prior_latents must be one of {', '.join(PRIOR_LATENTS)}; "
             f"got {t.prior_latents!r}"
@@ -147,12 +147,12 @@ def make_vae_train_step(
     t = config.train
     sigma, beta, warmup = float(t.pixel_sigma), float(t.beta), int(t.kl_warmup_steps)
     weights = perceptual_terms(config)
-    adversarial_start = int(t.get("adversarial_start", 0))
+    adversarial_start = int(t.adversarial_start)
     widths = critic_widths(config)
-    layers = tuple(dict.fromkeys(canonical_layer(n) for n in t.get("feature_layers", ())))
+    layers = tuple(dict.fromkeys(canonical_layer(n) for n in t.feature_layers))
     features = feature_function(classifier, layers) if classifier is not None else None
     draws_prior = bool(weights["attribute_weight"] or weights["adversarial_weight"])
-    shuffled = t.get("prior_latents", "gaussian") == "shuffled_posterior"
+    shuffled = t.prior_latents == "shuffled_posterior"
     latent = module.config.latent
 
     def step(state: GANState, batch: dict, net_params, key: jax.Array):
@@ -246,7 +246,7 @@ def _init_state(config: Config, context: _Context, key: jax.Array) -> GANState:
     critic = discriminator_state(
         critic_widths(config),
         arch.size,
-        float(config.train.get("discriminator_learning_rate", 2e-4)),
+        float(config.train.discriminator_learning_rate),
         jax.random.fold_in(key, 2),
     )
     tx = make_vae_optimizer(config)
@@ -279,7 +279,7 @@ def _export(workdir: Path, state: GANState, config: Config, context: _Context, r
         record = {**record, "classifier_params": bundles.params_digest(classifier.manifest)}
     known = known_attributes_of(config.data.source, *sample)
     vae = VAE(arch, jax.device_get(state.generator.params), mean, cov, tuple(known), {})
-    components = int(t.get("latent_components", 0))
+    components = int(t.latent_components)
     if components:
         batches = [source.batch(i) for i in range(int(t.moment_batches))]
         vae = dataclasses.replace(vae, density=fit_latent_density(vae, batches, components))
@@ -288,7 +288,18 @@ def _export(workdir: Path, state: GANState, config: Config, context: _Context, r
     return bundles.save_bundle(workdir / "model", vae.arrays(), manifest)
 
 
-TASK = Task("training VAE", _prepare, _init_state, _source, _setup, _export)
+DEFAULTS = {
+    "model": {"discriminator": list(PatchDiscriminator.widths)},
+    "train": {
+        **dict.fromkeys(PERCEPTUAL_WEIGHTS, 0.0),
+        "prior_latents": "gaussian",
+        "adversarial_start": 0,
+        "feature_layers": [],
+        "discriminator_learning_rate": 2e-4,
+        "latent_components": 0,
+    },
+}
+TASK = Task("training VAE", DEFAULTS, _prepare, _init_state, _source, _setup, _export)
 
 
 # Train a conditional VAE per a config in a workdir (``loop.train``'s arguments).

@@ -21,7 +21,7 @@ from typing import Any
 from deepface_gen.errors import DeepFaceGenError
 
 
-class MissingSetting(DeepFaceGenError, AttributeError):
+class MissingSettingError(DeepFaceGenError, AttributeError):
     """A setting the trainer needs is not in the config (a one-line error, not a traceback)."""
 
 
@@ -39,7 +39,7 @@ class Config(dict):
         except KeyError:
             if name.startswith("__"):  # Python's own protocols look for these
                 raise AttributeError(name) from None
-            raise MissingSetting(
+            raise MissingSettingError(
                 f"the config has no setting {name!r} (this section has: "
                 f"{', '.join(sorted(self)) or 'nothing'}); add it to the config file"
             ) from None

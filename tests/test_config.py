@@ -66,7 +66,7 @@ def test_settings_a_config_leaves_out_come_from_its_trainer_and_can_be_overridde
     """Every trainer declares the settings a config may leave out (``Task.defaults``):
     load_config adds them, so they can be set from the command line, and a missing
     required setting is a one-line error naming it."""
-    from deepface_gen.config import MissingSetting
+    from deepface_gen.config import MissingSettingError
     from deepface_gen.training import classifier, identity, inverter, loop, vae
 
     file = tmp_path / "small.py"
@@ -77,7 +77,7 @@ def test_settings_a_config_leaves_out_come_from_its_trainer_and_can_be_overridde
     config = load_config(file, ["model.dtype=bfloat16", "train.keep_every=500"], defaults)
     assert (config.model.dtype, config.model.init) == ("bfloat16", None)
     assert (config.train.keep_every, config.train.eval_every, config.train.steps) == (500, 0, 3)
-    with pytest.raises(MissingSetting, match="no setting 'width'.*add it to the config"):
+    with pytest.raises(MissingSettingError, match="no setting 'width'.*add it to the config"):
         config.model.width  # noqa: B018 - reading it is the test
     assert getattr(config.model, "width", "absent") == "absent"  # still an AttributeError
     for task in (classifier.TASK, vae.TASK, inverter.TASK, identity.TASK):

@@ -1,0 +1,108 @@
+"""POST ``/api/edit`` and ``/api/score``: what the server does with uploaded portraits
+(each cut to its centred face square first, as the command line does)."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile
+from fastapi.responses import Response
+
+from deepface_gen import checks
+from deepface_gen.generation import defaults
+from deepface_gen.io.images import crop_face, face_box
+from deepface_gen.serving import codecs
+from deepface_gen.serving.jobs import EditJob
+from deepface_gen.serving.refusals import RequestError, checked
+from deepface_gen.serving.service import Service
+
+EDIT_FIELDS = ("image", "attrs", "strength", "sweep", "seed", "steps", "guidance", "render")
+
+
+def strengths_of(service: Service, strength: float | None, sweep: str | None) -> tuple[float, ...]:
+    """One strength (the default where none is given), or a sweep's strengths, checked."""
+    if sweep:
+        limit = service.limits.max_strengths
+        return checked(lambda: checks.sweep(sweep, "sweep", limit), EDIT_FIELDS)
+    value = defaults.EDIT_STRENGTH if strength is None else strength
+    limit = checks.MAX_EDIT_STRENGTH
+    return (checked(lambda: checks.real("strength", value, -limit, limit), EDIT_FIELDS),)
+
+
+def router(service: Service) -> APIRouter:
+    """POST ``/api/edit`` and ``/api/score``."""
+    routes = APIRouter()
+    generator, limits = service.generator, service.limits
+
+    @routes.post("/api/edit", response_model=None)
+    async def edit(
+        request: Request,
+        image: Annotated[UploadFile, File()],
+        attrs: Annotated[str, Form()],
+        strength: Annotated[float | None, Form()] = None,
+        sweep: Annotated[str | None, Form()] = None,
+        seed: Annotated[int, Form()] = 0,
+        steps: Annotated[int | None, Form()] = None,
+        guidance: Annotated[float, Form()] = defaults.GUIDANCE,
+        render: Annotated[str | None, Form()] = None,
+        format: Annotated[str, Query(pattern="^(json|png)$")] = "json",
+    ) -> dict | Response:
+        """Alter a portrait (the centred square of the upload): one image per strength
+        (``sweep``: a strip), base64 PNGs or (``?format=png``) one strip PNG."""
+        started = time.perf_counter()
+        strengths = strengths_of(service, strength, sweep)
+        service.check_steps(steps)
+        spec, used_render = checked(
+            lambda: generator.check_edit(attrs, render, steps, seed, guidance), EDIT_FIELDS
+        )
+        picture, name = await service.read_upload(image, EDIT_FIELDS)
+        face = crop_face(picture, face_box(picture), generator.size)
+        job = EditJob(face, name, attrs, strengths, seed, steps, guidance, render)
+        result = await service.wait(service.submit(request, "edit", job, job.group, 1))
+        if format == "png":
+            captions = ["input"] + [f"s={v:g}" for v in strengths]
+            strip = [face, *result.images]
+            title = f'edit "{attrs}" at strength s ({used_render})'
+            return Response(
+                codecs.grid_png(strip, columns=len(strip), captions=captions, title=title),
+                media_type="image/png",
+            )
+        return {
+            "input": codecs.base64_pngs([face])[0],
+            "images": codecs.base64_pngs(result.images),
+            "strengths": list(strengths),
+            "attributes": dict(spec.values),
+            "render": used_render,
+            "warning": result.warning,
+            "seconds": round(time.perf_counter() - started, 4),
+        }
+
+    @routes.post("/api/score")
+    async def score(request: Request, image: Annotated[list[UploadFile], File()]) -> dict:
+        """Attribute probabilities of each uploaded image (its centred square), for the
+        attributes the model knows."""
+        started = time.perf_counter()
+        if len(image) > limits.max_files:
+            raise RequestError(
+                400, f"{len(image)} images; this server scores at most {limits.max_files}", "image"
+            )
+        pictures = [await service.read_upload(upload, EDIT_FIELDS) for upload in image]
+        faces = [crop_face(p, face_box(p), generator.size) for p, _ in pictures]
+        last = len(faces) - 1
+        futures = [
+            service.submit(request, "score", face, "score", 1, last=i == last)
+            for i, face in enumerate(faces)
+        ]
+        results = [await service.wait(f) for f in futures]
+        index = {name: i for i, name in enumerate(generator.classifier.attributes)}
+        known = generator.known_attributes
+        return {
+            "results": [
+                {"name": name, "probabilities": {a: round(float(p[index[a]]), 4) for a in known}}
+                for (_, name), p in zip(pictures, results, strict=True)
+            ],
+            "seconds": round(time.perf_counter() - started, 4),
+        }
+
+    return routes

@@ -1,0 +1,76 @@
+"""What every route shares: the loaded model, its engine and limits, and how a request
+is queued for the engine's worker and waited for within the time limit."""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import Future
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from fastapi import Request, UploadFile
+
+from deepface_gen.errors import DeepFaceGenError
+from deepface_gen.generation.generator import FaceGenerator
+from deepface_gen.serving import codecs
+from deepface_gen.serving.engine import BusyError, Engine
+from deepface_gen.serving.limits import Limits
+from deepface_gen.serving.refusals import RequestError, as_request_error, checked
+
+
+@dataclass(frozen=True)
+class Service:
+    """One loaded model behind its engine, with the limits of what a request may ask."""
+
+    generator: FaceGenerator
+    engine: Engine
+    limits: Limits
+    model_name: str
+    fields: tuple[str, ...]  # every request field, for naming the one an error concerns
+
+    def submit(
+        self, request: Request, kind: str, payload: Any, group: Any, weight: int,
+        last: bool = True,
+    ) -> Future:  # fmt: skip
+        """Queue a job; ``last`` tells the engine this request has nothing more to add
+        to the batch being gathered."""
+        try:
+            arrival = request.state.arrival if last else None
+            return self.engine.submit(kind, payload, group, weight, arrival)
+        except BusyError as err:
+            raise RequestError(503, str(err)) from None
+
+    async def wait(self, future: Future) -> Any:
+        """The job's result, or a 503 past the time limit (the job is cancelled)."""
+        seconds = self.limits.request_seconds
+        try:
+            return await asyncio.wait_for(asyncio.wrap_future(future), seconds)
+        except TimeoutError:
+            future.cancel()
+            raise RequestError(
+                503, f"the request took longer than {seconds:g} s; ask for less"
+            ) from None
+        except DeepFaceGenError as err:
+            raise as_request_error(err, self.fields) from None
+
+    async def read_upload(
+        self, upload: UploadFile, fields: tuple[str, ...]
+    ) -> tuple[np.ndarray, str]:
+        """An uploaded image, checked before decoding, with its file name."""
+        name = Path(upload.filename or "upload").name or "upload"
+        limits = self.limits
+        data = await upload.read(limits.max_upload_bytes + 1)
+        image = checked(
+            lambda: codecs.decode_upload(data, name, limits.max_upload_bytes, limits.max_pixels),
+            fields,
+        )
+        return image, name
+
+    def check_steps(self, steps: int | None) -> None:
+        """Refuse more optimization steps than this server runs for one request."""
+        if steps is not None and steps > self.limits.max_steps:
+            raise RequestError(
+                400, f"steps must be at most {self.limits.max_steps} on this server", "steps"
+            )

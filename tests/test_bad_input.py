@@ -348,4 +348,10 @@ def test_images_outside_the_training_domain_are_named_not_refused(tmp_path, caps
     )
     with pytest.warns(OutOfDomainWarning, match="image 0 lies outside"):
         starter.edit(noise[:1], "+smiling", steps=1)
+    # The same verdict as data, for a service or a command line to word its own way.
+    report = starter.edit_report(np.concatenate([noise[:1], portraits[:1]]), "+smiling")
+    assert report.images.shape[:2] == (2, 1) and report.distances.shape == (2,)
+    assert report.distances[0] > report.threshold > report.distances[1]
+    said = report.messages(["noise.png", "rendered.png"])
+    assert "noise.png lies outside" in said[0] and said[1] is None
     assert FaceGenerator.load(tiny_bundle).domain_threshold > 0  # every fit calibrates one

@@ -12,9 +12,6 @@ training-domain images when the cGMM is fitted, and stored in the bundle.
 
 from __future__ import annotations
 
-import warnings
-from collections.abc import Sequence
-
 import numpy as np
 
 from deepface_gen.cgmm.model import CGMM
@@ -87,20 +84,6 @@ def out_of_domain_message(name: str, distance: float, threshold: float) -> str:
 
 class OutOfDomainWarning(UserWarning):
     """An input lies outside what the model was trained on; its results are unreliable."""
-
-
-def warn_out_of_domain(
-    cgmm: CGMM, threshold: float | None, activations: np.ndarray, names: Sequence[str] | None
-) -> None:
-    """Warn (``OutOfDomainWarning``) for each image, given its activations at the cGMM
-    layer, beyond the calibrated ``threshold`` (None: nothing can be said)."""
-    if threshold is None:
-        return
-    names = names or [f"image {i}" for i in range(len(activations))]
-    for name, distance in zip(names, activation_distance(cgmm, activations), strict=True):
-        if distance > threshold:
-            message = out_of_domain_message(name, distance, threshold)
-            warnings.warn(message, OutOfDomainWarning, stacklevel=4)
 
 
 def load_for(classifier: Classifier) -> tuple[CGMM, float] | None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import warnings
 from pathlib import Path
 
 from deepface_gen import checks
@@ -30,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
 
     from deepface_gen.attributes import as_spec
     from deepface_gen.errors import ImageError
-    from deepface_gen.generation.generator import FaceGenerator, OutOfDomainWarning
+    from deepface_gen.generation.generator import FaceGenerator
     from deepface_gen.io.images import (
         crop_face,
         face_box,
@@ -71,25 +70,22 @@ def run(args: argparse.Namespace) -> int:
             crop_face(image, box, generator.size)
             for image, box in zip(originals, boxes, strict=True)
         ]
-        with warnings.catch_warnings(record=True) as caught:  # said as plain lines below
-            warnings.simplefilter("always", OutOfDomainWarning)
-            edited = generator.edit(
-                np.stack(faces),
-                args.attrs,
-                strengths,
-                layer=args.layer,
-                seed=args.seed,
-                steps=args.steps,
-                quiet=args.quiet,
-                guidance=args.guidance,
-                names=[str(path) for path in chunk],
-                render=args.render,
-            )
-        for warning in caught:
-            if issubclass(warning.category, OutOfDomainWarning):
-                print(f"deepface-gen: warning: {warning.message}", file=sys.stderr)
+        report = generator.edit_report(
+            np.stack(faces),
+            args.attrs,
+            strengths,
+            quiet=args.quiet,
+            layer=args.layer,
+            seed=args.seed,
+            steps=args.steps,
+            guidance=args.guidance,
+            render=args.render,
+        )
+        for message in report.messages([str(path) for path in chunk]):
+            if message is not None:
+                print(f"deepface-gen: warning: {message}", file=sys.stderr)
         for path, original, box, face, results in zip(
-            chunk, originals, boxes, faces, edited, strict=True
+            chunk, originals, boxes, faces, report.images, strict=True
         ):
             target = out if not source.is_dir() else out / f"{path.stem}.png"
             image = _output_image(args, strengths, original, box, face, results)

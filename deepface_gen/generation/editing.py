@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -29,6 +29,26 @@ from deepface_gen.models.vgg import canonical_layer
 
 if TYPE_CHECKING:
     from deepface_gen.generation.generator import FaceGenerator
+
+
+class EditedPortraits(NamedTuple):
+    """An edit's images with how far each portrait lay from the model's training domain,
+    as data: the library warns with it, the CLI prints it, the server returns it."""
+
+    images: np.ndarray  # uint8 (N, K, S, S, 3): N portraits at K strengths
+    distances: np.ndarray | None  # (N,) domain distances (None: no calibrated threshold)
+    threshold: float | None
+
+    def messages(self, names: Sequence[str]) -> list[str | None]:
+        """Per portrait (called by its entry in ``names``), why its edit may be
+        unreliable, or None where it lies inside the domain."""
+        if self.distances is None or self.threshold is None:
+            return [None] * len(self.images)
+        return [
+            domain.out_of_domain_message(name, float(d), self.threshold)
+            if d > self.threshold else None
+            for name, d in zip(names, self.distances, strict=True)
+        ]  # fmt: skip
 
 
 def check_edit(
@@ -65,10 +85,10 @@ def edit_portraits(
     description: Description,
     strengths: Sequence[float],
     options: EditOptions,
-    names: Sequence[str] | None = None,
     quiet: bool = True,
-) -> np.ndarray:
-    """``FaceGenerator.edit`` (its arguments and result: uint8 (N, K, S, S, 3))."""
+) -> EditedPortraits:
+    """``FaceGenerator.edit``'s work (its arguments), with each portrait's domain distance
+    beside the images instead of a warning."""
     o = options
     spec, render = check_edit(generator, description, o.render, o.steps, o.seed, o.guidance)
     strengths, smoothness = check_strengths(strengths, o.smoothness)
@@ -81,7 +101,8 @@ def edit_portraits(
     pixels = jnp.concatenate([prepare(image, generator.size) for image in images])
     count, k = len(pixels), len(strengths)
     seen = generator.classifier.outputs(pixels, taps=(layer,))  # one pass: attributes and layer
-    domain.warn_out_of_domain(cgmm, generator.domain_threshold, seen[layer], names)
+    threshold = generator.domain_threshold
+    distances = None if threshold is None else domain.activation_distance(cgmm, seen[layer])
     scale = jnp.asarray(strengths, jnp.float32)
     # The gains were measured with the change render: they mean "typical" there.
     gains = generator.edit_gains if render == "change" else None
@@ -91,7 +112,7 @@ def edit_portraits(
     else:
         checked = replace(o, render=render, smoothness=smoothness)
         out = _render_edit(generator, pixels, target, spec, scale, checked, quiet)
-    return out.reshape(count, k, *out.shape[1:])
+    return EditedPortraits(out.reshape(count, k, *out.shape[1:]), distances, threshold)
 
 
 def moved_targets(

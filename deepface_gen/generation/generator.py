@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import os
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -239,5 +240,24 @@ class FaceGenerator:
         ``options`` name fields of :class:`~deepface_gen.generation.requests.EditOptions`
         (``render``, ``steps``, ``seed``, ``guidance``, ``smoothness``, ``layer``).
         """
+        report = self.edit_report(images, description, strengths, quiet, **options)
+        names = names or [f"image {i}" for i in range(len(report.images))]
+        for message in report.messages(names):
+            if message is not None:
+                warnings.warn(message, OutOfDomainWarning, stacklevel=2)
+        return report.images
+
+    def edit_report(
+        self,
+        images: np.ndarray,
+        description: Description,
+        strengths: Sequence[float] = (defaults.EDIT_STRENGTH,),
+        quiet: bool = True,
+        **options,
+    ) -> editing.EditedPortraits:
+        """``edit`` with each portrait's domain distance and the threshold returned beside
+        the images (``EditedPortraits.messages`` words them) instead of warned: what a
+        service or a command line reports in its own way, with no process-wide warning
+        state."""
         checked = EditOptions.named(**options)
-        return editing.edit_portraits(self, images, description, strengths, checked, names, quiet)
+        return editing.edit_portraits(self, images, description, strengths, checked, quiet)

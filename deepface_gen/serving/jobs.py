@@ -3,14 +3,13 @@ each padded to a bucket size (``batching``) so a warmed server compiles nothing 
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from deepface_gen.batching import bucket, buckets
-from deepface_gen.generation.generator import FaceGenerator, GenerationPlan, OutOfDomainWarning
+from deepface_gen.generation.generator import FaceGenerator, GenerationPlan
 from deepface_gen.serving.engine import Runner
 
 
@@ -52,22 +51,14 @@ def runners(generator: FaceGenerator) -> dict[str, Runner]:
 
     def edit(jobs: Sequence[EditJob]) -> list[EditResult]:
         first = jobs[0]
-        tokens = [f"upload#{i}" for i in range(len(jobs))]
         faces = _pad(np.stack([job.face for job in jobs]))
-        names = tokens + [f"padding#{i}" for i in range(len(faces) - len(jobs))]
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", OutOfDomainWarning)
-            edited = generator.edit(
-                faces, first.attrs, first.strengths, seed=first.seed, steps=first.steps,
-                guidance=first.guidance, names=names, render=first.render,
-            )  # fmt: skip
-        said = [str(w.message) for w in caught if issubclass(w.category, OutOfDomainWarning)]
-        results = []
-        for i, job in enumerate(jobs):
-            mine = [m for m in said if m.startswith(f"{tokens[i]} ")]
-            message = mine[0].replace(tokens[i], job.name, 1) if mine else None
-            results.append(EditResult(edited[i], message))
-        return results
+        report = generator.edit_report(
+            faces, first.attrs, first.strengths, seed=first.seed, steps=first.steps,
+            guidance=first.guidance, render=first.render,
+        )  # fmt: skip
+        names = [job.name for job in jobs] + [f"padding#{i}" for i in range(len(faces) - len(jobs))]
+        messages = report.messages(names)
+        return [EditResult(report.images[i], messages[i]) for i in range(len(jobs))]
 
     def score(faces: Sequence[np.ndarray]) -> list[np.ndarray]:
         stacked = np.stack(faces)

@@ -23,6 +23,7 @@ MAX_STRENGTH = 5.0  # |strength| of a named attribute in a description
 MAX_EDIT_STRENGTH = 10.0
 MAX_TEMPERATURE = 5.0
 MAX_GUIDANCE = 100.0
+MAX_SEED = 2**63 - 1  # seeds are 64-bit keys (generation/seeds.py)
 
 
 def _subject(name: str) -> str:

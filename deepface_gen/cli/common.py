@@ -9,7 +9,7 @@ from deepface_gen import checks
 from deepface_gen.errors import DeepFaceGenError
 from deepface_gen.generation import defaults
 
-SEED_MAX = 2**63 - 1
+SEED_MAX = checks.MAX_SEED
 BIG = 10**9  # counts with no tighter natural limit (examples in a pass)
 
 

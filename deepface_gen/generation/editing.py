@@ -65,7 +65,7 @@ def check_edit(
     render = generator.resolve_render(render, defaults.EDIT_RENDER, choices=defaults.EDIT_RENDERS)
     if steps is not None:
         checks.whole("steps", steps, 1, checks.MAX_STEPS)
-    checks.whole("seed", seed, 0, 2**63 - 1)
+    checks.whole("seed", seed, 0, checks.MAX_SEED)
     checks.real("guidance", guidance, 0.0, checks.MAX_GUIDANCE)
     return spec, render
 

@@ -20,6 +20,7 @@ from deepface_gen.generation import hybrid, methods, renderers
 from deepface_gen.generation.batched import batched_targets
 from deepface_gen.generation.requests import GenerationPlan
 from deepface_gen.generation.seeds import seed_key
+from deepface_gen.io.images import as_uint8
 
 if TYPE_CHECKING:
     from deepface_gen.generation.generator import FaceGenerator
@@ -36,7 +37,7 @@ def draw(generator: FaceGenerator, plan: GenerationPlan, quiet: bool = True) -> 
             vae, generator.size, plan.specs, plan.n, k_init, plan.temperature, plan.vae_prior
         )
         if plan.backend == "vae":
-            return renderers.as_uint8(start)
+            return as_uint8(start)
     # The hybrid's targets describe the very attribute vectors its VAE faces were drawn for.
     drawn_for = conditions if plan.method == "conditional" else None
     request = methods.Request(
@@ -67,7 +68,7 @@ def draw_many(generator: FaceGenerator, plans: Sequence[GenerationPlan]) -> list
         chosen = [plans[i] for i in batched]
         targets = batched_targets(generator.cgmm, chosen, generator.conditional_arrays)
         inverter = renderers.require_inverter(generator.inverter, generator.classifier.path)
-        pixels = renderers.as_uint8(inverter.render(jnp.concatenate(targets)))
+        pixels = as_uint8(inverter.render(jnp.concatenate(targets)))
         ends = np.cumsum([len(t) for t in targets])
         for i, part in zip(batched, np.split(pixels, ends[:-1]), strict=True):
             faces[i] = part

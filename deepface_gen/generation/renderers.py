@@ -24,6 +24,7 @@ from deepface_gen import checks, inversion
 from deepface_gen.errors import DeepFaceGenError
 from deepface_gen.generation import defaults, methods
 from deepface_gen.generation import edit as edit_algebra
+from deepface_gen.io.images import as_uint8
 from deepface_gen.models.classifier import Classifier
 from deepface_gen.models.inverter import Inverter
 
@@ -32,11 +33,6 @@ def check_choice(what: str, value: str, choices: Sequence[str]) -> None:
     """Refuse ``value`` unless it is one of ``choices``, naming them."""
     if value not in choices:
         raise DeepFaceGenError(f"unknown {what} {value!r}; use {', '.join(choices)}", field=what)
-
-
-def as_uint8(images) -> np.ndarray:
-    """Float 0..255 pixels as uint8 images (rounded)."""
-    return np.round(np.asarray(images)).astype(np.uint8)
 
 
 def resolve_render(

@@ -121,7 +121,7 @@ class GenerateOptions:
         check_choice("backend", self.backend, defaults.BACKENDS)
         check_choice("init", self.init, defaults.INITS)
         n = checks.whole("n", self.n, 1, checks.MAX_FACES)
-        seed = checks.whole("seed", self.seed, 0, 2**63 - 1)
+        seed = checks.whole("seed", self.seed, 0, checks.MAX_SEED)
         temperature = checks.real("temperature", self.temperature, 0.0, checks.MAX_TEMPERATURE)
         guidance = checks.real("guidance", self.guidance, 0.0, checks.MAX_GUIDANCE)
         steps = self.steps

@@ -17,7 +17,7 @@ from deepface_gen import inversion
 from deepface_gen.errors import DeepFaceGenError, ImageError
 from deepface_gen.generation import defaults
 from deepface_gen.generation.seeds import seed_key
-from deepface_gen.io.images import MIN_SIDE, fit_to_model
+from deepface_gen.io.images import MIN_SIDE, as_uint8, fit_to_model
 from deepface_gen.models.vgg import canonical_layer
 
 Network = Any  # Classifier | Backbone: .module, .params, .preprocessing, .input_size, .apply
@@ -54,10 +54,6 @@ def colour_centre(network: Network, mean_image: np.ndarray | None) -> np.ndarray
     return np.broadcast_to(np.asarray(rgb_mean, np.float32), (size, size, 3)).copy()
 
 
-def _as_uint8(images: np.ndarray) -> np.ndarray:
-    return np.round(images).astype(np.uint8)
-
-
 def _read_layer(
     network: Network, image: np.ndarray, layer: str
 ) -> tuple[str, jax.Array, jax.Array]:
@@ -84,7 +80,7 @@ def invert_image(
     init = inversion.noisy_start(centre, 1, k_start)
     objective = inversion.feature_match(layer, target, defaults.INVERT_FEATURE_WEIGHT)
     images, _ = inversion.render(network, objective, init, k_render, settings, quiet, centre)
-    return _as_uint8(images[0])
+    return as_uint8(images[0])
 
 
 def caricature_image(
@@ -105,7 +101,7 @@ def caricature_image(
     images, _ = inversion.render(
         network, objective, pixels, seed_key(seed), settings, quiet, centre
     )
-    return _as_uint8(images[0])
+    return as_uint8(images[0])
 
 
 def parse_unit(unit: str) -> tuple[str, int]:
@@ -135,7 +131,7 @@ def visualize_unit(
     init = inversion.noisy_start(centre, n, k_start)
     objective = inversion.channel(layer, index, channels, weight=1.0)
     images, _ = inversion.render(network, objective, init, k_render, settings, quiet, centre)
-    return _as_uint8(images)
+    return as_uint8(images)
 
 
 def visualize_attribute(
@@ -154,4 +150,4 @@ def visualize_attribute(
     objective = inversion.attribute_logits(values, weight=defaults.LOGIT_WEIGHT)
     start = inversion.noisy_start(centre, len(values), k_start)
     images, _ = inversion.render(network, objective, start, k_render, settings, quiet, centre)
-    return _as_uint8(images)
+    return as_uint8(images)

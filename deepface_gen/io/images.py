@@ -258,6 +258,11 @@ def image_files(folder: str | os.PathLike, recursive: bool = False) -> list[Path
     return paths
 
 
+def as_uint8(images) -> np.ndarray:
+    """Float 0..255 pixels (numpy or JAX) as uint8 images, rounded."""
+    return np.round(np.asarray(images)).astype(np.uint8)
+
+
 def resize(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """Antialiased resize of an (H, W, 3) uint8 image to ``shape`` = (height, width)."""
     pil = Image.fromarray(np.asarray(image, np.uint8))

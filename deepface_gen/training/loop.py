@@ -292,7 +292,7 @@ def check_config(config: Config) -> None:
             checks.whole(f"train.{key}", t[key], low, 10**9)
     checks.real("train.learning_rate", t.learning_rate, 1e-12, 10.0)
     checks.whole("data.size", config.data.size, 16, 1024)
-    checks.whole("seed", config.seed, 0, 2**63 - 1)
+    checks.whole("seed", config.seed, 0, checks.MAX_SEED)
     devices = jax.device_count()
     if t.batch_size % devices:
         raise DeepFaceGenError(f"batch size {t.batch_size} must divide by {devices} devices")

@@ -4,13 +4,11 @@
     gen = FaceGenerator.load()                       # the shipped starter model
     faces = gen.generate("youth, black hair, male", n=4, seed=0)   # (4, 64, 64, 3) uint8
 
-A thin facade over the stages of ``generation/``: ``requests.py`` checks what is asked;
-``methods.py`` turns descriptions into the cGMM's target activations;
-``renderers.py`` turns targets into pixels (the learned inverter G, or inversion);
-``hybrid.py`` brings in the VAE; ``batched.py`` draws many requests together;
-``editing.py`` alters portraits (with ``edit.py``'s algebra); ``tools.py`` inverts,
-caricatures and visualizes. ``docs/architecture.md`` shows where to add a method or
-a render mode.
+A thin facade over ``generation/``: ``requests.py`` checks what is asked, ``methods.py``
+makes the cGMM's targets, ``renderers.py`` draws them (G or inversion), ``hybrid.py``
+brings in the VAE, ``pipeline.py`` and ``batched.py`` draw requests, ``editing.py``
+alters portraits, ``tools.py`` inverts and visualizes (docs/architecture.md: where to
+add a method or a render mode).
 """
 
 from __future__ import annotations
@@ -24,6 +22,7 @@ from dataclasses import dataclass
 import jax
 import numpy as np
 
+import deepface_gen.generation.tools as tools
 from deepface_gen import checks, inversion
 from deepface_gen.attributes import AttributeSpec
 from deepface_gen.cgmm import domain, stored
@@ -39,25 +38,12 @@ from deepface_gen.generation.requests import (
     make_plan,
     parse_descriptions,
 )
-from deepface_gen.generation.tools import (
-    caricature_image,
-    invert_image,
-    prepare,
-    visualize_attribute,
-    visualize_unit,
-)
 from deepface_gen.models.classifier import STARTER, Classifier, load_classifier
 from deepface_gen.models.inverter import Inverter, attached_inverter
 from deepface_gen.models.vae import VAE, load_vae
 
-__all__ = [
-    "Description",
-    "EditOptions",
-    "FaceGenerator",
-    "GenerateOptions",
-    "GenerationPlan",
-    "OutOfDomainWarning",
-]
+__all__ = ["Description", "EditOptions", "FaceGenerator", "GenerateOptions", "GenerationPlan",
+           "OutOfDomainWarning"]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -174,18 +160,18 @@ class FaceGenerator:
     def domain_distance(self, images: np.ndarray) -> np.ndarray:
         """(N,) how far each portrait (N, H, W, 3) lies from the model's training domain
         (``cgmm/domain.py``); compare with ``domain_threshold``."""
-        pixels = np.concatenate([np.asarray(prepare(image, self.size)) for image in images])
+        pixels = np.concatenate([np.asarray(tools.prepare(image, self.size)) for image in images])
         return domain.domain_distance(self.classifier, self.cgmm, pixels)
 
     def invert(self, image: np.ndarray, layer: str | None = None, seed: int = 0,
                steps: int | None = None, quiet: bool = True) -> np.ndarray:  # fmt: skip
         """Reconstruct an image from its activations at ``layer`` alone (from the mean face)."""
-        return self._image_tool(invert_image, image, layer, seed, steps, quiet)
+        return self._image_tool(tools.invert_image, image, layer, seed, steps, quiet)
 
     def caricature(self, image: np.ndarray, layer: str | None = None, seed: int = 0,
                    steps: int | None = None, quiet: bool = True) -> np.ndarray:  # fmt: skip
         """Exaggerate what ``layer`` sees in the image, starting from the image itself."""
-        return self._image_tool(caricature_image, image, layer, seed, steps, quiet)
+        return self._image_tool(tools.caricature_image, image, layer, seed, steps, quiet)
 
     def _image_tool(self, tool, image, layer, seed, steps, quiet) -> np.ndarray:
         """``invert_image`` or ``caricature_image`` with this model and its mean face."""
@@ -203,10 +189,10 @@ class FaceGenerator:
         n = checks.whole("n", n, 1, checks.MAX_FACES)
         settings, mean = self._settings(steps), self.cgmm.mean_image
         if unit is not None:
-            return visualize_unit(self.classifier, unit, n, seed, settings, mean, quiet)
+            return tools.visualize_unit(self.classifier, unit, n, seed, settings, mean, quiet)
         spec = parse_descriptions(attribute, self.known_attributes)[0]
         values = np.tile(spec.vector(), (n, 1))
-        return visualize_attribute(self.classifier, values, seed, settings, mean, quiet)
+        return tools.visualize_attribute(self.classifier, values, seed, settings, mean, quiet)
 
     def _settings(self, steps: int | None) -> inversion.RenderSettings:
         return renderers.pixel_settings(self.settings, steps)

@@ -392,3 +392,13 @@ def test_the_serve_command_answers_on_loopback(tiny_bundle):
         process.terminate()
         output = process.communicate(timeout=30)[0].decode()
     assert "warm in" in output and f"ready on http://127.0.0.1:{port}" in output
+
+
+def test_warming_shows_what_it_compiles(generator, capsys):
+    """serve's start-up is not a silent wait: a bar counts the programs compiled and says
+    which one is under way (quiet by default for the library)."""
+    jobs.warm(generator, 1, edit_steps=2, quiet=False)
+    err = capsys.readouterr().err
+    assert "warming" in err and "3/3" in err and "edit, 4 strengths" in err
+    jobs.warm(generator, 1, edit_steps=2)
+    assert "warming" not in capsys.readouterr().err

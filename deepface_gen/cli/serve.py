@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.no_warm:
         print(f"deepface-gen: warming {args.model} (batches up to {args.max_batch})", flush=True)
         started = time.perf_counter()
-        jobs.warm(generator, args.max_batch, edit_steps=None)
+        jobs.warm(generator, args.max_batch, edit_steps=None, quiet=args.quiet)
         print(f"deepface-gen: warm in {time.perf_counter() - started:.1f} s", flush=True)
     if args.host not in LOOPBACK:
         print(
@@ -89,6 +89,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="faces in one batched call",
     )
     p.add_argument("--no-warm", action="store_true", help="start without compiling first")
+    p.add_argument("--quiet", action="store_true", help="no progress bar while warming")
     p.add_argument(
         "--log-level", default="warning", choices=("critical", "error", "warning", "info", "debug")
     )

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from deepface_gen.batching import bucket, buckets
 from deepface_gen.generation.generator import FaceGenerator, GenerationPlan
@@ -67,16 +68,29 @@ def runners(generator: FaceGenerator) -> dict[str, Runner]:
     return {"generate": generate, "edit": edit, "score": score}
 
 
-def warm(generator: FaceGenerator, max_batch_faces: int, edit_steps: int | None = None) -> None:
+def warm(
+    generator: FaceGenerator,
+    max_batch_faces: int,
+    edit_steps: int | None = None,
+    quiet: bool = True,
+) -> None:
     """Compile what the default requests run, at every bucket size up to
     ``max_batch_faces``: one-face generate requests batched together, scoring, and a
     one-portrait edit with one strength and with the web page's strip of four
-    (``edit_steps`` caps its steps; None: the default)."""
+    (``edit_steps`` caps its steps; None: the default), with a progress bar over the
+    programs compiled unless ``quiet``."""
     jobs = runners(generator)
-    for size in buckets(max_batch_faces):
+    face = np.asarray(generator.cgmm.mean_image, np.uint8)
+    sizes = buckets(max_batch_faces)
+    bar = tqdm(total=len(sizes) + 2, unit="program", desc="warming", disable=quiet)
+    for size in sizes:
+        bar.set_postfix_str(f"generate and score, batch {size}")
         if generator.inverter is not None:
             jobs["generate"]([generator.plan("smiling", seed=i) for i in range(size)])
-        jobs["score"]([np.asarray(generator.cgmm.mean_image, np.uint8)] * size)
-    face = np.asarray(generator.cgmm.mean_image, np.uint8)
+        jobs["score"]([face] * size)
+        bar.update(1)
     for strengths in ((1.0,), (0.0, 1.0, 2.0, 3.0)):  # one strength, and the page's strip
+        bar.set_postfix_str(f"edit, {len(strengths)} strengths")
         jobs["edit"]([EditJob(face, "warm-up", "smiling", strengths, 0, edit_steps, 1.0, None)])
+        bar.update(1)
+    bar.close()

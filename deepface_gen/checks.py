@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import numbers
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 from deepface_gen.errors import DeepFaceGenError
@@ -68,6 +69,14 @@ def real(name: str, value: object, low: float, high: float) -> float:
             field=name or None,
         )
     return number
+
+
+def choice(what: str, value: str, choices: Sequence[str]) -> str:
+    """``value`` if it is one of ``choices``; else refused, naming them (and ``what``
+    as the field the error concerns)."""
+    if value not in choices:
+        raise DeepFaceGenError(f"unknown {what} {value!r}; use {', '.join(choices)}", field=what)
+    return value
 
 
 def output_file(path: str | os.PathLike, what: str = "output") -> Path:

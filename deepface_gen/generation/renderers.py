@@ -29,12 +29,6 @@ from deepface_gen.models.classifier import Classifier
 from deepface_gen.models.inverter import Inverter
 
 
-def check_choice(what: str, value: str, choices: Sequence[str]) -> None:
-    """Refuse ``value`` unless it is one of ``choices``, naming them."""
-    if value not in choices:
-        raise DeepFaceGenError(f"unknown {what} {value!r}; use {', '.join(choices)}", field=what)
-
-
 def resolve_render(
     inverter: Inverter | None,
     path: object,
@@ -51,7 +45,7 @@ def resolve_render(
     if render is None:
         usable = inverter is not None and init == "mean" and drawable
         return default if usable or default == "optimize" else "optimize"
-    check_choice("render", render, choices)
+    checks.choice("render", render, choices)
     if render != "optimize":
         require_inverter(inverter, path)
         if init != "mean":

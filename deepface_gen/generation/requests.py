@@ -16,41 +16,8 @@ from deepface_gen import checks
 from deepface_gen.attributes import AttributeSpec, as_spec
 from deepface_gen.errors import DeepFaceGenError, DescriptionError
 from deepface_gen.generation import defaults, methods
-from deepface_gen.generation.renderers import check_choice
 
 Description = str | Mapping[str, float] | AttributeSpec | np.ndarray
-
-
-@dataclass(frozen=True)
-class GenerationPlan:
-    """A ``generate`` request checked against a model (``FaceGenerator.plan``): what
-    to draw and how, with every option resolved."""
-
-    specs: tuple[AttributeSpec, ...]
-    n: int
-    seed: int
-    method: str
-    steps: int | None
-    temperature: float
-    backend: str
-    init: str
-    guidance: float
-    render: str
-    vae_prior: str | None
-
-    @property
-    def uses_vae(self) -> bool:
-        return self.backend == "vae" or self.init == "vae"
-
-    @property
-    def one_pass(self) -> bool:
-        """Drawn by sampling targets and one pass of the learned inverter (batchable);
-        ``resolve_render`` gives ``net`` only to a mean start and a method with targets."""
-        return self.render == "net" and self.backend != "vae"
-
-    @property
-    def faces(self) -> int:
-        return len(self.specs) * self.n
 
 
 def parse_descriptions(
@@ -117,9 +84,9 @@ class GenerateOptions:
         """These options in their ranges and among their choices (the render mode is
         the model's to resolve): the checked options, or the error naming the first
         one that is not."""
-        check_choice("method", self.method, tuple(methods.METHODS))
-        check_choice("backend", self.backend, defaults.BACKENDS)
-        check_choice("init", self.init, defaults.INITS)
+        checks.choice("method", self.method, tuple(methods.METHODS))
+        checks.choice("backend", self.backend, defaults.BACKENDS)
+        checks.choice("init", self.init, defaults.INITS)
         n = checks.whole("n", self.n, 1, checks.MAX_FACES)
         seed = checks.whole("seed", self.seed, 0, checks.MAX_SEED)
         temperature = checks.real("temperature", self.temperature, 0.0, checks.MAX_TEMPERATURE)
@@ -128,7 +95,7 @@ class GenerateOptions:
         if steps is not None:
             steps = checks.whole("steps", steps, 1, checks.MAX_STEPS)
         if self.vae_prior is not None:
-            check_choice("vae_prior", self.vae_prior, ("gaussian", "fitted"))
+            checks.choice("vae_prior", self.vae_prior, ("gaussian", "fitted"))
         return replace(self, n=n, seed=seed, temperature=temperature, guidance=guidance,
                        steps=steps)  # fmt: skip
 
@@ -172,6 +139,25 @@ def _named(cls, what: str, options: dict):
     return cls(**options)
 
 
+@dataclass(frozen=True, kw_only=True)
+class GenerationPlan(GenerateOptions):
+    """A ``generate`` request checked against a model (``FaceGenerator.plan``): its
+    checked options with the render mode resolved, and the parsed descriptions."""
+
+    specs: tuple[AttributeSpec, ...]
+    render: str
+
+    @property
+    def one_pass(self) -> bool:
+        """Drawn by sampling targets and one pass of the learned inverter (batchable);
+        ``resolve_render`` gives ``net`` only to a mean start and a method with targets."""
+        return self.render == "net" and self.backend != "vae"
+
+    @property
+    def faces(self) -> int:
+        return len(self.specs) * self.n
+
+
 def make_plan(specs: list[AttributeSpec], options: GenerateOptions, render: str) -> GenerationPlan:
     """The plan of checked ``options`` for ``specs`` drawn by ``render``, refused when it
     asks for more faces than one call may draw."""
@@ -181,4 +167,4 @@ def make_plan(specs: list[AttributeSpec], options: GenerateOptions, render: str)
             f"{len(specs)} descriptions x n={n} is {n * len(specs)} faces; one call draws "
             f"at most {checks.MAX_FACES}: split the request"
         )
-    return GenerationPlan(tuple(specs), **{**asdict(options), "render": render})
+    return GenerationPlan(**{**asdict(options), "specs": tuple(specs), "render": render})

@@ -381,12 +381,14 @@ def _source(config: Config, context: _Context):
     )
 
 
-def _code_range(config: Config, context: _Context, source) -> tuple[np.ndarray, np.ndarray]:
+def _code_range(config: Config, context: _Context, source=None) -> tuple[np.ndarray, np.ndarray]:
     """G's input scale and range: the ones a warm start learned on, or measured on the
-    data (a deterministic function of it, so a resumed run computes the same)."""
+    data (a deterministic function of it, so a resumed run computes the same; the
+    source is built here when none is given)."""
     classifier, arch, start_from = context
     if start_from is not None:
         return start_from.code_scale, start_from.code_high
+    source = source if source is not None else _source(config, context)
     return code_moments(classifier, source, arch.layer, int(config.train.moment_batches))
 
 
@@ -439,7 +441,7 @@ def checkpoint_inverter(workdir: str | Path, step: int) -> Inverter:
     state, config = restore_step(workdir, step, like)
     context = cache["context"]
     classifier, arch, start = context
-    scale, high = _code_range(config, context, _source(config, context))
+    scale, high = _code_range(config, context)
     record = inverter_record(
         arch, bundles.PARAMS_FILE, bundles.params_digest(classifier.manifest),
         {"config": config.to_dict(), "steps": step, "checkpoint": str(workdir),

@@ -264,7 +264,9 @@ def _setup(config: Config, context: _Context, source, key: jax.Array) -> Run:
     train_step = make_vae_train_step(ConditionalVAE(context.arch), config, context.classifier)
     step_key = jax.random.fold_in(key, 1)
     net_params = context.classifier.params if context.classifier is not None else None
-    return Run(lambda s, batch: train_step(s, batch, net_params, step_key))
+    # The export reads label moments from the same source: it is built (and, for a
+    # CelebA folder, its label file parsed) once.
+    return Run(lambda s, batch: train_step(s, batch, net_params, step_key), facts=source)
 
 
 def _export(workdir: Path, state: GANState, config: Config, context: _Context, run: Run,
@@ -272,7 +274,7 @@ def _export(workdir: Path, state: GANState, config: Config, context: _Context, r
     """The VAE with its label moments, the attributes it knows and, where asked, the
     fitted latent density."""
     t, arch, classifier = config.train, context.arch, context.classifier
-    source = _source(config, context)
+    source = run.facts
     first, sample = read_labels(source, int(t.moment_batches))
     mean, cov = label_moments(*first)
     if classifier is not None:  # the frozen network the perceptual terms read

@@ -17,6 +17,7 @@ import pytest
 from PIL import Image
 
 from deepface_gen.generation.generator import FaceGenerator
+from deepface_gen.io.images import read_image
 from deepface_gen.serving import jobs
 from deepface_gen.serving.app import create_app
 from deepface_gen.serving.engine import BusyError, Engine
@@ -189,6 +190,25 @@ def test_edit_sweep_starts_at_the_portrait(server, portrait):
     assert png.headers["content-type"] == "image/png"
 
 
+def test_edit_puts_the_change_back_into_a_photo(server):
+    pytest.importorskip("dlib", reason="the photos extra is absent")
+    photo_path = Path(__file__).parents[1] / "experiments" / "photos" / "astronaut.jpg"
+    photo = read_image(photo_path)
+    files = {"image": ("astronaut.jpg", photo_path.read_bytes(), "image/jpeg")}
+    data = {"attrs": "+eyeglasses", "align": "on"}
+    answer = httpx.post(f"{server}/api/edit", files=files, data=data, timeout=120)
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    pasted = decode(body["photo"])
+    assert pasted.shape == photo.shape and body["face"]["score"] > 0.3 and body["note"] is None
+    changed = np.any(pasted != photo, axis=-1)
+    assert changed.any() and not changed[300:].any()  # the face changed, not the suit
+    faceless = {"image": ("grey.png", png_upload(np.full((200, 300, 3), 128, np.uint8)))}
+    refused = httpx.post(f"{server}/api/edit", files=faceless, data=data, timeout=120)
+    assert refused.status_code == 400 and "no face found" in refused.json()["error"]
+    assert refused.json()["field"] == "image"
+
+
 def _noise_png(side: int) -> bytes:
     return png_upload(np.random.default_rng(0).integers(0, 255, (side, side, 3), np.uint8))
 
@@ -208,6 +228,7 @@ def _noise_png(side: int) -> bytes:
         ("ok", {"attrs": "+smiling", "steps": "500"}, 400, "steps", "at most 20"),
         ("ok", {"attrs": "+smiling", "render": "paint"}, 400, "render", "unknown render"),
         ("ok", {}, 422, "attrs", "required"),
+        ("ok", {"attrs": "+smiling", "align": "maybe"}, 400, "align", "use auto, on, off"),
     ],
 )
 def test_edit_refusals(server, portrait, upload, data, status, field, words):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,12 +61,14 @@ def score_folder(
     limit: int | None = None,
     quiet: bool = True,
     recursive: bool = False,
+    read: Callable[[Path], np.ndarray] | None = None,
 ) -> ScoredCollection:
     """Read every image of ``folder`` (its portraits, ``io.images.image_files``: a CelebA
     layout's ``img_align_celeba/``, or every subfolder too when ``recursive``; sorted; at
-    most ``limit``), centre-crop it to the model's input, and score it in batches;
-    unreadable files are skipped, counted and named on stderr, never fatal. Refuses a
-    folder with no readable image."""
+    most ``limit``), bring it to the model's input (``read``: a path to the model's
+    square; default the centred square), and score it in batches; unreadable files
+    (an ``ImageError`` from ``read``) are skipped, counted and named on stderr, never
+    fatal. Refuses a folder with no readable image."""
     paths = image_files(folder, recursive)[:limit]
     kept: list[Path] = []
     thumbs: list[np.ndarray] = []
@@ -81,7 +83,7 @@ def score_folder(
 
     for path in tqdm(paths, unit="image", desc="scoring", disable=quiet):
         try:
-            image = fit_to_model(read_image(path), classifier.input_size)
+            image = read(path) if read else fit_to_model(read_image(path), classifier.input_size)
         except ImageError as err:
             skipped.append(str(err))
             print(f"deepface-gen: skipped {err}", file=sys.stderr)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from deepface_gen import checks
@@ -184,3 +185,37 @@ def add_render_options(p: argparse.ArgumentParser, n: bool = True) -> None:
         p.add_argument("--n", type=whole(1, checks.MAX_FACES), default=1, help="faces to draw")
         p.add_argument("--out", default=None, help="a file (one face) or a folder")
         p.add_argument("--grid", default=None, help="also write all faces as one grid")
+
+
+def add_align_options(p: argparse.ArgumentParser) -> None:
+    """--align and --face: how a photo meets the model (faces/photos.py)."""
+    p.add_argument(
+        "--align",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="find the face and warp it to where the model's portraits have theirs: auto "
+        "(photos that are not already aligned crops; the centred square where no face "
+        "is found), on (refuse a photo with no face), off (the centred square)",
+    )
+    p.add_argument(
+        "--face",
+        type=whole(0, 99),
+        default=0,
+        help="which face of a photo with several (0: the surest; `align` lists them)",
+    )
+
+
+def read_portrait(args: argparse.Namespace, path, network, box=None):
+    """(photo, Portrait) of the image at ``path`` as ``network`` sees it, by --align and
+    --face; a note (no face found, no detector) is one line on stderr."""
+    from deepface_gen.faces import layout, photos
+    from deepface_gen.io.images import read_image
+
+    photo = read_image(path)
+    face_layout = getattr(network, "face_layout", layout.CELEBA)  # imported nets: CelebA's
+    portrait = photos.prepare(
+        photo, network.input_size, face_layout, args.align, args.face, box, name=str(path)
+    )
+    if portrait.note:
+        print(f"deepface-gen: warning: {portrait.note}", file=sys.stderr)
+    return photo, portrait

@@ -30,13 +30,7 @@ def run(args: argparse.Namespace) -> int:
     from deepface_gen.attributes import as_spec
     from deepface_gen.errors import ImageError
     from deepface_gen.generation.generator import FaceGenerator
-    from deepface_gen.io.images import (
-        crop_face,
-        face_box,
-        image_files,
-        read_image,
-        write_image,
-    )
+    from deepface_gen.io.images import image_files, write_image
 
     strengths = _strengths(args)
     as_spec(args.attrs)  # a bad description is refused before any model is loaded
@@ -53,25 +47,23 @@ def run(args: argparse.Namespace) -> int:
     generator = FaceGenerator.load(args.model)
     skipped: list[str] = []
     for start in range(0, len(paths), args.batch_size):
-        chunk, originals = [], []
+        chunk, originals, portraits = [], [], []
         for path in paths[start : start + args.batch_size]:
             try:
-                originals.append(read_image(path))
-                chunk.append(path)
-            except ImageError as err:
+                photo, portrait = common.read_portrait(args, path, generator.classifier, box_arg)
+            except ImageError as err:  # unreadable, or no face with --align on
                 if not source.is_dir():
                     raise
                 skipped.append(str(err))
                 print(f"deepface-gen: skipped {err}", file=sys.stderr)
+                continue
+            chunk.append(path)
+            originals.append(photo)
+            portraits.append(portrait)
         if not chunk:
             continue
-        boxes = [face_box(image, box_arg) for image in originals]
-        faces = [
-            crop_face(image, box, generator.size)
-            for image, box in zip(originals, boxes, strict=True)
-        ]
         report = generator.edit_report(
-            np.stack(faces),
+            np.stack([portrait.crop for portrait in portraits]),
             args.attrs,
             strengths,
             quiet=args.quiet,
@@ -84,11 +76,11 @@ def run(args: argparse.Namespace) -> int:
         for message in report.messages([str(path) for path in chunk]):
             if message is not None:
                 print(f"deepface-gen: warning: {message}", file=sys.stderr)
-        for path, original, box, face, results in zip(
-            chunk, originals, boxes, faces, report.images, strict=True
+        for path, original, portrait, results in zip(
+            chunk, originals, portraits, report.images, strict=True
         ):
             target = out if not source.is_dir() else out / f"{path.stem}.png"
-            image = _output_image(args, strengths, original, box, face, results)
+            image = _output_image(args, strengths, original, portrait, results)
             print(f"wrote {write_image(target, image)}")
     if skipped:
         edited_count = len(paths) - len(skipped)
@@ -101,19 +93,20 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _output_image(args: argparse.Namespace, strengths, original, box, face, results):
+def _output_image(args: argparse.Namespace, strengths, original, portrait, results):
     """What one portrait's edit is written as: the strip of every strength (--sweep), the
-    edited face pasted back into the photo (--paste), or the edited face alone."""
-    from deepface_gen.io.images import make_grid, paste_face
+    edit put back into the photo (--paste: the change warped back under a feathered
+    window, faces/pasting.py), or the edited face alone."""
+    from deepface_gen.io.images import make_grid
 
     if args.sweep:
         # A 64 px caption holds ~10 characters: the title says what s is.
         captions = ["input"] + [f"s={v:g}" for v in strengths]
         title = f'edit "{args.attrs}" at strength s'
-        return make_grid([face, *results], columns=len(strengths) + 1, captions=captions,
+        return make_grid([portrait.crop, *results], columns=len(strengths) + 1, captions=captions,
                          title=title)  # fmt: skip
     if args.paste:
-        return paste_face(original, results[0], box)
+        return portrait.paste(original, results[0])
     return results[0]
 
 
@@ -137,13 +130,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--sweep", default=None, help="a strip of strengths, e.g. 0,1,2,3")
     p.add_argument("--layer", default=None, help="layer (default: the cGMM layer)")
-    p.add_argument(
-        "--box", default=None, help="face box x,y,w,h in pixels (default: the centred square)"
-    )
+    p.add_argument("--box", default=None, help="face box x,y,w,h in pixels (wins over --align)")
+    common.add_align_options(p)
     p.add_argument(
         "--paste",
         action="store_true",
-        help="paste the edited face back into the original at full resolution",
+        help="put the edit back into the original photo at its full resolution",
     )
     p.add_argument("--out", required=True, help="output file, or folder for a folder input")
     p.add_argument("--batch-size", type=common.whole(1, 256), default=8)

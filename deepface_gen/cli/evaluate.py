@@ -37,11 +37,10 @@ def run_score(args: argparse.Namespace) -> int:
     import numpy as np
 
     from deepface_gen.cgmm import domain
-    from deepface_gen.io.images import read_image
     from deepface_gen.models.classifier import load_classifier
 
     classifier = load_classifier(args.model)
-    images = np.stack([classifier.prepare(read_image(path)) for path in args.images])
+    images = np.stack([common.read_portrait(args, p, classifier)[1].crop for p in args.images])
     check = domain.load_for(classifier)
     seen = classifier.outputs(images, taps=(check[0].layer,) if check else ())
     probabilities = seen["probabilities"]
@@ -102,4 +101,5 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", default="starter", help="model name or bundle path")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--all", action="store_true", help="list every attribute, not just likely ones")
+    common.add_align_options(p)
     p.set_defaults(func=run_score)

@@ -43,13 +43,13 @@ def run(args: argparse.Namespace) -> int:
         )
     from deepface_gen.analysis import identity as analysis
     from deepface_gen.generation.identity import check_people, image_prior
-    from deepface_gen.io.images import read_image, write_image, zoom
+    from deepface_gen.io.images import write_image, zoom
     from deepface_gen.models.identity import load_identity_model
 
     model = load_identity_model(args.model)
     if args.person is not None:
         check_people(model, args.person)  # before any work
-    images = [read_image(path) for path in args.photos or ()]
+    images = [common.read_portrait(args, path, model)[1].crop for path in args.photos or ()]
     prior = None if args.prior == "pixels" else image_prior(model, args.prior)
     settings = _settings(prior, args.steps)
     if args.person is not None:
@@ -120,5 +120,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=common.whole(0, common.SEED_MAX), default=0)
     p.add_argument("--steps", type=common.whole(1, checks.MAX_STEPS), default=None)
     p.add_argument("--zoom", type=common.whole(1, 8), default=2, help="enlarge the sheet")
+    common.add_align_options(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)

@@ -10,12 +10,12 @@ from deepface_gen.cli import common
 
 def run(args: argparse.Namespace) -> int:
     from deepface_gen.generation.tools import caricature_image, invert_image, prepare
-    from deepface_gen.io.images import make_grid, read_image, write_image
+    from deepface_gen.io.images import make_grid, write_image
 
     out = args.out or f"{Path(args.image).stem}_{args.command}.png"
     common.check_outputs(out, args.grid)
     network, mean_image, default_layer = common.network_for(args)
-    image = read_image(args.image)
+    image = common.read_portrait(args, args.image, network)[1].crop
     layer = args.layer or default_layer
     settings = common.render_settings(args.steps)
     tool = invert_image if args.command == "invert" else caricature_image
@@ -43,4 +43,5 @@ def register(sub: argparse._SubParsersAction) -> None:
         p.add_argument("--out", default=None)
         p.add_argument("--grid", default=None, help="also write input and result side by side")
         common.add_render_options(p, n=False)
+        common.add_align_options(p)
         p.set_defaults(func=run)

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from deepface_gen import __version__
 from deepface_gen.cli import (
+    align,
     attributes,
     crop_search,
     edit,
@@ -33,8 +34,8 @@ from deepface_gen.errors import DeepFaceGenError
 
 # In the order `deepface-gen --help` lists them.
 COMMANDS = (
-    attributes, synth, weights, train, evaluate, fit, generate, invert, visualize, edit, identity,
-    rank, crop_search, tsne, serve,
+    attributes, synth, weights, train, evaluate, fit, generate, invert, visualize, align, edit,
+    identity, rank, crop_search, tsne, serve,
 )  # fmt: skip
 
 

@@ -19,8 +19,9 @@ def _scored(args: argparse.Namespace):
     classifier = load_classifier(args.model)
     classifier.require_known(spec.values, "--by")
     collection = score_folder(
-        classifier, args.folder, args.batch_size, args.max, args.quiet, args.recursive
-    )
+        classifier, args.folder, args.batch_size, args.max, args.quiet, args.recursive,
+        read=lambda path: common.read_portrait(args, path, classifier)[1].crop,
+    )  # fmt: skip
     print(collection.summary())
     return spec, collection
 
@@ -92,6 +93,7 @@ def _common_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="the sheet to write (.png or .jpg)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--recursive", action="store_true", help="also read the folder's subfolders")
+    common.add_align_options(p)
 
 
 def register(sub: argparse._SubParsersAction) -> None:

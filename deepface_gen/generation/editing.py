@@ -8,6 +8,7 @@ adds it to the portrait's pixels; ``net``/``refine`` redraw the portrait through
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, NamedTuple
@@ -164,3 +165,19 @@ def _render_edit(
     return renderers.render_pixels(
         generator.classifier, objective, start, key, settings, mean_image, quiet
     )
+
+
+def edit_photo(
+    generator, photo: np.ndarray, description, strength: float, face: int, align: str,
+    quiet: bool, options: dict,
+) -> np.ndarray:  # fmt: skip
+    """``FaceGenerator.edit_photo``: the photo's face found and aligned
+    (``faces.photos.prepare``; its note, such as no face found, is warned), edited at
+    ``strength``, and the change put back into the photo at its resolution."""
+    from deepface_gen.faces import photos
+
+    portrait = photos.prepare(photo, generator.size, generator.classifier.face_layout, align, face)
+    if portrait.note:
+        warnings.warn(portrait.note, stacklevel=3)
+    edited = generator.edit(portrait.crop[None], description, (strength,), quiet=quiet, **options)
+    return portrait.paste(photo, edited[0, 0])

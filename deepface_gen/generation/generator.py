@@ -206,15 +206,10 @@ class FaceGenerator:
         parsed description and the render mode to use, or the error ``edit`` would raise."""
         return editing.check_edit(self, description, render, steps, seed, guidance)
 
-    def edit(
-        self,
-        images: np.ndarray,
-        description: Description,
-        strengths: Sequence[float] = (defaults.EDIT_STRENGTH,),
-        names: Sequence[str] | None = None,
-        quiet: bool = True,
-        **options,
-    ) -> np.ndarray:
+    def edit(self, images: np.ndarray, description: Description,
+             strengths: Sequence[float] = (defaults.EDIT_STRENGTH,),
+             names: Sequence[str] | None = None, quiet: bool = True,
+             **options) -> np.ndarray:  # fmt: skip
         """Alter portraits: uint8 (N, K, S, S, 3) for N portraits and K strengths.
 
         The classifier reads each portrait's attributes; the description changes only
@@ -233,14 +228,18 @@ class FaceGenerator:
                 warnings.warn(message, OutOfDomainWarning, stacklevel=2)
         return report.images
 
-    def edit_report(
-        self,
-        images: np.ndarray,
-        description: Description,
-        strengths: Sequence[float] = (defaults.EDIT_STRENGTH,),
-        quiet: bool = True,
-        **options,
-    ) -> editing.EditedPortraits:
+    def edit_photo(self, photo: np.ndarray, description: Description,
+                   strength: float = defaults.EDIT_STRENGTH, face: int = 0, align: str = "auto",
+                   quiet: bool = True, **options) -> np.ndarray:  # fmt: skip
+        """Edit the face in a photograph of any size and put the change back into it
+        (``faces/``: found, aligned to this model's layout, edited, warped back under a
+        feathered window): the (H, W, 3) photo with only the face changed. ``face``
+        and ``align`` as the command line's ``--face`` and ``--align``."""
+        return editing.edit_photo(self, photo, description, strength, face, align, quiet, options)
+
+    def edit_report(self, images: np.ndarray, description: Description,
+                    strengths: Sequence[float] = (defaults.EDIT_STRENGTH,), quiet: bool = True,
+                    **options) -> editing.EditedPortraits:  # fmt: skip
         """``edit`` with each portrait's domain distance and the threshold returned beside
         the images (``EditedPortraits.messages`` words them) instead of warned: what a
         service or a command line reports in its own way, with no process-wide warning

@@ -18,6 +18,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from deepface_gen.errors import DescriptionError, WeightsError
+from deepface_gen.faces import layout as layouts
+from deepface_gen.faces.layout import FaceLayout
 from deepface_gen.io import bundles
 from deepface_gen.io.images import fit_to_model
 from deepface_gen.models import pretrained
@@ -68,6 +70,11 @@ class Classifier:
     @property
     def input_size(self) -> int:
         return self.backbone.input_size
+
+    @property
+    def face_layout(self) -> FaceLayout:
+        """Where this model's training portraits have their eyes (photos are aligned to it)."""
+        return layouts.of_manifest(self.manifest)
 
     @functools.cached_property
     def module(self) -> AttributeClassifier:

@@ -25,6 +25,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from deepface_gen.errors import WeightsError
+from deepface_gen.faces import layout as layouts
+from deepface_gen.faces.layout import FaceLayout
 from deepface_gen.io.images import fit_to_model
 from deepface_gen.models.classifier import forward, open_bundle
 from deepface_gen.models.preprocessing import Preprocessing
@@ -105,6 +107,11 @@ class IdentityModel:
     @property
     def input_size(self) -> int:
         return self.backbone.input_size
+
+    @property
+    def face_layout(self) -> FaceLayout:
+        """Where this model's training portraits have their eyes (photos are aligned to it)."""
+        return layouts.of_manifest(self.manifest)
 
     @property
     def num_identities(self) -> int:

@@ -4,6 +4,7 @@ is queued for the engine's worker and waited for within the time limit."""
 from __future__ import annotations
 
 import asyncio
+import functools
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,6 +68,18 @@ class Service:
             fields,
         )
         return image, name
+
+    async def portrait(
+        self, picture: np.ndarray, name: str, align: str, face: int, fields: tuple[str, ...]
+    ):
+        """An upload as the model sees it (``faces.photos.prepare``: its face found and
+        aligned where it is a photo), found off the event loop; no face with
+        ``align="on"`` is a 400 about the image."""
+        from deepface_gen.faces import photos
+
+        layout, size = self.generator.classifier.face_layout, self.generator.size
+        call = functools.partial(photos.prepare, picture, size, layout, align, face, name=name)
+        return await asyncio.to_thread(checked, call, fields)
 
     def check_steps(self, steps: int | None) -> None:
         """Refuse more optimization steps than this server runs for one request."""

@@ -1,5 +1,6 @@
 """POST ``/api/edit`` and ``/api/score``: what the server does with uploaded portraits
-(each cut to its centred face square first, as the command line does)."""
+(each brought to the model's layout first, as the command line does: ``align`` and
+``face`` as its ``--align`` and ``--face``)."""
 
 from __future__ import annotations
 
@@ -11,13 +12,13 @@ from fastapi.responses import Response
 
 from deepface_gen import checks
 from deepface_gen.generation import defaults
-from deepface_gen.io.images import crop_face, face_box
 from deepface_gen.serving import codecs
 from deepface_gen.serving.jobs import EditJob
 from deepface_gen.serving.refusals import RequestError, checked
 from deepface_gen.serving.service import Service
 
-EDIT_FIELDS = ("image", "attrs", "strength", "sweep", "seed", "steps", "guidance", "render")
+EDIT_FIELDS = ("image", "attrs", "strength", "sweep", "seed", "steps", "guidance", "render",
+               "align", "face")  # fmt: skip
 
 
 def strengths_of(service: Service, strength: float | None, sweep: str | None) -> tuple[float, ...]:
@@ -46,10 +47,15 @@ def router(service: Service) -> APIRouter:
         steps: Annotated[int | None, Form()] = None,
         guidance: Annotated[float, Form()] = defaults.GUIDANCE,
         render: Annotated[str | None, Form()] = None,
+        align: Annotated[str, Form()] = "auto",
+        face: Annotated[int, Form(ge=0, le=99)] = 0,
+        paste: Annotated[bool, Form()] = True,
         format: Annotated[str, Query(pattern="^(json|png)$")] = "json",
     ) -> dict | Response:
-        """Alter a portrait (the centred square of the upload): one image per strength
-        (``sweep``: a strip), base64 PNGs or (``?format=png``) one strip PNG."""
+        """Alter a portrait (the upload's face, aligned): one image per strength
+        (``sweep``: a strip), base64 PNGs or (``?format=png``) one strip PNG; with
+        ``paste``, also the upload with the last (a sweep's strongest) strength's edit put
+        back into it at its full resolution."""
         started = time.perf_counter()
         strengths = strengths_of(service, strength, sweep)
         service.check_steps(steps)
@@ -57,20 +63,24 @@ def router(service: Service) -> APIRouter:
             lambda: generator.check_edit(attrs, render, steps, seed, guidance), EDIT_FIELDS
         )
         picture, name = await service.read_upload(image, EDIT_FIELDS)
-        face = crop_face(picture, face_box(picture), generator.size)
-        job = EditJob(face, name, attrs, strengths, seed, steps, guidance, render)
+        portrait = await service.portrait(picture, name, align, face, EDIT_FIELDS)
+        job = EditJob(portrait.crop, name, attrs, strengths, seed, steps, guidance, render)
         result = await service.wait(service.submit(request, "edit", job, job.group, 1))
         if format == "png":
             captions = ["input"] + [f"s={v:g}" for v in strengths]
-            strip = [face, *result.images]
+            strip = [portrait.crop, *result.images]
             title = f'edit "{attrs}" at strength s ({used_render})'
             return Response(
                 codecs.grid_png(strip, columns=len(strip), captions=captions, title=title),
                 media_type="image/png",
             )
+        pasted = portrait.paste(picture, result.images[-1]) if paste else None
         return {
-            "input": codecs.base64_pngs([face])[0],
+            "input": codecs.base64_pngs([portrait.crop])[0],
             "images": codecs.base64_pngs(result.images),
+            "photo": codecs.base64_pngs([pasted])[0] if paste else None,
+            "face": portrait.face.to_json() if portrait.face else None,
+            "note": portrait.note,
             "strengths": list(strengths),
             "attributes": dict(spec.values),
             "render": used_render,
@@ -79,8 +89,13 @@ def router(service: Service) -> APIRouter:
         }
 
     @routes.post("/api/score")
-    async def score(request: Request, image: Annotated[list[UploadFile], File()]) -> dict:
-        """Attribute probabilities of each uploaded image (its centred square), for the
+    async def score(
+        request: Request,
+        image: Annotated[list[UploadFile], File()],
+        align: Annotated[str, Form()] = "auto",
+        face: Annotated[int, Form(ge=0, le=99)] = 0,
+    ) -> dict:
+        """Attribute probabilities of each uploaded image (its face, aligned), for the
         attributes the model knows."""
         started = time.perf_counter()
         if len(image) > limits.max_files:
@@ -88,7 +103,9 @@ def router(service: Service) -> APIRouter:
                 400, f"{len(image)} images; this server scores at most {limits.max_files}", "image"
             )
         pictures = [await service.read_upload(upload, EDIT_FIELDS) for upload in image]
-        faces = [crop_face(p, face_box(p), generator.size) for p, _ in pictures]
+        faces = [
+            (await service.portrait(p, name, align, face, EDIT_FIELDS)).crop for p, name in pictures
+        ]
         last = len(faces) - 1
         futures = [
             service.submit(request, "score", face, "score", 1, last=i == last)

@@ -211,9 +211,19 @@ async function edit(event) {
       return figure;
     });
     $("#strip").replaceChildren(...figures);
+    const photo = $("#edit-photo");
+    photo.hidden = !result.photo;
+    if (result.photo) {
+      $("#edit-photo-image").src = `data:image/png;base64,${result.photo}`;
+      const strongest = result.strengths[result.strengths.length - 1];
+      $("#edit-photo-caption").textContent = result.face
+        ? `strength ${strongest}, put back into your photo (face found, score ${result.face.score.toFixed(2)})`
+        : `strength ${strongest}, put back into your photo`;
+    }
+    const notes = [result.note, result.warning].filter(Boolean);
     const warning = $("#edit-warning");
-    warning.textContent = result.warning || "";
-    warning.hidden = !result.warning;
+    warning.textContent = notes.join(" ");
+    warning.hidden = notes.length === 0;
     const how = result.render ? ` (${result.render})` : "";
     $("#edit-status").textContent = `${attrs} in ${result.seconds.toFixed(2)} s${how}`;
   } catch (err) {

@@ -22,7 +22,7 @@ ALLOWED: dict[str, set[str]] = {
     "models": {"io", "faces"},
     "data": {"io"},
     # The learned inverter is trained after the cGMM is fitted, on its targets.
-    "training": {"io", "models", "data", "cgmm"},
+    "training": {"io", "faces", "models", "data", "cgmm"},
     "cgmm": {"io", "models", "data"},
     "inversion": {"io", "models"},
     "generation": {"io", "faces", "models", "data", "cgmm", "inversion"},

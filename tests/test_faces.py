@@ -221,3 +221,12 @@ def test_edit_pastes_into_the_photo_and_refuses_a_faceless_one(tmp_path, capsys)
     refused = ["edit", str(blank), "--attrs", "+eyeglasses", "--align", "on", "--out"]
     assert cli.main([*refused, str(tmp_path / "b.png")]) == 2
     assert "no face found" in capsys.readouterr().err
+
+
+def test_shipped_bundles_record_the_layout_they_were_trained_on():
+    from deepface_gen.models.classifier import load_classifier
+    from deepface_gen.models.identity import load_identity_model
+
+    assert load_classifier("starter").manifest["face_layout"] == layout.SYNTHETIC.to_json()
+    assert load_classifier("starter").face_layout == layout.SYNTHETIC
+    assert load_identity_model("identity").face_layout == layout.SYNTHETIC

@@ -137,6 +137,8 @@ def test_cli_train_and_evaluate(tmp_path, capsys):
     ]
     assert cli.main(args) == 0
     assert "trained model written" in capsys.readouterr().out
+    manifest = json.loads((work / "model" / "manifest.json").read_text())
+    assert manifest["face_layout"]["name"] == "synthetic portraits"  # photos align to it
     assert (
         cli.main(
             [

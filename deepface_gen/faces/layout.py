@@ -59,5 +59,10 @@ def of_manifest(manifest: Mapping) -> FaceLayout:
     if "face_layout" in manifest:
         return FaceLayout.from_json(manifest["face_layout"])
     data = manifest.get("training", {}).get("config", {}).get("data", {})
-    source = str(data.get("source", "")).split(":")[0]  # "synthetic:2000", "celeba:/path"
-    return _BY_SOURCE.get(source, CELEBA)
+    return of_source(str(data.get("source", "")))
+
+
+def of_source(source: str) -> FaceLayout:
+    """The layout of a training data source's portraits (a config's ``data.source``:
+    "synthetic", "synthetic:2000", "celeba:/path", "tfds", ...); CelebA's otherwise."""
+    return _BY_SOURCE.get(source.split(":")[0], CELEBA)

@@ -28,6 +28,7 @@ from deepface_gen.config import Config
 from deepface_gen.data import input_pipeline
 from deepface_gen.data.synth import DRAWN_ATTRIBUTES
 from deepface_gen.errors import DeepFaceGenError
+from deepface_gen.faces import layout as layouts
 from deepface_gen.io import bundles
 from deepface_gen.models import pretrained
 from deepface_gen.models.preprocessing import STARTER, Preprocessing
@@ -319,6 +320,7 @@ def export_model(
         "preprocessing": spec.preprocessing.to_json(),
         "attributes": list(CELEBA_ATTRIBUTES),
         "known_attributes": run.facts,
+        "face_layout": layouts.of_source(config.data.source).to_json(),  # photos align to it
         "training": record,
     }
     params = jax.device_get(state.params)

@@ -24,6 +24,7 @@ from deepface_gen import checks
 from deepface_gen.config import Config
 from deepface_gen.data import input_pipeline
 from deepface_gen.errors import DeepFaceGenError
+from deepface_gen.faces import layout as layouts
 from deepface_gen.io import bundles
 from deepface_gen.models.classifier import load_classifier
 from deepface_gen.models.identity import KIND, EmbeddingConfig, IdentityNet
@@ -155,6 +156,7 @@ def _export(workdir: Path, state: TrainState, config: Config, arch: tuple, run: 
         "preprocessing": STARTER.to_json(),
         # The pool of people FaceVis draws portraits of: the training source's own.
         "people": {"source": config.data.source, "seed": config.seed, "size": config.data.size},
+        "face_layout": layouts.of_source(config.data.source).to_json(),  # photos align to it
         "training": record,
     }
     arrays = {"params": jax.device_get(state.params), "mean_image": run.facts}

@@ -573,6 +573,35 @@ def align() -> str:
     )
 
 
+def multihost() -> str:
+    """bench_multihost.py: two processes against one, exactness and rates."""
+    data = _load("multihost.json")
+    rows = []
+    for name in ("classifier", "inverter"):
+        if name not in data:
+            continue
+        m = data[name]
+        rows.append([name, f"{m['parameters']:,}", f"{m['allreduced_megabytes_per_step']:.2f}",
+                     f"{m['largest_difference_two_vs_one']:.1e}",
+                     f"{m['largest_difference_resumed_vs_uninterrupted']:.1e}",
+                     f"{m['one_process']['images_per_second']:.0f}",
+                     f"{m['two_processes']['images_per_second']:.0f}"])  # fmt: skip
+    table = _table(
+        ["model", "parameters", "MB all-reduced a step", "two vs one process (largest "
+         "weight difference)", "stopped and resumed vs not", "images/s, one process",
+         "images/s, two processes"], rows,
+    )  # fmt: skip
+    steps = {data[n]["steps"] for n in ("classifier", "inverter") if n in data}
+    return table + (
+        f"\n{', '.join(map(str, sorted(steps)))} steps each, on this machine's 2 CPU cores: one "
+        "process with two CPU devices against two processes with one each, so the rates "
+        "show the overhead of going through the distributed runtime, not a speed-up. The "
+        "all-reduce moves every gradient of the exported weights once a step (the "
+        "inverter's critic adds its own); divide it by your interconnect's bandwidth to "
+        "see what a step costs across hosts.\n"
+    )
+
+
 RENDERERS: dict[str, Callable[[], str]] = {
     f.__name__: f
     for f in (
@@ -603,6 +632,7 @@ RENDERERS: dict[str, Callable[[], str]] = {
         domain,
         bad_input,
         align,
+        multihost,
     )  # fmt: skip
 }
 

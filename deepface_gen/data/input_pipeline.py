@@ -61,6 +61,11 @@ class Batch:
         """(N,) bool: which rows are examples (not padding)."""
         return np.ones(len(self), bool) if self.valid is None else self.valid
 
+    def rows(self, part: slice) -> Batch:
+        """Rows ``part`` of this batch (one process's share of a global batch)."""
+        fields = (getattr(self, field.name) for field in dataclasses.fields(self))
+        return Batch(*(None if a is None else a[part] for a in fields))
+
     def masked_after(self, count: int) -> Batch:
         """This batch with rows from ``count`` on marked as padding: not valid, no labels.
         The shape stays the same, so a jitted consumer compiles nothing new."""
@@ -104,11 +109,17 @@ class SyntheticSource:
         self.num_examples = None
 
     def batch(self, step: int) -> Batch:
+        return self.batch_rows(step, slice(0, self.batch_size))
+
+    def batch_rows(self, step: int, part: slice) -> Batch:
+        """Rows ``part`` of batch ``step``, rendering only those: the whole batch's
+        random draws (cheap) are made, so the rows are the ones the whole batch has."""
         key = jax.random.fold_in(self._key, step)
         scene = _sample_scene(key, self.batch_size, self.num_people, self._people_key)
+        scene = synth.slice_scene(scene, part.start, part.stop)
         images = synth.to_uint8(synth.render_scene(scene, self.size))
         identity = np.asarray(scene.person_ids) if self.num_people else None
-        n = self.batch_size
+        n = len(images)
         return Batch(
             images,
             np.asarray(scene.attributes, np.float32),
@@ -406,8 +417,23 @@ def make_source(
     )
 
 
-def prefetch(source, start_step: int, stop_step: int, depth: int = 2) -> Iterator[Batch]:
-    """Yield ``source.batch(step)`` for steps [start, stop), prepared by a background thread.
+def batch_rows(source, step: int, part: slice | None = None) -> Batch:
+    """Rows ``part`` of ``source``'s batch ``step`` (the whole batch: None), the rows a
+    process feeds in a multi-process run. A source that can make only those rows
+    (``batch_rows``) does; any other makes the whole batch and keeps them, so every
+    process sees exactly the rows one process would."""
+    if part is None:
+        return source.batch(step)
+    if hasattr(source, "batch_rows"):
+        return source.batch_rows(step, part)
+    return source.batch(step).rows(part)
+
+
+def prefetch(
+    source, start_step: int, stop_step: int, depth: int = 2, part: slice | None = None
+) -> Iterator[Batch]:
+    """Yield ``source.batch(step)`` for steps [start, stop) (only rows ``part`` of each:
+    ``batch_rows``), prepared by a background thread.
 
     A consumer that stops early (``break``, an exception, closing the generator) stops
     the thread too: it never blocks forever on a full queue.
@@ -428,7 +454,7 @@ def prefetch(source, start_step: int, stop_step: int, depth: int = 2) -> Iterato
             for step in range(start_step, stop_step):
                 if stop.is_set():
                     return
-                hand_over(source.batch(step))
+                hand_over(batch_rows(source, step, part))
         except BaseException as err:  # noqa: BLE001 - handed to the consumer to raise
             hand_over(err)
 

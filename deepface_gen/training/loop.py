@@ -34,6 +34,7 @@ from deepface_gen.data import input_pipeline
 from deepface_gen.errors import DeepFaceGenError
 from deepface_gen.io import bundles
 from deepface_gen.io.images import atomic_write_bytes
+from deepface_gen.training import hosts
 
 CHECKPOINT_DIR = "checkpoints"
 METRICS_FILE = "metrics.jsonl"
@@ -229,13 +230,14 @@ def restore_step(
 
 
 def _shard(batch: input_pipeline.Batch, sharding: NamedSharding) -> dict:
+    """This process's rows of a batch as the global batch, sharded over the mesh."""
     arrays = {
         "images": batch.images,
         "attributes": batch.attributes,
         "label_mask": batch.label_mask,
         "identity": batch.identity,
     }
-    return {k: jax.device_put(v, sharding) for k, v in arrays.items()}
+    return hosts.global_arrays(arrays, sharding)
 
 
 def learning_rate_schedule(config: Config) -> optax.Schedule:
@@ -351,17 +353,21 @@ def run_loop(
     # run_loop is also called on its own, with configs that may lack the loop's settings.
     eval_every = int(t.get("eval_every", 0)) if evaluate is not None else 0
     window, window_steps = None, 0
-    devices = jax.device_count()
+    # The mesh spans every process's devices; each process feeds only its rows of a
+    # batch, and only the first writes metrics, seals and progress (training/hosts.py).
+    devices, main = jax.device_count(), hosts.is_main()
     mesh = jax.make_mesh((devices,), ("data",), axis_types=(jax.sharding.AxisType.Auto,))
     data_sharding = NamedSharding(mesh, P("data"))
-    state = jax.device_put(state, NamedSharding(mesh, P()))
+    state = hosts.replicated(state, NamedSharding(mesh, P()))
+    part = hosts.share(t.batch_size) if jax.process_count() > 1 else None
     metrics_file = workdir / METRICS_FILE
     began = time.perf_counter()
     last_time, last_step = began, start
-    bar = tqdm(total=t.steps, initial=start, unit="step", desc=desc, disable=quiet)
+    bar = tqdm(total=t.steps, initial=start, unit="step", desc=desc, disable=quiet or not main)
     checkpoints = checkpoint_manager(workdir, keep_period=int(t.get("keep_every", 0)))
+    batches = input_pipeline.prefetch(source, start, stop, part=part)
     try:
-        for step, batch in enumerate(input_pipeline.prefetch(source, start, stop), start):
+        for step, batch in enumerate(batches, start):
             state, metrics = step_fn(state, _shard(batch, data_sharding))
             done = step + 1
             window = metrics if window is None else _add_metrics(window, metrics)
@@ -380,22 +386,26 @@ def run_loop(
                 rate = (done - last_step) / max(now - last_time, 1e-9)
                 bar.set_postfix({k: f"{v:.3f}" for k, v in m.items()})
                 record = {"step": done, **m, "learning_rate": float(schedule(done - 1))}
-                if evaluating:
-                    record |= {f"eval_{k}": float(v) for k, v in evaluate(state).items()}
+                if evaluating and main:  # on process 0 alone, with its own copy of the state
+                    held = state if jax.process_count() == 1 else jax.device_get(state)
+                    record |= {f"eval_{k}": float(v) for k, v in evaluate(held).items()}
                 last_time, last_step = time.perf_counter(), done
                 record |= {"steps_per_second": rate, "elapsed_s": now - began}
-                with open(metrics_file, "a") as handle:
-                    handle.write(json.dumps(record) + "\n")
+                if main:
+                    with open(metrics_file, "a") as handle:
+                        handle.write(json.dumps(record) + "\n")
             if done % t.checkpoint_every == 0 or done in (t.steps, stop):
                 if not bool(_all_finite(state)):  # never write a checkpoint to resume NaN from
                     raise _stop_non_finite(workdir, checkpoints, done, "the weights are not finite")
-                save_checkpoint(checkpoints, state, config)
-                seal_checkpoints(workdir)  # the ones before it, finished by now
+                save_checkpoint(checkpoints, state, config)  # every process takes part
+                if main:
+                    seal_checkpoints(workdir)  # the ones before it, finished by now
             bar.update(1)
     finally:
         checkpoints.wait_until_finished()  # the last checkpoint is on disk before returning
         checkpoints.close()
-        seal_checkpoints(workdir)
+        if main:
+            seal_checkpoints(workdir)
         bar.close()
     return state
 
@@ -458,6 +468,7 @@ def training_record(config: Config, start: int, began: float) -> dict:
         "wall_seconds_this_run": round(time.perf_counter() - began, 1),
         "device": jax.devices()[0].device_kind,
         "device_count": jax.device_count(),
+        "process_count": jax.process_count(),
         "jax_version": jax.__version__,
     }
 
@@ -492,5 +503,9 @@ def train(
                      desc=task.name, evaluate=run.evaluate)  # fmt: skip
     if stop < config.train.steps:
         return None
+    if not hosts.is_main():  # process 0 exports; the others are done
+        return workdir / "model"
     record = training_record(config, start, began)
+    if jax.process_count() > 1:  # the replicated state, as this process's own arrays
+        state = jax.device_get(state)
     return task.export(workdir, state, config, context, run, record)

@@ -144,36 +144,28 @@ class Frame(NamedTuple):
         return alpha * self.face_alpha
 
 
-def frame(ident: Any, attrs: jax.Array, nuis: Any, size: int) -> Frame:
-    """The shared frame of one portrait: pose, proportions, light, colours, outline."""
+def _head_frame(nuis: Any, size: int) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """(image points (S, S, 2), the same points in the upright head frame, one pixel in
+    head units): undo the pose so every feature is placed in one upright frame."""
     px = 2.0 / size  # one pixel in image units (the image spans [-1, 1])
     axis = (jnp.arange(size) + 0.5) / size * 2.0 - 1.0
     img_p = jnp.stack(jnp.meshgrid(axis, axis, indexing="xy"), -1)  # (S, S, 2) x right, y down
-
-    # Head frame: undo the pose so every feature is placed in one upright frame.
     c, s = jnp.cos(nuis.roll), jnp.sin(nuis.roll)
     rel = (img_p - nuis.shift) / nuis.scale
     p = jnp.stack([c * rel[..., 0] + s * rel[..., 1], -s * rel[..., 0] + c * rel[..., 1]], -1)
-    fpx = px / nuis.scale
+    return img_p, p, px / nuis.scale
 
-    male, young = strength(attrs, "Male"), strength(attrs, "Young")
-    chubby, oval = strength(attrs, "Chubby"), strength(attrs, "Oval_Face")
-    fw = ident.face_width * (1.0 + 0.18 * chubby - 0.08 * oval) + 0.015 * male
-    fh = ident.face_height * (1.0 + 0.1 * oval)
-    taper = ident.jaw_taper * (1.0 - 0.5 * male) * (1.0 - 0.7 * chubby) + 0.3 * oval
-    fcy = 0.06
 
-    light = nuis.light
-    # Lambert shading on an ellipsoid head: the face is lit from nuis.light.
-    q = (p - jnp.array([0.0, fcy])) / jnp.stack([fw * 1.15, fh * 1.1])
-    nz = jnp.sqrt(jnp.clip(1.0 - jnp.sum(q * q, -1), 0.02, 1.0))
-    lambert = jnp.clip(-(q[..., 0] * light[0] + q[..., 1] * light[1]) * 0.9 + nz * 0.6, 0.0, 1.2)
-    shade = 1.0 - nuis.light_strength + nuis.light_strength * lambert
-
+def _skin_colour(ident: Any, attrs: jax.Array, young: jax.Array) -> jax.Array:
+    """(3,) skin colour in 0..1: the person's tone, paler with Pale_Skin, duller with age."""
     pale = strength(attrs, "Pale_Skin")
     skin = (_SKIN_DARK + (_SKIN_LIGHT - _SKIN_DARK) * ident.skin_tone) / 255
     skin = skin + (_PALE / 255 - skin) * (0.75 * pale)
-    skin = skin * (1.0 - 0.06 * (1.0 - young))  # older skin a little duller
+    return skin * (1.0 - 0.06 * (1.0 - young))  # older skin a little duller
+
+
+def _hair_colour(ident: Any, attrs: jax.Array) -> jax.Array:
+    """(3,) hair colour in 0..1: the hair-colour attributes' blend, in the person's shade."""
     hair_weights = jnp.stack(
         [strength(attrs, k) for k in ("Black_Hair", "Blond_Hair", "Brown_Hair", "Gray_Hair")]
     )
@@ -190,20 +182,47 @@ def frame(ident: Any, attrs: jax.Array, nuis: Any, size: int) -> Frame:
     )
     weights = jnp.concatenate([hair_weights, other[None]])
     hair = (weights @ palette) / jnp.maximum(jnp.sum(weights), 1e-3)
-    hair = jnp.clip(hair * ident.hair_shade, 0.0, 1.0)
-    brow_colour = hair * 0.7 + jnp.array([0.05, 0.03, 0.02]) * strength(attrs, "Blond_Hair")
+    return jnp.clip(hair * ident.hair_shade, 0.0, 1.0)
 
+
+def _hair_texture(ident, attrs, p, fw, fh, hair, shade) -> tuple[jax.Array, jax.Array]:
+    """(the hair's waviness offset, its pixels (S, S, 3)): strands, waves and, for
+    straight hair, a glossy highlight arc across the crown."""
     wavy, straight = strength(attrs, "Wavy_Hair"), strength(attrs, "Straight_Hair")
-    bald = strength(attrs, "Bald")
     angle = jnp.arctan2(p[..., 1] + 0.1, p[..., 0])
     wave = 0.022 * wavy * jnp.sin(angle * 16.0 + ident.texture_seed)
     strands = 1.0 + (0.10 - 0.05 * straight) * jnp.sin(
         angle * (90.0 - 40.0 * wavy) + 6.0 * wavy * jnp.sin(_length(p) * 30)
     )
-    # Straight hair is sleek: a glossy highlight arc across the crown.
     crown = _length((p - jnp.array([0.0, 0.02])) / jnp.stack([fw + 0.05, fh + 0.05]))
     sheen = jnp.exp(-(((crown - 0.9) / 0.06) ** 2)) * (p[..., 1] < -0.05) * straight
     hair_px = hair[None, None, :] * (strands * (1.0 + 0.45 * sheen))[..., None] * shade[..., None]
+    return wave, hair_px
+
+
+def frame(ident: Any, attrs: jax.Array, nuis: Any, size: int) -> Frame:
+    """The shared frame of one portrait: pose, proportions, light, colours, outline."""
+    img_p, p, fpx = _head_frame(nuis, size)
+
+    male, young = strength(attrs, "Male"), strength(attrs, "Young")
+    chubby, oval = strength(attrs, "Chubby"), strength(attrs, "Oval_Face")
+    fw = ident.face_width * (1.0 + 0.18 * chubby - 0.08 * oval) + 0.015 * male
+    fh = ident.face_height * (1.0 + 0.1 * oval)
+    taper = ident.jaw_taper * (1.0 - 0.5 * male) * (1.0 - 0.7 * chubby) + 0.3 * oval
+    fcy = 0.06
+
+    light = nuis.light
+    # Lambert shading on an ellipsoid head: the face is lit from nuis.light.
+    q = (p - jnp.array([0.0, fcy])) / jnp.stack([fw * 1.15, fh * 1.1])
+    nz = jnp.sqrt(jnp.clip(1.0 - jnp.sum(q * q, -1), 0.02, 1.0))
+    lambert = jnp.clip(-(q[..., 0] * light[0] + q[..., 1] * light[1]) * 0.9 + nz * 0.6, 0.0, 1.2)
+    shade = 1.0 - nuis.light_strength + nuis.light_strength * lambert
+
+    skin = _skin_colour(ident, attrs, young)
+    hair = _hair_colour(ident, attrs)
+    brow_colour = hair * 0.7 + jnp.array([0.05, 0.03, 0.02]) * strength(attrs, "Blond_Hair")
+    bald = strength(attrs, "Bald")
+    wave, hair_px = _hair_texture(ident, attrs, p, fw, fh, hair, shade)
 
     # Long hair: women mostly, men rarely; a person keeps their preference.
     long_hair = (ident.long_hair_pref > (0.88 * male + 0.15 * (1 - male))).astype(jnp.float32)

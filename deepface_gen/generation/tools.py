@@ -7,8 +7,6 @@ and ``apply`` (:class:`~deepface_gen.models.classifier.Classifier` or ``Backbone
 
 from __future__ import annotations
 
-from typing import Any
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -18,9 +16,8 @@ from deepface_gen.errors import DeepFaceGenError, ImageError
 from deepface_gen.generation import defaults
 from deepface_gen.generation.seeds import seed_key
 from deepface_gen.io.images import MIN_SIDE, as_uint8, fit_to_model
+from deepface_gen.models.classifier import Network
 from deepface_gen.models.vgg import canonical_layer
-
-Network = Any  # Classifier | Backbone: .module, .params, .preprocessing, .input_size, .apply
 
 
 def prepare(image: np.ndarray, size: int) -> jax.Array:

@@ -23,12 +23,12 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from flax import linen as nn
 from flax import struct
 from tqdm.auto import tqdm
 
@@ -118,10 +118,10 @@ class Plan:
     pyramid_levels: int
     priors: tuple[str, ...]
     jitter: bool
-    generator: Any = None  # a learned inverter's module: optimize its input, not pixels
+    generator: nn.Module | None = None  # a learned inverter: optimize its input, not pixels
 
     @classmethod
-    def of(cls, settings: RenderSettings, generator: Any = None) -> Plan:
+    def of(cls, settings: RenderSettings, generator: nn.Module | None = None) -> Plan:
         active = tuple(name for name, w in settings.prior_weights().items() if w != 0)
         if generator is not None and {"anchor", "change_tv"} & set(active):
             raise ValueError("the anchor and change priors need pixels; a code space has none")
@@ -132,7 +132,7 @@ class Plan:
 def hyper_of(
     settings: RenderSettings,
     start: jax.Array,
-    colour_centre: Any,
+    colour_centre: jax.Array | float,
     code: parameterizations.CodeSpace | None = None,
     pixel_shape: tuple[int, ...] | None = None,
 ) -> Hyper:
@@ -268,7 +268,7 @@ def render(
     settings: RenderSettings = DEFAULT_SETTINGS,
     quiet: bool = True,
     colour_centre: jax.Array | float = 127.5,
-    generator: Any = None,
+    generator: nn.Module | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Optimize pixels from ``init`` (N, S, S, 3), 0-255, to minimize objective + priors.
 

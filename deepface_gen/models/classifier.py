@@ -12,10 +12,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import Protocol
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from flax import linen as nn
 
 from deepface_gen.errors import DescriptionError, WeightsError
 from deepface_gen.faces import layout as layouts
@@ -188,6 +190,23 @@ class Backbone:
         """Activations at ``taps`` for uint8 / 0-255 RGB images."""
         images = jnp.asarray(images, jnp.float32)
         return forward(self.module, self.preprocessing, self.params, images, tuple(taps))
+
+
+class Network(Protocol):
+    """What inversion and its tools need of a network: a :class:`Classifier` or a bare
+    :class:`Backbone` (its Flax module and weights, its pixel preprocessing, its input
+    size, and a forward pass with named taps)."""
+
+    params: dict
+    preprocessing: Preprocessing
+
+    @property
+    def input_size(self) -> int: ...
+
+    @property
+    def module(self) -> nn.Module: ...
+
+    def apply(self, images: np.ndarray | jax.Array, taps: tuple[str, ...] = ()) -> dict: ...
 
 
 def load_backbone(name: str, input_size: int = 128) -> Backbone:

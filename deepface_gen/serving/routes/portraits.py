@@ -34,7 +34,14 @@ def strengths_of(service: Service, strength: float | None, sweep: str | None) ->
 def router(service: Service) -> APIRouter:
     """POST ``/api/edit`` and ``/api/score``."""
     routes = APIRouter()
-    generator, limits = service.generator, service.limits
+    _add_edit(routes, service)
+    _add_score(routes, service)
+    return routes
+
+
+def _add_edit(routes: APIRouter, service: Service) -> None:
+    """POST ``/api/edit``."""
+    generator = service.generator
 
     @routes.post("/api/edit", response_model=None)
     async def edit(
@@ -88,6 +95,11 @@ def router(service: Service) -> APIRouter:
             "seconds": round(time.perf_counter() - started, 4),
         }
 
+
+def _add_score(routes: APIRouter, service: Service) -> None:
+    """POST ``/api/score``."""
+    generator, limits = service.generator, service.limits
+
     @routes.post("/api/score")
     async def score(
         request: Request,
@@ -121,5 +133,3 @@ def router(service: Service) -> APIRouter:
             ],
             "seconds": round(time.perf_counter() - started, 4),
         }
-
-    return routes

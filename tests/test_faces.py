@@ -135,7 +135,7 @@ def fake_face(eyes, score=1.0):
 
 def test_prepare_follows_the_align_modes():
     photo = np.zeros((300, 400, 3), np.uint8)
-    found = FakeDetector(fake_face([[180, 150], [220, 150]]))
+    found = FakeDetector(fake_face([[100, 100], [140, 110]]))  # off the centred square's
     aligned = photos.prepare(photo, 64, layout.SYNTHETIC, "auto", detector=found)
     assert aligned.alignment is not None and aligned.crop.shape == (64, 64, 3)
     small = FakeDetector()
@@ -151,6 +151,11 @@ def test_prepare_follows_the_align_modes():
     tiny = FakeDetector(fake_face([[180, 150], [184, 150]]))
     with pytest.raises(photos.NoFaceError, match="eyes are 4 px apart, the minimum is 8 px"):
         photos.prepare(photo, 64, layout.SYNTHETIC, "on", detector=tiny)
+    # A portrait enlarged (here 5x the layout's eyes): an aligned crop, kept as it is.
+    big = np.zeros((320, 320, 3), np.uint8)
+    enlarged = FakeDetector(fake_face(layout.SYNTHETIC.eye_points(320) + 1.0))
+    kept = photos.prepare(big, 64, layout.SYNTHETIC, "auto", detector=enlarged)
+    assert kept.alignment is None and kept.box == (0, 0, 320, 320) and enlarged.calls == 1
     calls = found.calls
     boxed = photos.prepare(photo, 64, layout.SYNTHETIC, "on", box=(10, 10, 50, 50), detector=found)
     assert boxed.box == (10, 10, 50, 50) and found.calls == calls  # --box wins over --align

@@ -22,6 +22,9 @@ from deepface_gen.io.images import crop_face, face_box, paste_face
 
 ALIGN_MODES = ("auto", "on", "off")
 MIN_EYE_DISTANCE = 8.0  # photo pixels: a smaller face has too little to align by
+# A face whose eyes already sit within this fraction of the crop of where the layout
+# puts them, in the photo's centred square, is an aligned crop: taken as it is.
+ALIGNED_TOLERANCE = 0.04
 # CelebA's aligned crops, and any square up to twice the model's input, are taken as
 # already aligned portraits (what the models were trained on).
 ALIGNED_SHAPES = ((218, 178),)
@@ -102,5 +105,18 @@ def prepare(
         chosen = face_box(photo)
         note = f"{err}; using the centred square (--align on to refuse instead)"
         return Portrait(crop_face(photo, chosen, size), None, chosen, None, note)
+    square = face_box(photo)
+    if _already_aligned(face, square, layout, size):  # e.g. a portrait enlarged: keep it
+        return Portrait(crop_face(photo, square, size), None, square, face)
     placed = transforms.align(face.eyes, layout, size)
     return Portrait(transforms.crop(photo, placed), placed, None, face)
+
+
+def _already_aligned(
+    face: Face, square: tuple[int, int, int, int], layout: FaceLayout, size: int
+) -> bool:
+    """Whether the face's eyes, in the centred square scaled to the model's input, are
+    within ``ALIGNED_TOLERANCE`` of the layout's."""
+    x, y, side, _ = square
+    eyes = (face.eyes - np.array([x, y])) * (size / side)
+    return bool(np.abs(eyes - layout.eye_points(size)).max() <= ALIGNED_TOLERANCE * size)

@@ -4,14 +4,16 @@
 
 Starts ``deepface-gen serve`` (the real command, the starter) and drives its page in
 headless Debian Chromium through Selenium, as a person would: types a description and
-generates, drops a portrait in the edit tab and adds eyeglasses, scores three images.
-Writes ``serve_generate.png``, ``serve_edit.png`` and ``serve_score.png``.
+generates, drops a portrait in the edit tab and adds eyeglasses, then a photograph (its
+face found, the edit put back into it), scores three images. Writes
+``serve_generate.png``, ``serve_edit.png``, ``serve_edit_photo.png`` and ``serve_score.png``.
 """
 
 from __future__ import annotations
 
 import argparse
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -88,6 +90,14 @@ def main() -> None:
             wait.until(lambda d: len(d.find_elements("css selector", "#strip img")) == 5)
             whole_page(driver, out / "serve_edit.png")
 
+            # A photograph: its face is found and aligned, and the edit is put back into it.
+            photo = ROOT / "experiments" / "photos" / "astronaut.jpg"
+            driver.find_element("id", "edit-file").send_keys(str(photo))
+            time.sleep(1)  # the new portrait's attributes are read before editing
+            driver.find_element("id", "edit-button").click()
+            wait.until(lambda d: d.find_element("id", "edit-photo").is_displayed())
+            whole_page(driver, out / "serve_edit_photo.png")
+
             driver.find_element("id", "tab-score").click()
             driver.find_element("id", "score-files").send_keys("\n".join(map(str, files)))
             driver.find_element("id", "score-button").click()
@@ -97,7 +107,7 @@ def main() -> None:
         driver.quit()
         process.terminate()
         process.wait(30)
-    for name in ("generate", "edit", "score"):
+    for name in ("generate", "edit", "edit_photo", "score"):
         print(f"wrote {out / f'serve_{name}.png'}")
 
 

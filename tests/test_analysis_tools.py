@@ -56,7 +56,7 @@ def test_rank_cli_sorts_by_the_printed_score_and_skips_bad_files(folder, tmp_pat
     args = ["rank", str(folder), "--by", "smiling, -eyeglasses", "--top", "4"]
     assert cli.main([*args, "--out", str(out), "--json", str(scores), "--quiet"]) == 0
     captured = capsys.readouterr()
-    assert f"scored 24 images from {folder} (1 unreadable, skipped)" in captured.out
+    assert f"scored 24 images from {folder} (1 skipped, named above)" in captured.out
     assert "broken.jpg" in captured.err
     payload = json.loads(scores.read_text())
     values = [entry["score"] for entry in payload["ranked"]]

@@ -105,9 +105,20 @@ def test_cli_keeps_compiled_programs_on_disk_unless_told_not_to(tiny_bundle, tmp
     assert entries, "the render loop's compiled program should be in the cache folder"
     _generate_in_subprocess(tiny_bundle, cached)  # a second process reads, compiles nothing
     assert sorted(p.name for p in (cached / "xla").iterdir()) == sorted(p.name for p in entries)
-    plain = tmp_path / "plain"
-    _generate_in_subprocess(tiny_bundle, plain, "--no-compilation-cache")
-    assert not (plain / "xla").exists() and (plain / "face.png").exists()
+
+
+def test_no_compilation_cache_flag_leaves_the_cache_off(tiny_bundle, tmp_path, monkeypatch):
+    # In this process (the cache may already be on from other tests): the flag's wiring.
+    from deepface_gen.io import compilation_cache
+
+    enabled = []
+    monkeypatch.delenv("DEEPFACE_GEN_COMPILATION_CACHE", raising=False)  # the user's default
+    monkeypatch.setattr(compilation_cache, "enable_compilation_cache", lambda: enabled.append(1))
+    command = ["generate", "--attrs", "smiling", "--model", str(tiny_bundle), "--steps", "2",
+               "--quiet", "--out", str(tmp_path / "face.png")]  # fmt: skip
+    assert cli.main(["--no-compilation-cache", *command]) == 0 and not enabled
+    assert (tmp_path / "face.png").exists()
+    assert cli.main(command) == 0 and enabled == [1]
 
 
 def test_evaluate_on_the_endless_synthetic_source_needs_no_count(tiny_bundle, tmp_path, capsys):

@@ -48,7 +48,7 @@ class ScoredCollection:
     def summary(self) -> str:
         """How many images were read from where, and how many were skipped."""
         where = f" from {self.source}" if self.source is not None else ""
-        return f"scored {len(self.paths)} images{where} ({len(self.skipped)} unreadable, skipped)"
+        return f"scored {len(self.paths)} images{where} ({len(self.skipped)} skipped, named above)"
 
     def scores(self, spec: AttributeSpec) -> np.ndarray:
         return combined_score(self.outputs["attributes"], spec)

@@ -94,6 +94,10 @@ def main() -> None:
             photo = ROOT / "experiments" / "photos" / "astronaut.jpg"
             driver.find_element("id", "edit-file").send_keys(str(photo))
             time.sleep(1)  # the new portrait's attributes are read before editing
+            driver.execute_script(
+                "document.getElementById('strip').replaceChildren();"
+                "document.getElementById('edit-photo').hidden = true;"
+            )
             driver.find_element("id", "edit-button").click()
             wait.until(lambda d: d.find_element("id", "edit-photo").is_displayed())
             whole_page(driver, out / "serve_edit_photo.png")

@@ -44,6 +44,11 @@ class Portrait:
     face: Face | None
     note: str | None = None  # one line for the user (no face found, no detector)
 
+    def is_whole(self, photo: np.ndarray) -> bool:
+        """Whether the model saw the whole photo, resized (nothing to put back into)."""
+        height, width = photo.shape[:2]
+        return self.alignment is None and self.box == (0, 0, width, height)
+
     def paste(self, photo: np.ndarray, edited: np.ndarray) -> np.ndarray:
         """``photo`` with the edit of this portrait's crop put back at full resolution."""
         if self.alignment is not None:

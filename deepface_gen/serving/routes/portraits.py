@@ -62,7 +62,8 @@ def _add_edit(routes: APIRouter, service: Service) -> None:
         """Alter a portrait (the upload's face, aligned): one image per strength
         (``sweep``: a strip), base64 PNGs or (``?format=png``) one strip PNG; with
         ``paste``, also the upload with the last (a sweep's strongest) strength's edit put
-        back into it at its full resolution."""
+        back into it at its full resolution (``photo``; null where the upload is the
+        face's square itself)."""
         started = time.perf_counter()
         strengths = strengths_of(service, strength, sweep)
         service.check_steps(steps)
@@ -81,6 +82,8 @@ def _add_edit(routes: APIRouter, service: Service) -> None:
                 codecs.grid_png(strip, columns=len(strip), captions=captions, title=title),
                 media_type="image/png",
             )
+        # Only where there is a photo around the face to put the edit back into.
+        paste = paste and not portrait.is_whole(picture)
         pasted = portrait.paste(picture, result.images[-1]) if paste else None
         return {
             "input": codecs.base64_pngs([portrait.crop])[0],

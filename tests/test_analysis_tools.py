@@ -87,10 +87,10 @@ def test_folder_commands_find_portraits_where_synth_writes_them(tmp_path, capsys
     args = ["rank", str(made), "--by", "smiling", "--top", "2", "--out", str(out), "--quiet"]
     assert cli.main(args) == 0
     printed = capsys.readouterr().out
-    assert f"scored 6 images from {made / 'img_align_celeba'} (0 unreadable" in printed
+    assert f"scored 6 images from {made / 'img_align_celeba'} (0 skipped" in printed
     assert "contact_sheet" not in printed
     assert cli.main([*args, "--recursive"]) == 0
-    assert f"scored 7 images from {made} (0 unreadable" in capsys.readouterr().out
+    assert f"scored 7 images from {made} (0 skipped" in capsys.readouterr().out
     empty = tmp_path / "empty"
     (empty / "inner").mkdir(parents=True)
     assert cli.main(["rank", str(empty), "--by", "smiling", "--out", str(out)]) == 2

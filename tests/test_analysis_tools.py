@@ -4,6 +4,7 @@ rank and continuum sheets, best-crop search and t-SNE maps."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import jax
 import numpy as np
@@ -190,3 +191,14 @@ def test_colour_bars_carry_ticks_and_a_label():
     assert (bar[14:].max(axis=-1) < 80).sum() > 50
     unlabelled = colour_bar(300, 0.0, 1.0, "")
     assert (bar[30:] != unlabelled[30:]).any()
+
+
+def test_rank_says_how_many_images_lie_outside_the_training_domain(tmp_path, capsys):
+    import shutil
+
+    photos = tmp_path / "photos"
+    shutil.copytree(Path(__file__).parents[1] / "experiments" / "photos", photos)
+    out = tmp_path / "r.png"
+    assert cli.main(["rank", str(photos), "--by", "smiling", "--out", str(out), "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert "2 of them lie outside what the model was trained on" in printed

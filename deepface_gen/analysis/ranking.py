@@ -19,6 +19,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from deepface_gen.attributes import AttributeSpec
+from deepface_gen.cgmm import domain
 from deepface_gen.errors import DeepFaceGenError, ImageError
 from deepface_gen.io.images import fit_to_model, image_files, portrait_folder, read_image
 from deepface_gen.models.classifier import Classifier
@@ -44,11 +45,27 @@ class ScoredCollection:
     outputs: dict  # the classifier's outputs: attributes, probabilities, features
     skipped: list[str]  # one reason per unreadable file
     source: Path | None = None  # the folder the images were read from
+    domain_threshold: float | None = None  # over it (outputs' domain_distance): unreliable
 
     def summary(self) -> str:
-        """How many images were read from where, and how many were skipped."""
+        """How many images were read from where, how many were skipped, and how many lie
+        outside the model's training domain (their scores are unreliable)."""
         where = f" from {self.source}" if self.source is not None else ""
-        return f"scored {len(self.paths)} images{where} ({len(self.skipped)} skipped, named above)"
+        line = f"scored {len(self.paths)} images{where} ({len(self.skipped)} skipped, named above)"
+        outside = self.outside_domain()
+        if outside.any():
+            line += (
+                f"; {int(outside.sum())} of them lie outside what the model was trained on "
+                f"(domain distance over {self.domain_threshold:.1f}): their scores are unreliable"
+            )
+        return line
+
+    def outside_domain(self) -> np.ndarray:
+        """(N,) bool: which images lie outside the model's training domain (none where
+        the bundle has no calibrated threshold)."""
+        if self.domain_threshold is None or "domain_distance" not in self.outputs:
+            return np.zeros(len(self.paths), bool)
+        return self.outputs["domain_distance"] > self.domain_threshold
 
     def scores(self, spec: AttributeSpec) -> np.ndarray:
         return combined_score(self.outputs["attributes"], spec)
@@ -70,6 +87,8 @@ def score_folder(
     (an ``ImageError`` from ``read``) are skipped, counted and named on stderr, never
     fatal. Refuses a folder with no readable image."""
     paths = image_files(folder, recursive)[:limit]
+    check = domain.load_for(classifier)  # (cGMM, threshold), or None: nothing to say
+    taps = (check[0].layer,) if check else ()
     kept: list[Path] = []
     thumbs: list[np.ndarray] = []
     skipped: list[str] = []
@@ -78,7 +97,10 @@ def score_folder(
 
     def flush() -> None:
         if pending:
-            parts.append(classifier.outputs(np.stack(pending), batch_size))
+            part = classifier.outputs(np.stack(pending), batch_size, taps=taps)
+            if check:
+                part["domain_distance"] = domain.activation_distance(check[0], part.pop(taps[0]))
+            parts.append(part)
             pending.clear()
 
     for path in tqdm(paths, unit="image", desc="scoring", disable=quiet):
@@ -98,7 +120,9 @@ def score_folder(
         raise DeepFaceGenError(f"{folder}: no readable images ({len(skipped)} skipped)")
     outputs = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
     source = Path(folder) if recursive else portrait_folder(folder)
-    return ScoredCollection(kept, np.stack(thumbs), outputs, skipped, source)
+    return ScoredCollection(
+        kept, np.stack(thumbs), outputs, skipped, source, check[1] if check else None
+    )
 
 
 def ranked(scores: np.ndarray) -> np.ndarray:

@@ -194,7 +194,7 @@ def main() -> None:
 def figure(detector, out: Path, edit: str = "+eyeglasses") -> None:
     """Per sample photo: the faces found, the starter's aligned crop, its edit, and the
     edit put back into the photo (the face region, enlarged to judge the seam)."""
-    from deepface_gen.cli.align import _marked
+    from deepface_gen.cli.align import marked
     from deepface_gen.generation.generator import FaceGenerator
     from deepface_gen.io.images import make_grid, resize, write_image
 
@@ -211,7 +211,7 @@ def figure(detector, out: Path, edit: str = "+eyeglasses") -> None:
         margin = w // 2
         top, left = max(0, y - margin), max(0, x - margin)
         region = pasted[top : y + h + margin, left : x + w + margin]
-        tiles += [resize(_marked(photo, detector(photo)), (side, side)),
+        tiles += [resize(marked(photo, detector(photo)), (side, side)),
                   resize(portrait.crop, (side, side)), resize(edited, (side, side)),
                   resize(region, (side, side))]  # fmt: skip
         captions += ["faces found", "aligned, 64 px (starter)", f'"{edit}"',

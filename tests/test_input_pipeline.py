@@ -191,3 +191,12 @@ def test_prefetch_stops_its_thread_when_the_consumer_stops_early():
     time.sleep(0.2)  # the worker has filled the queue and waits on it
     stream.close()
     assert len(workers()) == before
+
+
+def test_synthetic_rows_of_a_batch_are_the_rows_the_whole_batch_has():
+    from deepface_gen.data.input_pipeline import SyntheticSource, batch_rows
+
+    source = SyntheticSource(size=16, batch_size=6, seed=4)
+    whole, part = source.batch(3), batch_rows(source, 3, slice(2, 5))
+    np.testing.assert_array_equal(part.images, whole.images[2:5])
+    np.testing.assert_array_equal(part.attributes, whole.attributes[2:5])

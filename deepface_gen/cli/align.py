@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
         record["photos"][str(path)] = {"width": photo.shape[1], "height": photo.shape[0],
                                        "faces": entries}  # fmt: skip
         if args.marked:
-            write_image(out / f"{path.stem}_marked.png", _marked(photo, faces))
+            write_image(out / f"{path.stem}_marked.png", marked(photo, faces))
         print(f"{path}: {len(faces)} face(s), surest {faces[0].score:.2f}")
     atomic_write_bytes(out / "faces.json", json.dumps(record, indent=2).encode())
     print(f"wrote {out / 'faces.json'} and the crops ({size} px, {face_layout.name} layout)")
@@ -78,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _marked(photo, faces):
+def marked(photo, faces):
     """The photo with each face's box, eye centres and number drawn on it."""
     import numpy as np
     from PIL import Image, ImageDraw

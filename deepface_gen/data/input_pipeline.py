@@ -116,7 +116,8 @@ class SyntheticSource:
         random draws (cheap) are made, so the rows are the ones the whole batch has."""
         key = jax.random.fold_in(self._key, step)
         scene = _sample_scene(key, self.batch_size, self.num_people, self._people_key)
-        scene = synth.slice_scene(scene, part.start, part.stop)
+        if part != slice(0, self.batch_size):  # the whole batch (one process): no copy
+            scene = synth.slice_scene(scene, part.start, part.stop)
         images = synth.to_uint8(synth.render_scene(scene, self.size))
         identity = np.asarray(scene.person_ids) if self.num_people else None
         n = len(images)

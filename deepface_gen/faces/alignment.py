@@ -46,6 +46,12 @@ def apply(matrix: np.ndarray, points: np.ndarray) -> np.ndarray:
     return np.asarray(points, np.float64) @ matrix[:, :2].T + matrix[:, 2]
 
 
+def compose(second: np.ndarray, first: np.ndarray) -> np.ndarray:
+    """The 2 x 3 matrix of applying ``first``, then ``second``."""
+    linear = second[:, :2] @ first[:, :2]
+    return np.hstack([linear, (second[:, :2] @ first[:, 2] + second[:, 2])[:, None]])
+
+
 def scale_of(matrix: np.ndarray) -> float:
     """How many output pixels one input pixel spans (a similarity's scale)."""
     return math.sqrt(abs(np.linalg.det(matrix[:, :2])))

@@ -116,7 +116,7 @@ class DlibDetector:
             if faces:
                 break
             turned, turn = _turn(small, degrees)
-            faces = self._search(turned, _compose(turn, shrink), upsample)
+            faces = self._search(turned, alignment.compose(turn, shrink), upsample)
         return sorted(faces, key=lambda face: -face.score)
 
     def _search(self, image: np.ndarray, to_image: np.ndarray, upsample: int) -> list[Face]:
@@ -154,12 +154,6 @@ def _resize(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 
     pil = Image.fromarray(np.asarray(image, np.uint8))
     return np.asarray(pil.resize((shape[1], shape[0]), Image.Resampling.BILINEAR))
-
-
-def _compose(second: np.ndarray, first: np.ndarray) -> np.ndarray:
-    """The 2 x 3 matrix of applying ``first``, then ``second``."""
-    linear = second[:, :2] @ first[:, :2]
-    return np.hstack([linear, (second[:, :2] @ first[:, 2] + second[:, 2])[:, None]])
 
 
 def _turn(image: np.ndarray, degrees: float) -> tuple[np.ndarray, np.ndarray]:

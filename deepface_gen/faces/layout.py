@@ -49,8 +49,6 @@ SYNTHETIC = FaceLayout("synthetic portraits", ((0.4200, 0.4922), (0.5798, 0.4921
 # (rows 20..198), so in that square they are at these fractions.
 CELEBA = FaceLayout("CelebA aligned", ((69.0 / 178, 91.0 / 178), (108.0 / 178, 91.0 / 178)))
 
-_BY_SOURCE = {"synthetic": SYNTHETIC, "celeba": CELEBA, "tfds": CELEBA, "folder": CELEBA}
-
 
 def of_manifest(manifest: Mapping) -> FaceLayout:
     """A bundle's layout: its own ``face_layout`` record, else the one its training
@@ -65,4 +63,4 @@ def of_manifest(manifest: Mapping) -> FaceLayout:
 def of_source(source: str) -> FaceLayout:
     """The layout of a training data source's portraits (a config's ``data.source``:
     "synthetic", "synthetic:2000", "celeba:/path", "tfds", ...); CelebA's otherwise."""
-    return _BY_SOURCE.get(source.split(":")[0], CELEBA)
+    return SYNTHETIC if source.split(":")[0] == "synthetic" else CELEBA

@@ -18,6 +18,7 @@ from deepface_gen.faces import alignment as transforms
 from deepface_gen.faces import detection
 from deepface_gen.faces.detection import Detector, DetectorMissingError, Face
 from deepface_gen.faces.layout import FaceLayout
+from deepface_gen.faces.pasting import paste_change
 from deepface_gen.io.images import crop_face, face_box, paste_face
 
 ALIGN_MODES = ("auto", "on", "off")
@@ -52,8 +53,6 @@ class Portrait:
     def paste(self, photo: np.ndarray, edited: np.ndarray) -> np.ndarray:
         """``photo`` with the edit of this portrait's crop put back at full resolution."""
         if self.alignment is not None:
-            from deepface_gen.faces.pasting import paste_change
-
             return paste_change(photo, self.alignment, self.crop, edited)
         return paste_face(photo, edited, self.box)
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "deepface_gen"
-FOUNDATION = {"errors", "checks", "attributes", "config", "batching", "__init__"}
+FOUNDATION = {"errors", "checks", "attributes", "config", "batching", "hosts", "__init__"}
 # stage -> the stages it may import (besides the foundation and itself)
 ALLOWED: dict[str, set[str]] = {
     "io": set(),

@@ -15,11 +15,12 @@ import numpy as np
 import pytest
 from flax.traverse_util import flatten_dict
 
+from deepface_gen import hosts
 from deepface_gen.config import load_config
 from deepface_gen.data.export import export_synthetic
 from deepface_gen.errors import DeepFaceGenError
 from deepface_gen.io import bundles
-from deepface_gen.training import hosts, loop
+from deepface_gen.training import loop
 from deepface_gen.training.classifier import TASK, train_and_evaluate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,7 +45,7 @@ def test_process_options_are_checked_before_anything_joins():
         hosts.initialize("127.0.0.1:1234", 2, None)
     with pytest.raises(DeepFaceGenError, match="--process-id 2 must be from 0 to 1"):
         hosts.initialize("127.0.0.1:1234", 2, 2)
-    assert hosts.share(8) == slice(0, 8) and hosts.is_main()
+    assert hosts.share(8) is None and hosts.is_main()
 
 
 def launch(workdir: Path, port: int, process: int, *extra: str) -> subprocess.Popen:
@@ -92,6 +93,73 @@ def test_two_processes_train_as_one_and_a_checkpoint_resumes_anywhere(tmp_path):
     assert steps == [1, 2, 3, 4, 5, 6]
     (sealed,) = (work / "checkpoints").glob("*3/" + loop.SEAL_FILE)  # sealed once, by process 0
     assert json.loads(sealed.read_text())
+
+
+def fitted(model: Path) -> tuple[dict, dict, float]:
+    """The bundle's cGMM arrays, its mixture's arrays and its domain threshold."""
+    from deepface_gen.cgmm import stored
+    from deepface_gen.models.classifier import load_classifier
+
+    classifier = load_classifier(model)
+    cgmm = stored.load_cgmm(classifier)
+    return cgmm.arrays(), cgmm.mixture.arrays(), stored.domain_threshold(classifier)
+
+
+def test_two_processes_fit_the_cgmm_one_process_fits(tiny_bundle, tmp_path):
+    """`fit` in two processes, each reading its half of every batch (the last batch's
+    valid rows all in process 0: 104 = 6 x 16 + 8), stores the cGMM, mixture and domain
+    threshold one process fits."""
+    import shutil
+
+    from deepface_gen import cli
+
+    folder = tmp_path / "faces"
+    export_synthetic(folder, 128, size=16, seed=5, quiet=True)
+    one, two = (shutil.copytree(tiny_bundle, tmp_path / name) for name in ("one", "two"))
+    fit = ["fit", "--layer", "conv2_1", "--batch-size", "16", "--n", "104", "--pca-examples",
+           "104", "--mixture", "2", "--mixture-examples", "104", "--data", f"celeba:{folder}",
+           "--quiet"]  # fmt: skip
+    assert cli.main([*fit, "--model", str(one)]) == 0
+    port, env = free_port(), {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=1"}
+    join = ["--coordinator", f"127.0.0.1:{port}", "--num-processes", "2", "--join-timeout", "120"]
+    command = [sys.executable, "-m", "deepface_gen.cli.main", *fit, "--model", str(two), *join]
+    pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True}
+    processes = [
+        subprocess.Popen([*command, "--process-id", str(k)], cwd=ROOT, env=env, **pipes)
+        for k in range(2)
+    ]
+    outs = [process.communicate(timeout=600) for process in processes]
+    for process, (_, err) in zip(processes, outs, strict=True):
+        assert process.returncode == 0, err[-3000:]
+    said = [out for out, _ in outs]
+    assert "fitted cGMM at conv2_1" in said[0] and "fitted" not in said[1]  # process 0 says it
+    (cgmm_one, mixture_one, threshold_one), (cgmm_two, mixture_two, threshold_two) = map(
+        fitted, (one, two)
+    )
+
+    # Directions of nearly equal spread may turn within their plane by float error:
+    # compare the covariance the basis spans.
+    def spanned(arrays: dict) -> np.ndarray:
+        return arrays["components"].T @ (
+            arrays["component_std"][:, None] ** 2 * arrays["components"]
+        )
+
+    np.testing.assert_allclose(
+        spanned(cgmm_two), spanned(cgmm_one), rtol=0, atol=1e-4 * np.abs(spanned(cgmm_one)).max()
+    )
+    # A spread near 0 is the square root of a difference of float sums: compare variances.
+    for name in ("component_std", "group_std"):
+        cgmm_one[name], cgmm_two[name] = cgmm_one[name] ** 2, cgmm_two[name] ** 2
+    # Means, spreads and the basis are stored in float16: one rounding step apart at most.
+    for name, value in cgmm_one.items():
+        if name != "components":
+            scale = max(float(np.abs(value).max()), 1e-6)
+            np.testing.assert_allclose(
+                cgmm_two[name], value, rtol=3e-3, atol=1e-4 * scale, err_msg=name
+            )
+    for name, value in mixture_one.items():
+        np.testing.assert_allclose(mixture_two[name], value, rtol=1e-3, atol=1e-4, err_msg=name)
+    assert threshold_two == pytest.approx(threshold_one, rel=1e-4)
 
 
 def test_a_process_whose_peer_never_comes_stops_instead_of_hanging(tmp_path):

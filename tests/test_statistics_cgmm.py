@@ -201,7 +201,8 @@ def test_cli_fit_and_refit_a_bundle(tiny_bundle, tmp_path, capsys):
     from deepface_gen.io import bundles
 
     model = shutil.copytree(tiny_bundle, tmp_path / "model")
-    args = ["fit", "--model", str(model), "--layer", "conv2_1", "--batch-size", "16", "--quiet"]
+    args = ["fit", "--model", str(model), "--layer", "conv2_1", "--batch-size", "16", "--quiet",
+            "--pca-examples", "48", "--mixture", "2", "--mixture-examples", "48"]  # fmt: skip
     assert cli.main([*args, "--n", "40"]) == 0
     assert "fitted cGMM at conv2_1" in capsys.readouterr().out
     first = bundles.verify_bundle(model)["cgmm"]

@@ -1,9 +1,14 @@
-"""Fit a cGMM to a classifier's activations and store it in the classifier's bundle."""
+"""Fit a cGMM to a classifier's activations and store it in the classifier's bundle.
+
+Run over several processes (``deepface-gen fit --coordinator ...``), each reads its
+rows of every batch, the sums are added across processes (``deepface_gen/hosts.py``),
+and every process fits the same model; the first stores it."""
 
 from __future__ import annotations
 
 import dataclasses
 
+from deepface_gen import hosts
 from deepface_gen.cgmm import domain, fitting, statistics
 from deepface_gen.cgmm import model as cgmm_lib
 from deepface_gen.io import bundles
@@ -41,9 +46,11 @@ def fit_and_store(
     fitted = fitting.with_residual_basis(
         summary, classifier, pca_source or source, pca_examples, quiet=quiet
     )
-    threshold, _ = domain.calibrate(classifier, fitted, source)
+    threshold, _ = domain.calibrate(classifier, fitted, source)  # alike in every process
     record = {"layer": layer, "examples": images, "domain_threshold": threshold}
-    bundles.add_to_bundle(classifier.path, "cgmm", cgmm_filename(layer), fitted.arrays(), record)
+    if hosts.is_main():  # several processes fitted the same cGMM; the first writes it
+        arrays = fitted.arrays()
+        bundles.add_to_bundle(classifier.path, "cgmm", cgmm_filename(layer), arrays, record)
     if mixture_components:
         fitted = fit_mixture_and_store(
             classifier, source, fitted, mixture_components, mixture_examples, quiet
@@ -64,7 +71,8 @@ def fit_mixture_and_store(
     y = fitting.coordinates(classifier, source, fitted, examples, quiet)
     mixture = fitting.fit_mixture(y, components)
     record = {"layer": fitted.layer, "components": components, "examples": len(y)}
-    bundles.add_to_bundle(
-        classifier.path, "mixture", mixture_filename(fitted.layer), mixture.arrays(), record
-    )
+    if hosts.is_main():
+        bundles.add_to_bundle(
+            classifier.path, "mixture", mixture_filename(fitted.layer), mixture.arrays(), record
+        )
     return dataclasses.replace(fitted, mixture=mixture)

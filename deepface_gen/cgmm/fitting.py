@@ -14,6 +14,7 @@ import dataclasses
 import numpy as np
 from sklearn.mixture import GaussianMixture
 
+from deepface_gen import hosts
 from deepface_gen.attributes import NUM_ATTRIBUTES
 from deepface_gen.cgmm.mixture import Mixture
 from deepface_gen.cgmm.model import CGMM
@@ -66,8 +67,10 @@ def residual_pca(
     component, from a few replayed passes over the images (``pca.streamed_pca``), never
     N x D at once."""
 
+    part = hosts.share(source.batch_size)  # several processes: each its rows (pca.py)
+
     def residuals():
-        for batch in input_pipeline.epoch(source, examples, "residual PCA", quiet):
+        for batch in input_pipeline.epoch(source, examples, "residual PCA", quiet, part):
             acts = np.asarray(classifier.apply(batch.images, taps=(layer,))[layer], np.float32)
             x = np.concatenate([batch.attributes * batch.label_mask, np.ones((len(acts), 1))], 1)
             flat = acts.reshape(len(acts), -1)
@@ -137,18 +140,24 @@ def with_residual_basis(
 
 def coordinates(classifier, source, cgmm, examples: int, quiet: bool = True) -> np.ndarray:
     """y = [labels (0 where unknown), residual coordinates / std] (N, 40 + P) of
-    ``examples`` images, streamed: nothing of size N x D is held."""
-    rows = []
+    ``examples`` images, streamed: nothing of size N x D is held. With several
+    processes each reads its rows and every process gets all N, in one process's order."""
+    rows, places = [], []
     ridge, basis = cgmm.ridge.astype(np.float64), cgmm.components.astype(np.float64)
     std = np.maximum(cgmm.component_std.astype(np.float64), 1e-6)
-    for batch in input_pipeline.epoch(source, examples, "mixture coordinates", quiet):
+    part = hosts.share(source.batch_size)
+    batches = input_pipeline.epoch(source, examples, "mixture coordinates", quiet, part)
+    for step, batch in enumerate(batches):
         acts = classifier.apply(batch.images, taps=(cgmm.layer,))[cgmm.layer]
         flat = np.asarray(acts, np.float64).reshape(len(batch), -1)
         labels = batch.attributes * batch.label_mask
         x = np.concatenate([labels, np.ones((len(batch), 1))], 1)
         coords = (flat - x @ ridge) @ basis.T / std
         rows.append(np.concatenate([labels, coords], 1)[batch.valid_rows])
-    return np.concatenate(rows)
+        places.append(input_pipeline.row_numbers(source, step, batch, part)[batch.valid_rows])
+    y, _ = hosts.rows_across(np.concatenate(rows))
+    order, _ = hosts.rows_across(np.concatenate(places))
+    return y[np.argsort(order, kind="stable")]
 
 
 def fit_mixture(y: np.ndarray, components: int, seed: int = 0) -> Mixture:

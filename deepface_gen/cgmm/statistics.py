@@ -17,6 +17,8 @@ stay on the device in float32 with Kahan compensation, updated in place
 (:func:`accumulate`), so a pass never copies (2, 40, D) arrays to the host per batch
 and a million images lose no more precision than float64 would; they come to the host
 as float64 once, at the end. :meth:`ActivationStats.merge` adds statistics from separate passes.
+With several processes (``deepface_gen/hosts.py``) each sums its rows of every batch,
+and the totals are added across processes at the end.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from deepface_gen import hosts
 from deepface_gen.data import input_pipeline
 from deepface_gen.models.classifier import Classifier
 
@@ -175,7 +178,9 @@ def collect(
     """One streaming pass over ``source`` computing :class:`ActivationStats` at ``layer``."""
     sums = compensation = None
     shape, image_sum, images = None, None, 0
-    for batch in input_pipeline.epoch(source, num_examples, f"statistics at {layer}", quiet):
+    part = hosts.share(source.batch_size)  # several processes: each sums its rows
+    desc = f"statistics at {layer}"
+    for batch in input_pipeline.epoch(source, num_examples, desc, quiet, part):
         acts = classifier.apply(batch.images, taps=(layer,))[layer]
         valid = batch.valid_rows
         args = (
@@ -196,6 +201,6 @@ def collect(
         images += int(valid.sum())
     assert sums is not None and shape is not None
     # Built from the totals (no zero-filled float64 arrays allocated first).
-    return ActivationStats(
-        layer, shape, **compensated_total(sums, compensation), image_sum=image_sum, images=images
-    )
+    totals = {**compensated_total(sums, compensation), "image_sum": image_sum, "images": images}
+    totals = hosts.sum_across(totals)
+    return ActivationStats(layer, shape, **{**totals, "images": int(totals["images"])})

@@ -219,3 +219,18 @@ def read_portrait(args: argparse.Namespace, path, network, box=None):
     if portrait.note:
         print(f"deepface-gen: warning: {portrait.note}", file=sys.stderr)
     return photo, portrait
+
+
+def add_process_options(p: argparse.ArgumentParser) -> None:
+    """Options that make one run of several processes (deepface_gen/hosts.py; docs/training.md)."""
+    p.add_argument(
+        "--coordinator", default=None, metavar="HOST:PORT",
+        help="run over several processes or hosts: process 0's address, the same for all "
+        "(auto: read a Cloud TPU or SLURM environment)",
+    )  # fmt: skip
+    p.add_argument("--num-processes", type=whole(1, 4096), default=None, metavar="N")
+    p.add_argument("--process-id", type=whole(0, 4095), default=None, metavar="K")
+    p.add_argument(
+        "--join-timeout", type=whole(5, 3600), default=300, metavar="S",
+        help="seconds to wait for every process to join, and for a silent one before all stop",
+    )  # fmt: skip

@@ -9,10 +9,13 @@ from deepface_gen.generation import defaults
 
 
 def run(args: argparse.Namespace) -> int:
+    from deepface_gen import hosts
     from deepface_gen.cgmm.fit import fit_and_store, fit_mixture_and_store
     from deepface_gen.data.input_pipeline import make_source
     from deepface_gen.models.classifier import load_classifier
 
+    hosts.initialize(args.coordinator, args.num_processes, args.process_id, args.join_timeout)
+    say = print if hosts.is_main() else lambda *_: None  # every process fits; the first says
     classifier = load_classifier(args.model)
     source = make_source(args.data, "train", classifier.input_size, args.batch_size, args.seed)
     if args.mixture_only:
@@ -22,7 +25,7 @@ def run(args: argparse.Namespace) -> int:
         fit_mixture_and_store(
             classifier, source, fitted, args.mixture, args.mixture_examples, args.quiet
         )
-        print(
+        say(
             f"fitted a {args.mixture}-component mixture at {fitted.layer}; "
             f"stored in {classifier.path}"
         )
@@ -32,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
         mixture_components=args.mixture, mixture_examples=args.mixture_examples,
         pca_examples=args.pca_examples,
     )  # fmt: skip
-    print(
+    say(
         f"fitted cGMM at {fitted.layer} {fitted.shape} on {args.n} images"
         + (f" with a {args.mixture}-component mixture" if args.mixture else "")
         + f"; stored in {classifier.path}"
@@ -74,4 +77,5 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=common.whole(0, common.SEED_MAX), default=0)
     p.add_argument("--batch-size", type=common.whole(1, 4096), default=128)
     p.add_argument("--quiet", action="store_true")
+    common.add_process_options(p)
     p.set_defaults(func=run)

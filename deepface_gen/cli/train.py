@@ -14,8 +14,9 @@ from deepface_gen.cli import common
 def _run_trainer(args: argparse.Namespace, task, command: str, what: str) -> Path | None:
     """Load the config (with the settings ``task`` lets it leave out), train through the
     one driver; say how to resume after --max-steps, or where the result is."""
+    from deepface_gen import hosts
     from deepface_gen.config import load_config
-    from deepface_gen.training import hosts, loop
+    from deepface_gen.training import loop
 
     hosts.initialize(args.coordinator, args.num_processes, args.process_id, args.join_timeout)
     config = load_config(args.config, args.overrides, loop.defaults_of(task))
@@ -104,7 +105,7 @@ def _trainer_parser(sub: argparse._SubParsersAction, name: str, text: str, examp
         "--max-steps", type=common.whole(1, common.BIG), default=None, help="stop after N steps"
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    add_process_options(p)
+    common.add_process_options(p)
     p.add_argument(
         "overrides",
         nargs="*",
@@ -112,21 +113,6 @@ def _trainer_parser(sub: argparse._SubParsersAction, name: str, text: str, examp
         help="override config values, e.g. train.steps=100",
     )
     return p
-
-
-def add_process_options(p: argparse.ArgumentParser) -> None:
-    """Options that make one run of several processes (training/hosts.py; docs/training.md)."""
-    p.add_argument(
-        "--coordinator", default=None, metavar="HOST:PORT",
-        help="run over several processes or hosts: process 0's address, the same for all "
-        "(auto: read a Cloud TPU or SLURM environment)",
-    )  # fmt: skip
-    p.add_argument("--num-processes", type=common.whole(1, 4096), default=None, metavar="N")
-    p.add_argument("--process-id", type=common.whole(0, 4095), default=None, metavar="K")
-    p.add_argument(
-        "--join-timeout", type=common.whole(5, 3600), default=300, metavar="S",
-        help="seconds to wait for every process to join, and for a silent one before all stop",
-    )  # fmt: skip
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -473,13 +473,18 @@ def prefetch(
 
 
 def epoch(
-    source, num_examples: int | None = None, desc: str = "batches", quiet: bool = True
+    source,
+    num_examples: int | None = None,
+    desc: str = "batches",
+    quiet: bool = True,
+    part: slice | None = None,
 ) -> Iterator[Batch]:
     """One pass over exactly ``num_examples`` examples (default: all of a finite source;
     an endless one needs the number), prefetched, with a progress bar that ``quiet``
     silences. The last batch keeps the full batch shape, its rows past the end marked
     as padding (``Batch.valid``, no labels), as big_vision pads and masks: a finite
-    source's wrapped-around rows are never counted twice."""
+    source's wrapped-around rows are never counted twice. With ``part``, only those
+    rows of every batch (one process's share, ``batch_rows``), padded alike."""
     from tqdm.auto import tqdm
 
     total = num_examples if num_examples is not None else source.num_examples
@@ -487,12 +492,21 @@ def epoch(
         raise ValueError("an endless source needs num_examples")
     if total < 1:
         raise ValueError(f"a pass needs at least one example, not {total}")
-    size = source.batch_size
+    size, first = source.batch_size, 0 if part is None else part.start
     steps = -(-total // size)
-    batches = tqdm(prefetch(source, 0, steps), total=steps, unit="batch", desc=desc, disable=quiet)
+    batches = tqdm(
+        prefetch(source, 0, steps, part=part), total=steps, unit="batch", desc=desc, disable=quiet
+    )
     for step, batch in enumerate(batches):
-        remaining = total - step * size
-        yield batch if remaining >= len(batch) else batch.masked_after(remaining)
+        remaining = total - step * size - first  # examples left from this batch's first row
+        yield batch if remaining >= len(batch) else batch.masked_after(max(remaining, 0))
+
+
+def row_numbers(source, step: int, batch: Batch, part: slice | None = None) -> np.ndarray:
+    """(N,) each row's place in a pass (``epoch``) over ``source``: step x batch size +
+    its row in the whole batch, so rows read by several processes sort into the order
+    one process reads them."""
+    return step * source.batch_size + (0 if part is None else part.start) + np.arange(len(batch))
 
 
 def first_labels(source, batches: int) -> tuple[np.ndarray, np.ndarray]:

@@ -28,13 +28,12 @@ from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 from tqdm.auto import tqdm
 
-from deepface_gen import checks
+from deepface_gen import checks, hosts
 from deepface_gen.config import Config
 from deepface_gen.data import input_pipeline
 from deepface_gen.errors import DeepFaceGenError
 from deepface_gen.io import bundles
 from deepface_gen.io.images import atomic_write_bytes
-from deepface_gen.training import hosts
 
 CHECKPOINT_DIR = "checkpoints"
 METRICS_FILE = "metrics.jsonl"
@@ -354,12 +353,12 @@ def run_loop(
     eval_every = int(t.get("eval_every", 0)) if evaluate is not None else 0
     window, window_steps = None, 0
     # The mesh spans every process's devices; each process feeds only its rows of a
-    # batch, and only the first writes metrics, seals and progress (training/hosts.py).
+    # batch, and only the first writes metrics, seals and progress (deepface_gen/hosts.py).
     devices, main = jax.device_count(), hosts.is_main()
     mesh = jax.make_mesh((devices,), ("data",), axis_types=(jax.sharding.AxisType.Auto,))
     data_sharding = NamedSharding(mesh, P("data"))
     state = hosts.replicated(state, NamedSharding(mesh, P()))
-    part = hosts.share(t.batch_size) if jax.process_count() > 1 else None
+    part = hosts.share(t.batch_size)
     metrics_file = workdir / METRICS_FILE
     began = time.perf_counter()
     last_time, last_step = began, start

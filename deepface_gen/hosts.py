@@ -1,11 +1,12 @@
-"""Training past one machine, on JAX's own multi-controller runtime.
+"""Training and fitting past one machine, on JAX's own multi-controller runtime.
 
 Every process runs the same command with the same config and data path; they meet at
 a coordinator (``--coordinator HOST:PORT --num-processes N --process-id K``, or
 ``--coordinator auto`` where ``jax.distributed.initialize()`` reads a Cloud TPU or
 SLURM environment itself). The training mesh then spans every process's devices;
-each process feeds only its rows of every global batch (``share``), and only the
-first process (``is_main``) writes metrics, bundles and progress. With none of the
+each process feeds only its rows of every global batch (``share``), statistics are
+summed across processes (``sum_across``, ``rows_across``), and only the first process
+(``is_main``) writes metrics, bundles and progress. With none of the
 options, nothing here does anything: one process, as before.
 """
 
@@ -98,13 +99,71 @@ def is_main() -> bool:
     return jax.process_index() == 0
 
 
-def share(batch_size: int) -> slice:
-    """The rows of every global batch this process feeds (all of them with one process)."""
+def share(batch_size: int) -> slice | None:
+    """The rows of every global batch this process feeds; None with one process (the
+    whole batch, as a source makes it)."""
     count, index = jax.process_count(), jax.process_index()
+    if count == 1:
+        return None
     if batch_size % count:
         raise DeepFaceGenError(f"batch size {batch_size} must divide by {count} processes")
     rows = batch_size // count
     return slice(index * rows, (index + 1) * rows)
+
+
+def sum_across(tree: Any) -> Any:
+    """Every process's ``tree`` (numpy leaves, the same shapes on each) summed, on every
+    process alike, in float64 (integer leaves stay integers). One process: ``tree``."""
+    if jax.process_count() == 1:
+        return tree
+
+    def total(leaf: Any) -> np.ndarray:
+        leaf = np.asarray(leaf)
+        out = np.empty(leaf.size)
+        for start, parts in _gathered_chunks(leaf.ravel()):
+            out[start : start + parts.shape[1]] = parts.sum(axis=0)
+        out = out.reshape(leaf.shape)
+        return np.rint(out).astype(leaf.dtype) if leaf.dtype.kind in "iu" else out
+
+    return jax.tree_util.tree_map(total, tree)
+
+
+def rows_across(rows: np.ndarray) -> tuple[np.ndarray, int]:
+    """(every process's ``rows`` (n_k, ...) concatenated in process order, where this
+    process's rows start in it): the same array on every process, however many rows
+    each has. One process: (``rows``, 0)."""
+    rows = np.asarray(rows)
+    if jax.process_count() == 1:
+        return rows, 0
+    counts = [int(n) for n in np.rint(next(_gathered_chunks(np.array([len(rows)])))[1][:, 0])]
+    width = int(np.prod(rows.shape[1:]))
+    longest = np.zeros(max(counts) * width)
+    longest[: rows.size] = rows.ravel()
+    gathered = np.empty((len(counts), longest.size))
+    for start, parts in _gathered_chunks(longest):
+        gathered[:, start : start + parts.shape[1]] = parts
+    pieces = [gathered[k, : n * width].reshape(n, *rows.shape[1:]) for k, n in enumerate(counts)]
+    return np.concatenate(pieces).astype(rows.dtype), sum(counts[: jax.process_index()])
+
+
+GATHER_CHUNK = 1 << 20  # values per collective: one compiled shape, bounded memory
+
+
+def _gathered_chunks(values: np.ndarray):
+    """Yield (start, (processes, m) float64): every process's ``values`` (1-D, the same
+    length on each), a chunk at a time. JAX computes in float32 here, so each float64
+    value crosses as a float32 pair (high part and the rest): 48 bits arrive."""
+    from jax.experimental import multihost_utils
+
+    values = np.asarray(values, np.float64)
+    block = np.zeros((2, GATHER_CHUNK), np.float32)
+    for start in range(0, len(values), GATHER_CHUNK):
+        piece = values[start : start + GATHER_CHUNK]
+        block[:] = 0.0
+        block[0, : len(piece)] = piece
+        block[1, : len(piece)] = piece - block[0, : len(piece)].astype(np.float64)
+        both = np.asarray(multihost_utils.process_allgather(block), np.float64)
+        yield start, both[:, 0, : len(piece)] + both[:, 1, : len(piece)]
 
 
 def global_arrays(local: dict[str, np.ndarray], sharding: NamedSharding) -> dict[str, jax.Array]:

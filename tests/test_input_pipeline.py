@@ -61,6 +61,28 @@ def test_unreadable_image_skipped_and_counted(exported, tmp_path):
     assert len(batch) == 4 and src.skipped == {0}
 
 
+def test_a_process_reads_only_its_rows_and_they_are_the_whole_batchs(exported, tmp_path):
+    """Rows of a folder batch read apart equal the whole batch, an unreadable image's
+    stand-in included, and a process never opens another process's images."""
+    import shutil
+
+    root = tmp_path / "copy"
+    shutil.copytree(exported, root)
+    src = ip.celeba_folder(root, "train", size=24, batch_size=6, seed=0)
+    src.paths[int(src._order(0)[1])].write_bytes(b"garbage")  # row 1 of batch 0
+    with pytest.warns(UserWarning, match="1 skipped"):
+        whole = src.batch(0)
+    again = ip.celeba_folder(root, "train", size=24, batch_size=6, seed=0)
+    second = again.batch_rows(0, slice(3, 6))
+    assert again.skipped == set()  # the unreadable row belongs to the first half
+    with pytest.warns(UserWarning, match="1 skipped"):
+        first = again.batch_rows(0, slice(0, 3))
+    for name in ("images", "attributes", "label_mask", "identity"):
+        glued = np.concatenate([getattr(first, name), getattr(second, name)])
+        np.testing.assert_array_equal(glued, getattr(whole, name), err_msg=name)
+    assert len({image.tobytes() for image in whole.images}) == 6  # the stand-in is another
+
+
 def test_csv_source_and_errors(exported, tmp_path):
     csv = tmp_path / "labels.csv"
     csv.write_text("file,Smiling,Male\n000001.jpg,1,\n000002.jpg,false,yes\n")
@@ -145,6 +167,10 @@ def test_tfds_celeb_a_with_its_mock_data():
         np.testing.assert_array_equal(again.attributes, batch.attributes)
         resumed = ip.TFDSSource("train", size=32, batch_size=4, seed=0).batch(2)
         np.testing.assert_array_equal(resumed.images, later.images)
+        # A process's rows, decoded alone, are the whole batch's.
+        mine = ip.TFDSSource("train", size=32, batch_size=4, seed=0).batch_rows(2, slice(2, 4))
+        np.testing.assert_array_equal(mine.images, later.images[2:])
+        np.testing.assert_array_equal(mine.attributes, later.attributes[2:])
 
 
 class _Numbered:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import math
 import os
 import queue
 import threading
@@ -144,8 +145,9 @@ class SyntheticSource:
 class FileSource:
     """Images on disk with labels in memory; shuffled per epoch from the seed.
 
-    An unreadable image is skipped (the next one in the shuffled order takes
-    its place) and counted; a warning reports the count.
+    An unreadable image is skipped (a readable one of the same epoch takes its place,
+    see ``_readable_at``) and counted; a warning reports the count. Each row of a batch
+    depends only on its place, so a process reads only its rows (``batch_rows``).
     """
 
     def __init__(
@@ -173,6 +175,10 @@ class FileSource:
         # The readers stop with the source (or at exit), never left running.
         self.close = weakref.finalize(self, self._pool.shutdown, wait=False)
         self.skipped: set[int] = set()
+        # An unreadable image's stand-in is this far on (coprime with n: every image is
+        # tried once; about n / golden ratio, so stand-ins of neighbours lie far apart).
+        self._stride = next(s for s in range(max(1, round(len(paths) / 1.618)), 0, -1)
+                            if math.gcd(s, len(paths)) == 1)  # fmt: skip
 
     def _order(self, epoch: int) -> np.ndarray:
         if epoch not in self._orders:
@@ -182,10 +188,14 @@ class FileSource:
                 if self.shuffle
                 else np.arange(n)
             )
-            self._orders = {epoch: order}  # keep one epoch: memory stays flat
+            # Two epochs (a batch may straddle them); memory stays flat.
+            kept = {e: o for e, o in self._orders.items() if e == epoch - 1}
+            self._orders = {**kept, epoch: order}
         return self._orders[epoch]
 
     def _load(self, index: int) -> np.ndarray | None:
+        if index in self.skipped:  # known unreadable: not read again
+            return None
         try:
             return fit_to_model(read_image(self.paths[index]), self.size)
         except ImageError as err:
@@ -197,26 +207,30 @@ class FileSource:
                 )
             return None
 
+    def _readable_at(self, place: int) -> tuple[int, np.ndarray]:
+        """(index, image) of the row at ``place`` in the epochs' orders; where that image is
+        unreadable, the first readable one a fixed stride on in the same epoch (every image
+        is tried once), so a row depends on its place alone and any process can read it."""
+        n = self.num_examples
+        epoch, offset = divmod(place, n)
+        order = self._order(epoch)
+        for attempt in range(n):
+            index = int(order[(offset + attempt * self._stride) % n])
+            image = self._load(index)
+            if image is not None:
+                return index, image
+        raise DataError(f"{self.name}: none of its {n} images could be read")
+
     def batch(self, step: int) -> Batch:
-        n, bs = self.num_examples, self.batch_size
-        position = step * bs
-        chosen: list[int] = []
-        images: list[np.ndarray] = []
-        attempts = 0
-        while len(chosen) < bs:
-            if attempts > 3 * bs + n:
-                raise DataError(f"{self.name}: too many unreadable images to fill a batch")
-            wanted = bs - len(chosen)
-            idx = [int(self._order((position + k) // n)[(position + k) % n]) for k in range(wanted)]
-            position += wanted
-            attempts += wanted
-            for index, image in zip(idx, self._pool.map(self._load, idx), strict=True):
-                if image is not None:
-                    chosen.append(index)
-                    images.append(image)
-        sel = np.array(chosen)
+        return self.batch_rows(step, slice(0, self.batch_size))
+
+    def batch_rows(self, step: int, part: slice) -> Batch:
+        """Rows ``part`` of batch ``step``, reading only those images (one process's share)."""
+        places = range(step * self.batch_size + part.start, step * self.batch_size + part.stop)
+        rows = list(self._pool.map(self._readable_at, places))
+        sel = np.array([index for index, _ in rows])
         return Batch(
-            np.stack(images),
+            np.stack([image for _, image in rows]),
             self.attributes[sel].astype(np.float32),
             self.label_mask[sel],
             self.identity[sel].astype(np.int32),
@@ -343,11 +357,12 @@ class TFDSSource:
         self._tfds, self._dataset_name, self._split = tfds, name, split
         self._data_dir, self._download = data_dir, download
         self._iterator: Iterator | None = None
-        self._next_step = 0
+        self._next_step, self._rows = 0, (0, batch_size)
         self.num_examples = None
 
-    def _open(self, step: int) -> Iterator:
-        """The batch stream from ``step`` on: records before it are skipped undecoded."""
+    def _open(self, step: int, part: tuple[int, int]) -> Iterator:
+        """The stream of rows ``part`` of every batch from ``step`` on: records before it,
+        and other processes' rows, are skipped undecoded."""
         tfds = self._tfds
         import tensorflow as tf
 
@@ -370,17 +385,26 @@ class TFDSSource:
             ) from None
         ds = ds.shuffle(4096, seed=self.seed, reshuffle_each_iteration=True).repeat()
         ds = ds.skip(step * self.batch_size)
+        start, stop = part
+        if (start, stop) != (0, self.batch_size):  # the whole stream read, these rows kept
+            rows = lambda batch: tf.nest.map_structure(lambda v: v[start:stop], batch)  # noqa: E731
+            ds = ds.batch(self.batch_size, drop_remainder=True).map(rows).unbatch()
 
         def decode(example):
             image = tf.io.decode_image(example["image"], channels=3, expand_animations=False)
             return {**example, "image": image}
 
         ds = ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-        return iter(tfds.as_numpy(ds.batch(self.batch_size, drop_remainder=True)))
+        return iter(tfds.as_numpy(ds.batch(stop - start, drop_remainder=True)))
 
     def batch(self, step: int) -> Batch:
-        if self._iterator is None or step != self._next_step:
-            self._iterator, self._next_step = self._open(step), step
+        return self.batch_rows(step, slice(0, self.batch_size))
+
+    def batch_rows(self, step: int, part: slice) -> Batch:
+        """Rows ``part`` of batch ``step``, decoding only those (one process's share)."""
+        rows = (part.start, part.stop)
+        if self._iterator is None or (step, rows) != (self._next_step, self._rows):
+            self._iterator, self._next_step, self._rows = self._open(step, rows), step, rows
         raw = next(self._iterator)
         self._next_step += 1
         attrs = np.stack([np.asarray(raw["attributes"][a]) for a in CELEBA_ATTRIBUTES], 1)

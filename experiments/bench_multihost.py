@@ -12,7 +12,9 @@ folder (files, as a real run reads):
   uninterrupted run;
 - steps/s and images/s once compiled (the metrics' rate over the last windows);
 - the bytes all-reduced each step (the gradients: every parameter, float32), against
-  the model's size, so a user can estimate scaling on their own interconnect.
+  the model's size, so a user can estimate scaling on their own interconnect;
+- `fit` of the starter's cGMM (statistics, residual PCA, mixture) in two processes
+  against one: wall seconds and the largest differences of what it stores.
 
 On a 2-core CPU two processes share what one process had: the numbers are overhead,
 not speed-up. Writes experiments/results/multihost.json.
@@ -54,6 +56,13 @@ def launch(command: str, config: str, workdir: Path, processes: int, settings: l
            *extra: str) -> float:  # fmt: skip
     """Run ``processes`` processes of one training command (together two CPU devices);
     the wall seconds until all have finished."""
+    options = ["--config", config, "--workdir", str(workdir), "--quiet", *extra, *settings]
+    return launch_processes([command, *options], processes)
+
+
+def launch_processes(arguments: list[str], processes: int) -> float:
+    """Run ``processes`` processes of one `deepface-gen` command (together two CPU
+    devices); the wall seconds until all have finished."""
     port, devices = free_port(), 2 // processes
     env = {**os.environ, "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}"}
     began = time.perf_counter()
@@ -61,14 +70,13 @@ def launch(command: str, config: str, workdir: Path, processes: int, settings: l
     for k in range(processes):
         joined = ["--coordinator", f"127.0.0.1:{port}", "--num-processes", str(processes),
                   "--process-id", str(k)] if processes > 1 else []  # fmt: skip
-        argv = [sys.executable, "-m", "deepface_gen.cli.main", command, "--config", config,
-                "--workdir", str(workdir), "--quiet", *joined, *extra, *settings]  # fmt: skip
+        argv = [sys.executable, "-m", "deepface_gen.cli.main", *arguments, *joined]
         running.append(subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.PIPE,
                                         stderr=subprocess.PIPE, text=True))  # fmt: skip
     for process in running:
         _, err = process.communicate()
         if process.returncode:
-            raise SystemExit(f"{command} failed:\n{err[-3000:]}")
+            raise SystemExit(f"{arguments[0]} failed:\n{err[-3000:]}")
     return time.perf_counter() - began
 
 
@@ -117,19 +125,68 @@ def measure(name: str, folder: Path, steps: int, scratch: Path) -> dict:
     return result
 
 
+FIT = ["--layer", "conv3_1", "--n", "2048", "--pca-examples", "512", "--mixture", "8",
+       "--mixture-examples", "1024", "--batch-size", "64", "--quiet"]  # fmt: skip
+
+
+def measure_fit(folder: Path, scratch: Path) -> dict:
+    """The starter's cGMM fitted again in one process and in two: seconds, and how far
+    apart the stored models are (relative to each array's largest entry)."""
+    import shutil
+
+    from deepface_gen.cgmm import stored
+    from deepface_gen.models.classifier import bundled_model_path, load_classifier
+
+    seconds, fitted = {}, {}
+    for processes, name in ((1, "one_process"), (2, "two_processes")):
+        model = shutil.copytree(bundled_model_path(), scratch / f"fit_{name}")
+        arguments = ["fit", "--model", str(model), "--data", f"celeba:{folder}", *FIT]
+        seconds[name] = round(launch_processes(arguments, processes), 1)
+        fitted[name] = stored.load_cgmm(load_classifier(model))
+    one, two = fitted["one_process"], fitted["two_processes"]
+
+    def relative(a: np.ndarray, b: np.ndarray) -> float:
+        return float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-12))
+
+    def spanned(c) -> np.ndarray:  # the residual covariance: blind to each direction's sign
+        basis = c.components.astype(np.float64)
+        return basis.T @ (c.component_std.astype(np.float64)[:, None] ** 2 * basis)
+
+    result = {
+        "settings": " ".join(FIT[:-1]),
+        "wall_seconds": seconds,
+        "relative_difference": {
+            "ridge": relative(two.ridge, one.ridge),
+            "group_mean": relative(two.group_mean, one.group_mean),
+            "residual_covariance": relative(spanned(two), spanned(one)),
+            "mixture_means": relative(two.mixture.means, one.mixture.means),
+        },
+    }
+    print("fit", json.dumps(result))
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--steps", type=int, default=30)
-    parser.add_argument("--tasks", nargs="+", default=list(TASKS))
+    parser.add_argument("--tasks", nargs="+", default=[*TASKS, "fit"])
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch) / "faces"
         export_synthetic(folder, 512, size=64, seed=5, quiet=True)
-        results = {name: measure(name, folder, args.steps, Path(scratch)) for name in args.tasks}
+        results = {
+            name: measure(name, folder, args.steps, Path(scratch))
+            for name in args.tasks
+            if name in TASKS
+        }
+        if "fit" in args.tasks:
+            results["fit"] = measure_fit(folder, Path(scratch))
     results["note"] = ("2-core CPU: one process with two CPU devices against two processes "
                        "with one each; overhead, not speed-up")  # fmt: skip
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "multihost.json").write_text(json.dumps(results, indent=2) + "\n")
+    path = RESULTS / "multihost.json"
+    earlier = json.loads(path.read_text()) if path.exists() else {}  # tasks not run this time
+    path.write_text(json.dumps({**earlier, **results}, indent=2) + "\n")
 
 
 if __name__ == "__main__":

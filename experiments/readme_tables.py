@@ -598,7 +598,23 @@ def multihost() -> str:
         "show the overhead of going through the distributed runtime, not a speed-up. The "
         "all-reduce moves every gradient of the exported weights once a step (the "
         "inverter's critic adds its own); divide it by your interconnect's bandwidth to "
-        "see what a step costs across hosts.\n"
+        "see what a step costs across hosts.\n" + _multihost_fit(data.get("fit"))
+    )
+
+
+def _multihost_fit(fit: dict | None) -> str:
+    """The cGMM fit's sentence under the multihost table."""
+    if not fit:
+        return ""
+    d, s = fit["relative_difference"], fit["wall_seconds"]
+    return (
+        f"\n`fit` of the starter's cGMM (`{fit['settings']}`): {s['one_process']:.0f} s in one "
+        f"process, {s['two_processes']:.0f} s in two; the two stored models differ by at most "
+        f"{d['ridge']:.0e} (ridge), {d['group_mean']:.0e} (group means), "
+        f"{d['residual_covariance']:.0e} (the residual basis's covariance) and "
+        f"{d['mixture_means']:.0e} (mixture means), each relative to its largest entry "
+        "(group means and the basis are stored in float16: one rounding step is 1e-3 of a "
+        "value).\n"
     )
 
 

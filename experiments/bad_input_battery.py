@@ -109,6 +109,11 @@ def cli_cases(folder: Path) -> list[tuple[str, list[str], str]]:
     cases.append(("visualize unit range", ["visualize", "--unit", "conv3_1:99999", "--steps",
                                            "2"], "refused"))  # fmt: skip
     cases.append(("weights import missing", ["weights", "import", "missing.h5"], "refused"))
+    # A published backbone has no attribute heads: say so, not "no model".
+    cases.append(("generate --model vgg16", [*G, "--attrs", "smiling", "--model", "vgg16"],
+                  "refused"))  # fmt: skip
+    cases.append(("score --model vgg16", ["score", str(folder / "ok.png"), "--model", "vgg16"],
+                  "refused"))  # fmt: skip
     cases.append(("weights import text", ["weights", "import", str(folder / "text.png")],
                   "refused"))  # fmt: skip
     # The learned renderer, the mixture and the collection tools.

@@ -51,6 +51,13 @@ def test_weights_download_offline_is_clear(monkeypatch, capsys):
     assert "deepface-gen weights import PATH" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("command", [["generate", "--attrs", "smiling"], ["score", "x.png"]])
+def test_a_published_backbone_is_not_offered_as_a_face_model(command, capsys):
+    assert cli.main([*command, "--model", "vgg16"]) == 2
+    err = capsys.readouterr().err
+    assert "vgg16 is a published backbone with no attribute heads" in err and "train" in err
+
+
 def test_weights_import_bad_file(tmp_path, capsys):
     bad = tmp_path / "x.h5"
     bad.write_bytes(b"\x89HDF\r\n\x1a\n" + b"\0" * 100)

@@ -1,3 +1,4 @@
+import dataclasses
 import json
 import shutil
 import urllib.error
@@ -177,6 +178,8 @@ def test_vgg16_import_and_load_from_cache(vgg16_file, tmp_path):
     assert target == pretrained.cached_weights_path("vgg16")
     record = json.loads(target.with_suffix(".json").read_text())
     assert record["sha256"] == "db4f0aa7a405ba4e60a229c1ca3a5403b5f20c078124acb1a462631d14c253c1"
+    # Not Keras's own file (re-saved from an ONNX export), but its very values.
+    assert record["verified"] == "weights" == pretrained.installed_record("vgg16")["verified"]
     config, params, prep = pretrained.load_pretrained("vgg16")
     assert config.name == "vgg16" and prep.channel_order == "BGR"
     out = VGG(config).apply({"params": params}, jnp.zeros((1, 32, 32, 3)), taps=("conv1_1",))
@@ -191,6 +194,40 @@ def test_truncated_real_file_refused(vgg16_file, tmp_path):
     with pytest.raises(WeightsError):
         pretrained.import_weights(cut)
     assert not pretrained.cached_weights_path("vgg16").exists()
+
+
+def test_altered_published_weights_refused_unless_unverified(vgg16_file, tmp_path, capsys):
+    """One value changed inside the real file keeps it structurally sound, yet it is not
+    the published VGG16: refused, nothing installed; --unverified installs it, saying so."""
+    from deepface_gen import cli
+
+    altered = shutil.copyfile(vgg16_file, tmp_path / "altered.h5")
+    with h5py.File(altered, "r+") as f:
+        f["block3_conv1"]["block3_conv1_W_1:0"][0, 0, 0, 0] += 1e-3
+    assert cli.main(["weights", "import", str(altered)]) == 2
+    err = capsys.readouterr().err
+    assert "has the layers and shapes of vgg16 but not its published weights" in err
+    assert "--unverified" in err and not pretrained.cached_weights_path("vgg16").exists()
+    assert cli.main(["weights", "import", str(altered), "--unverified"]) == 0
+    assert "NOT the published weights" in capsys.readouterr().out
+    assert pretrained.installed_record("vgg16")["verified"] == "unverified"
+    assert cli.main(["weights", "list"]) == 0
+    assert "NOT the published weights" in capsys.readouterr().out
+
+
+def test_unknown_published_weights_are_installed_as_structurally_sound(tmp_path, monkeypatch):
+    """Weights whose publisher gives no checksum (VGG-Face's Keras port) are installed
+    with that said."""
+    from deepface_gen.models.vgg import VGGConfig
+
+    config = VGGConfig("small-face", ((1, 4), (1, 8)), dense=(16, 16), input_size=8)
+    params = jax.tree_util.tree_map(np.asarray, init_params(config, jax.random.key(3)))
+    path = write_keras_h5(tmp_path / "face.h5", params, keras_names=False)
+    small = dataclasses.replace(pretrained.KNOWN_WEIGHTS["vggface"], config=config)
+    monkeypatch.setitem(pretrained.KNOWN_WEIGHTS, "vggface", small)
+    target = pretrained.import_weights(path, "vggface")
+    assert pretrained.installed_record(target.stem)["verified"] == "unknown"
+    assert "no checksum" in pretrained.VERDICTS["unknown"]
 
 
 def test_vggface_layout_with_fc_layers(tmp_path):

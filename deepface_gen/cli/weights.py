@@ -29,13 +29,17 @@ def run(args: argparse.Namespace) -> int:
                 bar.close()
         print(f"installed {args.name} weights at {path}")
     elif args.action == "import":
-        path = pretrained.import_weights(args.path, args.name)
-        print(f"validated and installed {args.path} as {path.stem} at {path}")
+        path = pretrained.import_weights(args.path, args.name, args.unverified)
+        verdict = pretrained.VERDICTS[pretrained.installed_record(path.stem)["verified"]]
+        print(f"installed {args.path} as {path.stem} at {path}: {verdict}")
     else:
         print(f"cache: {bundles.home()}")
         for name, known in pretrained.KNOWN_WEIGHTS.items():
             path = pretrained.cached_weights_path(name)
+            verdict = pretrained.installed_record(name).get("verified")
             state = f"installed at {path}" if path.exists() else "not installed"
+            if path.exists() and verdict in pretrained.VERDICTS:
+                state += f": {pretrained.VERDICTS[verdict]}"
             print(f"{name:<8} {state}\n         {known.citation}")
     return 0
 
@@ -54,6 +58,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         choices=("vgg16", "vggface"),
         default=None,
         help="architecture (detected when omitted)",
+    )
+    i.add_argument(
+        "--unverified",
+        action="store_true",
+        help="install a structurally sound file that is not the published weights",
     )
     actions.add_parser("list", help="show the cache and what is installed")
     p.set_defaults(func=run)

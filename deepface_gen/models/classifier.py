@@ -42,6 +42,12 @@ def resolve_model(name_or_path: str | os.PathLike = STARTER) -> Path:
     for candidate in (Path(text), bundled_model_path(text), bundles.home() / "models" / text):
         if (candidate / bundles.MANIFEST).exists():
             return candidate
+    if text in pretrained.KNOWN_WEIGHTS:
+        raise WeightsError(
+            f"{text} is a published backbone with no attribute heads: invert, caricature and "
+            f"visualize --unit read it (once imported), but this needs a model trained on "
+            f"attributes; train one from it: deepface-gen train --config configs/celeba_vgg16.py"
+        )
     raise WeightsError(
         f"no model {text!r}: not a bundle folder, not a shipped model ({STARTER}), "
         f"and not in {bundles.home() / 'models'}"

@@ -3,6 +3,7 @@ checked layer by layer, and their download and import into the cache."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -33,6 +34,9 @@ class KnownWeights:
     md5: str | None  # the checksum its publisher gives, where there is one
     filename: str
     citation: str
+    # sha256 of the published weights' values (``weights_fingerprint``): the same
+    # weights re-saved in another container (another HDF5 writer) still match.
+    weights_sha256: str | None = None
 
 
 KNOWN_WEIGHTS: dict[str, KnownWeights] = {
@@ -43,6 +47,7 @@ KNOWN_WEIGHTS: dict[str, KnownWeights] = {
         "6d6bbae143d832006294945121d1f1fc",
         "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5",
         "Simonyan & Zisserman 2014, VGG16 ImageNet weights (Oxford VGG, CC BY 4.0)",
+        "d9a27cc1fc7f975ef8cff49180e794ccd7c4bc868ebb49740803b3bbaa8dbefd",
     ),
     "vggface": KnownWeights(
         "vggface", VGG_FACE, CAFFE_VGGFACE,
@@ -166,16 +171,63 @@ def cached_weights_path(name: str) -> Path:
     return home() / "weights" / f"{name}.h5"
 
 
-def import_weights(path: str | os.PathLike, name: str | None = None) -> Path:
+def weights_fingerprint(params: Mapping[str, Mapping[str, np.ndarray]]) -> str:
+    """sha256 of the weights' values: each layer's kernel then bias, float32 little-endian
+    in C order, layers in name order. The same weights in any file give the same value."""
+    digest = hashlib.sha256()
+    for layer in sorted(params):
+        for kind in ("kernel", "bias"):
+            digest.update(np.ascontiguousarray(params[layer][kind], "<f4").tobytes())
+    return digest.hexdigest()
+
+
+def verify_published(path: Path, params: Mapping, known: KnownWeights) -> str:
+    """How ``path`` matches the published ``known`` weights: ``file`` (its publisher's
+    checksum), ``weights`` (the published values in another container) or ``unknown``
+    (nothing published to compare with); a file that differs from what was published
+    raises :class:`WeightsError`."""
+    if known.md5 and file_digest(path, "md5") == known.md5:
+        return "file"
+    if known.weights_sha256 is None and known.md5 is None:
+        return "unknown"
+    if known.weights_sha256 and weights_fingerprint(params) == known.weights_sha256:
+        return "weights"
+    raise WeightsError(
+        f"{path} has the layers and shapes of {known.name} but not its published weights "
+        "(neither the file's checksum nor its values' match): a damaged or altered copy. "
+        f"Download it again (deepface-gen weights download {known.name}), or install it as "
+        "it is with --unverified"
+    )
+
+
+VERDICTS = {
+    "file": "the file its publisher gives, checksum verified",
+    "weights": "the published weights value for value (in another container)",
+    "unknown": "structurally sound; its publisher gives no checksum to verify it against",
+    "unverified": "structurally sound, NOT the published weights (installed with --unverified)",
+}
+
+
+def import_weights(
+    path: str | os.PathLike, name: str | None = None, unverified: bool = False
+) -> Path:
     """Validate a Keras weight file and copy it into the cache under ``name``.
 
-    The architecture is detected when ``name`` is not given. The copy is atomic
-    and a sidecar JSON records its sha256, source and architecture.
+    The architecture is detected when ``name`` is not given. A file of known published
+    weights must be them (``verify_published``) unless ``unverified``. The copy is atomic
+    and a sidecar JSON records its sha256, source, architecture and verdict
+    (``VERDICTS``; ``installed_record`` reads it).
     """
     path = Path(path)
     layers = read_keras_layers(path)
     known = KNOWN_WEIGHTS[name] if name else detect_known(layers)
-    keras_to_params(layers, known.config, source=str(path))
+    params = keras_to_params(layers, known.config, source=str(path))
+    try:
+        verdict = verify_published(path, params, known)
+    except WeightsError:
+        if not unverified:
+            raise
+        verdict = "unverified"
     target = cached_weights_path(known.name)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_suffix(".h5.partial")
@@ -186,11 +238,18 @@ def import_weights(path: str | os.PathLike, name: str | None = None) -> Path:
         "architecture": known.config.to_json(),
         "preprocessing": known.preprocessing.to_json(),
         "sha256": file_digest(target),
+        "verified": verdict,
         "source": str(path.resolve()),
         "citation": known.citation,
     }
     atomic_write_bytes(target.with_suffix(".json"), json.dumps(record, indent=2).encode())
     return target
+
+
+def installed_record(name: str) -> dict:
+    """The sidecar record of installed weights ``name`` (empty where none was written)."""
+    record = cached_weights_path(name).with_suffix(".json")
+    return json.loads(record.read_text()) if record.exists() else {}
 
 
 def download_weights(

@@ -137,8 +137,17 @@ def test_best_crop_scores_at_least_the_centre_crop(folder, tmp_path, capsys):
     )
     assert result["crops_per_second"] > 0 and len(result["heat"]) == 5
     assert read_image(out).shape[0] >= 160
+    # A tight crop can lie outside what the model saw: then its score is flagged.
+    flagged = "the best crop lies outside" in capsys.readouterr().err
+    assert result["best"]["domain_distance"] > 0 and flagged != result["best"]["in_domain"]
     assert cli.main([*args, "--out", str(out), "--scales", "0.8"]) == 2
     assert "plain centre crop" in capsys.readouterr().err
+    # A picture unlike any portrait: its crops' scores are flagged as unreliable.
+    noise = np.random.default_rng(0).integers(0, 256, (80, 80, 3), dtype=np.uint8)
+    write_image(tmp_path / "noise.png", noise)
+    one = ["--positions", "1", "--scales", "1", "--angles", "0", "--out", str(out)]
+    assert cli.main(["crop-search", str(tmp_path / "noise.png"), "--by", "smiling", *one]) == 0
+    assert "the best crop lies outside" in capsys.readouterr().err
 
 
 def test_snap_to_grid_gives_every_point_its_own_cell_and_keeps_neighbours():

@@ -23,6 +23,9 @@ from deepface_gen.serving.app import create_app
 from deepface_gen.serving.engine import BusyError, Engine
 from deepface_gen.serving.limits import Limits
 
+# A first request may compile for a minute on a busy 2-core machine: no client gives up
+# sooner than the server's own time limit would.
+HTTP = httpx.Client(timeout=300.0)
 LIMITS = Limits(
     max_faces=8,
     max_steps=20,
@@ -62,7 +65,7 @@ def server(generator):
     url = f"http://127.0.0.1:{port}"
     for _ in range(200):
         try:
-            if httpx.get(f"{url}/api/health", timeout=1).status_code == 200:
+            if HTTP.get(f"{url}/api/health", timeout=1).status_code == 200:
                 break
         except httpx.TransportError:
             time.sleep(0.05)
@@ -105,20 +108,22 @@ def test_batched_drawing_matches_drawing_each_alone(generator):
 
 
 def test_health_and_vocabulary(server):
-    health = httpx.get(f"{server}/api/health").json()
+    health = HTTP.get(f"{server}/api/health").json()
     assert health["status"] == "ok" and health["model"] == "starter" and health["size"] == 64
-    assert health["device"].startswith("cpu")
-    vocabulary = httpx.get(f"{server}/api/attributes").json()
+    assert health["device"] == "cpu"  # not "cpu: cpu"
+    icon = HTTP.get(f"{server}/static/favicon.svg")  # the page names it: no 404 in the log
+    assert icon.status_code == 200 and icon.headers["content-type"].startswith("image/svg")
+    vocabulary = HTTP.get(f"{server}/api/attributes").json()
     names = {a["name"]: a for a in vocabulary["attributes"]}
     assert len(names) == 40 and names["Smiling"]["known"]
     assert "smiling" in names["Smiling"]["phrases"]
     assert vocabulary["limits"]["max_faces"] == LIMITS.max_faces
-    assert httpx.get(f"{server}/docs").status_code == 200  # OpenAPI docs
-    assert "/api/generate" in httpx.get(f"{server}/openapi.json").json()["paths"]
+    assert HTTP.get(f"{server}/docs").status_code == 200  # OpenAPI docs
+    assert "/api/generate" in HTTP.get(f"{server}/openapi.json").json()["paths"]
 
 
 def test_generate_matches_the_library(server, generator):
-    answer = httpx.post(f"{server}/api/generate", json={"attrs": "old man", "n": 3, "seed": 5})
+    answer = HTTP.post(f"{server}/api/generate", json={"attrs": "old man", "n": 3, "seed": 5})
     assert answer.status_code == 200, answer.text
     body = answer.json()
     faces = np.stack([decode(b) for b in body["images"]])
@@ -131,11 +136,11 @@ def test_generate_matches_the_library(server, generator):
 def test_generate_options_by_the_cli_names(server):
     body = {"attrs": {"Smiling": 1.0}, "n": 2, "seed": 1, "temperature": 0.0, "size": 96,
             "method": "mixture", "render": "net", "guidance": 0}  # fmt: skip
-    faces = [decode(b) for b in httpx.post(f"{server}/api/generate", json=body).json()["images"]]
+    faces = [decode(b) for b in HTTP.post(f"{server}/api/generate", json=body).json()["images"]]
     assert [f.shape for f in faces] == [(96, 96, 3)] * 2
-    vae = httpx.post(f"{server}/api/generate", json={"attrs": "male", "backend": "vae"}).json()
+    vae = HTTP.post(f"{server}/api/generate", json={"attrs": "male", "backend": "vae"}).json()
     assert vae["render"] == "vae" and len(vae["images"]) == 1
-    grid = httpx.post(f"{server}/api/generate?format=png", json={"attrs": "male", "n": 4})
+    grid = HTTP.post(f"{server}/api/generate?format=png", json={"attrs": "male", "n": 4})
     assert grid.headers["content-type"] == "image/png"
     assert np.asarray(Image.open(io.BytesIO(grid.content))).shape[0] > 2 * 64
 
@@ -158,7 +163,7 @@ def test_generate_options_by_the_cli_names(server):
     ],
 )
 def test_generate_refusals_name_the_field(server, body, status, field, words):
-    answer = httpx.post(f"{server}/api/generate", json=body)
+    answer = HTTP.post(f"{server}/api/generate", json=body)
     assert answer.status_code == status, answer.text
     error = answer.json()
     assert error["field"] == field and words in error["error"]
@@ -166,20 +171,20 @@ def test_generate_refusals_name_the_field(server, body, status, field, words):
 
 
 def test_malformed_json_and_unknown_format(server):
-    answer = httpx.post(
+    answer = HTTP.post(
         f"{server}/api/generate", content=b"{not json", headers={"content-type": "application/json"}
     )
     assert answer.status_code == 422 and "error" in answer.json()
-    answer = httpx.post(f"{server}/api/generate?format=gif", json={"attrs": "male"})
+    answer = HTTP.post(f"{server}/api/generate?format=gif", json={"attrs": "male"})
     assert answer.status_code == 422 and answer.json()["field"] == "format"
-    assert httpx.get(f"{server}/api/nothing").json() == {"error": "Not Found", "field": None}
-    assert httpx.get(f"{server}/api/generate").status_code == 405
+    assert HTTP.get(f"{server}/api/nothing").json() == {"error": "Not Found", "field": None}
+    assert HTTP.get(f"{server}/api/generate").status_code == 405
 
 
 def test_edit_sweep_starts_at_the_portrait(server, portrait):
     files = {"image": ("me.png", portrait, "image/png")}
     data = {"attrs": "+eyeglasses", "sweep": "0,2", "steps": "5"}
-    answer = httpx.post(f"{server}/api/edit", files=files, data=data, timeout=120)
+    answer = HTTP.post(f"{server}/api/edit", files=files, data=data, timeout=120)
     assert answer.status_code == 200, answer.text
     body = answer.json()
     given, strip = decode(body["input"]), [decode(b) for b in body["images"]]
@@ -187,7 +192,7 @@ def test_edit_sweep_starts_at_the_portrait(server, portrait):
     assert body["photo"] is None  # the upload is the face's square: nothing to put back into
     assert np.abs(strip[0].astype(int) - given).max() <= 1  # strength 0 keeps the portrait
     assert np.abs(strip[1].astype(int) - given).mean() > 0.5  # strength 2 changes it
-    png = httpx.post(f"{server}/api/edit?format=png", files=files, data=data, timeout=120)
+    png = HTTP.post(f"{server}/api/edit?format=png", files=files, data=data, timeout=120)
     assert png.headers["content-type"] == "image/png"
 
 
@@ -197,7 +202,7 @@ def test_edit_puts_the_change_back_into_a_photo(server):
     photo = read_image(photo_path)
     files = {"image": ("astronaut.jpg", photo_path.read_bytes(), "image/jpeg")}
     data = {"attrs": "+eyeglasses", "align": "on"}
-    answer = httpx.post(f"{server}/api/edit", files=files, data=data, timeout=120)
+    answer = HTTP.post(f"{server}/api/edit", files=files, data=data, timeout=120)
     assert answer.status_code == 200, answer.text
     body = answer.json()
     pasted = decode(body["photo"])
@@ -205,7 +210,7 @@ def test_edit_puts_the_change_back_into_a_photo(server):
     changed = np.any(pasted != photo, axis=-1)
     assert changed.any() and not changed[300:].any()  # the face changed, not the suit
     faceless = {"image": ("grey.png", png_upload(np.full((200, 300, 3), 128, np.uint8)))}
-    refused = httpx.post(f"{server}/api/edit", files=faceless, data=data, timeout=120)
+    refused = HTTP.post(f"{server}/api/edit", files=faceless, data=data, timeout=120)
     assert refused.status_code == 400 and "no face found" in refused.json()["error"]
     assert refused.json()["field"] == "image"
 
@@ -240,38 +245,43 @@ def test_edit_refusals(server, portrait, upload, data, status, field, words):
         "heavy": _noise_png(400),
     }.get(upload, upload)
     files = {"image": ("x.png", content, "image/png")}
-    answer = httpx.post(f"{server}/api/edit", files=files, data=data)
+    answer = HTTP.post(f"{server}/api/edit", files=files, data=data)
     assert answer.status_code == status, answer.text
     assert answer.json()["field"] == field and words in answer.json()["error"]
 
 
 def test_score_reads_each_upload(server, portrait, generator):
     rgba = io.BytesIO()
-    Image.new("RGBA", (80, 60), (10, 200, 30, 128)).save(rgba, format="PNG")
+    noise = np.random.default_rng(0).integers(0, 256, (60, 80, 4), dtype=np.uint8)
+    Image.fromarray(noise, "RGBA").save(rgba, format="PNG")
     files = [("image", ("a.png", portrait, "image/png")), ("image", ("b.png", rgba.getvalue()))]
-    body = httpx.post(f"{server}/api/score", files=files).json()
+    body = HTTP.post(f"{server}/api/score", files=files).json()
     assert [r["name"] for r in body["results"]] == ["a.png", "b.png"]
     first = body["results"][0]["probabilities"]
     assert all(0.0 <= p <= 1.0 for p in first.values()) and "Smiling" in first
     assert first["Smiling"] > 0.5  # the portrait was drawn smiling
+    # A drawn portrait lies in the model's domain; noise does not.
+    portrait_row, green_row = body["results"]
+    assert portrait_row["warning"] is None and portrait_row["domain_distance"] > 0
+    assert green_row["warning"].startswith("b.png lies outside what this model was trained on")
     too_many = [("image", (f"{i}.png", portrait)) for i in range(4)]
-    answer = httpx.post(f"{server}/api/score", files=too_many)
+    answer = HTTP.post(f"{server}/api/score", files=too_many)
     assert answer.status_code == 400 and "at most 3" in answer.json()["error"]
 
 
 def test_concurrent_generates_are_batched_and_each_gets_its_own(server, generator):
-    before = httpx.get(f"{server}/api/stats").json()["batches"].get("generate", {})
+    before = HTTP.get(f"{server}/api/stats").json()["batches"].get("generate", {})
     seeds = list(range(100, 116))
 
     def one(seed):
         body = {"attrs": "young, blond hair", "seed": seed}
         return decode(
-            httpx.post(f"{server}/api/generate", json=body, timeout=60).json()["images"][0]
+            HTTP.post(f"{server}/api/generate", json=body, timeout=60).json()["images"][0]
         )
 
     with ThreadPoolExecutor(16) as pool:
         faces = list(pool.map(one, seeds))
-    after = httpx.get(f"{server}/api/stats").json()["batches"]["generate"]
+    after = HTTP.get(f"{server}/api/stats").json()["batches"]["generate"]
     new = {int(k): v - before.get(k, 0) for k, v in after.items() if v > before.get(k, 0)}
     assert sum(size * count for size, count in new.items()) == 16
     assert max(new) > 1, new  # at least one batched call served several requests
@@ -312,6 +322,33 @@ def test_a_failing_job_fails_alone():
         assert good.result(5) == "good"
         with pytest.raises(ValueError, match="bad payload"):
             bad.result(5)
+
+
+def test_a_job_nobody_waits_for_stops_and_frees_the_queue():
+    """A running job whose caller gave up stops between two chunks of its steps; the
+    request behind it runs at once instead of waiting out the 100 steps."""
+    from deepface_gen import progress
+
+    steps = []
+
+    def runner(payloads):
+        for step in range(1, 101 if payloads[0] == "long" else 2):
+            time.sleep(0.02)
+            steps.append(step)
+            progress.report(step, 100)
+        return payloads
+
+    with Engine({"x": runner}, Limits(batch_window_ms=0)) as engine:
+        long = engine.submit("x", "long")
+        while not steps:
+            time.sleep(0.01)
+        long.give_up()
+        began = time.perf_counter()
+        assert engine.submit("x", "short").result(10) == "short"
+        assert time.perf_counter() - began < 1.0  # 100 x 20 ms would be 2 s
+        with pytest.raises(progress.AbandonedError, match="nobody waits for this x"):
+            long.result(1)
+        assert len(steps) < 60 and engine.stats()["abandoned"] == 1
 
 
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
@@ -402,13 +439,13 @@ def test_the_serve_command_answers_on_loopback(tiny_bundle):
         for _ in range(600):
             assert process.poll() is None, process.stdout.read().decode()
             try:
-                health = httpx.get(f"{url}/api/health", timeout=1).json()
+                health = HTTP.get(f"{url}/api/health", timeout=1).json()
                 break
             except httpx.TransportError:
                 time.sleep(0.1)
         assert health["status"] == "ok" and health["size"] == 16
         body = {"attrs": "smiling", "steps": 2}  # optimize: no inverter in this bundle
-        answer = httpx.post(f"{url}/api/generate", json=body, timeout=120)
+        answer = HTTP.post(f"{url}/api/generate", json=body, timeout=120)
         assert answer.status_code == 200 and answer.json()["render"] == "optimize"
     finally:
         process.terminate()

@@ -160,12 +160,15 @@ def add_render_mode_option(
     )
 
 
-def add_render_options(p: argparse.ArgumentParser, n: bool = True) -> None:
-    """--model, --seed, --steps, --size, --quiet, --input-size (and --n, --out, --grid)."""
+def add_render_options(p: argparse.ArgumentParser, n: bool = True, backbones: bool = True) -> None:
+    """--model, --seed, --steps, --size, --quiet, --input-size (and --n, --out, --grid);
+    ``backbones``: whether --model may name published weights (no attribute heads)."""
     p.add_argument(
         "--model",
         default="starter",
-        help="starter, a bundle path, or vgg16 / vggface once imported",
+        help="starter, a bundle path, or vgg16 / vggface once imported"
+        if backbones
+        else "starter, or a bundle path (a model trained on attributes)",
     )
     p.add_argument("--seed", type=whole(0, SEED_MAX), default=0)
     p.add_argument(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from deepface_gen import checks
@@ -16,6 +17,7 @@ def run(args: argparse.Namespace) -> int:
     from deepface_gen.analysis.crops import CropGrid, search_crops
     from deepface_gen.analysis.drawing import colour_bar, heat_map, outline
     from deepface_gen.attributes import as_spec
+    from deepface_gen.cgmm import domain
     from deepface_gen.io.images import (
         atomic_write_bytes,
         make_grid,
@@ -79,6 +81,18 @@ def run(args: argparse.Namespace) -> int:
         "photo_size_searched": list(result.photo.shape[:2]),
         "heat": {f"{s:g}": h_.round(4).tolist() for s, h_ in zip(grid.scales, heat, strict=True)},
     }
+    check = domain.load_for(classifier)  # (cGMM, threshold), or None: nothing to say
+    if check is not None:
+        distance = float(domain.domain_distance(classifier, check[0], result.best_crop[None])[0])
+        summary["best"].update(domain_distance=round(distance, 3), in_domain=distance <= check[1])
+        if distance > check[1]:
+            print(
+                f"deepface-gen: warning: the best crop lies outside what this model was trained "
+                f"on (domain distance {distance:.1f}, threshold {check[1]:.1f}): its score is "
+                "unreliable. Crops framed like the model's training portraits (scales near 1, "
+                "or a photo's aligned face) are read more faithfully",
+                file=sys.stderr,
+            )
     print(
         f"best crop {summary['best']['score']:+.3f} vs centre crop "
         f"{summary['centre_crop_score']:+.3f} ({len(result.scores)} crops, "

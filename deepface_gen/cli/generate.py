@@ -14,28 +14,21 @@ def run(args: argparse.Namespace) -> int:
     from deepface_gen.generation.generator import FaceGenerator
 
     generator = FaceGenerator.load(args.model, vae=args.vae)
-    faces = generator.generate(
+    plan = generator.plan(
         args.attrs,
         n=args.n,
         seed=args.seed,
         method=args.method,
         steps=args.steps,
         temperature=args.temperature,
-        quiet=args.quiet,
         backend=args.backend,
         init=args.init,
         guidance=args.guidance,
         render=args.render,
         vae_prior=args.vae_prior,
     )
-    faces = common.upscale(faces, args.size)
-    captions = [f"seed {args.seed} #{i}" for i in range(len(faces))]
-    if args.backend == "vae":
-        how = "the VAE"
-    else:
-        render = generator.resolve_render(args.render, defaults.RENDER, args.init, args.method)
-        how = f"{args.method or defaults.METHOD} targets, render {render}"
-    title = f'"{args.attrs}": {how}, seed {args.seed}, temperature {args.temperature:g}'
+    faces = common.upscale(generator.draw(plan, quiet=args.quiet), args.size)
+    captions, title = plan.captions(), plan.title(args.attrs)
     for path in common.write_faces(faces, args.out, args.grid, "face.png", captions, title):
         print(f"wrote {path}")
     return 0
@@ -73,5 +66,5 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     common.add_guidance_option(p)
     common.add_render_mode_option(p, defaults.RENDER)
-    common.add_render_options(p)
+    common.add_render_options(p, backbones=False)
     p.set_defaults(func=run)

@@ -157,6 +157,16 @@ class GenerationPlan(GenerateOptions):
     def faces(self) -> int:
         return len(self.specs) * self.n
 
+    def title(self, description: str) -> str:
+        """What a sheet of these faces shows: the description, how it was drawn, the seed
+        and the temperature (``generate --grid`` and the server's PNG grid)."""
+        how = "the VAE" if self.backend == "vae" else f"{self.method} targets, render {self.render}"
+        return f'"{description}": {how}, seed {self.seed}, temperature {self.temperature:g}'
+
+    def captions(self) -> list[str]:
+        """Each face's caption on a sheet: its seed and place."""
+        return [f"seed {self.seed} #{i}" for i in range(self.faces)]
+
 
 def make_plan(specs: list[AttributeSpec], options: GenerateOptions, render: str) -> GenerationPlan:
     """The plan of checked ``options`` for ``specs`` drawn by ``render``, refused when it

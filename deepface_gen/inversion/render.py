@@ -32,6 +32,7 @@ from flax import linen as nn
 from flax import struct
 from tqdm.auto import tqdm
 
+from deepface_gen import progress
 from deepface_gen.inversion import parameterizations, priors, transforms
 from deepface_gen.inversion.objectives import HEAD_OUTPUTS, Objective
 
@@ -304,6 +305,7 @@ def render(
             history.append(np.asarray(value))
             done += count
             bar.update(count)
+            progress.report(done, total)  # a listener may abandon the work here
     return np.asarray(_pixels(plan, carry[0], hyper)), np.stack(history)
 
 

@@ -6,7 +6,9 @@ the oldest job, gathers more for up to ``batch_window_ms`` while requests are st
 arriving (not at all when none is), groups jobs that can share a call (the same kind
 and ``group``), and runs each group through its kind's runner: one batched call, whose
 size the runner pads to a bucket size (``batching``) so nothing recompiles. Each caller gets
-its own part back through a ``concurrent.futures.Future``.
+its own part back through a ``concurrent.futures.Future``. A caller that stops waiting
+gives its job up (``JobFuture.give_up``): a running batch nobody waits for stops
+between two chunks of its steps instead of holding the queue.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
+from deepface_gen import progress
 from deepface_gen.serving.limits import DEFAULT_LIMITS, Limits
 
 # A runner draws a whole group: payloads in, one result per payload out, in order.
@@ -30,13 +33,27 @@ class BusyError(Exception):
     """The queue is full: the caller should answer 503 and the client retry later."""
 
 
+class JobFuture(Future):
+    """A job's future that its waiter can give up on (``give_up``): a job not yet started
+    is cancelled; a running one is abandoned between two chunks of steps (``progress``)
+    once every job of its batch has been given up, so it no longer holds the queue."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.given_up = threading.Event()
+
+    def give_up(self) -> None:
+        if not self.cancel():
+            self.given_up.set()
+
+
 @dataclass
 class Job:
     kind: str
     payload: Any
     group: Hashable | None  # jobs of one kind and equal group run as one call; None: alone
     weight: int  # faces the job adds to a batch
-    future: Future = field(default_factory=Future)
+    future: JobFuture = field(default_factory=JobFuture)
 
     def batches_with(self, other: Job) -> bool:
         return self.group is not None and (self.kind, self.group) == (other.kind, other.group)
@@ -66,6 +83,7 @@ class Engine:
         self._arriving = 0  # requests being read that will submit a job shortly
         self._lock = threading.Lock()
         self._sizes: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
+        self._abandoned = 0  # batches stopped part-way because nobody waited for them
         self._worker: threading.Thread | None = None
 
     # -- callers' side ---------------------------------------------------------------
@@ -89,7 +107,7 @@ class Engine:
         group: Hashable | None = None,
         weight: int = 1,
         arrival: Arrival | None = None,
-    ) -> Future:
+    ) -> JobFuture:
         """Queue a job for the runner of ``kind``; its future gets that runner's result
         for this payload (or its exception). Raises :class:`BusyError` when the queue is
         full. ``arrival``, where given, is closed once the job is queued."""
@@ -110,7 +128,12 @@ class Engine:
         """How many batches of each size each kind ran, and what waits now."""
         with self._lock:
             sizes = {kind: dict(sorted(c.items())) for kind, c in self._sizes.items()}
-        return {"batches": sizes, "queued": self._queue.qsize() + len(self._carry)}
+            abandoned = self._abandoned
+        return {
+            "batches": sizes,
+            "queued": self._queue.qsize() + len(self._carry),
+            "abandoned": abandoned,
+        }
 
     # -- lifetime ----------------------------------------------------------------------
 
@@ -181,7 +204,11 @@ class Engine:
         with self._lock:
             self._sizes[kind][sum(j.weight for j in batch)] += 1
         try:
-            results = self.runners[kind]([j.payload for j in batch])
+            results = self._call(batch)
+        except progress.AbandonedError as err:
+            for job in batch:
+                job.future.set_exception(err)
+            return
         except BaseException as err:  # noqa: BLE001 - every error goes back to its callers
             if len(batch) > 1:  # one bad job must not fail the others: run each alone
                 for job in batch:
@@ -194,6 +221,22 @@ class Engine:
 
     def _run_alone(self, job: Job) -> None:
         try:
-            job.future.set_result(self.runners[job.kind]([job.payload])[0])
+            job.future.set_result(self._call([job])[0])
         except BaseException as err:  # noqa: BLE001
             job.future.set_exception(err)
+
+    def _call(self, batch: list[Job]) -> Sequence[Any]:
+        """The runner's results for ``batch``, stopped between two chunks of steps once
+        every caller has given up (``progress.AbandonedError``)."""
+        kind = batch[0].kind
+
+        def keep_going(done: int, total: int) -> None:
+            if all(job.future.given_up.is_set() for job in batch):
+                with self._lock:
+                    self._abandoned += 1
+                raise progress.AbandonedError(
+                    f"stopped after {done} of {total} steps: nobody waits for this {kind}"
+                )
+
+        with progress.listening(keep_going):
+            return self.runners[kind]([job.payload for job in batch])

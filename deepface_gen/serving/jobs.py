@@ -10,6 +10,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from deepface_gen.batching import bucket, buckets
+from deepface_gen.cgmm import domain
 from deepface_gen.generation.generator import FaceGenerator, GenerationPlan
 from deepface_gen.serving.engine import Runner
 
@@ -44,6 +45,19 @@ class EditResult:
     warning: str | None  # out of the model's domain: why the edit may be unreliable
 
 
+@dataclass(frozen=True)
+class ScoreResult:
+    probabilities: np.ndarray  # (A,) over the classifier's attributes
+    distance: float | None  # domain distance (None: the model has no calibrated threshold)
+    threshold: float | None
+
+    def warning(self, name: str) -> str | None:
+        """Why this image's scores are unreliable, or None where it lies in the domain."""
+        if self.distance is None or self.threshold is None or self.distance <= self.threshold:
+            return None
+        return domain.out_of_domain_message(name, self.distance, self.threshold)
+
+
 def runners(generator: FaceGenerator) -> dict[str, Runner]:
     """The engine's runner for each kind of job on ``generator``."""
 
@@ -61,9 +75,18 @@ def runners(generator: FaceGenerator) -> dict[str, Runner]:
         messages = report.messages(names)
         return [EditResult(report.images[i], messages[i]) for i in range(len(jobs))]
 
-    def score(faces: Sequence[np.ndarray]) -> list[np.ndarray]:
-        stacked = np.stack(faces)
-        return list(generator.classifier.probabilities(_pad(stacked))[: len(faces)])
+    def score(faces: Sequence[np.ndarray]) -> list[ScoreResult]:
+        layer, threshold = generator.cgmm.layer, generator.domain_threshold
+        seen = generator.classifier.outputs(_pad(np.stack(faces)), taps=(layer,))
+        distances = (
+            [None] * len(faces)
+            if threshold is None
+            else domain.activation_distance(generator.cgmm, seen[layer])
+        )
+        return [
+            ScoreResult(seen["probabilities"][i], None if d is None else float(d), threshold)
+            for i, d in zip(range(len(faces)), distances, strict=False)
+        ]
 
     return {"generate": generate, "edit": edit, "score": score}
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,7 @@ from fastapi import Request, UploadFile
 from deepface_gen.errors import DeepFaceGenError
 from deepface_gen.generation.generator import FaceGenerator
 from deepface_gen.serving import codecs
-from deepface_gen.serving.engine import BusyError, Engine
+from deepface_gen.serving.engine import BusyError, Engine, JobFuture
 from deepface_gen.serving.limits import Limits
 from deepface_gen.serving.refusals import RequestError, as_request_error, checked
 
@@ -34,7 +33,7 @@ class Service:
     def submit(
         self, request: Request, kind: str, payload: Any, group: Any, weight: int,
         last: bool = True,
-    ) -> Future:  # fmt: skip
+    ) -> JobFuture:  # fmt: skip
         """Queue a job; ``last`` tells the engine this request has nothing more to add
         to the batch being gathered."""
         try:
@@ -43,15 +42,16 @@ class Service:
         except BusyError as err:
             raise RequestError(503, str(err)) from None
 
-    async def wait(self, future: Future) -> Any:
-        """The job's result, or a 503 past the time limit (the job is cancelled)."""
+    async def wait(self, future: JobFuture) -> Any:
+        """The job's result, or a 503 past the time limit (the job is given up: it stops
+        between two chunks of its steps, and the requests behind it go on)."""
         seconds = self.limits.request_seconds
         try:
             return await asyncio.wait_for(asyncio.wrap_future(future), seconds)
         except TimeoutError:
-            future.cancel()
+            future.give_up()
             raise RequestError(
-                503, f"the request took longer than {seconds:g} s; ask for less"
+                503, f"the request took longer than {seconds:g} s and was stopped; ask for less"
             ) from None
         except DeepFaceGenError as err:
             raise as_request_error(err, self.fields) from None

@@ -77,7 +77,13 @@ def router(service: Service) -> APIRouter:
         if body.size and body.size != faces.shape[1]:
             faces = np.stack([resize(face, (body.size, body.size)) for face in faces])
         if format == "png":
-            return Response(codecs.grid_png(faces), media_type="image/png")
+            description = (
+                body.attrs
+                if isinstance(body.attrs, str)
+                else ", ".join(f"{name} {value:+g}" for name, value in body.attrs.items())
+            )
+            png = codecs.grid_png(faces, captions=plan.captions(), title=plan.title(description))
+            return Response(png, media_type="image/png")
         return {
             "images": codecs.base64_pngs(faces),
             "attributes": [dict(spec.values) for spec in plan.specs],

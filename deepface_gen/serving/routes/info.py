@@ -17,8 +17,24 @@ STATIC = Path(__file__).parents[1] / "static"  # the web page: HTML, CSS, JavaSc
 
 
 def _device() -> str:
+    """What the model runs on: "cpu", or the platform and the chip ("gpu: NVIDIA H200")."""
     device = jax.devices()[0]
-    return f"{device.platform}: {getattr(device, 'device_kind', device.platform)}"
+    kind = getattr(device, "device_kind", device.platform)
+    same = kind.lower() == device.platform.lower()
+    return device.platform if same else f"{device.platform}: {kind}"
+
+
+def _options(generator) -> dict:
+    """What this model can do, for the page's choices: a VAE backend and start only
+    where the bundle has a VAE, learned renders only where it has an inverter."""
+    has_vae, has_inverter = generator.vae is not None, generator.inverter is not None
+    return {
+        "methods": list(defaults.METHODS),
+        "backends": [b for b in defaults.BACKENDS if b != "vae" or has_vae],
+        "inits": [i for i in defaults.INITS if i != "vae" or has_vae],
+        "renders": [r for r in defaults.RENDERS if r == "optimize" or has_inverter],
+        "edit_renders": [r for r in defaults.EDIT_RENDERS if r == "optimize" or has_inverter],
+    }
 
 
 def router(service: Service) -> APIRouter:
@@ -53,8 +69,10 @@ def router(service: Service) -> APIRouter:
             },
             "defaults": {
                 "guidance": defaults.GUIDANCE, "temperature": defaults.TEMPERATURE,
-                "edit_strength": defaults.EDIT_STRENGTH,
+                "edit_strength": defaults.EDIT_STRENGTH, "method": defaults.METHOD,
+                "backend": defaults.BACKEND, "init": defaults.INIT,
             },
+            "options": _options(generator),
         }  # fmt: skip
 
     @routes.get("/api/stats")

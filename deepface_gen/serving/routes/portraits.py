@@ -111,7 +111,8 @@ def _add_score(routes: APIRouter, service: Service) -> None:
         face: Annotated[int, Form(ge=0, le=99)] = 0,
     ) -> dict:
         """Attribute probabilities of each uploaded image (its face, aligned), for the
-        attributes the model knows."""
+        attributes the model knows, with its domain distance and, where it lies outside
+        what the model was trained on, a warning that its scores are unreliable."""
         started = time.perf_counter()
         if len(image) > limits.max_files:
             raise RequestError(
@@ -131,8 +132,17 @@ def _add_score(routes: APIRouter, service: Service) -> None:
         known = generator.known_attributes
         return {
             "results": [
-                {"name": name, "probabilities": {a: round(float(p[index[a]]), 4) for a in known}}
-                for (_, name), p in zip(pictures, results, strict=True)
+                {
+                    "name": name,
+                    "probabilities": {
+                        a: round(float(result.probabilities[index[a]]), 4) for a in known
+                    },
+                    "domain_distance": None
+                    if result.distance is None
+                    else round(result.distance, 3),
+                    "warning": result.warning(name),
+                }
+                for (_, name), result in zip(pictures, results, strict=True)
             ],
             "seconds": round(time.perf_counter() - started, 4),
         }

@@ -4,6 +4,7 @@
 
 const $ = (selector, root = document) => root.querySelector(selector);
 let vocabulary = [];  // [{name, phrases, known}]
+let defaults = {};  // the server's defaults: method, backend, init, ...
 
 function showTab(name) {
   for (const button of document.querySelectorAll("nav button")) {
@@ -35,6 +36,18 @@ async function call(url, options) {
   return payload;
 }
 
+// "drawing… 4 s": a wait the page shows as it goes; returns the function that stops it.
+function ticking(status, verb) {
+  const began = performance.now();
+  const show = () => {
+    const seconds = Math.floor((performance.now() - began) / 1000);
+    status.textContent = seconds ? `${verb}… ${seconds} s` : `${verb}…`;
+  };
+  show();
+  const timer = setInterval(show, 1000);
+  return () => clearInterval(timer);
+}
+
 function pngImage(base64, alt) {
   const img = document.createElement("img");
   img.src = `data:image/png;base64,${base64}`;
@@ -54,6 +67,10 @@ function generateBody() {
     temperature: Number($("#temperature").value),
   };
   if ($("#render").value) body.render = $("#render").value;
+  for (const id of ["method", "backend", "init"]) {  // only what differs from the default
+    if ($(`#${id}`).value !== defaults[id]) body[id] = $(`#${id}`).value;
+  }
+  if ($("#size").value) body.size = Number($("#size").value);
   return body;
 }
 
@@ -61,24 +78,29 @@ async function generate(event) {
   event.preventDefault();
   const form = $("#generate-form");
   clearErrors(form);
-  $("#generate-status").textContent = "drawing…";
+  const stopTicking = ticking($("#generate-status"), "drawing");
   $("#generate-button").disabled = true;
+  $("#download-button").disabled = true;  // the faces on screen are not this request's
+  $("#grid").classList.add("stale");
   try {
     const result = await call("/api/generate", {
       method: "POST",
       headers: { "content-type": "application/json" },
       body: JSON.stringify(generateBody()),
     });
+    stopTicking();
     const grid = $("#grid");
     grid.replaceChildren(...result.images.map((b, i) => pngImage(b, `face ${i + 1}`)));
     $("#generate-status").textContent =
       `${result.images.length} faces in ${result.seconds.toFixed(2)} s (${result.render})`;
     $("#download-button").disabled = false;
   } catch (err) {
+    stopTicking();
     $("#generate-status").textContent = "";
     showError(form, err.payload, "the server did not answer");
   } finally {
     $("#generate-button").disabled = false;
+    $("#grid").classList.remove("stale");
   }
 }
 
@@ -111,7 +133,8 @@ function suggest() {
   for (const attribute of vocabulary) {
     if (!attribute.known) continue;
     for (const phrase of attribute.phrases) {
-      if (phrase.startsWith(word) && !phrases.includes(phrase)) phrases.push(phrase);
+      // A phrase already typed out in full needs no chip.
+      if (phrase.startsWith(word) && phrase !== word && !phrases.includes(phrase)) phrases.push(phrase);
     }
   }
   box.replaceChildren(...phrases.slice(0, 10).map((phrase) => {
@@ -198,10 +221,12 @@ async function edit(event) {
   data.append("attrs", attrs);
   data.append("sweep", sweep.join(","));
   if ($("#edit-render").value) data.append("render", $("#edit-render").value);
-  $("#edit-status").textContent = "editing…";
+  const stopTicking = ticking($("#edit-status"), "editing");
   $("#edit-button").disabled = true;
+  for (const id of ["#strip", "#edit-photo"]) $(id).classList.add("stale");
   try {
     const result = await call("/api/edit", { method: "POST", body: data });
+    stopTicking();
     const figures = [["input", result.input], ...result.strengths.map((s, i) =>
       [`strength ${s}`, result.images[i]])].map(([caption, b64]) => {
       const figure = document.createElement("figure");
@@ -227,10 +252,12 @@ async function edit(event) {
     const how = result.render ? ` (${result.render})` : "";
     $("#edit-status").textContent = `${attrs} in ${result.seconds.toFixed(2)} s${how}`;
   } catch (err) {
+    stopTicking();
     $("#edit-status").textContent = "";
     showError(form, err.payload, "the server did not answer");
   } finally {
     $("#edit-button").disabled = false;
+    for (const id of ["#strip", "#edit-photo"]) $(id).classList.remove("stale");
   }
 }
 
@@ -261,6 +288,12 @@ async function score(event) {
       name.textContent = row.name;
       const cell = document.createElement("td");
       cell.textContent = top;
+      if (row.warning) {  // outside what the model was trained on: say so beside the scores
+        const warning = document.createElement("p");
+        warning.className = "warning";
+        warning.textContent = row.warning;
+        cell.append(warning);
+      }
       tr.append(thumb, name, cell);
       table.append(tr);
     });
@@ -273,6 +306,16 @@ async function score(event) {
 }
 
 // -- start ----------------------------------------------------------------------------
+
+// Keep in each select only what this model can do (no VAE choices without a VAE).
+function offerOnly(options) {
+  for (const select of document.querySelectorAll("select[data-choices]")) {
+    const allowed = options[select.dataset.choices] || [];
+    for (const option of [...select.options]) {
+      if (option.value && !allowed.includes(option.value)) option.remove();
+    }
+  }
+}
 
 async function start() {
   for (const button of document.querySelectorAll("nav button")) {
@@ -303,6 +346,9 @@ async function start() {
       `model ${health.model}, ${health.size} px, on ${health.device}; ` +
       `${vocabulary.filter((a) => a.known).length} attributes known`;
     $("#n").max = attributes.limits.max_faces;
+    $("#size").max = attributes.limits.max_size;
+    defaults = attributes.defaults;
+    offerOnly(attributes.options);
     buildToggles();
   } catch (err) {
     $("#model-line").textContent = "the server did not answer";

@@ -84,6 +84,17 @@ def test_synthetic_export_round_trip(tmp_path):
     assert (again.root / celeba.IMAGE_DIR / "000040.jpg").read_bytes() == index.image_path(
         39
     ).read_bytes()
+    # Attractive is sampled but never drawn: no portrait is labelled with it.
+    assert np.all(index.attributes[:, CELEBA_ATTRIBUTES.index("Attractive")] == -1)
+
+
+def test_a_small_export_shows_several_people_on_a_full_sheet(tmp_path):
+    from deepface_gen.io.images import read_image
+
+    summary = export_synthetic(tmp_path / "four", 4, size=32, seed=0, quiet=True)
+    assert summary.people == 4  # not 4 photos of 1 person
+    sheet = read_image(summary.contact_sheet)
+    assert sheet.shape[1] < 6 * 32  # one row of 4, not a half-empty row of 8
 
 
 def test_celeba_layout_export_looks_like_the_aligned_set(tmp_path):

@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
         )
         sheet = analysis.people_sheet(views)
         summary = {
-            "model": str(model.path),
+            "model": str(args.model),
             "prior": args.prior,
             "people": [
                 {
@@ -81,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
         seen = analysis.see_photos(model, images, args.seed, settings, args.quiet, prior)
         sheet = analysis.seen_sheet(seen)
         summary = {
-            "model": str(model.path),
+            "model": str(args.model),
             "photos": [
                 {"photo": str(path), "cosine_seen_to_photo": float(c)}
                 for path, c in zip(args.photos, seen.cosine, strict=True)

@@ -45,7 +45,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--people",
         type=common.whole(1, 1_000_000),
         default=None,
-        help="distinct people (default n/5)",
+        help="distinct people (default n/5, at least min(n, 8))",
     )
     p.add_argument("--format", choices=("jpg", "png"), default="jpg")
     p.add_argument(

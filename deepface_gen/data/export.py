@@ -10,6 +10,7 @@ import jax
 import numpy as np
 from tqdm.auto import tqdm
 
+from deepface_gen.attributes import ATTRIBUTE_INDEX
 from deepface_gen.data import celeba, synth
 from deepface_gen.io.images import atomic_write_bytes, make_grid, write_image
 
@@ -95,7 +96,9 @@ def export_synthetic(
     """
     if n < 1:
         raise ValueError("n must be at least 1")
-    people = people or max(1, n // 5)
+    # Five photos a person, but a small set shows several people (4 photos of one
+    # person surprise a first look).
+    people = people or max(min(n, 8), n // 5)
     root = Path(out)
     image_dir = root / celeba.IMAGE_DIR
     image_dir.mkdir(parents=True, exist_ok=True)
@@ -121,12 +124,16 @@ def export_synthetic(
             bar.update(stop - start)
     person_ids = np.asarray(scene.person_ids)
     partition = split_people(key_split, people)[person_ids]
-    celeba.write_labels(root, filenames, np.asarray(scene.attributes), partition, person_ids + 1)
+    labels = np.array(scene.attributes)
+    # What no pixel shows is not labelled present (CelebA's format has no "unknown"):
+    # a model trained on the folder then sees it one way only and does not claim it.
+    labels[:, [ATTRIBUTE_INDEX[a] for a in synth.UNDRAWN_ATTRIBUTES]] = -1.0
+    celeba.write_labels(root, filenames, labels, partition, person_ids + 1)
     if celeba_layout:
         cut = (CELEBA_CROP[0].start, CELEBA_CROP[1].start)
         points = landmarks(scene, CELEBA_RENDER_SIZE, cut)
         text = celeba.format_landmarks_file(filenames, points)
         atomic_write_bytes(root / celeba.LANDMARKS_FILE, text.encode())
-    sheet = write_image(root / "contact_sheet.png", make_grid(preview, columns=8))
+    sheet = write_image(root / "contact_sheet.png", make_grid(preview, columns=min(8, n)))
     counts = {name: int(np.sum(partition == code)) for name, code in celeba.SPLITS.items()}
     return ExportSummary(root, n, people, counts, sheet)

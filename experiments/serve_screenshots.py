@@ -41,9 +41,9 @@ def whole_page(driver, path: Path) -> None:
     """A screenshot of the whole page, not just the window."""
     driver.execute_script("window.scrollTo(0, 0)")
     height = driver.execute_script("return document.documentElement.scrollHeight")
-    driver.set_window_size(1000, height + 20)
+    driver.set_window_size(1280, height + 20)
     driver.save_screenshot(str(path))
-    driver.set_window_size(1000, 820)
+    driver.set_window_size(1280, 900)
 
 
 def main() -> None:
@@ -54,7 +54,7 @@ def main() -> None:
     options = webdriver.ChromeOptions()
     options.binary_location = "/usr/bin/chromium"
     for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
-                 "--window-size=1000,820", "--hide-scrollbars"):  # fmt: skip
+                 "--window-size=1280,900", "--hide-scrollbars"):  # fmt: skip
         options.add_argument(flag)
     process, url, _ = start_server()
     driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)

@@ -365,7 +365,7 @@ def browser():
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
     for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
-                 "--window-size=1100,900"):  # fmt: skip
+                 "--window-size=1280,900"):  # fmt: skip
         options.add_argument(flag)
     driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
     yield driver
@@ -390,6 +390,8 @@ def test_web_page_generates_edits_and_scores(server, browser, portrait, tmp_path
     wait.until(lambda d: d.find_elements("css selector", "#attrs-suggestions button"))
     browser.find_element("css selector", "#attrs-suggestions button").click()
     assert field.get_attribute("value") == "old man, eyeglasses"
+    field.send_keys(" ")  # the word is complete: no chip offers it again
+    assert not browser.find_elements("css selector", "#attrs-suggestions button")
     browser.execute_script("document.getElementById('n').value = 3")
     browser.find_element("id", "generate-button").click()
     wait.until(lambda d: len(d.find_elements("css selector", "#grid img")) == 3)
@@ -418,6 +420,12 @@ def test_web_page_generates_edits_and_scores(server, browser, portrait, tmp_path
     wait.until(lambda d: len(d.find_elements("css selector", "#strip img")) == 5)
     strip = _page_images(browser, "#strip img")
     assert len(strip) == 5 and all(s.shape == (64, 64, 3) for s in strip)  # input + 4 strengths
+    # At 1280 x 900 the Edit button and the strip it made are both in view.
+    in_view = "return document.getElementById(arguments[0]).getBoundingClientRect().bottom"
+    height = browser.execute_script("window.scrollTo(0, 0); return window.innerHeight")
+    browser.save_screenshot(str(tmp_path / "edit.png"))
+    assert browser.execute_script(in_view, "edit-button") <= height
+    assert browser.execute_script(in_view, "strip") <= height
 
     browser.find_element("id", "tab-score").click()
     browser.find_element("id", "score-files").send_keys(str(upload))

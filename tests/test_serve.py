@@ -170,6 +170,15 @@ def test_generate_refusals_name_the_field(server, body, status, field, words):
     assert "Traceback" not in answer.text
 
 
+def test_a_request_is_followed_by_its_ticket(server):
+    body, ticket = {"attrs": "smiling", "n": 1}, {"x-progress-ticket": "test-ticket-1"}
+    assert HTTP.post(f"{server}/api/generate", json=body, headers=ticket).status_code == 200
+    followed = HTTP.get(f"{server}/api/progress/test-ticket-1").json()
+    assert followed == {"state": "done", "done": 0, "total": 0}  # one pass: no steps
+    unknown = HTTP.get(f"{server}/api/progress/nobody")
+    assert unknown.status_code == 404 and unknown.json()["field"] == "ticket"
+
+
 def test_malformed_json_and_unknown_format(server):
     answer = HTTP.post(
         f"{server}/api/generate", content=b"{not json", headers={"content-type": "application/json"}
@@ -322,6 +331,33 @@ def test_a_failing_job_fails_alone():
         assert good.result(5) == "good"
         with pytest.raises(ValueError, match="bad payload"):
             bad.result(5)
+
+
+def test_a_ticket_follows_a_job_from_queued_to_its_last_step():
+    from deepface_gen import progress
+    from deepface_gen.serving.tickets import Tickets
+
+    release, seen = threading.Event(), []
+
+    def runner(payloads):
+        for step in (10, 20):
+            progress.report(step, 20)
+            seen.append(step)
+            release.wait(5)
+        return payloads
+
+    tickets = Tickets()
+    with Engine({"x": runner}, Limits(batch_window_ms=0)) as engine:
+        future = engine.submit("x", "a")
+        tickets.follow("page-1", future)
+        tickets.follow("not a name!", future)  # ignored, never refused
+        while not seen:
+            time.sleep(0.01)
+        assert tickets.state("page-1") == {"state": "running", "done": 10, "total": 20}
+        release.set()
+        future.result(5)
+    assert tickets.state("page-1") == {"state": "done", "done": 20, "total": 20}
+    assert tickets.state("not a name!") is None and tickets.state("page-2") is None
 
 
 def test_a_job_nobody_waits_for_stops_and_frees_the_queue():

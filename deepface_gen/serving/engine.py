@@ -41,6 +41,7 @@ class JobFuture(Future):
     def __init__(self) -> None:
         super().__init__()
         self.given_up = threading.Event()
+        self.steps: tuple[int, int] | None = None  # (done, in all) once its steps report
 
     def give_up(self) -> None:
         if not self.cancel():
@@ -231,6 +232,8 @@ class Engine:
         kind = batch[0].kind
 
         def keep_going(done: int, total: int) -> None:
+            for job in batch:
+                job.future.steps = (done, total)
             if all(job.future.given_up.is_set() for job in batch):
                 with self._lock:
                     self._abandoned += 1

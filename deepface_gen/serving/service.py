@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ from deepface_gen.serving import codecs
 from deepface_gen.serving.engine import BusyError, Engine, JobFuture
 from deepface_gen.serving.limits import Limits
 from deepface_gen.serving.refusals import RequestError, as_request_error, checked
+from deepface_gen.serving.tickets import HEADER, Tickets
 
 
 @dataclass(frozen=True)
@@ -29,18 +30,22 @@ class Service:
     limits: Limits
     model_name: str
     fields: tuple[str, ...]  # every request field, for naming the one an error concerns
+    tickets: Tickets = field(default_factory=Tickets)  # requests a client follows
 
     def submit(
         self, request: Request, kind: str, payload: Any, group: Any, weight: int,
         last: bool = True,
     ) -> JobFuture:  # fmt: skip
         """Queue a job; ``last`` tells the engine this request has nothing more to add
-        to the batch being gathered."""
+        to the batch being gathered. A request with an ``X-Progress-Ticket`` header can be
+        followed at ``/api/progress/TICKET`` (``tickets.py``)."""
         try:
             arrival = request.state.arrival if last else None
-            return self.engine.submit(kind, payload, group, weight, arrival)
+            future = self.engine.submit(kind, payload, group, weight, arrival)
         except BusyError as err:
             raise RequestError(503, str(err)) from None
+        self.tickets.follow(request.headers.get(HEADER), future)
+        return future
 
     async def wait(self, future: JobFuture) -> Any:
         """The job's result, or a 503 past the time limit (the job is given up: it stops

@@ -11,6 +11,7 @@ from fastapi.responses import FileResponse
 
 from deepface_gen.attributes import CELEBA_ATTRIBUTES, aliases_of
 from deepface_gen.generation import defaults
+from deepface_gen.serving.refusals import RequestError
 from deepface_gen.serving.service import Service
 
 STATIC = Path(__file__).parents[1] / "static"  # the web page: HTML, CSS, JavaScript
@@ -38,7 +39,8 @@ def _options(generator) -> dict:
 
 
 def router(service: Service) -> APIRouter:
-    """GET ``/``, ``/api/health``, ``/api/attributes`` and ``/api/stats``."""
+    """GET ``/``, ``/api/health``, ``/api/attributes``, ``/api/progress/TICKET`` and
+    ``/api/stats``."""
     routes = APIRouter()
     generator, limits = service.generator, service.limits
     known = generator.known_attributes
@@ -74,6 +76,16 @@ def router(service: Service) -> APIRouter:
             },
             "options": _options(generator),
         }  # fmt: skip
+
+    @routes.get("/api/progress/{ticket}")
+    async def progress(ticket: str) -> dict:
+        """How far the request sent with ``X-Progress-Ticket: TICKET`` has come: its state
+        (queued, running, done, failed) and the steps done of the steps in all (0 of 0
+        for one-pass work)."""
+        state = service.tickets.state(ticket)
+        if state is None:
+            raise RequestError(404, f"no request with ticket {ticket!r} is known", "ticket")
+        return state
 
     @routes.get("/api/stats")
     async def stats() -> dict:

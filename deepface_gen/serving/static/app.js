@@ -36,17 +36,30 @@ async function call(url, options) {
   return payload;
 }
 
-// "drawing… 4 s": a wait the page shows as it goes; returns the function that stops it.
-function ticking(status, verb) {
+// "drawing… 4 s, step 50 of 200": a wait the page shows as it goes, following the
+// request sent with `ticket` (/api/progress); returns the function that stops it.
+function ticking(status, verb, ticket) {
   const began = performance.now();
+  let steps = "";
   const show = () => {
     const seconds = Math.floor((performance.now() - began) / 1000);
-    status.textContent = seconds ? `${verb}… ${seconds} s` : `${verb}…`;
+    status.textContent = (seconds ? `${verb}… ${seconds} s` : `${verb}…`) + steps;
+  };
+  const follow = async () => {
+    try {
+      const p = await call(`/api/progress/${ticket}`);
+      steps = p.state === "queued" ? ", waiting for the model"
+        : p.total ? `, step ${p.done} of ${p.total}` : "";
+      show();
+    } catch (err) { /* not queued yet, or forgotten: the seconds still count */ }
   };
   show();
-  const timer = setInterval(show, 1000);
-  return () => clearInterval(timer);
+  const timers = [setInterval(show, 1000), setInterval(follow, 500)];
+  return () => timers.forEach(clearInterval);
 }
+
+// A name for following one request (/api/progress), unique enough for one page.
+const newTicket = () => `p${Date.now().toString(36)}${Math.random().toString(36).slice(2, 10)}`;
 
 function pngImage(base64, alt) {
   const img = document.createElement("img");
@@ -78,14 +91,15 @@ async function generate(event) {
   event.preventDefault();
   const form = $("#generate-form");
   clearErrors(form);
-  const stopTicking = ticking($("#generate-status"), "drawing");
+  const ticket = newTicket();
+  const stopTicking = ticking($("#generate-status"), "drawing", ticket);
   $("#generate-button").disabled = true;
   $("#download-button").disabled = true;  // the faces on screen are not this request's
   $("#grid").classList.add("stale");
   try {
     const result = await call("/api/generate", {
       method: "POST",
-      headers: { "content-type": "application/json" },
+      headers: { "content-type": "application/json", "x-progress-ticket": ticket },
       body: JSON.stringify(generateBody()),
     });
     stopTicking();
@@ -221,11 +235,14 @@ async function edit(event) {
   data.append("attrs", attrs);
   data.append("sweep", sweep.join(","));
   if ($("#edit-render").value) data.append("render", $("#edit-render").value);
-  const stopTicking = ticking($("#edit-status"), "editing");
+  const ticket = newTicket();
+  const stopTicking = ticking($("#edit-status"), "editing", ticket);
   $("#edit-button").disabled = true;
   for (const id of ["#strip", "#edit-photo"]) $(id).classList.add("stale");
   try {
-    const result = await call("/api/edit", { method: "POST", body: data });
+    const result = await call("/api/edit", {
+      method: "POST", body: data, headers: { "x-progress-ticket": ticket },
+    });
     stopTicking();
     const figures = [["input", result.input], ...result.strengths.map((s, i) =>
       [`strength ${s}`, result.images[i]])].map(([caption, b64]) => {

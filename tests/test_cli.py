@@ -58,6 +58,30 @@ def test_a_published_backbone_is_not_offered_as_a_face_model(command, capsys):
     assert "vgg16 is a published backbone with no attribute heads" in err and "train" in err
 
 
+@pytest.mark.parametrize(("command", "options"), [("generate", "GenerateOptions"),
+                                                  ("edit", "EditOptions")])  # fmt: skip
+def test_a_request_option_is_written_once_and_offered_everywhere(command, options, capsys):
+    """Every field of a request dataclass is a command-line option, with its range and
+    its help from the dataclass; the server's request model takes the same names."""
+    import dataclasses
+
+    from deepface_gen.generation import requests
+    from deepface_gen.serving.routes.generate import GenerateRequest
+
+    cls = getattr(requests, options)
+    assert cli.main([command, "--help"]) == 0
+    shown = capsys.readouterr().out
+    for item in dataclasses.fields(cls):
+        assert f"--{item.name.replace('_', '-')}" in shown, item.name
+        assert item.metadata["help"].split()[0] in shown
+    if cls is requests.GenerateOptions:
+        assert {f.name for f in dataclasses.fields(cls)} <= set(GenerateRequest.model_fields)
+    high = next(f for f in dataclasses.fields(cls) if f.name == "steps").metadata["high"]
+    given = ["x.png", "--out", "o.png"] if command == "edit" else []
+    assert cli.main([command, *given, "--attrs", "smiling", "--steps", str(high + 1)]) == 2
+    assert f"{high + 1}" in capsys.readouterr().err  # refused by the range written there
+
+
 def test_weights_import_bad_file(tmp_path, capsys):
     bad = tmp_path / "x.h5"
     bad.write_bytes(b"\x89HDF\r\n\x1a\n" + b"\0" * 100)

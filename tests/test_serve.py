@@ -26,6 +26,14 @@ from deepface_gen.serving.limits import Limits
 # A first request may compile for a minute on a busy 2-core machine: no client gives up
 # sooner than the server's own time limit would.
 HTTP = httpx.Client(timeout=300.0)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _close_http():
+    yield
+    HTTP.close()
+
+
 LIMITS = Limits(
     max_faces=8,
     max_steps=20,

@@ -130,39 +130,48 @@ def render_settings(steps: int | None):
     return DEFAULT_SETTINGS if steps is None else replace(DEFAULT_SETTINGS, steps=steps)
 
 
-def add_guidance_option(p: argparse.ArgumentParser) -> None:
-    """--guidance, with the library's default."""
-    p.add_argument(
-        "--guidance",
-        type=real(0.0, checks.MAX_GUIDANCE),
-        default=defaults.GUIDANCE,
-        help="weight of the classifier seeing the named attributes "
-        f"(default {defaults.GUIDANCE:g}; 0: off)",
-    )
-
-
-def add_render_mode_option(
-    p: argparse.ArgumentParser, default: str, choices: tuple[str, ...] = defaults.RENDERS
+def add_request_options(
+    p: argparse.ArgumentParser, options: type, skip: tuple[str, ...] = ()
 ) -> None:
-    """--render: how target activations become pixels (see ``FaceGenerator.generate``)."""
-    change = (
-        "change: add only the change the learned inverter draws to the portrait's pixels; "
-        if "change" in choices
-        else ""
-    )
-    p.add_argument(
-        "--render",
-        default=None,
-        choices=choices,
-        help=f"net: one pass of the learned inverter; refine: optimize its input; {change}"
-        f"optimize: pixels with hand-made priors (default: {default} when the model has an "
-        "inverter, else optimize)",
-    )
+    """One ``--name`` for each option of a request dataclass (``generation.requests``),
+    with the type, range or choices, default and help written there once."""
+    from dataclasses import fields
+
+    from deepface_gen.generation.requests import choices_of, option_types
+
+    kinds = option_types(options)
+    for item in fields(options):
+        if item.name in skip:
+            continue
+        meta, default = item.metadata, item.default
+        kind: object = str
+        if meta.get("low") is not None:
+            kind = (whole if kinds[item.name] is int else real)(meta["low"], meta["high"])
+        shown = (
+            ""
+            if default is None
+            else f" (default {default:g})"
+            if kind is not str
+            else (f" (default {default})")
+        )
+        p.add_argument(
+            f"--{item.name.replace('_', '-')}",
+            type=kind,
+            default=default,
+            choices=choices_of(item),
+            help=meta["help"] + shown,
+        )
 
 
-def add_render_options(p: argparse.ArgumentParser, n: bool = True, backbones: bool = True) -> None:
-    """--model, --seed, --steps, --size, --quiet, --input-size (and --n, --out, --grid);
-    ``backbones``: whether --model may name published weights (no attribute heads)."""
+def request_values(args: argparse.Namespace, options: type) -> dict:
+    """The parsed values of ``add_request_options``'s options, by the dataclass's names."""
+    from dataclasses import fields
+
+    return {item.name: getattr(args, item.name) for item in fields(options)}
+
+
+def add_model_option(p: argparse.ArgumentParser, backbones: bool = True) -> None:
+    """--model; ``backbones``: whether it may name published weights (no attribute heads)."""
     p.add_argument(
         "--model",
         default="starter",
@@ -170,14 +179,26 @@ def add_render_options(p: argparse.ArgumentParser, n: bool = True, backbones: bo
         if backbones
         else "starter, or a bundle path (a model trained on attributes)",
     )
-    p.add_argument("--seed", type=whole(0, SEED_MAX), default=0)
-    p.add_argument(
-        "--steps", type=whole(1, checks.MAX_STEPS), default=None, help="optimization steps"
-    )
+
+
+def add_output_options(p: argparse.ArgumentParser) -> None:
+    """--size, --quiet, --out and --grid: how drawn faces are written."""
     p.add_argument(
         "--size", type=whole(16, checks.MAX_OUTPUT_SIZE), default=None, help="output side in pixels"
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--out", default=None, help="a file (one face) or a folder")
+    p.add_argument("--grid", default=None, help="also write all faces as one grid")
+
+
+def add_render_options(p: argparse.ArgumentParser, n: bool = True) -> None:
+    """--model, --seed, --steps, --size, --quiet, --input-size (and --n, --out, --grid):
+    the options of the tools that render from a network's activations."""
+    add_model_option(p)
+    p.add_argument("--seed", type=whole(0, SEED_MAX), default=0)
+    p.add_argument(
+        "--steps", type=whole(1, checks.MAX_STEPS), default=None, help="optimization steps"
+    )
     p.add_argument(
         "--input-size",
         type=whole(32, 1024),
@@ -186,8 +207,13 @@ def add_render_options(p: argparse.ArgumentParser, n: bool = True, backbones: bo
     )
     if n:
         p.add_argument("--n", type=whole(1, checks.MAX_FACES), default=1, help="faces to draw")
-        p.add_argument("--out", default=None, help="a file (one face) or a folder")
-        p.add_argument("--grid", default=None, help="also write all faces as one grid")
+        add_output_options(p)
+    else:
+        p.add_argument(
+            "--size", type=whole(16, checks.MAX_OUTPUT_SIZE), default=None,
+            help="output side in pixels",
+        )  # fmt: skip
+        p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def add_align_options(p: argparse.ArgumentParser) -> None:

@@ -10,6 +10,7 @@ from deepface_gen import checks
 from deepface_gen.cli import common
 from deepface_gen.errors import DeepFaceGenError
 from deepface_gen.generation import defaults
+from deepface_gen.generation.requests import EditOptions
 
 MAX_SWEEP = 16  # strengths in one strip
 
@@ -67,11 +68,7 @@ def run(args: argparse.Namespace) -> int:
             args.attrs,
             strengths,
             quiet=args.quiet,
-            layer=args.layer,
-            seed=args.seed,
-            steps=args.steps,
-            guidance=args.guidance,
-            render=args.render,
+            **common.request_values(args, EditOptions),
         )
         for message in report.messages([str(path) for path in chunk]):
             if message is not None:
@@ -129,7 +126,6 @@ def register(sub: argparse._SubParsersAction) -> None:
         help=f"multiple of the cGMM's predicted change (default {defaults.EDIT_STRENGTH:g})",
     )
     p.add_argument("--sweep", default=None, help="a strip of strengths, e.g. 0,1,2,3")
-    p.add_argument("--layer", default=None, help="layer (default: the cGMM layer)")
     p.add_argument("--box", default=None, help="face box x,y,w,h in pixels (wins over --align)")
     common.add_align_options(p)
     p.add_argument(
@@ -139,10 +135,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--out", required=True, help="output file, or folder for a folder input")
     p.add_argument("--batch-size", type=common.whole(1, 256), default=8)
-    common.add_guidance_option(p)
-    common.add_render_mode_option(p, defaults.EDIT_RENDER, defaults.EDIT_RENDERS)
-    p.add_argument("--model", default="starter", help="model name or bundle path")
-    p.add_argument("--seed", type=common.whole(0, common.SEED_MAX), default=0)
-    p.add_argument("--steps", type=common.whole(1, checks.MAX_STEPS), default=None)
-    p.add_argument("--quiet", action="store_true")
+    common.add_request_options(p, EditOptions)
+    common.add_model_option(p, backbones=False)
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)

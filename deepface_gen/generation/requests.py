@@ -8,14 +8,15 @@ any (``FaceGenerator.plan``), and the CLI and the server refuse alike.
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import Field, asdict, dataclass, field, fields, replace
+from typing import Any, get_args, get_type_hints
 
 import numpy as np
 
 from deepface_gen import checks
 from deepface_gen.attributes import AttributeSpec, as_spec
 from deepface_gen.errors import DeepFaceGenError, DescriptionError
-from deepface_gen.generation import defaults, methods
+from deepface_gen.generation import defaults
 
 Description = str | Mapping[str, float] | AttributeSpec | np.ndarray
 
@@ -43,9 +44,66 @@ def parse_descriptions(
     return specs
 
 
+def option(
+    default: Any,
+    help: str,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    choices: tuple[str, ...] | None = None,
+) -> Any:
+    """A request option: its default, what it does, and its range or its choices.
+    ``check_options``, the command line (``cli/common.add_request_options``) and the
+    server's request model all read them from here, so an option is written once."""
+    return field(
+        default=default, metadata={"help": help, "low": low, "high": high, "choices": choices}
+    )
+
+
+def choices_of(item: Field) -> tuple[str, ...] | None:
+    """An option's choices (None: it has a range, or nothing to check)."""
+    return item.metadata.get("choices")
+
+
+def option_types(options: type) -> dict[str, type]:
+    """Each option's value type, ``int``, ``float`` or ``str`` (``None`` stripped)."""
+    hints = get_type_hints(options)
+    return {
+        item.name: next(
+            t for t in get_args(hints[item.name]) or (hints[item.name],) if t is not type(None)
+        )
+        for item in fields(options)
+    }
+
+
+def check_options(options: Any) -> Any:
+    """``options`` with every value within its range and among its choices (whole
+    numbers as int, reals as float): the checked options, or the error naming the first
+    that is not. An option left None (where None is its default) means "the default"."""
+    kinds, checked = option_types(type(options)), {}
+    for item in fields(options):
+        value, meta = getattr(options, item.name), item.metadata
+        if value is None and item.default is None:
+            continue
+        choices = choices_of(item)
+        if choices is not None:
+            checks.choice(item.name, value, choices)
+        elif meta.get("low") is not None:
+            check = checks.whole if kinds[item.name] is int else checks.real
+            checked[item.name] = check(item.name, value, meta["low"], meta["high"])
+    return replace(options, **checked)
+
+
+RENDER_HELP = (
+    "net: one pass of the learned inverter; refine: optimize its input; optimize: pixels "
+    "with hand-made priors"
+)
+
+
 @dataclass(frozen=True)
 class GenerateOptions:
-    """How to draw the faces of a ``generate`` request, every option with its default.
+    """How to draw the faces of a ``generate`` request, every option with its default,
+    its range or choices, and what it does (``option``).
 
     ``n`` faces per description; the same ``seed`` gives the same faces. ``method``
     names a target method of ``methods.METHODS``. ``backend="vae"`` decodes VAE samples
@@ -64,16 +122,52 @@ class GenerateOptions:
     or ``fitted``: the aggregate posterior, where the VAE has one).
     """
 
-    n: int = 1
-    seed: int = 0
-    method: str = defaults.METHOD
-    steps: int | None = None
-    temperature: float = defaults.TEMPERATURE
-    backend: str = defaults.BACKEND
-    init: str = defaults.INIT
-    guidance: float = defaults.GUIDANCE
-    render: str | None = None
-    vae_prior: str | None = None
+    n: int = option(1, "faces to draw", low=1, high=checks.MAX_FACES)
+    seed: int = option(0, "the same seed draws the same faces", low=0, high=checks.MAX_SEED)
+    method: str = option(
+        defaults.METHOD,
+        "how target activations are made from the description",
+        choices=defaults.METHODS,
+    )
+    steps: int | None = option(
+        None,
+        "optimization steps (refine, optimize; default: the render's own)",
+        low=1,
+        high=checks.MAX_STEPS,
+    )
+    temperature: float = option(
+        defaults.TEMPERATURE,
+        "diversity: 0 gives the cGMM's mean prediction",
+        low=0.0,
+        high=checks.MAX_TEMPERATURE,
+    )
+    backend: str = option(
+        defaults.BACKEND,
+        "cgmm: targets + feature inversion; vae: decode VAE samples",
+        choices=defaults.BACKENDS,
+    )
+    init: str = option(
+        defaults.INIT,
+        "start inversion from the mean face, or a VAE sample (the hybrid)",
+        choices=defaults.INITS,
+    )
+    guidance: float = option(
+        defaults.GUIDANCE,
+        "weight of the classifier seeing the named attributes (0: off)",
+        low=0.0,
+        high=checks.MAX_GUIDANCE,
+    )
+    render: str | None = option(
+        None,
+        f"{RENDER_HELP} (default: {defaults.RENDER} where the "
+        "model has an inverter, else optimize)",
+        choices=defaults.RENDERS,
+    )
+    vae_prior: str | None = option(
+        None,
+        "VAE latents from N(0, T^2) (default) or the fitted aggregate posterior",
+        choices=("gaussian", "fitted"),
+    )
 
     @classmethod
     def named(cls, **options) -> GenerateOptions:
@@ -81,23 +175,8 @@ class GenerateOptions:
         return _named(cls, "generate", options)
 
     def check(self) -> GenerateOptions:
-        """These options in their ranges and among their choices (the render mode is
-        the model's to resolve): the checked options, or the error naming the first
-        one that is not."""
-        checks.choice("method", self.method, tuple(methods.METHODS))
-        checks.choice("backend", self.backend, defaults.BACKENDS)
-        checks.choice("init", self.init, defaults.INITS)
-        n = checks.whole("n", self.n, 1, checks.MAX_FACES)
-        seed = checks.whole("seed", self.seed, 0, checks.MAX_SEED)
-        temperature = checks.real("temperature", self.temperature, 0.0, checks.MAX_TEMPERATURE)
-        guidance = checks.real("guidance", self.guidance, 0.0, checks.MAX_GUIDANCE)
-        steps = self.steps
-        if steps is not None:
-            steps = checks.whole("steps", steps, 1, checks.MAX_STEPS)
-        if self.vae_prior is not None:
-            checks.choice("vae_prior", self.vae_prior, ("gaussian", "fitted"))
-        return replace(self, n=n, seed=seed, temperature=temperature, guidance=guidance,
-                       steps=steps)  # fmt: skip
+        """These options in their ranges and among their choices (``check_options``)."""
+        return check_options(self)
 
     @property
     def uses_vae(self) -> bool:
@@ -106,7 +185,7 @@ class GenerateOptions:
 
 @dataclass(frozen=True)
 class EditOptions:
-    """How to edit portraits, every option with its default.
+    """How to edit portraits, every option with its default (``option``).
 
     ``render`` says how the moved activations become pixels: ``change`` (the default
     where the bundle has a learned inverter: G's drawing of the change alone, added to
@@ -118,12 +197,34 @@ class EditOptions:
     ``layer`` must be the cGMM's (None: its own); ``seed`` fixes the optimizers' jitter.
     """
 
-    layer: str | None = None
-    seed: int = 0
-    steps: int | None = None
-    guidance: float = defaults.GUIDANCE
-    smoothness: float = defaults.EDIT_SMOOTHNESS
-    render: str | None = None
+    layer: str | None = option(None, "the layer edited (default: the cGMM's)")
+    seed: int = option(0, "the optimizers' jitter", low=0, high=checks.MAX_SEED)
+    steps: int | None = option(
+        None,
+        "optimization steps (optimize, refine; default: the render's own)",
+        low=1,
+        high=checks.MAX_STEPS,
+    )
+    guidance: float = option(
+        defaults.GUIDANCE,
+        "weight of the classifier seeing the named attributes (0: off)",
+        low=0.0,
+        high=checks.MAX_GUIDANCE,
+    )
+    smoothness: float = option(
+        defaults.EDIT_SMOOTHNESS,
+        "total variation of the change (optimize; 0: none)",
+        low=0.0,
+        high=1e4,
+    )
+    render: str | None = option(
+        None,
+        "change: add only the change the learned inverter "
+        f"draws to the portrait's pixels; {RENDER_HELP} (default: "
+        f"{defaults.EDIT_RENDER} where the model has an inverter, "
+        "else optimize)",
+        choices=defaults.EDIT_RENDERS,
+    )
 
     @classmethod
     def named(cls, **options) -> EditOptions:

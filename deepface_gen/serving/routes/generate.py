@@ -24,9 +24,13 @@ from deepface_gen.serving.service import Service
 
 def _option_fields(options: type) -> dict[str, Any]:
     """A request model's fields from a library options dataclass: the same names,
-    types and defaults, so an option added there is a request field here."""
+    types, defaults and descriptions (``requests.option``), so an option added there is
+    a request field here, documented at /docs."""
     hints = typing.get_type_hints(options)
-    return {f.name: (hints[f.name], f.default) for f in dataclasses.fields(options)}
+    return {
+        f.name: (hints[f.name], Field(default=f.default, description=f.metadata.get("help")))
+        for f in dataclasses.fields(options)
+    }
 
 
 # The options of ``deepface-gen generate``, by the same names (``--vae`` excepted: a

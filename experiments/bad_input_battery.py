@@ -128,6 +128,19 @@ def cli_cases(folder: Path) -> list[tuple[str, list[str], str]]:
                      "model.classifier=nope"]:  # fmt: skip
         argv = ["train-inverter", "--config", "configs/inverter_starter.py", "--workdir", "w"]
         cases.append((f"train-inverter {override}", [*argv, override], "refused"))
+    # Settings out of their declared ranges (Task.ranges), in every trainer.
+    for command, config, override in [
+            ("train-vae", "vae_starter", "train.pixel_sigma=0.0"),
+            ("train-vae", "vae_starter", "train.beta=1e999"),
+            ("train-vae", "vae_starter", "model.latent=0"),
+            ("train-inverter", "inverter_starter", "model.widths=[0,0,0]"),
+            ("train-inverter", "inverter_starter", "model.widths=[]"),
+            ("train-identity", "identity", "model.scale=1e999"),
+            ("train-identity", "identity", "model.scale=0"),
+            ("train", "starter", "train.warmup_steps=-5"),
+            ("train", "starter", "train.weight_decay=-1")]:  # fmt: skip
+        argv = [command, "--config", f"configs/{config}.py", "--workdir", "w", override]
+        cases.append((f"{command} {override}", argv, "refused"))
     cases.append(("fit --mixture 0 --mixture-only", ["fit", "--model", "nope", "--mixture-only",
                   "--mixture", "0"], "refused"))  # fmt: skip
     (folder / "faces").mkdir()
@@ -169,7 +182,7 @@ def run_cli(argv: list[str], folder: Path) -> tuple[str, str]:
     try:
         os.chdir(work)
         for i, arg in enumerate(argv):
-            if arg == "configs/starter.py":
+            if arg.startswith("configs/"):
                 argv[i] = str(Path(cwd) / arg)
         with (
             contextlib.redirect_stderr(err),

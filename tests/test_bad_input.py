@@ -186,6 +186,32 @@ def test_train_refuses_bad_config_values_before_creating_anything(
 
 
 @pytest.mark.parametrize(
+    "command, config, override, culprit",
+    [
+        ("train-vae", "vae_starter", "train.pixel_sigma=0.0", "train.pixel_sigma"),
+        ("train-vae", "vae_starter", "train.beta=1e999", "train.beta"),
+        ("train-vae", "vae_starter", "model.latent=0", "model.latent"),
+        ("train-inverter", "inverter_starter", "model.widths=[0,0,0]", "model.widths"),
+        ("train-identity", "identity", "model.scale=1e999", "model.scale"),
+        ("train-identity", "identity", "model.scale=0", "model.scale"),
+        ("train", "starter", "train.warmup_steps=-5", "train.warmup_steps"),
+        ("train", "starter", "train.weight_decay=-1", "train.weight_decay"),
+        ("train-inverter", "inverter_starter", "train.learning_rate=-1", "train.learning_rate"),
+    ],
+)
+def test_every_trainer_checks_every_setting_against_its_range(
+    command, config, override, culprit, capsys, tmp_path
+):
+    """Each setting out of its declared range (``Task.ranges``) is refused in one line
+    naming it, before a work directory exists (these once trained on NaN, divided by
+    zero, or were taken silently)."""
+    work = tmp_path / "run"
+    argv = [command, "--config", f"configs/{config}.py", "--workdir", str(work), override]
+    _refused(capsys, tmp_path, argv, culprit)
+    assert not work.exists()
+
+
+@pytest.mark.parametrize(
     "args, culprit",
     [(["--n", "0"], "--n"), (["--size", "7"], "--size"), (["--n", "many"], "--n")],
 )

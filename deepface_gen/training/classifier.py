@@ -22,7 +22,6 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from deepface_gen import checks
 from deepface_gen.attributes import CELEBA_ATTRIBUTES
 from deepface_gen.config import Config
 from deepface_gen.data import input_pipeline
@@ -62,9 +61,20 @@ FREEZE = ("none", "backbone", "conv1", "conv2", "conv3", "conv4", "conv5")
 DTYPES = ("float32", "bfloat16")
 
 
+RANGES = {
+    "model.width": (1, 1024),
+    "model.depth": (1, 5),
+    "model.hidden": (1, 65536),
+    "model.num_identities": (0, 10**7),
+    "model.dropout": (0.0, 0.99),
+    "train.identity_weight": (0.0, 1e4),
+    "train.balance_batches": (0, 10**6),
+}
+
+
 def check_config(config: Config) -> None:
     """The shared checks, and the classifier's enumerations and sizes, before any work."""
-    loop.check_config(config)
+    loop.check_config(config, RANGES)
     m = config.model
     for key, allowed in (("backbone", BACKBONES), ("dtype", DTYPES)):
         if m[key] not in allowed:
@@ -73,9 +83,6 @@ def check_config(config: Config) -> None:
         raise DeepFaceGenError(
             f"train.freeze={config.train.freeze!r}: use one of {', '.join(FREEZE)}"
         )
-    if m.backbone == "compact":
-        checks.whole("model.width", m.width, 1, 1024)
-        checks.whole("model.depth", m.depth, 1, 5)
 
 
 def model_spec(config: Config) -> ModelSpec:
@@ -331,7 +338,7 @@ DEFAULTS = {
     "model": {"backbone": BACKBONES[0], "dtype": DTYPES[0], "init": None},
     "train": {"identity_weight": 1.0},
 }
-TASK = loop.Task("training", DEFAULTS, _prepare, _init_state, _source, _setup, export_model)
+TASK = loop.Task("training", DEFAULTS, _prepare, _init_state, _source, _setup, export_model, RANGES)
 
 # Train an attribute classifier per a config in a workdir (``loop.train``'s arguments).
 train_and_evaluate = functools.partial(loop.train, TASK)

@@ -20,7 +20,6 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from deepface_gen import checks
 from deepface_gen.config import Config
 from deepface_gen.data import input_pipeline
 from deepface_gen.errors import DeepFaceGenError
@@ -55,10 +54,6 @@ def number_of_people(spec: str) -> int:
 def architecture(config: Config) -> tuple[VGGConfig, EmbeddingConfig]:
     """Backbone and head from ``config.model`` and the data source's identities."""
     m = config.model
-    checks.whole("model.width", m.width, 1, 1024)
-    checks.whole("model.depth", m.depth, 1, 5)
-    checks.whole("model.dim", m.dim, 2, 4096)
-    checks.real("train.margin", config.train.margin, 0.0, 1.0)
     backbone = compact_config(m.width, m.depth, config.data.size)
     head = EmbeddingConfig(
         m.feature_layer, m.pool, m.hidden, m.dim, number_of_people(config.data.source), m.scale
@@ -121,8 +116,18 @@ def mean_image(source, batches: int) -> np.ndarray:
     return (total / (batches * source.batch_size)).astype(np.float32)
 
 
+RANGES = {
+    "model.width": (1, 1024),
+    "model.depth": (1, 5),
+    "model.hidden": (1, 65536),
+    "model.dim": (2, 4096),
+    "model.scale": (1e-3, 1e3),  # CosFace's logit scale
+    "train.margin": (0.0, 1.0),
+}
+
+
 def _prepare(config: Config) -> tuple[VGGConfig, EmbeddingConfig]:
-    check_config(config)
+    check_config(config, RANGES)
     return architecture(config)
 
 
@@ -164,7 +169,7 @@ def _export(workdir: Path, state: TrainState, config: Config, arch: tuple, run: 
 
 
 DEFAULTS = {"model": {"init": None}}
-TASK = Task("training identity", DEFAULTS, _prepare, _init_state, _source, _setup, _export)
+TASK = Task("training identity", DEFAULTS, _prepare, _init_state, _source, _setup, _export, RANGES)
 
 
 # Train the identity embedding per a config in a workdir (``loop.train``'s arguments).

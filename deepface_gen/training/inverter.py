@@ -35,7 +35,6 @@ import numpy as np
 import optax
 from flax import struct
 
-from deepface_gen import checks
 from deepface_gen.cgmm import stored
 from deepface_gen.config import Config
 from deepface_gen.data import input_pipeline
@@ -120,27 +119,35 @@ def inverter_config(config: Config, classifier: Classifier) -> InverterConfig:
         raise DeepFaceGenError(f"model.widths: {err}") from None
 
 
+RANGES = {
+    "model.widths": (1, 4096),
+    "model.discriminator": (1, 4096),
+    "train.feature_weight": (0.0, 1e4),
+    "train.pixel_weight": (0.0, 1e4),
+    "train.adversarial_weight": (0.0, 1e4),
+    "train.adversarial_start": (0, 10**9),
+    "train.projected_fraction": (0.0, 1.0),
+    "train.r1_weight": (0.0, 1e4),
+    "train.r1_every": (1, 10**6),
+    "train.ema_decay": (0.0, 0.99999),
+    "train.discriminator_learning_rate": (1e-12, 10.0),
+    "train.moment_batches": (1, 10**6),
+}
+
+
 def check_inverter_config(config: Config, classifier: Classifier) -> None:
     """Refuse settings the trainer cannot run, before anything is created."""
-    check_config(config)
+    check_config(config, RANGES)
     t = config.train
     if config.data.size != classifier.input_size:
         raise DeepFaceGenError(
             f"data.size {config.data.size} must be the classifier's input size "
             f"{classifier.input_size}"
         )
-    for name in ("feature_weight", "pixel_weight", "adversarial_weight"):
-        checks.real(f"train.{name}", t[name], 0.0, 1e4)
-    checks.real("train.projected_fraction", t.projected_fraction, 0.0, 1.0)
-    checks.real("train.r1_weight", t.r1_weight, 0.0, 1e4)
-    checks.whole("train.r1_every", t.r1_every, 1, 10**6)
-    checks.real("train.ema_decay", t.ema_decay, 0.0, 0.99999)
-    checks.real("train.discriminator_learning_rate", t.discriminator_learning_rate, 1e-12, 10.0)
     if t.gan_loss not in GAN_LOSSES:
         raise DeepFaceGenError(
             f"train.gan_loss must be one of {', '.join(GAN_LOSSES)}, got {t.gan_loss!r}"
         )
-    checks.whole("train.moment_batches", t.moment_batches, 1, 10**6)
     layers = classifier.backbone.layer_names()
     unknown = [name for name in t.feature_layers if canonical_layer(name) not in layers]
     unknown += [name for name in t.critic_features if canonical_layer(name) not in layers]
@@ -422,7 +429,7 @@ def _export(workdir: Path, state: GANState, config: Config, context: _Context, r
     )
 
 
-TASK = Task("training inverter", {}, _prepare, _init_state, _source, _setup, _export)
+TASK = Task("training inverter", {}, _prepare, _init_state, _source, _setup, _export, RANGES)
 
 
 # Train the learned inverter of ``config.model.classifier`` (``loop.train``'s arguments).

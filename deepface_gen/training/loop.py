@@ -15,7 +15,7 @@ import re
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -281,19 +281,56 @@ def _add_metrics(window: dict, metrics: dict) -> dict:
     return jax.tree_util.tree_map(lambda a, b: a + b.astype(a.dtype), window, metrics)
 
 
-def check_config(config: Config) -> None:
-    """Refuse, before anything is created, settings no trainer can run: counts and sizes
-    out of range, a batch that does not divide over the devices. Types are already
-    checked when the overrides are applied (``config.apply_overrides``)."""
+BIG = 10**9  # "any count": steps, batches, intervals
+# Every setting the loop reads, with its range: a value outside it (or, for a list, any
+# element outside it) is refused before anything is created. Each task adds its own
+# (``Task.ranges``); whole-number bounds mean a whole-number setting.
+LOOP_RANGES: dict[str, tuple[float, float]] = {
+    "seed": (0, checks.MAX_SEED),
+    "data.size": (16, 1024),
+    "train.steps": (1, BIG),
+    "train.batch_size": (1, BIG),
+    "train.log_every": (1, BIG),
+    "train.checkpoint_every": (1, BIG),
+    "train.eval_every": (0, BIG),
+    "train.eval_batches": (1, BIG),
+    "train.keep_every": (0, BIG),
+    "train.learning_rate": (1e-12, 10.0),
+    "train.warmup_steps": (0, BIG),
+    "train.weight_decay": (0.0, 1.0),
+    "train.augment_shift": (0, 256),
+}
+
+
+def check_ranges(config: Config, ranges: dict[str, tuple[float, float]]) -> None:
+    """Refuse the first setting of ``config`` outside its range in ``ranges`` (dotted
+    keys; a setting the config does not have, or leaves None, is not checked)."""
+    settings = _flat(config.to_dict())
+    for key, (low, high) in ranges.items():
+        value = settings.get(key)
+        check = checks.whole if isinstance(low, int) and isinstance(high, int) else checks.real
+        for item in value if isinstance(value, list | tuple) else [value]:
+            if item is not None:
+                check(key, item, low, high)
+
+
+def _flat(tree: dict, prefix: str = "") -> dict:
+    out = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            out.update(_flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def check_config(config: Config, ranges: dict[str, tuple[float, float]] | None = None) -> None:
+    """Refuse, before anything is created, settings no trainer can run: any setting
+    outside its range (``LOOP_RANGES`` and the task's ``ranges``), a batch that does not
+    divide over the devices. Types are already checked when the overrides are applied
+    (``config.apply_overrides``)."""
+    check_ranges(config, {**LOOP_RANGES, **(ranges or {})})
     t = config.train
-    counts = (("steps", 1), ("batch_size", 1), ("log_every", 1), ("checkpoint_every", 1),
-              ("eval_every", 0), ("eval_batches", 1))  # fmt: skip
-    for key, low in counts:
-        if key in t:
-            checks.whole(f"train.{key}", t[key], low, 10**9)
-    checks.real("train.learning_rate", t.learning_rate, 1e-12, 10.0)
-    checks.whole("data.size", config.data.size, 16, 1024)
-    checks.whole("seed", config.seed, 0, checks.MAX_SEED)
     devices = jax.device_count()
     if t.batch_size % devices:
         raise DeepFaceGenError(f"batch size {t.batch_size} must divide by {devices} devices")
@@ -438,6 +475,7 @@ class Task:
     so each can still be set from the command line); ``prepare(config)`` checks the
     settings and loads what the run needs (before the work directory exists);
     ``init(config, context, key)`` is the initial state from the root key;
+    ``ranges`` the range of each of its settings (``check_ranges``);
     ``source(config, context)`` the training batches; ``setup(config, context, source,
     key)`` the :class:`Run`; ``export(workdir, state, config, context, run, record)``
     writes the model with the shared training ``record`` and returns its folder.
@@ -450,6 +488,9 @@ class Task:
     source: Callable[[Config, Any], Any]
     setup: Callable[[Config, Any, Any, jax.Array], Run]
     export: Callable[[Path, Any, Config, Any, Run, dict], Path]
+    # The task's own settings' ranges, by dotted key (``check_ranges``); checked with the
+    # loop's before ``prepare``, so nothing is loaded or created for a setting out of range.
+    ranges: dict = field(default_factory=dict)
 
 
 def defaults_of(task: Task) -> dict:
@@ -487,6 +528,7 @@ def train(
     Writes ``checkpoints/``, ``metrics.jsonl`` (``run_loop``) and, at the end, the model.
     Resuming a finished run returns its model as exported."""
     config = config.with_defaults(defaults_of(task))
+    check_ranges(config, {**LOOP_RANGES, **task.ranges})
     context = task.prepare(config)
     workdir = check_workdir(workdir, resume)
     key = jax.random.key(config.seed)

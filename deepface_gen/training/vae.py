@@ -39,7 +39,6 @@ import numpy as np
 import optax
 from sklearn.mixture import GaussianMixture
 
-from deepface_gen import checks
 from deepface_gen.attributes import CELEBA_ATTRIBUTES
 from deepface_gen.config import Config
 from deepface_gen.data import input_pipeline
@@ -113,14 +112,27 @@ def perceptual_terms(config: Config) -> dict[str, float]:
     return {name: float(config.train[name]) for name in PERCEPTUAL_WEIGHTS}
 
 
+RANGES = {
+    "model.widths": (1, 4096),
+    "model.latent": (1, 4096),
+    "model.discriminator": (1, 4096),
+    "train.pixel_sigma": (1e-4, 10.0),  # the likelihood's pixel noise (0..1 units)
+    "train.beta": (0.0, 1e4),
+    "train.kl_warmup_steps": (0, 10**9),
+    "train.adversarial_start": (0, 10**9),
+    "train.discriminator_learning_rate": (1e-12, 10.0),
+    "train.moment_batches": (1, 10**6),
+    "train.latent_components": (0, 256),
+    **{f"train.{name}": (0.0, 1e6) for name in PERCEPTUAL_WEIGHTS},
+}
+
+
 def check_vae_config(config: Config) -> Classifier | None:
     """Refuse settings the trainer cannot run, before anything is created; returns the
     frozen classifier the perceptual terms read (None when no term needs one)."""
-    check_config(config)
+    check_config(config, RANGES)
     t = config.train
     weights = perceptual_terms(config)
-    for name, value in weights.items():
-        checks.real(f"train.{name}", value, 0.0, 1e6)
     if t.prior_latents not in PRIOR_LATENTS:
         raise DeepFaceGenError(
             f"train.prior_latents must be one of {', '.join(PRIOR_LATENTS)}; "
@@ -301,7 +313,7 @@ DEFAULTS = {
         "latent_components": 0,
     },
 }
-TASK = Task("training VAE", DEFAULTS, _prepare, _init_state, _source, _setup, _export)
+TASK = Task("training VAE", DEFAULTS, _prepare, _init_state, _source, _setup, _export, RANGES)
 
 
 # Train a conditional VAE per a config in a workdir (``loop.train``'s arguments).

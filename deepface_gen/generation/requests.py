@@ -94,6 +94,18 @@ def check_options(options: Any) -> Any:
     return replace(options, **checked)
 
 
+def steps_option() -> Any:
+    """The ``steps`` option every request that may optimize shares."""
+    help = "optimization steps (refine, optimize; default: the render's own)"
+    return option(None, help, low=1, high=checks.MAX_STEPS)
+
+
+def guidance_option() -> Any:
+    """The ``guidance`` option generate and edit share."""
+    help = "weight of the classifier seeing the named attributes (0: off)"
+    return option(defaults.GUIDANCE, help, low=0.0, high=checks.MAX_GUIDANCE)
+
+
 RENDER_HELP = (
     "net: one pass of the learned inverter; refine: optimize its input; optimize: pixels "
     "with hand-made priors"
@@ -129,12 +141,7 @@ class GenerateOptions:
         "how target activations are made from the description",
         choices=defaults.METHODS,
     )
-    steps: int | None = option(
-        None,
-        "optimization steps (refine, optimize; default: the render's own)",
-        low=1,
-        high=checks.MAX_STEPS,
-    )
+    steps: int | None = steps_option()
     temperature: float = option(
         defaults.TEMPERATURE,
         "diversity: 0 gives the cGMM's mean prediction",
@@ -151,12 +158,7 @@ class GenerateOptions:
         "start inversion from the mean face, or a VAE sample (the hybrid)",
         choices=defaults.INITS,
     )
-    guidance: float = option(
-        defaults.GUIDANCE,
-        "weight of the classifier seeing the named attributes (0: off)",
-        low=0.0,
-        high=checks.MAX_GUIDANCE,
-    )
+    guidance: float = guidance_option()
     render: str | None = option(
         None,
         f"{RENDER_HELP} (default: {defaults.RENDER} where the "
@@ -199,18 +201,8 @@ class EditOptions:
 
     layer: str | None = option(None, "the layer edited (default: the cGMM's)")
     seed: int = option(0, "the optimizers' jitter", low=0, high=checks.MAX_SEED)
-    steps: int | None = option(
-        None,
-        "optimization steps (optimize, refine; default: the render's own)",
-        low=1,
-        high=checks.MAX_STEPS,
-    )
-    guidance: float = option(
-        defaults.GUIDANCE,
-        "weight of the classifier seeing the named attributes (0: off)",
-        low=0.0,
-        high=checks.MAX_GUIDANCE,
-    )
+    steps: int | None = steps_option()
+    guidance: float = guidance_option()
     smoothness: float = option(
         defaults.EDIT_SMOOTHNESS,
         "total variation of the change (optimize; 0: none)",

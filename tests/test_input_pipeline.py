@@ -81,6 +81,10 @@ def test_a_process_reads_only_its_rows_and_they_are_the_whole_batchs(exported, t
         glued = np.concatenate([getattr(first, name), getattr(second, name)])
         np.testing.assert_array_equal(glued, getattr(whole, name), err_msg=name)
     assert len({image.tobytes() for image in whole.images}) == 6  # the stand-in is another
+    # A batch over several epochs of a small folder, its rows read by many threads at once.
+    tiny = ip.celeba_folder(root, "train", size=24, batch_size=3 * src.num_examples + 1, seed=0)
+    with pytest.warns(UserWarning):
+        assert len(tiny.batch(0)) == 3 * src.num_examples + 1
 
 
 def test_csv_source_and_errors(exported, tmp_path):

@@ -181,7 +181,10 @@ class FileSource:
                             if math.gcd(s, len(paths)) == 1)  # fmt: skip
 
     def _order(self, epoch: int) -> np.ndarray:
-        if epoch not in self._orders:
+        # Read by the reader threads at once: the order is returned from this call, never
+        # looked up again in a cache another thread may just have replaced.
+        order = self._orders.get(epoch)
+        if order is None:
             n = self.num_examples
             order = (
                 np.asarray(jax.random.permutation(jax.random.fold_in(self._key, epoch), n))
@@ -191,7 +194,7 @@ class FileSource:
             # Two epochs (a batch may straddle them); memory stays flat.
             kept = {e: o for e, o in self._orders.items() if e == epoch - 1}
             self._orders = {**kept, epoch: order}
-        return self._orders[epoch]
+        return order
 
     def _load(self, index: int) -> np.ndarray | None:
         if index in self.skipped:  # known unreadable: not read again

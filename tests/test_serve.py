@@ -250,6 +250,9 @@ def _noise_png(side: int) -> bytes:
         ("ok", {"attrs": "+smiling", "strength": "99"}, 400, "strength", "-10 to 10"),
         ("ok", {"attrs": "+smiling", "steps": "500"}, 400, "steps", "at most 20"),
         ("ok", {"attrs": "+smiling", "render": "paint"}, 400, "render", "unknown render"),
+        # The form's options are EditOptions' own, ranges included.
+        ("ok", {"attrs": "+smiling", "smoothness": "-1"}, 400, "smoothness", "from 0"),
+        ("ok", {"attrs": "+smiling", "guidance": "nan"}, 400, "guidance", "finite"),
         ("ok", {}, 422, "attrs", "required"),
         ("ok", {"attrs": "+smiling", "align": "maybe"}, 400, "align", "use auto, on, off"),
     ],

@@ -53,31 +53,25 @@ class EditedPortraits(NamedTuple):
 
 
 def check_edit(
-    generator: FaceGenerator,
-    description: Description,
-    render: str | None,
-    steps: int | None,
-    seed: int,
-    guidance: float,
-) -> tuple[AttributeSpec, str]:
+    generator: FaceGenerator, description: Description, options: EditOptions
+) -> tuple[AttributeSpec, EditOptions]:
     """``edit``'s options that do not need the portrait, checked: (the parsed
-    description, the render mode to use), or the error ``edit`` would raise."""
+    description, the options checked with the render mode resolved), or the error
+    ``edit`` would raise."""
     spec = parse_descriptions(description, generator.known_attributes)[0]
-    render = generator.resolve_render(render, defaults.EDIT_RENDER, choices=defaults.EDIT_RENDERS)
-    if steps is not None:
-        checks.whole("steps", steps, 1, checks.MAX_STEPS)
-    checks.whole("seed", seed, 0, checks.MAX_SEED)
-    checks.real("guidance", guidance, 0.0, checks.MAX_GUIDANCE)
-    return spec, render
+    checked = options.check()
+    render = generator.resolve_render(
+        checked.render, defaults.EDIT_RENDER, choices=defaults.EDIT_RENDERS
+    )
+    return spec, replace(checked, render=render)
 
 
-def check_strengths(strengths: Sequence[float], smoothness: float) -> tuple[list[float], float]:
-    """The strengths (at least one, each within the limit) and the smoothness, checked."""
+def check_strengths(strengths: Sequence[float]) -> list[float]:
+    """The strengths: at least one, each within the limit."""
     if not len(strengths):
         raise DeepFaceGenError("edit needs at least one strength")
     limit = checks.MAX_EDIT_STRENGTH
-    strengths = [checks.real("strength", v, -limit, limit) for v in strengths]
-    return strengths, checks.real("smoothness", smoothness, 0.0, 1e4)
+    return [checks.real("strength", v, -limit, limit) for v in strengths]
 
 
 def edit_portraits(
@@ -90,9 +84,8 @@ def edit_portraits(
 ) -> EditedPortraits:
     """``FaceGenerator.edit``'s work (its arguments), with each portrait's domain distance
     beside the images instead of a warning."""
-    o = options
-    spec, render = check_edit(generator, description, o.render, o.steps, o.seed, o.guidance)
-    strengths, smoothness = check_strengths(strengths, o.smoothness)
+    spec, o = check_edit(generator, description, options)
+    strengths, render = check_strengths(strengths), o.render
     if len(images) == 0:
         raise DeepFaceGenError("edit needs at least one portrait")
     cgmm = generator.cgmm
@@ -111,8 +104,7 @@ def edit_portraits(
     if render == "change":
         out = renderers.render_change(generator.inverter, pixels, seen[layer], target, k)
     else:
-        checked = replace(o, render=render, smoothness=smoothness)
-        out = _render_edit(generator, pixels, target, spec, scale, checked, quiet)
+        out = _render_edit(generator, pixels, target, spec, scale, o, quiet)
     return EditedPortraits(out.reshape(count, k, *out.shape[1:]), distances, threshold)
 
 

@@ -197,14 +197,12 @@ class FaceGenerator:
     def _settings(self, steps: int | None) -> inversion.RenderSettings:
         return renderers.pixel_settings(self.settings, steps)
 
-    def check_edit(
-        self, description: Description, render: str | None = None, steps: int | None = None,
-        seed: int = 0, guidance: float = defaults.GUIDANCE,
-    ) -> tuple[AttributeSpec, str]:  # fmt: skip
+    def check_edit(self, description: Description, **options) -> tuple[AttributeSpec, str]:
         """Check ``edit``'s options that do not need the portrait (the description
-        against what this model knows, the render mode, steps, seed, guidance): the
-        parsed description and the render mode to use, or the error ``edit`` would raise."""
-        return editing.check_edit(self, description, render, steps, seed, guidance)
+        against what this model knows, and ``EditOptions`` by name): the parsed
+        description and the render mode to use, or the error ``edit`` would raise."""
+        spec, checked = editing.check_edit(self, description, EditOptions.named(**options))
+        return spec, checked.render
 
     def edit(self, images: np.ndarray, description: Description,
              strengths: Sequence[float] = (defaults.EDIT_STRENGTH,),

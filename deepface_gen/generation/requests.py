@@ -223,6 +223,10 @@ class EditOptions:
         """Options given by name, an unknown name refused with the list of known ones."""
         return _named(cls, "edit", options)
 
+    def check(self) -> EditOptions:
+        """These options in their ranges and among their choices (``check_options``)."""
+        return check_options(self)
+
 
 def _named(cls, what: str, options: dict):
     known = [f.name for f in fields(cls)]

@@ -3,6 +3,7 @@ each padded to a bucket size (``batching``) so a warmed server compiles nothing 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -12,6 +13,7 @@ from tqdm.auto import tqdm
 from deepface_gen.batching import bucket, buckets
 from deepface_gen.cgmm import domain
 from deepface_gen.generation.generator import FaceGenerator, GenerationPlan
+from deepface_gen.generation.requests import EditOptions
 from deepface_gen.serving.engine import Runner
 
 
@@ -29,14 +31,11 @@ class EditJob:
     name: str
     attrs: str
     strengths: tuple[float, ...]
-    seed: int
-    steps: int | None
-    guidance: float
-    render: str | None
+    options: EditOptions
 
     @property
     def group(self) -> tuple:
-        return (self.attrs, self.strengths, self.seed, self.steps, self.guidance, self.render)
+        return (self.attrs, self.strengths, self.options)
 
 
 @dataclass(frozen=True)
@@ -67,10 +66,8 @@ def runners(generator: FaceGenerator) -> dict[str, Runner]:
     def edit(jobs: Sequence[EditJob]) -> list[EditResult]:
         first = jobs[0]
         faces = _pad(np.stack([job.face for job in jobs]))
-        report = generator.edit_report(
-            faces, first.attrs, first.strengths, seed=first.seed, steps=first.steps,
-            guidance=first.guidance, render=first.render,
-        )  # fmt: skip
+        options = dataclasses.asdict(first.options)
+        report = generator.edit_report(faces, first.attrs, first.strengths, **options)
         names = [job.name for job in jobs] + [f"padding#{i}" for i in range(len(faces) - len(jobs))]
         messages = report.messages(names)
         return [EditResult(report.images[i], messages[i]) for i in range(len(jobs))]
@@ -114,6 +111,7 @@ def warm(
         bar.update(1)
     for strengths in ((1.0,), (0.0, 1.0, 2.0, 3.0)):  # one strength, and the page's strip
         bar.set_postfix_str(f"edit, {len(strengths)} strengths")
-        jobs["edit"]([EditJob(face, "warm-up", "smiling", strengths, 0, edit_steps, 1.0, None)])
+        options = EditOptions(steps=edit_steps)
+        jobs["edit"]([EditJob(face, "warm-up", "smiling", strengths, options)])
         bar.update(1)
     bar.close()

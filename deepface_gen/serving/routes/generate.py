@@ -3,10 +3,8 @@ where one pass of the learned inverter draws them."""
 
 from __future__ import annotations
 
-import dataclasses
 import time
-import typing
-from typing import Annotated, Any
+from typing import Annotated
 
 import numpy as np
 from fastapi import APIRouter, Query, Request
@@ -19,19 +17,8 @@ from deepface_gen.generation.generator import GenerateOptions, GenerationPlan
 from deepface_gen.io.images import resize
 from deepface_gen.serving import codecs
 from deepface_gen.serving.refusals import checked
+from deepface_gen.serving.routes.options import model_fields
 from deepface_gen.serving.service import Service
-
-
-def _option_fields(options: type) -> dict[str, Any]:
-    """A request model's fields from a library options dataclass: the same names,
-    types, defaults and descriptions (``requests.option``), so an option added there is
-    a request field here, documented at /docs."""
-    hints = typing.get_type_hints(options)
-    return {
-        f.name: (hints[f.name], Field(default=f.default, description=f.metadata.get("help")))
-        for f in dataclasses.fields(options)
-    }
-
 
 # The options of ``deepface-gen generate``, by the same names (``--vae`` excepted: a
 # server does not open paths its clients name); strict: true is not 1, "4" not 4.
@@ -39,7 +26,7 @@ GenerateRequest = create_model(
     "GenerateRequest",
     __config__=ConfigDict(extra="forbid", strict=True),
     attrs=(str | dict[str, float], Field(description='e.g. "smiling woman" or {"Smiling": 1}')),
-    **_option_fields(GenerateOptions),
+    **model_fields(GenerateOptions),
     size=(int | None, Field(default=None, description="side of the returned images")),
 )
 GENERATE_FIELDS = tuple(GenerateRequest.model_fields)

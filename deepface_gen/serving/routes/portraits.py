@@ -4,21 +4,27 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import Response
 
 from deepface_gen import checks
 from deepface_gen.generation import defaults
+from deepface_gen.generation.requests import EditOptions
 from deepface_gen.serving import codecs
 from deepface_gen.serving.jobs import EditJob
 from deepface_gen.serving.refusals import RequestError, checked
+from deepface_gen.serving.routes.options import form_of
 from deepface_gen.serving.service import Service
 
-EDIT_FIELDS = ("image", "attrs", "strength", "sweep", "seed", "steps", "guidance", "render",
-               "align", "face")  # fmt: skip
+# The edit's own options come from the library's EditOptions (its layer is the cGMM's
+# own: a client does not choose it).
+EDIT_FORM = form_of(EditOptions, skip=("layer",))
+EDIT_FIELDS = ("image", "attrs", "strength", "sweep", "align", "face",
+               *(f.name for f in dataclasses.fields(EditOptions) if f.name != "layer"))  # fmt: skip
 
 
 def strengths_of(service: Service, strength: float | None, sweep: str | None) -> tuple[float, ...]:
@@ -48,12 +54,9 @@ def _add_edit(routes: APIRouter, service: Service) -> None:
         request: Request,
         image: Annotated[UploadFile, File()],
         attrs: Annotated[str, Form()],
+        options: Annotated[EditOptions, Depends(EDIT_FORM)],
         strength: Annotated[float | None, Form()] = None,
         sweep: Annotated[str | None, Form()] = None,
-        seed: Annotated[int, Form()] = 0,
-        steps: Annotated[int | None, Form()] = None,
-        guidance: Annotated[float, Form()] = defaults.GUIDANCE,
-        render: Annotated[str | None, Form()] = None,
         align: Annotated[str, Form()] = "auto",
         face: Annotated[int, Form(ge=0, le=99)] = 0,
         paste: Annotated[bool, Form()] = True,
@@ -66,13 +69,13 @@ def _add_edit(routes: APIRouter, service: Service) -> None:
         face's square itself)."""
         started = time.perf_counter()
         strengths = strengths_of(service, strength, sweep)
-        service.check_steps(steps)
+        service.check_steps(options.steps)
         spec, used_render = checked(
-            lambda: generator.check_edit(attrs, render, steps, seed, guidance), EDIT_FIELDS
+            lambda: generator.check_edit(attrs, **dataclasses.asdict(options)), EDIT_FIELDS
         )
         picture, name = await service.read_upload(image, EDIT_FIELDS)
         portrait = await service.portrait(picture, name, align, face, EDIT_FIELDS)
-        job = EditJob(portrait.crop, name, attrs, strengths, seed, steps, guidance, render)
+        job = EditJob(portrait.crop, name, attrs, strengths, options)
         result = await service.wait(service.submit(request, "edit", job, job.group, 1))
         if format == "png":
             captions = ["input"] + [f"s={v:g}" for v in strengths]

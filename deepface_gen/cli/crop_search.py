@@ -7,24 +7,16 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from deepface_gen import checks
 from deepface_gen.cli import common
 
 
 def run(args: argparse.Namespace) -> int:
-    import numpy as np
-
     from deepface_gen.analysis.crops import CropGrid, search_crops
-    from deepface_gen.analysis.drawing import colour_bar, heat_map, outline
     from deepface_gen.attributes import as_spec
-    from deepface_gen.cgmm import domain
-    from deepface_gen.io.images import (
-        atomic_write_bytes,
-        make_grid,
-        read_image,
-        resize,
-        write_image,
-    )
+    from deepface_gen.io.images import atomic_write_bytes, read_image, write_image
     from deepface_gen.models.classifier import load_classifier
 
     spec = as_spec(args.by)
@@ -36,6 +28,29 @@ def run(args: argparse.Namespace) -> int:
     classifier = load_classifier(args.model)
     classifier.require_known(spec.values, "--by")
     result = search_crops(classifier, read_image(args.photo), spec, grid)
+    heat = result.heat(grid)
+    print(f"wrote {write_image(args.out, _sheet(args, result, grid, heat))}")
+    summary = _summary(args, result, grid, heat)
+    summary["best"].update(_domain_note(classifier, result.best_crop))
+    print(
+        f"best crop {summary['best']['score']:+.3f} vs centre crop "
+        f"{summary['centre_crop_score']:+.3f} ({len(result.scores)} crops, "
+        f"{result.crops_per_second:.0f} crops/s)"
+    )
+    if args.crop_out:
+        print(f"wrote {write_image(args.crop_out, result.best_crop)}")
+    if args.json:
+        atomic_write_bytes(args.json, json.dumps(summary, indent=2).encode())
+        print(f"wrote {args.json}")
+    return 0
+
+
+def _sheet(args: argparse.Namespace, result, grid, heat) -> np.ndarray:
+    """The photo with the best (red) and centre crops outlined, both crops, and a heat map
+    per scale over one labelled colour bar."""
+    from deepface_gen.analysis.drawing import colour_bar, heat_map, outline
+    from deepface_gen.io.images import make_grid, resize
+
     side = 160
     photo = outline(result.photo, result.corners(result.centre), colour=(160, 160, 160))
     photo = outline(photo, result.corners(result.best), colour=(255, 0, 0))
@@ -44,7 +59,6 @@ def run(args: argparse.Namespace) -> int:
     panel = np.full((side, side, 3), 255, np.uint8)
     small = resize(photo, (max(1, round(h * scale)), max(1, round(w * scale))))
     panel[: small.shape[0], : small.shape[1]] = small
-    heat = result.heat(grid)
     low, high = float(result.scores.min()), float(result.scores.max())
     tiles = [
         panel,
@@ -63,9 +77,13 @@ def run(args: argparse.Namespace) -> int:
     page = np.full((sheet.shape[0] + bar.shape[0], sheet.shape[1], 3), 255, np.uint8)
     page[: sheet.shape[0]] = sheet
     page[sheet.shape[0] :, : bar.shape[1]] = bar
-    print(f"wrote {write_image(args.out, page)}")
+    return page
+
+
+def _summary(args: argparse.Namespace, result, grid, heat) -> dict:
+    """The search's numbers, as --json writes them."""
     side_px, cx, cy, angle = (float(v) for v in result.params[result.best])
-    summary = {
+    return {
         "by": args.by,
         "crops": len(result.scores),
         "crops_per_second": result.crops_per_second,
@@ -81,29 +99,27 @@ def run(args: argparse.Namespace) -> int:
         "photo_size_searched": list(result.photo.shape[:2]),
         "heat": {f"{s:g}": h_.round(4).tolist() for s, h_ in zip(grid.scales, heat, strict=True)},
     }
+
+
+def _domain_note(classifier, crop: np.ndarray) -> dict:
+    """The best crop's domain distance and whether it lies in the model's domain (a
+    warning where it does not); nothing where the model has no calibrated threshold."""
+    from deepface_gen.cgmm import domain
+
     check = domain.load_for(classifier)  # (cGMM, threshold), or None: nothing to say
-    if check is not None:
-        distance = float(domain.domain_distance(classifier, check[0], result.best_crop[None])[0])
-        summary["best"].update(domain_distance=round(distance, 3), in_domain=distance <= check[1])
-        if distance > check[1]:
-            print(
-                f"deepface-gen: warning: the best crop lies outside what this model was trained "
-                f"on (domain distance {distance:.1f}, threshold {check[1]:.1f}): its score is "
-                "unreliable. Crops framed like the model's training portraits (scales near 1, "
-                "or a photo's aligned face) are read more faithfully",
-                file=sys.stderr,
-            )
-    print(
-        f"best crop {summary['best']['score']:+.3f} vs centre crop "
-        f"{summary['centre_crop_score']:+.3f} ({len(result.scores)} crops, "
-        f"{result.crops_per_second:.0f} crops/s)"
-    )
-    if args.crop_out:
-        print(f"wrote {write_image(args.crop_out, result.best_crop)}")
-    if args.json:
-        atomic_write_bytes(args.json, json.dumps(summary, indent=2).encode())
-        print(f"wrote {args.json}")
-    return 0
+    if check is None:
+        return {}
+    cgmm, threshold = check
+    distance = float(domain.domain_distance(classifier, cgmm, crop[None])[0])
+    if distance > threshold:
+        print(
+            f"deepface-gen: warning: the best crop lies outside what this model was trained "
+            f"on (domain distance {distance:.1f}, threshold {threshold:.1f}): its score is "
+            "unreliable. Crops framed like the model's training portraits (scales near 1, "
+            "or a photo's aligned face) are read more faithfully",
+            file=sys.stderr,
+        )
+    return {"domain_distance": round(distance, 3), "in_domain": distance <= threshold}
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -147,13 +147,7 @@ def add_request_options(
         kind: object = str
         if meta.get("low") is not None:
             kind = (whole if kinds[item.name] is int else real)(meta["low"], meta["high"])
-        shown = (
-            ""
-            if default is None
-            else f" (default {default:g})"
-            if kind is not str
-            else (f" (default {default})")
-        )
+        shown = "" if default is None else f" (default {default:{'g' if kind is not str else ''}})"
         p.add_argument(
             f"--{item.name.replace('_', '-')}",
             type=kind,

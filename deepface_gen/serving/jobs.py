@@ -47,12 +47,12 @@ class EditResult:
 @dataclass(frozen=True)
 class ScoreResult:
     probabilities: np.ndarray  # (A,) over the classifier's attributes
-    distance: float | None  # domain distance (None: the model has no calibrated threshold)
-    threshold: float | None
+    distance: float  # domain distance (``cgmm/domain.py``)
+    threshold: float | None  # None: the model has no calibrated threshold
 
     def warning(self, name: str) -> str | None:
         """Why this image's scores are unreliable, or None where it lies in the domain."""
-        if self.distance is None or self.threshold is None or self.distance <= self.threshold:
+        if self.threshold is None or self.distance <= self.threshold:
             return None
         return domain.out_of_domain_message(name, self.distance, self.threshold)
 
@@ -75,14 +75,10 @@ def runners(generator: FaceGenerator) -> dict[str, Runner]:
     def score(faces: Sequence[np.ndarray]) -> list[ScoreResult]:
         layer, threshold = generator.cgmm.layer, generator.domain_threshold
         seen = generator.classifier.outputs(_pad(np.stack(faces)), taps=(layer,))
-        distances = (
-            [None] * len(faces)
-            if threshold is None
-            else domain.activation_distance(generator.cgmm, seen[layer])
-        )
+        distances = domain.activation_distance(generator.cgmm, seen[layer])
         return [
-            ScoreResult(seen["probabilities"][i], None if d is None else float(d), threshold)
-            for i, d in zip(range(len(faces)), distances, strict=False)
+            ScoreResult(seen["probabilities"][i], float(distances[i]), threshold)
+            for i in range(len(faces))
         ]
 
     return {"generate": generate, "edit": edit, "score": score}

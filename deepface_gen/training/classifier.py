@@ -74,7 +74,7 @@ RANGES = {
 
 def check_config(config: Config) -> None:
     """The shared checks, and the classifier's enumerations and sizes, before any work."""
-    loop.check_config(config, RANGES)
+    loop.check_config(config)
     m = config.model
     for key, allowed in (("backbone", BACKBONES), ("dtype", DTYPES)):
         if m[key] not in allowed:

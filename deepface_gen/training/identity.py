@@ -127,7 +127,7 @@ RANGES = {
 
 
 def _prepare(config: Config) -> tuple[VGGConfig, EmbeddingConfig]:
-    check_config(config, RANGES)
+    check_config(config)
     return architecture(config)
 
 

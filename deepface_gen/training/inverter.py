@@ -137,7 +137,7 @@ RANGES = {
 
 def check_inverter_config(config: Config, classifier: Classifier) -> None:
     """Refuse settings the trainer cannot run, before anything is created."""
-    check_config(config, RANGES)
+    check_config(config)
     t = config.train
     if config.data.size != classifier.input_size:
         raise DeepFaceGenError(

@@ -324,12 +324,10 @@ def _flat(tree: dict, prefix: str = "") -> dict:
     return out
 
 
-def check_config(config: Config, ranges: dict[str, tuple[float, float]] | None = None) -> None:
-    """Refuse, before anything is created, settings no trainer can run: any setting
-    outside its range (``LOOP_RANGES`` and the task's ``ranges``), a batch that does not
-    divide over the devices. Types are already checked when the overrides are applied
-    (``config.apply_overrides``)."""
-    check_ranges(config, {**LOOP_RANGES, **(ranges or {})})
+def check_config(config: Config) -> None:
+    """Refuse, before anything is created, a batch that does not divide over the
+    devices. Types are checked when the overrides are applied (``config.apply_overrides``)
+    and ranges by ``train`` before the task's ``prepare`` (``check_ranges``)."""
     t = config.train
     devices = jax.device_count()
     if t.batch_size % devices:

@@ -130,7 +130,7 @@ RANGES = {
 def check_vae_config(config: Config) -> Classifier | None:
     """Refuse settings the trainer cannot run, before anything is created; returns the
     frozen classifier the perceptual terms read (None when no term needs one)."""
-    check_config(config, RANGES)
+    check_config(config)
     t = config.train
     weights = perceptual_terms(config)
     if t.prior_latents not in PRIOR_LATENTS:

@@ -140,9 +140,7 @@ def _add_score(routes: APIRouter, service: Service) -> None:
                     "probabilities": {
                         a: round(float(result.probabilities[index[a]]), 4) for a in known
                     },
-                    "domain_distance": None
-                    if result.distance is None
-                    else round(result.distance, 3),
+                    "domain_distance": round(result.distance, 3),
                     "warning": result.warning(name),
                 }
                 for (_, name), result in zip(pictures, results, strict=True)

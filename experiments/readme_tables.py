@@ -330,6 +330,22 @@ def cost() -> str:
     return _table(header, rows)
 
 
+def render_cost() -> str:
+    """Seconds a face per render mode, cold and warm, from bench_generate's cost section
+    (``--cost-only`` re-measures it alone)."""
+    report = _load("generation.json")
+    rows = []
+    for mode, c in report["cost"].items():
+        if not isinstance(c, dict):
+            continue
+        batched = next((f"{v:.3g} ({k.rsplit('_', 1)[1]})" for k, v in c.items()
+                        if k.startswith("faces_per_second_batched_")), "")  # fmt: skip
+        rows.append([mode, f"{c['seconds_per_face_cold']:.2f} s",
+                     f"{c['seconds_per_face_warm']:.3f} s", batched])  # fmt: skip
+    header = ["render", "first face (compiling)", "warm, 1 face", "warm faces/s (batch)"]
+    return f"*Measured on: {report['device']}.*\n\n" + _table(header, rows)
+
+
 def invert_vgg16() -> str:
     """Real-photo inversion with VGG16 per layer."""
     report = _load("invert_vgg16.json")
@@ -339,18 +355,28 @@ def invert_vgg16() -> str:
 
 
 def render_loop_speed() -> str:
-    """The render loop against a plain hand-written JAX loop doing the same work."""
+    """The render loop in each form against the plainest JAX loop and PyTorch eager."""
     rows = []
     for path in sorted(RESULTS.glob("invert_speed_*.json")):
         r = json.loads(path.read_text())
         s = r["speed"]
-        rows.append([r["device"], f"{s['render_same_work']['ms_per_step']:.3g}",
-                     f"{s['render_sweep_settings']['ms_per_step']:.3g}",
-                     f"{s['reference_loop']['ms_per_step']:.3g}",
-                     f"{s['ratio_render_to_reference']:.2f}"])  # fmt: skip
-    header = ["device", "render loop (same work), ms/step",
-              "render loop (pyramid + priors), ms/step", "plain JAX loop, ms/step",
-              "ratio"]  # fmt: skip
+        # Runs before the stepped form had one loop form, chunks, as render_same_work.
+        chunks = s.get("render_chunks", s.get("render_same_work"))
+        stepped = s.get("render_steps")
+        torch = s.get("pytorch_eager")
+        rows.append([
+            r["device"], s.get("auto_form", "chunks"),
+            f"{stepped['ms_per_step']:.3g}" if stepped else "",
+            f"{chunks['ms_per_step']:.3g}",
+            f"{s['render_sweep_settings']['ms_per_step']:.3g}",
+            f"{s['reference_loop']['ms_per_step']:.3g}",
+            f"{torch['ms_per_step']:.3g}" if torch else "",
+            f"{s['ratio_render_to_reference']:.2f}",
+            f"{s['ratio_render_to_pytorch']:.2f}" if torch else "",
+        ])  # fmt: skip
+    header = ["device", "form chosen", "one call a step, ms/step", "chunks, ms/step",
+              "chosen form with pyramid + priors, ms/step", "plain JAX loop, ms/step",
+              "PyTorch eager, ms/step", "chosen / plain JAX", "chosen / PyTorch"]  # fmt: skip
     return _table(header, rows)
 
 
@@ -634,6 +660,7 @@ RENDERERS: dict[str, Callable[[], str]] = {
         variety,
         generation_per_attribute,
         cost,
+        render_cost,
         invert_vgg16,
         render_loop_speed,
         starter_eval,

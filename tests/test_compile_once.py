@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import jax
 import numpy as np
 import pytest
 
@@ -78,3 +79,49 @@ def test_any_step_count_runs_on_a_few_programs():
     lengths = {n for total in range(1, 300) for n in chunk_lengths(total, 25)}
     assert lengths == {25, 16, 8, 4, 2, 1}  # log2(25) + 1 programs cover every count
     assert all(sum(chunk_lengths(total, 25)) == total for total in range(1, 300))
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [FAST, dataclasses.replace(FAST, pyramid_levels=1, optimizer="momentum", anchor_weight=1.0)],
+    ids=["pyramid-adam-jitter", "pixels-momentum-anchor"],
+)
+def test_both_loop_forms_take_the_same_steps(gen, settings):
+    clf = gen.classifier
+    start = inversion.noisy_start(gen.cgmm.mean_image, 2, jax.random.key(2))
+    target = clf.apply(np.full((1, 16, 16, 3), 60.0), taps=("conv2_1",))["conv2_1"]
+    objective = inversion.feature_match("conv2_1", target)
+    stepped, stepped_history = inversion.render(
+        clf, objective, start, jax.random.key(0), dataclasses.replace(settings, loop="steps")
+    )
+    chunked, chunked_history = inversion.render(
+        clf, objective, start, jax.random.key(0), dataclasses.replace(settings, loop="chunks")
+    )
+    assert stepped_history.shape == chunked_history.shape == (3, 2)  # start + 2 chunks of 4
+    assert stepped_history[-1].max() < stepped_history[0].min()  # both optimize
+    np.testing.assert_allclose(stepped_history, chunked_history, rtol=1e-3)
+    assert np.abs(stepped - chunked).max() < 0.5  # 0-255 scale: the same image
+
+
+def test_the_stepped_loop_runs_any_step_count_on_one_program(gen):
+    stepped = dataclasses.replace(FAST, loop="steps")
+    image = np.full((16, 16, 3), 90, np.uint8)
+    gen_stepped = dataclasses.replace(gen, settings=stepped)
+    gen_stepped.invert(image, seed=0)
+    with count_compiles() as c:
+        for steps in (3, 7, 13):  # chunked: 2+1, 4+2+1, 3x4+1 (new programs)
+            dataclasses.replace(gen, settings=dataclasses.replace(stepped, steps=steps)).invert(
+                image, seed=1
+            )
+    assert c.count == 0
+
+
+def test_the_loop_form_is_chosen_per_backend_and_checked():
+    from deepface_gen.inversion.render import loop_form
+
+    auto = inversion.RenderSettings()
+    assert loop_form(auto, "cpu") == "steps"
+    assert loop_form(auto, "gpu") == loop_form(auto, "tpu") == "chunks"
+    assert loop_form(dataclasses.replace(auto, loop="chunks"), "cpu") == "chunks"
+    with pytest.raises(ValueError, match="unknown loop form 'fast'; use auto or chunks or steps"):
+        inversion.RenderSettings(loop="fast")

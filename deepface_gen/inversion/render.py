@@ -3,9 +3,14 @@ minimize an objective.
 
 Pixels (N, S, S, 3) on the 0-255 scale, Adam or Mahendran & Vedaldi's momentum
 scheme, natural-image priors, jitter, a box constraint, and a final polish without
-jitter at a tenth of the rate. The loop runs inside jit (``lax.fori_loop``) in
-chunks, so progress can be reported; images in a batch are optimized
-independently (every loss is per image).
+jitter at a tenth of the rate. Images in a batch are optimized independently
+(every loss is per image). Progress is reported every chunk of steps.
+
+Two loop forms do the same steps (``RenderSettings.loop``): on an accelerator a
+chunk runs inside one jitted ``lax.fori_loop``, so the device never waits on the
+host between steps; on a CPU each step is its own jitted call, because XLA's CPU
+backend runs a convolution step inside a while loop about twice as slowly as the
+same step alone (``experiments/invert_vgg16.py --speed-only`` measures both).
 
 Compiled once: the step function is a module-level ``jax.jit`` whose static
 arguments are the network's architecture (a hashable Flax module and its
@@ -13,9 +18,9 @@ preprocessing) and the loop's *structure* (:class:`Plan`: optimizer kind, pyrami
 depth, the objective's kinds and layers). Everything else (network weights,
 targets, directions, objective and prior weights, learning rate, step counts,
 jitter, keys) is an argument, so a new description, seed, guidance or strength at
-the same batch size runs the program already compiled. (A step count that is not a
-whole number of chunks runs the rest as powers of two: at most log2(chunk) more
-programs, each compiled once.)
+the same batch size runs the program already compiled. (In the chunked form, a step
+count that is not a whole number of chunks runs the rest as powers of two: at most
+log2(chunk) more programs, each compiled once; the stepped form has one program.)
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ from deepface_gen.inversion import parameterizations, priors, transforms
 from deepface_gen.inversion.objectives import HEAD_OUTPUTS, Objective
 
 OPTIMIZERS = ("adam", "mv", "momentum")
+LOOP_FORMS = ("auto", "chunks", "steps")
 POLISH_RATE = 0.1  # the polish phase runs at this fraction of the learning rate
 
 
@@ -54,7 +60,10 @@ class RenderSettings:
     polish_steps: int = 20  # final steps without jitter at 0.1x the rate
     alpha_weight: float = 1.0
     tv_weight: float = 1.0
-    chunk: int = 25  # steps per jitted call (progress granularity)
+    chunk: int = 25  # steps between progress reports (and per jitted call when chunked)
+    # "chunks" (fori_loop on the device), "steps" (one jitted call a step), or "auto":
+    # steps on a CPU, chunks elsewhere (see the module docstring)
+    loop: str = "auto"
     pyramid_levels: int = 4  # >1: optimize a Laplacian pyramid (coarse-to-fine) over the start
     anchor_weight: float = 0.0  # pull towards the start where the objective is indifferent
     change_tv_weight: float = 0.0  # total variation of (image - start): smooth edits only
@@ -62,6 +71,8 @@ class RenderSettings:
     def __post_init__(self) -> None:
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"unknown optimizer {self.optimizer!r}; use {' or '.join(OPTIMIZERS)}")
+        if self.loop not in LOOP_FORMS:
+            raise ValueError(f"unknown loop form {self.loop!r}; use {' or '.join(LOOP_FORMS)}")
         if self.steps < 1 or self.polish_steps < 0 or self.chunk < 1:
             raise ValueError(
                 f"steps must be >= 1, polish_steps >= 0 and chunk >= 1 "
@@ -218,22 +229,18 @@ def _objective_value(module, preprocessing, plan, net_params, objective, params,
 def begin(module, preprocessing, plan: Plan, net_params, objective, hyper):
     """The first carry (parameters, optimizer state) and the objective (without
     priors) at the start, per image."""
-    params = _initial(plan, hyper)
+    # Projected (a no-op on a valid start) so the carry never aliases the start, which
+    # the stepped loop donates each step.
+    params = _project(plan, _initial(plan, hyper), hyper)
     carry = (params, _scale_by(plan.optimizer).init(params))
     value = _objective_value(module, preprocessing, plan, net_params, objective, params, hyper)
     return carry, value
 
 
-@functools.partial(jax.jit, static_argnames=("module", "preprocessing", "plan", "count"))
-def run_chunk(module, preprocessing, plan: Plan, net_params, objective: Objective, hyper: Hyper,
-              carry, key: jax.Array, first: jax.Array, count: int):  # fmt: skip
-    """``count`` optimization steps from step ``first``; returns the new carry
-    (parameters, optimizer state) and the per-image objective after them.
-
-    ``count`` is static: a loop of known length runs on an accelerator without
-    asking the host whether to go on after every step.
-    """
-    tx = _scale_by(plan.optimizer)
+def _step(module, preprocessing, plan: Plan, net_params, objective: Objective, hyper: Hyper,
+          carry, key: jax.Array, step: jax.Array):  # fmt: skip
+    """One optimization step, number ``step`` of the render: the new carry
+    (parameters, optimizer state)."""
 
     def loss(params, step_key, jittering):
         x = _to_pixels(plan, params, hyper)
@@ -243,19 +250,56 @@ def run_chunk(module, preprocessing, plan: Plan, net_params, objective: Objectiv
         outputs = network_outputs(module, preprocessing, net_params, seen, objective.layers)
         return jnp.sum(objective(outputs) + _priors(x, hyper, plan.priors))
 
-    def body(i, carry):
-        params, opt_state = carry
-        step = first + i
-        main = step < hyper.main_steps
-        grads = jax.grad(loss)(params, jax.random.fold_in(key, step), main)
-        direction, opt_state = tx.update(grads, opt_state, params)
-        rate = jnp.where(main, hyper.learning_rate, POLISH_RATE * hyper.learning_rate)
-        params = jax.tree_util.tree_map(lambda p, d: p - rate * d, params, direction)
-        return _project(plan, params, hyper), opt_state
+    params, opt_state = carry
+    main = step < hyper.main_steps
+    grads = jax.grad(loss)(params, jax.random.fold_in(key, step), main)
+    direction, opt_state = _scale_by(plan.optimizer).update(grads, opt_state, params)
+    rate = jnp.where(main, hyper.learning_rate, POLISH_RATE * hyper.learning_rate)
+    params = jax.tree_util.tree_map(lambda p, d: p - rate * d, params, direction)
+    return _project(plan, params, hyper), opt_state
 
-    params, opt_state = jax.lax.fori_loop(0, count, body, carry)
-    value = _objective_value(module, preprocessing, plan, net_params, objective, params, hyper)
-    return (params, opt_state), value
+
+# The carry is donated: each step updates the parameters and Adam's moments in place.
+run_step = jax.jit(
+    _step, static_argnames=("module", "preprocessing", "plan"), donate_argnames=("carry",)
+)
+objective_value = jax.jit(_objective_value, static_argnames=("module", "preprocessing", "plan"))
+
+
+@functools.partial(jax.jit, static_argnames=("module", "preprocessing", "plan", "count"))
+def run_chunk(module, preprocessing, plan: Plan, net_params, objective: Objective, hyper: Hyper,
+              carry, key: jax.Array, first: jax.Array, count: int):  # fmt: skip
+    """``count`` optimization steps from step ``first`` in one program; returns the
+    new carry and the per-image objective after them.
+
+    ``count`` is static: a loop of known length runs on an accelerator without
+    asking the host whether to go on after every step.
+    """
+    static = (module, preprocessing, plan)
+
+    def body(i, carry):
+        return _step(*static, net_params, objective, hyper, carry, key, first + i)
+
+    carry = jax.lax.fori_loop(0, count, body, carry)
+    return carry, _objective_value(*static, net_params, objective, carry[0], hyper)
+
+
+def run_steps(module, preprocessing, plan: Plan, net_params, objective: Objective, hyper: Hyper,
+              carry, key: jax.Array, first: jax.Array, count: int):  # fmt: skip
+    """The same as :func:`run_chunk`, one jitted call a step (the faster form on a
+    CPU), with one program for every ``count``."""
+    static, first = (module, preprocessing, plan), int(first)
+    for i in range(count):
+        carry = run_step(*static, net_params, objective, hyper, carry, key, first + i)
+    return carry, objective_value(*static, net_params, objective, carry[0], hyper)
+
+
+def loop_form(settings: RenderSettings, platform: str | None = None) -> str:
+    """The loop form ``settings`` asks for, with ``"auto"`` resolved for ``platform``
+    (by default JAX's backend): one call a step on a CPU, chunks elsewhere."""
+    if settings.loop != "auto":
+        return settings.loop
+    return "steps" if (platform or jax.default_backend()) == "cpu" else "chunks"
 
 
 _pixels = jax.jit(_to_pixels, static_argnames=("plan",))
@@ -278,8 +322,8 @@ def render(
     ``.module``, ``.params``, ``.code_scale``, ``.code_high``) the optimized
     parameters are its input instead, starting from the code ``init`` (N, h, w, c),
     and the images are what it draws. Returns the final images (N, S, S, 3)
-    float 0-255 and the per-image objective (without priors) after every compiled
-    call, shape (calls + 1, N) (``chunk_lengths`` says how steps split into calls).
+    float 0-255 and the per-image objective (without priors) at the start and after
+    every chunk, shape (chunks + 1, N) (``chunk_lengths`` says how steps split).
     """
     code, pixel_shape = None, None
     if generator is None:
@@ -296,9 +340,10 @@ def render(
     carry, value = begin(*static, network.params, objective, hyper)
     history = [np.asarray(value)]
     total, done = settings.steps + settings.polish_steps, 0
+    run = run_steps if loop_form(settings) == "steps" else run_chunk
     with tqdm(total=total, unit="step", desc="rendering", disable=quiet) as bar:
         for count in chunk_lengths(total, settings.chunk):
-            carry, value = run_chunk(
+            carry, value = run(
                 *static, network.params, objective, hyper, carry, key,
                 jnp.asarray(done, jnp.int32), count,
             )  # fmt: skip

@@ -51,5 +51,9 @@ def get_config() -> dict:
             "log_every": 25,
             "checkpoint_every": 250,
             "keep_every": 0,  # also keep every checkpoint at a multiple of this (curves)
+            # Every this many steps (0: never), how well the G that would ship redraws
+            # eval_batches held-out batches: the learning curve in metrics.jsonl.
+            "eval_every": 0,
+            "eval_batches": 4,
         },
     }

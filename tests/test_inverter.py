@@ -3,6 +3,7 @@ modes it enables (net and refine) for generate and edit."""
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import jax
@@ -54,7 +55,8 @@ def model_with_inverter(tiny_bundle, tmp_path_factory):
     root = tmp_path_factory.mktemp("inverter")
     model = root / "model"
     shutil.copytree(tiny_bundle, model)
-    bundle = train_inverter(tiny_config(model), root / "work", quiet=True)
+    held_out = ("train.eval_every=2", "train.eval_batches=1")
+    bundle = train_inverter(tiny_config(model, *held_out), root / "work", quiet=True)
     attach(bundle, model)
     return model
 
@@ -113,6 +115,27 @@ def test_training_logs_the_deepsim_terms_and_exports_a_loadable_inverter(model_w
         assert key in records[-1]
 
 
+def test_the_held_out_evaluation_measures_the_g_that_ships(model_with_inverter):
+    from deepface_gen.data.input_pipeline import make_source
+    from deepface_gen.models.classifier import load_classifier
+
+    work = model_with_inverter.parent / "work"
+    rows = [json.loads(line) for line in (work / "metrics.jsonl").read_text().splitlines()]
+    assert [("eval_rmse" in row) for row in rows] == [False, True, False, True]  # every 2 steps
+    last = rows[-1]
+    # Redraw the same held-out batch with the exported G: the numbers the log has.
+    classifier, inverter = load_classifier(model_with_inverter), load_inverter(model_with_inverter)
+    images = make_source("synthetic", "validation", 16, 4, 0, shuffle=False).batch(0).images
+    real = classifier.apply(images, taps=("conv1_1", "conv2_1"))
+    fake = inverter.render(real["conv2_1"])
+    drawn = classifier.apply(np.asarray(fake), taps=("conv1_1", "conv2_1"))
+    feature = float(jnp.mean(normalized_feature_loss(drawn, real, ("conv1_1", "conv2_1"))))
+    rmse = float(jnp.sqrt(jnp.mean((fake - images.astype(np.float32)) ** 2)))
+    assert last["eval_feature"] == pytest.approx(feature, rel=1e-3)
+    assert last["eval_rmse"] == pytest.approx(rmse, rel=1e-3)
+    assert 0 < last["eval_rmse"] < 255
+
+
 def test_stopped_training_resumes_and_refuses_a_changed_config(tiny_bundle, tmp_path):
     model = tmp_path / "model"
     shutil.copytree(tiny_bundle, model)
@@ -120,8 +143,12 @@ def test_stopped_training_resumes_and_refuses_a_changed_config(tiny_bundle, tmp_
     assert train_inverter(tiny_config(model), work, quiet=True, max_steps=2) is None
     with pytest.raises(DeepFaceGenError, match="different config"):
         train_inverter(tiny_config(model, "train.pixel_weight=3.0"), work, resume=True, quiet=True)
-    bundle = train_inverter(tiny_config(model), work, resume=True, quiet=True)
+    # What only observes the run may change: a long run starts its learning curve halfway.
+    watched = ("train.eval_every=1", "train.eval_batches=1", "train.log_every=2")
+    bundle = train_inverter(tiny_config(model, *watched), work, resume=True, quiet=True)
     assert load_inverter(bundle).record["training"]["resumed_from_step"] == 2
+    rows = [json.loads(line) for line in (work / "metrics.jsonl").read_text().splitlines()]
+    assert [row["step"] for row in rows if "eval_rmse" in row] == [3, 4]
 
 
 def test_config_checks_come_before_any_work(tiny_bundle, tmp_path):

@@ -291,6 +291,39 @@ def make_inverter_train_step(
     return jax.jit(step, donate_argnums=0)
 
 
+def make_inverter_evaluate(
+    classifier: Classifier, arch: InverterConfig, config: Config, code_scale: np.ndarray
+) -> Callable:
+    """``evaluate(state) -> {"feature", "rmse"}``: how well the G that would ship (its
+    moving average where the recipe keeps one) redraws ``train.eval_batches`` held-out
+    portraits (the validation split, read once) from their own activations, by the
+    training's feature loss and the pixel RMSE (0-255). Logged every
+    ``train.eval_every`` steps, it is the run's learning curve in ``metrics.jsonl``."""
+    t = config.train
+    source = input_pipeline.make_source(
+        config.data.source, "validation", arch.size, t.batch_size, config.seed, shuffle=False
+    )
+    batches = [source.batch(i).images for i in range(int(t.eval_batches))]
+    layers = tuple(dict.fromkeys(canonical_layer(name) for name in t.feature_layers))
+    features = feature_function(classifier, tuple(dict.fromkeys((arch.layer, *layers))))
+    generator, scale = Generator(arch), jnp.asarray(code_scale)
+
+    @jax.jit
+    def measure(g_params, net_params, images):
+        real = features(net_params, images.astype(jnp.float32))
+        fake = generator.apply({"params": g_params}, real[arch.layer] / scale)
+        feat = jnp.mean(normalized_feature_loss(features(net_params, fake), real, layers))
+        return feat, jnp.sqrt(jnp.mean((fake - images) ** 2))
+
+    def evaluate(state: GANState) -> dict:
+        params = shipped_params(state)
+        parts = [measure(params, classifier.params, images) for images in batches]
+        feature, rmse = np.asarray(jax.device_get(parts)).T
+        return {"feature": float(feature.mean()), "rmse": float(np.sqrt(np.mean(rmse**2)))}
+
+    return evaluate
+
+
 def _projection(classifier: Classifier, layer: str, arch: InverterConfig) -> Projection:
     """The cGMM's ridge and residual basis at ``layer`` (zeros when it has none: the
     trainer then never projects)."""
@@ -400,7 +433,8 @@ def _code_range(config: Config, context: _Context, source=None) -> tuple[np.ndar
 
 
 def _setup(config: Config, context: _Context, source, key: jax.Array) -> Run:
-    """The step, with G's input scale and the cGMM's projection."""
+    """The step, with G's input scale and the cGMM's projection, and the held-out
+    evaluation when ``train.eval_every`` asks for one."""
     classifier, arch, _ = context
     scale, high = _code_range(config, context, source)
     projection = _projection(classifier, arch.layer, arch)
@@ -411,7 +445,10 @@ def _setup(config: Config, context: _Context, source, key: jax.Array) -> Run:
     def step(state: GANState, batch: dict) -> tuple[GANState, dict]:
         return train_step(state, batch, net_params, projection, code_scale, step_key)
 
-    return Run(step, facts=(scale, high))
+    evaluate = None
+    if config.train.eval_every:
+        evaluate = make_inverter_evaluate(classifier, arch, config, scale)
+    return Run(step, evaluate, (scale, high))
 
 
 def _export(workdir: Path, state: GANState, config: Config, context: _Context, run: Run,

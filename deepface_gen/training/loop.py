@@ -119,13 +119,22 @@ def _seal_broken(folder: Path) -> str | None:
     return None
 
 
+# Settings that change only what a run records (metrics, held-out evaluations, which
+# checkpoints are written and kept), never what it trains: a resumed run may change them,
+# so a long run can start measuring its learning curve halfway.
+OBSERVING = frozenset({
+    "quiet", "train.log_every", "train.eval_every", "train.eval_batches",
+    "train.checkpoint_every", "train.keep_every",
+})  # fmt: skip
+
+
 def _config_difference(saved: dict, current: dict, prefix: str = "") -> list[str]:
     diffs = []
     for key in sorted(set(saved) | set(current)):
         a, b = saved.get(key), current.get(key)
         if isinstance(a, dict) and isinstance(b, dict):
             diffs += _config_difference(a, b, f"{prefix}{key}.")
-        elif a != b and key != "quiet":
+        elif a != b and f"{prefix}{key}" not in OBSERVING:
             diffs.append(f"{prefix}{key}: {a!r} -> {b!r}")
     return diffs
 
@@ -140,8 +149,9 @@ def restore_checkpoint(
     the seal written when it was finished) falls back to the one before it, with a
     warning. Refuses to
     resume with a different config (naming what differs), since the data order and
-    schedule would silently change; a setting the saved config lacks counts as its
-    ``defaults`` value (a run saved before that setting was listed resumes).
+    schedule would silently change, except in the settings that only observe the run
+    (``OBSERVING``); a setting the saved config lacks counts as its ``defaults`` value
+    (a run saved before that setting was listed resumes).
     """
     names = _checkpoint_names(workdir)
     if not names:

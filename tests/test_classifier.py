@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -113,3 +114,17 @@ def test_headline_generation_carries_the_requested_attributes_by_the_independent
             detected = seen[2 * d : 2 * d + 2, index] > 0.5
             hits += list(detected == (value > 0))
     assert np.mean(hits) >= 0.85, f"the judge saw {np.mean(hits):.2f} of the requested attributes"
+
+
+@pytest.mark.parametrize("shape", [(2, 8, 8, 3), (1, 7, 9, 2)], ids=["even", "odd"])
+def test_the_backbones_pooling_is_flax_max_pool_in_value_and_gradient(shape):
+    from flax import linen as nn
+
+    from deepface_gen.models.vgg import max_pool_2x2
+
+    x = jax.random.normal(jax.random.key(0), shape)  # distinct values: one max per window
+    reference = lambda x: nn.max_pool(x, (2, 2), strides=(2, 2))  # noqa: E731
+    np.testing.assert_array_equal(max_pool_2x2(x), reference(x))
+    weights = jax.random.normal(jax.random.key(1), reference(x).shape)
+    grad = jax.grad(lambda f, x: jnp.sum(weights * f(x)), argnums=1)
+    np.testing.assert_array_equal(grad(max_pool_2x2, x), grad(reference, x))

@@ -142,7 +142,7 @@ class VGG(nn.Module):
                 )
                 x = nn.relu(conv(x))
             elif name.startswith("pool"):
-                x = nn.max_pool(x, (2, 2), strides=(2, 2))
+                x = max_pool_2x2(x)
             else:
                 if x.ndim == 4:
                     x = x.reshape(x.shape[0], -1)
@@ -152,6 +152,16 @@ class VGG(nn.Module):
             if name in wanted:
                 outputs[name] = x
         return outputs
+
+
+def max_pool_2x2(x: jax.Array) -> jax.Array:
+    """2x2 max-pooling with stride 2 (an odd last row or column is dropped, as VALID
+    pooling does), as a reshape and a max: the same values as ``nn.max_pool``, but its
+    gradient is an elementwise mask instead of XLA's select-and-scatter, which made a
+    pixel-loop step on the CPU markedly slower (experiments/invert_vgg16.py times it)."""
+    n, h, w, c = x.shape
+    x = x[:, : h // 2 * 2, : w // 2 * 2]
+    return x.reshape(n, h // 2, 2, w // 2, 2, c).max(axis=(2, 4))
 
 
 def init_params(config: VGGConfig, key: jax.Array, input_size: int | None = None) -> dict:

@@ -227,6 +227,9 @@ def compare_modes(generator, judge, identity, args) -> None:
                "identity_measure": IDENTITY_MEASURE,
                "identity_threshold": identity.threshold}  # fmt: skip
     (out / "edit_modes.json").write_text(json.dumps(payload, indent=2))
+    if args.merge:  # the picture shows every mode of one whole run: it stays as it is
+        print(f"wrote {out / 'edit_modes.json'} (edit_modes.png kept from the last whole run)")
+        return
     grid = make_grid([np.asarray(p) for p in panels], columns=12, captions=captions)
     print(f"wrote {out / 'edit_modes.json'} and {write_image(out / 'edit_modes.png', grid)}")
 
@@ -298,7 +301,8 @@ def main() -> None:
     parser.add_argument(
         "--merge",
         action="store_true",
-        help="with --modes: keep the rows of the existing edit_modes.json not re-measured",
+        help="with --modes: keep the rows of the existing edit_modes.json not re-measured "
+        "(and its picture, edit_modes.png, from the last whole run)",
     )
     parser.add_argument(
         "--figure",

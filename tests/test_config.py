@@ -88,7 +88,10 @@ def test_settings_a_config_leaves_out_come_from_its_trainer_and_can_be_overridde
 def test_a_checkpoint_saved_before_a_setting_was_listed_still_resumes():
     from deepface_gen.training.loop import _config_difference
 
-    saved = Config({"train": {"steps": 3}}).with_defaults({"train": {"keep_every": 0}})
-    current = Config({"train": {"steps": 3, "keep_every": 0}})
+    saved = Config({"train": {"steps": 3}}).with_defaults({"train": {"weight_decay": 0.0}})
+    current = Config({"train": {"steps": 3, "weight_decay": 0.0}})
     assert _config_difference(saved.to_dict(), current.to_dict()) == []
     assert _config_difference({"train": {"steps": 3}}, current.to_dict())  # without: differs
+    # A setting that only observes the run (how often it logs, evaluates, keeps) may change.
+    watched = {"train": {"steps": 3, "weight_decay": 0.0, "eval_every": 250, "keep_every": 500}}
+    assert _config_difference(current.to_dict(), watched) == []

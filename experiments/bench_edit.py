@@ -1,7 +1,7 @@
 """Portrait edits measured against the renderer's true counterfactuals (issue #5).
 
     python experiments/bench_edit.py [--model starter] [--judge experiments/models/independent] \
-        [--n 16] [--render net|refine|optimize|change] [--modes [--mode-list M,M@S]] \
+        [--n 16] [--render net|refine|optimize|change|polish] [--modes [--mode-list M,M@S]] \
         [--out experiments/results]
 
 For each attribute, synthetic portraits are edited to flip it ("+smiling" on

@@ -188,6 +188,23 @@ def test_change_render_keeps_the_portrait_at_strength_zero(model_with_g):
         gen.generate("smiling", render="change")  # drawing a face has no portrait to keep
 
 
+def test_polish_starts_from_the_change_render_and_moves_toward_the_edit(model_with_g):
+    from deepface_gen.generation import defaults
+
+    gen = FaceGenerator.load(model_with_g)
+    faces = gen.generate("male", n=2, seed=0)
+    kept = gen.edit(faces, "+eyeglasses", strengths=(0.0,), render="polish")
+    np.testing.assert_array_equal(kept[:, 0], faces)  # strength 0: every gradient is zero
+    changed = gen.edit(faces, "+eyeglasses", strengths=(3.0,), render="change")[:, 0]
+    polished = gen.edit(faces, "+eyeglasses", strengths=(3.0,), render="polish")[:, 0]
+    none = gen.edit(faces, "+eyeglasses", strengths=(3.0,), render="polish", steps=1)[:, 0]
+    assert not np.array_equal(polished, changed)  # the pixel steps moved it
+    # Fewer steps stay nearer the change render; the default's steps go further.
+    moved = lambda x: np.abs(x.astype(float) - changed.astype(float)).mean()  # noqa: E731
+    assert moved(none) < moved(polished)
+    assert defaults.POLISH_STEPS > 1 and "polish" in defaults.EDIT_RENDERS
+
+
 def test_line_chart_draws_each_series_in_its_colour():
     chart = line_chart(
         {"a": (np.array([0, 1, 2]), np.array([1.0, 2.0, 1.5])),

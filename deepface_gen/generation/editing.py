@@ -2,7 +2,8 @@
 render the move (``renderers.py``), for ``FaceGenerator.edit``.
 
 The default ``change`` render draws only the change through the learned inverter and
-adds it to the portrait's pixels; ``net``/``refine`` redraw the portrait through G;
+adds it to the portrait's pixels; ``polish`` then takes a few pixel steps from there
+toward the edited activations; ``net``/``refine`` redraw the portrait through G;
 ``optimize`` descends on the portrait's own pixels with priors on the change alone.
 """
 
@@ -99,12 +100,13 @@ def edit_portraits(
     distances = None if threshold is None else domain.activation_distance(cgmm, seen[layer])
     scale = jnp.asarray(strengths, jnp.float32)
     # The gains were measured with the change render: they mean "typical" there.
-    gains = generator.edit_gains if render == "change" else None
+    gains = generator.edit_gains if render in ("change", "polish") else None
     target = moved_targets(generator, seen, layer, spec, scale, gains)
-    if render == "change":
+    if render in ("change", "polish"):
         out = renderers.render_change(generator.inverter, pixels, seen[layer], target, k)
-    else:
-        out = _render_edit(generator, pixels, target, spec, scale, o, quiet)
+    if render != "change":  # polish starts from the drawn change, optimize from the portrait
+        start = jnp.asarray(out, jnp.float32) if render == "polish" else None
+        out = _render_edit(generator, pixels, target, spec, scale, o, quiet, start)
     return EditedPortraits(out.reshape(count, k, *out.shape[1:]), distances, threshold)
 
 
@@ -138,22 +140,29 @@ def _render_edit(
     scale: jax.Array,
     options: EditOptions,
     quiet: bool,
+    start: jax.Array | None = None,
 ) -> np.ndarray:
-    """The moved targets through ``net``/``refine`` or by pixel optimization from each
-    portrait (``optimize``), with the classifier's guidance toward the named values."""
+    """The moved targets through ``net``/``refine``, or by pixel optimization from each
+    portrait (``optimize``) or from ``start`` (``polish``: the change render, for
+    ``defaults.POLISH_STEPS`` steps unless ``options.steps``), with the classifier's
+    guidance toward the named values."""
     layer, mean_image = generator.cgmm.layer, generator.cgmm.mean_image
     objective = inversion.feature_match(layer, target, defaults.FEATURE_WEIGHT)
     if options.guidance > 0:
         values = edit_algebra.guidance_values(spec, scale, len(pixels))
         objective = objective + inversion.attribute_likelihood(values, options.guidance)
     key = seed_key(options.seed)
-    if options.render != "optimize":
+    if options.render not in ("optimize", "polish"):
         return renderers.render_target(
             generator.classifier, generator.inverter, objective, options.render, key,
             options.steps, mean_image, quiet,
         )  # fmt: skip
-    settings = renderers.edit_pixel_settings(generator.settings, options.steps, options.smoothness)
-    start = jnp.repeat(pixels, len(scale), axis=0)
+    steps = options.steps
+    if options.render == "polish" and steps is None:
+        steps = defaults.POLISH_STEPS
+    settings = renderers.edit_pixel_settings(generator.settings, steps, options.smoothness)
+    if start is None:
+        start = jnp.repeat(pixels, len(scale), axis=0)
     return renderers.render_pixels(
         generator.classifier, objective, start, key, settings, mean_image, quiet
     )

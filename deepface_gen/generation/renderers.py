@@ -4,7 +4,8 @@
 * ``refine``: Adam on G's input from the target, G as the image prior;
 * ``optimize``: gradient descent on pixels with hand-made priors (M&V), from a start;
 * ``change`` (edits only): G's drawing of the change alone, added to the portrait's
-  own pixels (``edit.paste_change``).
+  own pixels (``edit.paste_change``);
+* ``polish`` (edits only): ``change``, then ``optimize``'s edit steps from it.
 
 ``resolve_render`` chooses the mode once per request; the functions below take what
 they need (networks, objective, key, settings) as arguments and return uint8 images.

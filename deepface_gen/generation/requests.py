@@ -191,7 +191,9 @@ class EditOptions:
 
     ``render`` says how the moved activations become pixels: ``change`` (the default
     where the bundle has a learned inverter: G's drawing of the change alone, added to
-    the portrait's pixels), ``optimize`` (``steps`` of descent from the portrait's own
+    the portrait's pixels), ``polish`` (``change``, then ``steps`` of ``optimize``'s
+    descent from it, ``defaults.POLISH_STEPS`` unless given), ``optimize`` (``steps`` of
+    descent from the portrait's own
     pixels, with priors on the change alone: an anchor and ``smoothness``, the total
     variation of the change, 0 for none; ``guidance`` times the strength asks the
     classifier to see the named attributes), ``net`` (one pass of G) or ``refine``;
@@ -205,14 +207,15 @@ class EditOptions:
     guidance: float = guidance_option()
     smoothness: float = option(
         defaults.EDIT_SMOOTHNESS,
-        "total variation of the change (optimize; 0: none)",
+        "total variation of the change (optimize, polish; 0: none)",
         low=0.0,
         high=1e4,
     )
     render: str | None = option(
         None,
         "change: add only the change the learned inverter "
-        f"draws to the portrait's pixels; {RENDER_HELP} (default: "
+        "draws to the portrait's pixels; polish: change, then a few pixel steps toward the "
+        f"edited activations; {RENDER_HELP} (default: "
         f"{defaults.EDIT_RENDER} where the model has an inverter, "
         "else optimize)",
         choices=defaults.EDIT_RENDERS,

@@ -9,7 +9,7 @@ jitter at a tenth of the rate. Images in a batch are optimized independently
 Two loop forms do the same steps (``RenderSettings.loop``): on an accelerator a
 chunk runs inside one jitted ``lax.fori_loop``, so the device never waits on the
 host between steps; on a CPU each step is its own jitted call, because XLA's CPU
-backend runs a convolution step inside a while loop about twice as slowly as the
+backend runs a convolution step inside a while loop far more slowly than the
 same step alone (``experiments/invert_vgg16.py --speed-only`` measures both).
 
 Compiled once: the step function is a module-level ``jax.jit`` whose static

@@ -102,15 +102,13 @@ def torch_eager(python: str, steps: int) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def timed(fn, repeats: int = 2) -> tuple[float, int]:
-    """(best seconds of ``repeats`` runs, backend compiles during them)."""
-    best = float("inf")
+def timed(fn) -> tuple[float, int]:
+    """(seconds of one run, backend compiles during it)."""
     with count_compiles() as compiles:
-        for _ in range(repeats):
-            start = time.perf_counter()
-            fn()
-            best = min(best, time.perf_counter() - start)
-    return best, compiles.count
+        start = time.perf_counter()
+        fn()
+        seconds = time.perf_counter() - start
+    return seconds, compiles.count
 
 
 def speed_comparison(
@@ -146,7 +144,7 @@ def speed_comparison(
     compiles = dict.fromkeys(runs, 0)
     for _ in range(rounds):  # round robin, so a slow spell of the machine hits every loop
         for name, fn in runs.items():
-            seconds, count = timed(fn, repeats=1)
+            seconds, count = timed(fn)
             best[name], compiles[name] = min(best[name], seconds), compiles[name] + count
     for name in runs:
         result[name] = {"ms_per_step": 1000 * best[name] / steps,

@@ -14,8 +14,6 @@ def get_config() -> dict:
         "data": {"source": "tfds", "size": 224},
         "model": {
             "backbone": "vgg16",
-            "width": 0,
-            "depth": 0,
             "feature_layer": "pool5",
             "pool": "avg",
             "hidden": 512,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ast
 import copy
+import difflib
 import importlib.util
 import os
 from collections.abc import Iterable, Mapping
@@ -64,6 +65,12 @@ class Config(dict):
             elif isinstance(merged[key], Config) and isinstance(value, Mapping):
                 merged[key] = merged[key].with_defaults(value)
         return merged
+
+
+def nearest(key: str, known: Iterable[str]) -> str:
+    """`` (did you mean 'steps'?)`` for the known key closest to a misspelt one, or ''."""
+    close = difflib.get_close_matches(key, list(known), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def _parse_value(text: str) -> Any:
@@ -121,7 +128,9 @@ def apply_overrides(config: Config, overrides: Iterable[str]) -> Config:
             node = node[part]
         if leaf not in node:
             known = ", ".join(sorted(node))
-            raise DeepFaceGenError(f"unknown config key {dotted!r}; this section has: {known}")
+            raise DeepFaceGenError(
+                f"unknown config key {dotted!r}{nearest(leaf, node)}; this section has: {known}"
+            )
         if isinstance(node[leaf], Config):
             raise DeepFaceGenError(f"{dotted!r} is a section; override one of its keys")
         node[leaf] = _typed(dotted, raw.strip(), node[leaf])
@@ -134,7 +143,7 @@ def load_config(
     defaults: Mapping[str, Any] | None = None,
 ) -> Config:
     """Load ``get_config()`` from a Python config file, add the ``defaults`` it leaves
-    out (a trainer's, ``loop.Task.defaults``), and apply overrides."""
+    out (a trainer's schema's, ``loop.defaults_of``), and apply overrides."""
     path = Path(path)
     if not path.exists():
         raise DeepFaceGenError(f"{path}: no such config file")

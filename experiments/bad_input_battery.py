@@ -128,7 +128,7 @@ def cli_cases(folder: Path) -> list[tuple[str, list[str], str]]:
                      "model.classifier=nope"]:  # fmt: skip
         argv = ["train-inverter", "--config", "configs/inverter_starter.py", "--workdir", "w"]
         cases.append((f"train-inverter {override}", [*argv, override], "refused"))
-    # Settings out of their declared ranges (Task.ranges), in every trainer.
+    # Settings out of their declared ranges (each trainer's Task.schema), in every trainer.
     for command, config, override in [
             ("train-vae", "vae_starter", "train.pixel_sigma=0.0"),
             ("train-vae", "vae_starter", "train.beta=1e999"),

@@ -202,7 +202,7 @@ def test_train_refuses_bad_config_values_before_creating_anything(
 def test_every_trainer_checks_every_setting_against_its_range(
     command, config, override, culprit, capsys, tmp_path
 ):
-    """Each setting out of its declared range (``Task.ranges``) is refused in one line
+    """Each setting out of its declared range (``Task.schema``) is refused in one line
     naming it, before a work directory exists (these once trained on NaN, divided by
     zero, or were taken silently)."""
     work = tmp_path / "run"

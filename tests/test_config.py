@@ -5,6 +5,8 @@ import pytest
 from deepface_gen.config import Config, apply_overrides, load_config
 from deepface_gen.errors import DeepFaceGenError
 
+ROOT = Path(__file__).resolve().parents[1]
+
 
 def test_overrides_typed_and_nested():
     cfg = Config({"seed": 0, "train": {"steps": 10, "lr": 0.1, "freeze": "none"}})
@@ -63,11 +65,10 @@ def test_shipped_configs_load():
 
 
 def test_settings_a_config_leaves_out_come_from_its_trainer_and_can_be_overridden(tmp_path):
-    """Every trainer declares the settings a config may leave out (``Task.defaults``):
-    load_config adds them, so they can be set from the command line, and a missing
-    required setting is a one-line error naming it."""
-    from deepface_gen.config import MissingSettingError
-    from deepface_gen.training import classifier, identity, inverter, loop, vae
+    """Every trainer declares its settings as typed dataclasses (``Task.schema``):
+    load_config adds the defaults a config file leaves out, so each can be set from the
+    command line, and a key the schema does not know is not silently kept."""
+    from deepface_gen.training import classifier, identity, inverter, loop, settings, vae
 
     file = tmp_path / "small.py"
     file.write_text("def get_config():\n    return {'model': {}, 'train': {'steps': 3}}\n")
@@ -77,12 +78,69 @@ def test_settings_a_config_leaves_out_come_from_its_trainer_and_can_be_overridde
     config = load_config(file, ["model.dtype=bfloat16", "train.keep_every=500"], defaults)
     assert (config.model.dtype, config.model.init) == ("bfloat16", None)
     assert (config.train.keep_every, config.train.eval_every, config.train.steps) == (500, 0, 3)
-    with pytest.raises(MissingSettingError, match="no setting 'width'.*add it to the config"):
-        config.model.width  # noqa: B018 - reading it is the test
-    assert getattr(config.model, "width", "absent") == "absent"  # still an AttributeError
+    assert (config.model.width, config.data.size) == (16, 64)  # the schema's defaults
+    settings.check(config, classifier.ClassifierSettings)
     for task in (classifier.TASK, vae.TASK, inverter.TASK, identity.TASK):
         assert loop.defaults_of(task)["train"]["keep_every"] == 0
+        assert settings.defaults(task.schema) == loop.defaults_of(task)
     assert load_config(file, ["train.latent_components=4"], loop.defaults_of(vae.TASK))
+
+
+@pytest.mark.parametrize(
+    "name, trainer",
+    [("starter", "classifier"), ("independent", "classifier"), ("celeba_vgg16", "classifier"),
+     ("celeba_vggface", "classifier"), ("identity", "identity"), ("vae_starter", "vae"),
+     ("vae_celeba", "vae"), ("inverter_starter", "inverter"), ("inverter_celeba", "inverter")],
+)  # fmt: skip
+def test_every_shipped_config_passes_its_trainers_schema(name, trainer):
+    """(The CelebA configs once set model.width=0, which the range check refused: the
+    README's CelebA command failed before it loaded anything.)"""
+    import importlib
+
+    from deepface_gen.training import loop, settings
+
+    task = importlib.import_module(f"deepface_gen.training.{trainer}").TASK
+    config = load_config(ROOT / "configs" / f"{name}.py", [], loop.defaults_of(task))
+    assert settings.resolve(config, task.schema) == config
+
+
+@pytest.mark.parametrize(
+    "trainer, section, key, value, message",
+    [
+        ("inverter", "train", "stpes", 3, "unknown setting 'train.stpes' .did you mean 'steps'"),
+        ("inverter", None, "modle", {}, "unknown setting 'modle' .did you mean 'model'"),
+        ("inverter", "train", "steps", 2.5, "train.steps=2.5: expected int, got float"),
+        ("identity", "model", "init", 3, "model.init=3: expected str . None, got int"),
+        ("inverter", "model", "widths", [8, "x"], "model.widths=.*expected list.int."),
+        ("inverter", "train", "gan_loss", "wgan", "unknown train.gan_loss 'wgan'; use logistic"),
+        ("inverter", "train", "r1_every", 0, "train.r1_every must be from 1"),
+        ("inverter", "model", "widths", [8, 0], "model.widths must be from 1"),
+        ("classifier", "model", "backbone", "resnet", "use compact, vgg16, vggface"),
+        ("inverter", None, "data", 3, "'data' is a section of settings"),
+    ],
+)
+def test_a_setting_the_schema_refuses_is_named_in_one_line(trainer, section, key, value, message):
+    import importlib
+
+    from deepface_gen.training import settings
+
+    schema = importlib.import_module(f"deepface_gen.training.{trainer}").TASK.schema
+    config = Config(settings.defaults(schema))
+    settings.check(config, schema)  # the defaults themselves pass
+    (config[section] if section else config)[key] = value
+    with pytest.raises(DeepFaceGenError, match=message):
+        settings.check(config, schema)
+
+
+def test_show_settings_lists_every_setting_without_a_config(capsys):
+    from deepface_gen.cli import main
+    from deepface_gen.training import inverter, settings
+
+    assert main(["train-inverter", "--show-settings"]) == 0  # no --config or --workdir
+    out = capsys.readouterr().out
+    for key, kind, default, allowed, _ in settings.describe(inverter.InverterSettings):
+        assert f"{key} " in out and kind in out and default in out and allowed in out
+    assert "train.gan_loss" in out and "logistic | hinge" in out and "list[int]" in out
 
 
 def test_a_checkpoint_saved_before_a_setting_was_listed_still_resumes():

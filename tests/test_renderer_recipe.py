@@ -137,7 +137,7 @@ def test_warm_start_continues_a_trained_inverter_and_counts_its_steps(recipe_run
 
 def test_recipe_settings_are_checked_before_any_work(tiny_bundle, tmp_path):
     for bad, message in (
-        ("train.gan_loss=wasserstein", "gan_loss must be one of logistic, hinge"),
+        ("train.gan_loss=wasserstein", "train.gan_loss 'wasserstein'; use logistic, hinge"),
         ("train.r1_weight=-1.0", "r1_weight"),
         ("train.ema_decay=1.0", "ema_decay"),
         ("train.critic_features=['conv9_9']", "critic_features must name layers"),

@@ -4,6 +4,7 @@ Python config."""
 from __future__ import annotations
 
 import argparse
+import importlib
 import shlex
 from pathlib import Path
 
@@ -95,9 +96,32 @@ def run_train_identity(args: argparse.Namespace) -> int:
     return 0
 
 
-def _trainer_parser(sub: argparse._SubParsersAction, name: str, text: str, example: str):
+class _ShowSettings(argparse.Action):
+    """``--show-settings``: print every setting of the trainer (type, default, allowed
+    values, meaning) and exit, as ``--help`` does, so no config or workdir is needed."""
+
+    def __init__(self, option_strings, dest, trainer: str, **kwargs) -> None:
+        super().__init__(option_strings, dest, nargs=0, **kwargs)
+        self.trainer = trainer
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        from deepface_gen.training import settings
+
+        task = importlib.import_module(f"deepface_gen.training.{self.trainer}").TASK
+        print(settings.table(task.schema))
+        print("\nA config file may leave any out (its default applies); set one with key=value.")
+        parser.exit()
+
+
+def _trainer_parser(
+    sub: argparse._SubParsersAction, name: str, text: str, example: str, trainer: str
+):
     """A trainer command's parser: config, workdir, resume, a step budget, overrides."""
     p = sub.add_parser(name, help=text)
+    p.add_argument(
+        "--show-settings", action=_ShowSettings, trainer=trainer,
+        help="list every setting (type, default, allowed values, meaning) and exit",
+    )  # fmt: skip
     p.add_argument("--config", required=True, help=f"a Python config file, e.g. {example}")
     p.add_argument("--workdir", required=True, help="checkpoints, metrics and the model go here")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
@@ -118,11 +142,12 @@ def _trainer_parser(sub: argparse._SubParsersAction, name: str, text: str, examp
 def register(sub: argparse._SubParsersAction) -> None:
     """Add this module's command(s) to the ``deepface-gen`` parser."""
     p = _trainer_parser(
-        sub, "train", "train an attribute classifier from a config", "configs/starter.py"
-    )
+        sub, "train", "train an attribute classifier from a config", "configs/starter.py",
+        "classifier",
+    )  # fmt: skip
     p.set_defaults(func=run_train)
     p = _trainer_parser(
-        sub, "train-vae", "train a conditional VAE from a config", "configs/vae_starter.py"
+        sub, "train-vae", "train a conditional VAE from a config", "configs/vae_starter.py", "vae"
     )
     p.add_argument(
         "--attach", default=None, metavar="BUNDLE", help="also copy the VAE into this model bundle"
@@ -133,6 +158,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "train-inverter",
         "train a learned inverter (activations -> image) for a model bundle",
         "configs/inverter_starter.py",
+        "inverter",
     )
     p.add_argument(
         "--attach",
@@ -155,5 +181,6 @@ def register(sub: argparse._SubParsersAction) -> None:
         "train-identity",
         "train an identity embedding (CosFace over a pool of people) from a config",
         "configs/identity.py",
+        "identity",
     )
     p.set_defaults(func=run_train_identity)

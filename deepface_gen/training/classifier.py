@@ -39,8 +39,9 @@ from deepface_gen.models.vgg import (
     VGGConfig,
     compact_config,
 )
-from deepface_gen.training import loop
+from deepface_gen.training import loop, settings
 from deepface_gen.training.loop import TrainState, learning_rate_schedule
+from deepface_gen.training.settings import section, setting
 
 
 @dataclass(frozen=True)
@@ -59,30 +60,44 @@ class ModelSpec:
 BACKBONES = ("compact", "vgg16", "vggface")
 FREEZE = ("none", "backbone", "conv1", "conv2", "conv3", "conv4", "conv5")
 DTYPES = ("float32", "bfloat16")
+POOLS = ("flatten", "avg")
 
 
-RANGES = {
-    "model.width": (1, 1024),
-    "model.depth": (1, 5),
-    "model.hidden": (1, 65536),
-    "model.num_identities": (0, 10**7),
-    "model.dropout": (0.0, 0.99),
-    "train.identity_weight": (0.0, 1e4),
-    "train.balance_batches": (0, 10**6),
-}
+@dataclass(frozen=True)
+class ClassifierModel:
+    backbone: str = setting("compact", choices=BACKBONES, help="compact: a small VGG from scratch")
+    width: int = setting(16, 1, 1024, help="the compact backbone's first width (compact only)")
+    depth: int = setting(4, 1, 5, help="the compact backbone's blocks (compact only)")
+    feature_layer: str = setting("pool4", help="the backbone tap the attribute head reads")
+    pool: str = setting("flatten", choices=POOLS, help="flatten keeps where things are")
+    hidden: int = setting(256, 1, 65536, help="the head's hidden width")
+    num_identities: int = setting(0, 0, 10**7, help="an identity head over this many people")
+    dropout: float = setting(0.0, 0.0, 0.99, help="in the head")
+    dtype: str = setting(DTYPES[0], choices=DTYPES, help="bfloat16 halves activations on GPU/TPU")
+    init: str | None = setting(None, help="vgg16, vggface, a Keras .h5 file or a bundle")
 
 
-def check_config(config: Config) -> None:
-    """The shared checks, and the classifier's enumerations and sizes, before any work."""
-    loop.check_config(config)
-    m = config.model
-    for key, allowed in (("backbone", BACKBONES), ("dtype", DTYPES)):
-        if m[key] not in allowed:
-            raise DeepFaceGenError(f"model.{key}={m[key]!r}: use one of {', '.join(allowed)}")
-    if config.train.freeze not in FREEZE:
-        raise DeepFaceGenError(
-            f"train.freeze={config.train.freeze!r}: use one of {', '.join(FREEZE)}"
-        )
+@dataclass(frozen=True)
+class ConvNetTrain(settings.LoopSettings):
+    """The ``train`` settings of a convolutional network trained on labelled portraits."""
+
+    weight_decay: float = setting(1e-4, 0.0, 1.0, help="AdamW's, on every weight")
+    freeze: str = setting("none", choices=FREEZE, help="train only what follows this block")
+    augment_shift: int = setting(3, 0, 256, help="random shifts up to this many pixels")
+
+
+@dataclass(frozen=True)
+class ClassifierTrain(ConvNetTrain):
+    balance_batches: int = setting(8, 0, 10**6, help="batches drawn to balance rare attributes")
+    identity_weight: float = setting(1.0, 0.0, 1e4, help="the identity head's loss weight")
+
+
+@dataclass(frozen=True)
+class ClassifierSettings(settings.Settings):
+    """``deepface-gen train``: the attribute classifier (``configs/starter.py``)."""
+
+    model: ClassifierModel = section(ClassifierModel)
+    train: ClassifierTrain = section(ClassifierTrain)
 
 
 def model_spec(config: Config) -> ModelSpec:
@@ -312,7 +327,7 @@ def _setup(config: Config, spec: ModelSpec, source, key: jax.Array) -> loop.Run:
 
 
 def _prepare(config: Config) -> ModelSpec:
-    check_config(config)
+    loop.check_config(config)
     return model_spec(config)
 
 
@@ -334,11 +349,9 @@ def export_model(
     return bundles.save_bundle(workdir / "model", {"params": params}, manifest)
 
 
-DEFAULTS = {
-    "model": {"backbone": BACKBONES[0], "dtype": DTYPES[0], "init": None},
-    "train": {"identity_weight": 1.0},
-}
-TASK = loop.Task("training", DEFAULTS, _prepare, _init_state, _source, _setup, export_model, RANGES)
+TASK = loop.Task(
+    "training", ClassifierSettings, _prepare, _init_state, _source, _setup, export_model
+)
 
 # Train an attribute classifier per a config in a workdir (``loop.train``'s arguments).
 train_and_evaluate = functools.partial(loop.train, TASK)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import jax
@@ -29,8 +30,9 @@ from deepface_gen.models.classifier import load_classifier
 from deepface_gen.models.identity import KIND, EmbeddingConfig, IdentityNet
 from deepface_gen.models.preprocessing import STARTER
 from deepface_gen.models.vgg import VGGConfig, compact_config
-from deepface_gen.training.classifier import make_optimizer
+from deepface_gen.training.classifier import POOLS, ConvNetTrain, make_optimizer
 from deepface_gen.training.loop import Run, Task, TrainState, check_config, train
+from deepface_gen.training.settings import Settings, section, setting
 
 
 def number_of_people(spec: str) -> int:
@@ -116,14 +118,29 @@ def mean_image(source, batches: int) -> np.ndarray:
     return (total / (batches * source.batch_size)).astype(np.float32)
 
 
-RANGES = {
-    "model.width": (1, 1024),
-    "model.depth": (1, 5),
-    "model.hidden": (1, 65536),
-    "model.dim": (2, 4096),
-    "model.scale": (1e-3, 1e3),  # CosFace's logit scale
-    "train.margin": (0.0, 1.0),
-}
+@dataclass(frozen=True)
+class IdentityModel:
+    width: int = setting(16, 1, 1024, help="the compact backbone's first width")
+    depth: int = setting(4, 1, 5, help="the compact backbone's blocks")
+    feature_layer: str = setting("pool4", help="the backbone tap the embedding head reads")
+    pool: str = setting("flatten", choices=POOLS, help="flatten keeps where things are")
+    hidden: int = setting(256, 1, 65536, help="the head's hidden width")
+    dim: int = setting(128, 2, 4096, help="the embedding's dimension")
+    scale: float = setting(30.0, 1e-3, 1e3, help="CosFace's logit scale")
+    init: str | None = setting(None, help="a classifier bundle whose backbone to start from")
+
+
+@dataclass(frozen=True)
+class IdentityTrain(ConvNetTrain):
+    margin: float = setting(0.35, 0.0, 1.0, help="CosFace's cosine margin")
+
+
+@dataclass(frozen=True)
+class IdentitySettings(Settings):
+    """``deepface-gen train-identity``: the identity embedding (``configs/identity.py``)."""
+
+    model: IdentityModel = section(IdentityModel)
+    train: IdentityTrain = section(IdentityTrain)
 
 
 def _prepare(config: Config) -> tuple[VGGConfig, EmbeddingConfig]:
@@ -168,8 +185,7 @@ def _export(workdir: Path, state: TrainState, config: Config, arch: tuple, run: 
     return bundles.save_bundle(workdir / "model", arrays, manifest)
 
 
-DEFAULTS = {"model": {"init": None}}
-TASK = Task("training identity", DEFAULTS, _prepare, _init_state, _source, _setup, _export, RANGES)
+TASK = Task("training identity", IdentitySettings, _prepare, _init_state, _source, _setup, _export)
 
 
 # Train the identity embedding per a config in a workdir (``loop.train``'s arguments).

@@ -73,6 +73,7 @@ from deepface_gen.training.perceptual import (
     r1_penalty,
     update_ema,
 )
+from deepface_gen.training.settings import BIG, LoopSettings, Settings, section, setting
 
 CODE_HIGH_PERCENTILE = 99.5  # refine keeps each channel below this percentile of real codes
 
@@ -119,20 +120,43 @@ def inverter_config(config: Config, classifier: Classifier) -> InverterConfig:
         raise DeepFaceGenError(f"model.widths: {err}") from None
 
 
-RANGES = {
-    "model.widths": (1, 4096),
-    "model.discriminator": (1, 4096),
-    "train.feature_weight": (0.0, 1e4),
-    "train.pixel_weight": (0.0, 1e4),
-    "train.adversarial_weight": (0.0, 1e4),
-    "train.adversarial_start": (0, 10**9),
-    "train.projected_fraction": (0.0, 1.0),
-    "train.r1_weight": (0.0, 1e4),
-    "train.r1_every": (1, 10**6),
-    "train.ema_decay": (0.0, 0.99999),
-    "train.discriminator_learning_rate": (1e-12, 10.0),
-    "train.moment_batches": (1, 10**6),
-}
+@dataclass(frozen=True)
+class InverterModel:
+    classifier: str = setting("starter", help="the frozen classifier: a shipped name or a bundle")
+    layer: str = setting("conv3_1", help="its layer G renders: the cGMM's")
+    widths: list[int] = setting([64, 32, 16], 1, 4096, help="G's, at the code, then per 2x")
+    discriminator: list[int] = setting([32, 64, 128], 1, 4096, help="the patch critic's widths")
+
+
+@dataclass(frozen=True)
+class InverterTrain(LoopSettings):
+    discriminator_learning_rate: float = setting(2e-4, 1e-12, 10.0, help="the critic's")
+    feature_layers: list[str] = setting(
+        ["conv1_1", "conv2_1", "conv3_1", "conv4_1"], help="the feature loss's layers"
+    )
+    feature_weight: float = setting(1.0, 0.0, 1e4, help="relative feature error, summed")
+    adversarial_weight: float = setting(0.1, 0.0, 1e4, help="fooling the critic")
+    adversarial_start: int = setting(300, 0, BIG, help="the critic joins at this step")
+    pixel_weight: float = setting(1.0, 0.0, 1e4, help="L1 on pixels: anchors colours")
+    projected_fraction: float = setting(
+        0.5, 0.0, 1.0, help="share of each batch projected onto the cGMM's targets"
+    )
+    moment_batches: int = setting(16, 1, 10**6, help="batches for the code statistics")
+    gan_loss: str = setting("logistic", choices=GAN_LOSSES, help="the critic's loss")
+    r1_weight: float = setting(0.0, 0.0, 1e4, help="R1 penalty on real images (0: off)")
+    r1_every: int = setting(16, 1, 10**6, help="lazy R1: one step in this many")
+    diffaugment: bool = setting(False, help="DiffAugment on the critic's inputs")
+    critic_features: list[str] = setting([], help="classifier layers the critic also reads")
+    ema_decay: float = setting(0.0, 0.0, 0.99999, help="G's weight average, shipped (0: off)")
+    init_from: str = setting("", help="continue a trained inverter (a bundle, or a classifier)")
+
+
+@dataclass(frozen=True)
+class InverterSettings(Settings):
+    """``deepface-gen train-inverter``: G (``configs/inverter_starter.py``)."""
+
+    model: InverterModel = section(InverterModel)
+    train: InverterTrain = section(InverterTrain)
 
 
 def check_inverter_config(config: Config, classifier: Classifier) -> None:
@@ -143,10 +167,6 @@ def check_inverter_config(config: Config, classifier: Classifier) -> None:
         raise DeepFaceGenError(
             f"data.size {config.data.size} must be the classifier's input size "
             f"{classifier.input_size}"
-        )
-    if t.gan_loss not in GAN_LOSSES:
-        raise DeepFaceGenError(
-            f"train.gan_loss must be one of {', '.join(GAN_LOSSES)}, got {t.gan_loss!r}"
         )
     layers = classifier.backbone.layer_names()
     unknown = [name for name in t.feature_layers if canonical_layer(name) not in layers]
@@ -466,7 +486,7 @@ def _export(workdir: Path, state: GANState, config: Config, context: _Context, r
     )
 
 
-TASK = Task("training inverter", {}, _prepare, _init_state, _source, _setup, _export, RANGES)
+TASK = Task("training inverter", InverterSettings, _prepare, _init_state, _source, _setup, _export)
 
 
 # Train the learned inverter of ``config.model.classifier`` (``loop.train``'s arguments).

@@ -15,7 +15,7 @@ import re
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -28,12 +28,13 @@ from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 from tqdm.auto import tqdm
 
-from deepface_gen import checks, hosts
+from deepface_gen import hosts
 from deepface_gen.config import Config
 from deepface_gen.data import input_pipeline
 from deepface_gen.errors import DeepFaceGenError
 from deepface_gen.io import bundles
 from deepface_gen.io.images import atomic_write_bytes
+from deepface_gen.training import settings
 
 CHECKPOINT_DIR = "checkpoints"
 METRICS_FILE = "metrics.jsonl"
@@ -291,53 +292,10 @@ def _add_metrics(window: dict, metrics: dict) -> dict:
     return jax.tree_util.tree_map(lambda a, b: a + b.astype(a.dtype), window, metrics)
 
 
-BIG = 10**9  # "any count": steps, batches, intervals
-# Every setting the loop reads, with its range: a value outside it (or, for a list, any
-# element outside it) is refused before anything is created. Each task adds its own
-# (``Task.ranges``); whole-number bounds mean a whole-number setting.
-LOOP_RANGES: dict[str, tuple[float, float]] = {
-    "seed": (0, checks.MAX_SEED),
-    "data.size": (16, 1024),
-    "train.steps": (1, BIG),
-    "train.batch_size": (1, BIG),
-    "train.log_every": (1, BIG),
-    "train.checkpoint_every": (1, BIG),
-    "train.eval_every": (0, BIG),
-    "train.eval_batches": (1, BIG),
-    "train.keep_every": (0, BIG),
-    "train.learning_rate": (1e-12, 10.0),
-    "train.warmup_steps": (0, BIG),
-    "train.weight_decay": (0.0, 1.0),
-    "train.augment_shift": (0, 256),
-}
-
-
-def check_ranges(config: Config, ranges: dict[str, tuple[float, float]]) -> None:
-    """Refuse the first setting of ``config`` outside its range in ``ranges`` (dotted
-    keys; a setting the config does not have, or leaves None, is not checked)."""
-    settings = _flat(config.to_dict())
-    for key, (low, high) in ranges.items():
-        value = settings.get(key)
-        check = checks.whole if isinstance(low, int) and isinstance(high, int) else checks.real
-        for item in value if isinstance(value, list | tuple) else [value]:
-            if item is not None:
-                check(key, item, low, high)
-
-
-def _flat(tree: dict, prefix: str = "") -> dict:
-    out = {}
-    for key, value in tree.items():
-        if isinstance(value, dict):
-            out.update(_flat(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
-
-
 def check_config(config: Config) -> None:
     """Refuse, before anything is created, a batch that does not divide over the
-    devices. Types are checked when the overrides are applied (``config.apply_overrides``)
-    and ranges by ``train`` before the task's ``prepare`` (``check_ranges``)."""
+    devices. Each setting's type, range and choices are checked by ``train`` before the
+    task's ``prepare`` (``settings.resolve``)."""
     t = config.train
     devices = jax.device_count()
     if t.batch_size % devices:
@@ -462,10 +420,6 @@ class TrainState(train_state.TrainState):
     """Step, parameters and optimizer state (the model and optimizer are static)."""
 
 
-# Settings of the loop itself, which any config may leave out.
-LOOP_DEFAULTS = {"train": {"eval_every": 0, "eval_batches": 4, "keep_every": 0}}
-
-
 class Run(NamedTuple):
     """What a task builds once its data source exists: the step the loop runs, an
     optional held-out evaluation, and whatever its export needs from the data."""
@@ -479,31 +433,28 @@ class Run(NamedTuple):
 class Task:
     """One model's trainer as the shared driver ``train`` runs it: only what is its own.
 
-    ``defaults`` are the settings a config file may leave out (``load_config`` adds them,
-    so each can still be set from the command line); ``prepare(config)`` checks the
-    settings and loads what the run needs (before the work directory exists);
-    ``init(config, context, key)`` is the initial state from the root key;
-    ``ranges`` the range of each of its settings (``check_ranges``);
-    ``source(config, context)`` the training batches; ``setup(config, context, source,
+    ``schema`` is its settings (``training/settings.py``: every key's default, type,
+    range and meaning; a config file may leave any out, and each can be set from the
+    command line); ``prepare(config)`` checks what the schema cannot (settings against
+    each other and the models they name) and loads what the run needs (before the work
+    directory exists); ``init(config, context, key)`` is the initial state from the root
+    key; ``source(config, context)`` the training batches; ``setup(config, context, source,
     key)`` the :class:`Run`; ``export(workdir, state, config, context, run, record)``
     writes the model with the shared training ``record`` and returns its folder.
     """
 
     name: str  # the progress bar's label
-    defaults: dict  # every setting a config file may leave out, with its value
+    schema: type  # a settings.Settings subclass
     prepare: Callable[[Config], Any]
     init: Callable[[Config, Any, jax.Array], Any]
     source: Callable[[Config, Any], Any]
     setup: Callable[[Config, Any, Any, jax.Array], Run]
     export: Callable[[Path, Any, Config, Any, Run, dict], Path]
-    # The task's own settings' ranges, by dotted key (``check_ranges``); checked with the
-    # loop's before ``prepare``, so nothing is loaded or created for a setting out of range.
-    ranges: dict = field(default_factory=dict)
 
 
 def defaults_of(task: Task) -> dict:
-    """Every setting a config for ``task`` may leave out: the task's and the loop's."""
-    return Config(task.defaults).with_defaults(LOOP_DEFAULTS).to_dict()
+    """Every setting of ``task`` with its default: what a config file may leave out."""
+    return settings.defaults(task.schema)
 
 
 def training_record(config: Config, start: int, began: float) -> dict:
@@ -535,8 +486,8 @@ def train(
 
     Writes ``checkpoints/``, ``metrics.jsonl`` (``run_loop``) and, at the end, the model.
     Resuming a finished run returns its model as exported."""
-    config = config.with_defaults(defaults_of(task))
-    check_ranges(config, {**LOOP_RANGES, **task.ranges})
+    # Every setting checked (known key, type, range, choices) before anything is created.
+    config = settings.resolve(config, task.schema)
     context = task.prepare(config)
     workdir = check_workdir(workdir, resume)
     key = jax.random.key(config.seed)

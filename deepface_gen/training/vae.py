@@ -77,6 +77,7 @@ from deepface_gen.training.perceptual import (
     normalized_feature_loss,
     step_discriminator,
 )
+from deepface_gen.training.settings import BIG, LoopSettings, Settings, section, setting
 
 PERCEPTUAL_WEIGHTS = ("feature_weight", "attribute_weight", "adversarial_weight")
 PRIOR_LATENTS = ("gaussian", "shuffled_posterior")
@@ -102,29 +103,49 @@ def kl_weight(step: jax.Array, beta: float, warmup: int) -> jax.Array:
 
 
 def critic_widths(config: Config) -> tuple[int, ...]:
-    """The patch discriminator's widths (its default where a config predates it)."""
+    """The patch discriminator's widths."""
     return tuple(config.model.discriminator)
 
 
 def perceptual_terms(config: Config) -> dict[str, float]:
-    """The weights of the feature, attribute and adversarial terms (0 where a config
-    predates them: a plain ELBO)."""
+    """The weights of the feature, attribute and adversarial terms (all 0: a plain ELBO)."""
     return {name: float(config.train[name]) for name in PERCEPTUAL_WEIGHTS}
 
 
-RANGES = {
-    "model.widths": (1, 4096),
-    "model.latent": (1, 4096),
-    "model.discriminator": (1, 4096),
-    "train.pixel_sigma": (1e-4, 10.0),  # the likelihood's pixel noise (0..1 units)
-    "train.beta": (0.0, 1e4),
-    "train.kl_warmup_steps": (0, 10**9),
-    "train.adversarial_start": (0, 10**9),
-    "train.discriminator_learning_rate": (1e-12, 10.0),
-    "train.moment_batches": (1, 10**6),
-    "train.latent_components": (0, 256),
-    **{f"train.{name}": (0.0, 1e6) for name in PERCEPTUAL_WEIGHTS},
-}
+@dataclasses.dataclass(frozen=True)
+class VAEModel:
+    widths: list[int] = setting([32, 64, 128, 128], 1, 4096, help="the encoder's, per 2x step")
+    latent: int = setting(64, 1, 4096, help="the latent's dimension")
+    discriminator: list[int] = setting(
+        list(PatchDiscriminator.widths), 1, 4096, help="the patch critic's widths"
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class VAETrain(LoopSettings):
+    pixel_sigma: float = setting(0.2, 1e-4, 10.0, help="the likelihood's pixel noise (0-1)")
+    beta: float = setting(1.0, 0.0, 1e4, help="the KL term's weight")
+    kl_warmup_steps: int = setting(500, 0, BIG, help="the KL weight rises to beta over these")
+    classifier: str = setting("starter", help="the frozen network the perceptual terms read")
+    feature_layers: list[str] = setting([], help="its layers the feature term compares")
+    feature_weight: float = setting(0.0, 0.0, 1e6, help="DFC-VAE's feature term (nats)")
+    attribute_weight: float = setting(0.0, 0.0, 1e6, help="the classifier must see the labels")
+    adversarial_weight: float = setting(0.0, 0.0, 1e6, help="VAE-GAN's critic term")
+    adversarial_start: int = setting(0, 0, BIG, help="the critic joins at this step")
+    prior_latents: str = setting(
+        "gaussian", choices=PRIOR_LATENTS, help="what the attribute and critic terms decode"
+    )
+    discriminator_learning_rate: float = setting(2e-4, 1e-12, 10.0, help="the critic's")
+    moment_batches: int = setting(64, 1, 10**6, help="batches for the label moments")
+    latent_components: int = setting(0, 0, 256, help="a latent mixture to sample (0: N(0, I))")
+
+
+@dataclasses.dataclass(frozen=True)
+class VAESettings(Settings):
+    """``deepface-gen train-vae``: the conditional VAE (``configs/vae_starter.py``)."""
+
+    model: VAEModel = section(VAEModel)
+    train: VAETrain = section(VAETrain)
 
 
 def check_vae_config(config: Config) -> Classifier | None:
@@ -133,11 +154,6 @@ def check_vae_config(config: Config) -> Classifier | None:
     check_config(config)
     t = config.train
     weights = perceptual_terms(config)
-    if t.prior_latents not in PRIOR_LATENTS:
-        raise DeepFaceGenError(
-            f"train.prior_latents must be one of {', '.join(PRIOR_LATENTS)}; "
-            f"got {t.prior_latents!r}"
-        )
     if not (weights["feature_weight"] or weights["attribute_weight"]):
         return None
     classifier = load_classifier(t.classifier)
@@ -302,18 +318,7 @@ def _export(workdir: Path, state: GANState, config: Config, context: _Context, r
     return bundles.save_bundle(workdir / "model", vae.arrays(), manifest)
 
 
-DEFAULTS = {
-    "model": {"discriminator": list(PatchDiscriminator.widths)},
-    "train": {
-        **dict.fromkeys(PERCEPTUAL_WEIGHTS, 0.0),
-        "prior_latents": "gaussian",
-        "adversarial_start": 0,
-        "feature_layers": [],
-        "discriminator_learning_rate": 2e-4,
-        "latent_components": 0,
-    },
-}
-TASK = Task("training VAE", DEFAULTS, _prepare, _init_state, _source, _setup, _export, RANGES)
+TASK = Task("training VAE", VAESettings, _prepare, _init_state, _source, _setup, _export)
 
 
 # Train a conditional VAE per a config in a workdir (``loop.train``'s arguments).

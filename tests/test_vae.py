@@ -230,6 +230,42 @@ def test_perceptual_vae_logs_every_term_records_its_classifier_and_resumes_exact
         np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-6)
 
 
+def test_vae_trains_with_gs_critic_recipe_resumes_exactly_and_ships_the_average(
+    tiny_bundle, tmp_path
+):
+    """The critic recipe G trains with (hinge loss, lazy R1, DiffAugment, a critic that
+    also reads the classifier's features, a weight average) applies to the VAE too: every
+    term is finite, a split run lands on the same weights (critic and average are
+    checkpointed), and what ships is the average, not the last weights."""
+    from deepface_gen.training.loop import defaults_of, restore_step
+    from deepface_gen.training.vae import TASK
+
+    recipe = {"gan_loss": "hinge", "r1_weight": 1.0, "r1_every": 2, "diffaugment": True,
+              "critic_features": ["conv1_1"], "ema_decay": 0.9}  # fmt: skip
+    config = perceptual_config(tiny_bundle, 8, checkpoint_every=4, log_every=4, **recipe)
+    whole = train_vae(config, tmp_path / "whole", quiet=True)
+    rows = [json.loads(line) for line in (tmp_path / "whole/metrics.jsonl").open()]
+    assert all(np.isfinite(r[k]) for r in rows for k in ("fool", "discriminator", "feature"))
+    assert train_vae(config, tmp_path / "split", quiet=True, max_steps=4) is None
+    resumed = train_vae(config, tmp_path / "split", resume=True, quiet=True)
+    leaves = jax.tree_util.tree_leaves
+    for x, y in zip(leaves(load_vae(whole).params), leaves(load_vae(resumed).params), strict=True):
+        np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-6)
+    context = TASK.prepare(config.with_defaults(defaults_of(TASK)))
+    state, _ = restore_step(
+        tmp_path / "whole", 8, lambda c: TASK.init(c, context, jax.random.key(0))
+    )
+    shipped = leaves(load_vae(whole).params)
+    for x, y in zip(shipped, leaves(state.ema), strict=True):
+        np.testing.assert_array_equal(x, y)
+    assert not all(
+        np.array_equal(x, y) for x, y in zip(shipped, leaves(state.generator.params), strict=True)
+    )
+    with pytest.raises(DeepFaceGenError, match="critic_features must name layers"):
+        train_vae(perceptual_config(tiny_bundle, 4, critic_features=["conv9_9"]), tmp_path / "c")
+    assert not (tmp_path / "c").exists()
+
+
 def test_attribute_term_teaches_the_decoder_to_follow_the_classifier(tiny_bundle, tmp_path):
     """With only the attribute term beside the ELBO, faces decoded from the prior carry
     their requested labels to the frozen classifier (lower cross-entropy) far better

@@ -41,7 +41,6 @@ from deepface_gen.data import input_pipeline
 from deepface_gen.errors import DeepFaceGenError, WeightsError
 from deepface_gen.io import bundles
 from deepface_gen.models.classifier import Classifier, load_classifier
-from deepface_gen.models.discriminator import Critic
 from deepface_gen.models.inverter import (
     INVERTER_FILE,
     Generator,
@@ -62,16 +61,17 @@ from deepface_gen.training.loop import (
     train,
 )
 from deepface_gen.training.perceptual import (
-    GAN_LOSSES,
+    CriticRecipe,
+    CriticSettings,
     GANState,
-    critic_loss,
-    critic_state,
-    diff_augment,
+    critic_update,
     feature_function,
     fool_loss,
+    make_score,
     normalized_feature_loss,
-    r1_penalty,
-    update_ema,
+    recipe_critic_state,
+    shipped_params,
+    step_average,
 )
 from deepface_gen.training.settings import BIG, LoopSettings, Settings, section, setting
 
@@ -129,8 +129,9 @@ class InverterModel:
 
 
 @dataclass(frozen=True)
-class InverterTrain(LoopSettings):
-    discriminator_learning_rate: float = setting(2e-4, 1e-12, 10.0, help="the critic's")
+class InverterTrain(CriticSettings, LoopSettings):
+    """G's ``train`` settings: the loop's, the critic recipe's, and its own."""
+
     feature_layers: list[str] = setting(
         ["conv1_1", "conv2_1", "conv3_1", "conv4_1"], help="the feature loss's layers"
     )
@@ -142,12 +143,6 @@ class InverterTrain(LoopSettings):
         0.5, 0.0, 1.0, help="share of each batch projected onto the cGMM's targets"
     )
     moment_batches: int = setting(16, 1, 10**6, help="batches for the code statistics")
-    gan_loss: str = setting("logistic", choices=GAN_LOSSES, help="the critic's loss")
-    r1_weight: float = setting(0.0, 0.0, 1e4, help="R1 penalty on real images (0: off)")
-    r1_every: int = setting(16, 1, 10**6, help="lazy R1: one step in this many")
-    diffaugment: bool = setting(False, help="DiffAugment on the critic's inputs")
-    critic_features: list[str] = setting([], help="classifier layers the critic also reads")
-    ema_decay: float = setting(0.0, 0.0, 0.99999, help="G's weight average, shipped (0: off)")
     init_from: str = setting("", help="continue a trained inverter (a bundle, or a classifier)")
 
 
@@ -199,37 +194,6 @@ def code_moments(
     return scale.astype(np.float32), np.maximum(high, 1e-3).astype(np.float32)
 
 
-@dataclass(frozen=True)
-class CriticRecipe:
-    """How G's critic is built and trained, and whether G's weights are averaged
-    (``train.*``; configs/inverter_starter.py says what each setting is for)."""
-
-    widths: tuple[int, ...]
-    loss: str  # one of GAN_LOSSES
-    r1_weight: float  # 0: no R1 penalty
-    r1_every: int  # lazy regularization (StyleGAN2): R1 on one step in this many
-    diffaugment: bool
-    feature_layers: tuple[str, ...]  # classifier layers the critic also reads
-    ema_decay: float  # 0: no average; else what ships
-
-    @classmethod
-    def from_config(cls, config: Config) -> CriticRecipe:
-        t = config.train
-        return cls(
-            tuple(config.model.discriminator),
-            str(t.gan_loss),
-            float(t.r1_weight),
-            int(t.r1_every),
-            bool(t.diffaugment),
-            tuple(dict.fromkeys(canonical_layer(name) for name in t.critic_features)),
-            float(t.ema_decay),
-        )
-
-    @property
-    def critic(self) -> Critic:
-        return Critic(self.widths, self.feature_layers)
-
-
 def make_inverter_train_step(
     classifier: Classifier, arch: InverterConfig, config: Config
 ) -> Callable:
@@ -241,17 +205,9 @@ def make_inverter_train_step(
     taps = tuple(dict.fromkeys((arch.layer, *layers, *recipe.feature_layers)))
     weights = float(t.feature_weight), float(t.pixel_weight), float(t.adversarial_weight)
     adversarial_start, fraction = int(t.adversarial_start), float(t.projected_fraction)
-    generator, critic = Generator(arch), recipe.critic
+    generator = Generator(arch)
     features = feature_function(classifier, taps)
-
-    def score(d_params, net_params, pixels, feats, key):
-        """The critic's logit maps; through DiffAugment the features are recomputed on
-        the augmented pixels, otherwise the ones already computed are reused."""
-        if recipe.diffaugment:
-            pixels, feats = diff_augment(key, pixels), None
-        if recipe.feature_layers and feats is None:
-            feats = features(net_params, pixels)
-        return critic.apply({"params": d_params}, pixels, feats)
+    score = make_score(recipe, features)
 
     def step(state: GANState, batch: dict, net_params, projection, code_scale, key):
         keys = jax.random.split(jax.random.fold_in(key, state.step), 6)
@@ -283,26 +239,16 @@ def make_inverter_train_step(
         )
         fake, fake_features = jax.lax.stop_gradient((fake, fake_features))
 
-        def discriminator_loss(d_params):
-            on_real = score(d_params, net_params, images, real, keys[4])
-            on_fake = score(d_params, net_params, fake, fake_features, keys[5])
-            loss = critic_loss(on_real, (on_fake,), recipe.loss)
-            if recipe.r1_weight:
-                scorer = lambda p, x: score(p, net_params, x, None, keys[4])
-                r1 = jax.lax.cond(
-                    state.step % recipe.r1_every == 0,
-                    lambda: r1_penalty(scorer, d_params, images),
-                    lambda: jnp.zeros(()),
-                )
-                loss = loss + 0.5 * recipe.r1_weight * recipe.r1_every * r1
-            return loss
-
-        d_loss, d_grads = jax.value_and_grad(discriminator_loss)(d_params)
+        critic, d_loss = critic_update(
+            recipe,
+            state.discriminator,
+            lambda p, pixels, feats, k: score(p, net_params, pixels, feats, k),
+            (images, real, keys[4]),
+            ((fake, fake_features, keys[5]),),
+            state.step,
+        )
         updated = state.generator.apply_gradients(grads=grads)
-        ema = state.ema
-        if recipe.ema_decay:
-            ema = update_ema(ema, updated.params, recipe.ema_decay, state.step)
-        state = GANState(updated, state.discriminator.apply_gradients(grads=d_grads), ema)
+        state = GANState(updated, critic, step_average(recipe, state, updated))
         rmse = jnp.sqrt(jnp.mean((fake - images) ** 2))
         metrics = {"feature": feat, "pixel": pixel, "fool": fool, "discriminator": d_loss,
                    "rmse": rmse}  # fmt: skip
@@ -397,21 +343,12 @@ def initial_state(
     else:
         g_params = jax.tree_util.tree_map(jnp.asarray, start.params)
     g_tx = optax.chain(optax.clip_by_global_norm(1.0), optax.adam(learning_rate_schedule(config)))
-    example = (jnp.zeros((1, arch.size, arch.size, 3)),)
-    if recipe.feature_layers:
-        features = feature_function(classifier, recipe.feature_layers)
-        example += (jax.eval_shape(features, classifier.params, example[0]),)
-        example = (example[0], jax.tree_util.tree_map(lambda a: jnp.zeros(a.shape), example[1]))
-    critic = critic_state(
-        recipe.critic, example, float(t.discriminator_learning_rate), jax.random.fold_in(key, 1)
-    )
+    critic = recipe_critic_state(
+        recipe, classifier, arch.size, float(t.discriminator_learning_rate),
+        jax.random.fold_in(key, 1),
+    )  # fmt: skip
     ema = jax.tree_util.tree_map(jnp.copy, g_params) if recipe.ema_decay else None
     return GANState(TrainState.create(apply_fn=None, params=g_params, tx=g_tx), critic, ema)
-
-
-def shipped_params(state: GANState) -> dict:
-    """The weights an export ships: the moving average when the recipe keeps one."""
-    return state.ema if state.ema is not None else state.generator.params
 
 
 class _Context(NamedTuple):

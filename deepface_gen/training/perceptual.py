@@ -12,6 +12,7 @@ trainer only says what it renders and from what.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import flax.linen as nn
@@ -20,9 +21,12 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
+from deepface_gen.config import Config
 from deepface_gen.models.classifier import Classifier
-from deepface_gen.models.discriminator import PatchDiscriminator
+from deepface_gen.models.discriminator import Critic
+from deepface_gen.models.vgg import canonical_layer
 from deepface_gen.training.loop import TrainState
+from deepface_gen.training.settings import setting
 
 
 @struct.dataclass
@@ -55,14 +59,6 @@ def critic_state(
     (Adam with beta1 = 0.5, the DCGAN setting that keeps the critic from overshooting)."""
     params = module.init(key, *example)["params"]
     return TrainState.create(apply_fn=None, params=params, tx=optax.adam(learning_rate, b1=0.5))
-
-
-def discriminator_state(
-    widths: tuple[int, ...], size: int, learning_rate: float, key: jax.Array
-) -> TrainState:
-    """A fresh patch discriminator for ``size``-pixel images with its optimizer."""
-    example = (jnp.zeros((1, size, size, 3)),)
-    return critic_state(PatchDiscriminator(widths), example, learning_rate, key)
 
 
 def feature_function(classifier: Classifier, taps: tuple[str, ...]) -> Callable:
@@ -137,25 +133,6 @@ def r1_penalty(score: Callable, d_params, real: jax.Array) -> jax.Array:
     return jnp.mean(jnp.sum(grads**2, axis=tuple(range(1, grads.ndim))))
 
 
-def discriminator_loss(
-    widths: tuple[int, ...], d_params, real: jax.Array, fakes: tuple[jax.Array, ...]
-) -> jax.Array:
-    """The patch critic's logistic loss: ``real`` pixels scored real, each of ``fakes`` fake."""
-    critic = PatchDiscriminator(widths)
-    score = lambda x: (critic.apply({"params": d_params}, jax.lax.stop_gradient(x)),)
-    return critic_loss(score(real), tuple(score(fake) for fake in fakes), "logistic")
-
-
-def step_discriminator(
-    state: TrainState, widths: tuple[int, ...], real: jax.Array, fakes: tuple[jax.Array, ...]
-) -> tuple[TrainState, jax.Array]:
-    """One update of the patch critic on ``real`` against ``fakes``; returns it and its loss."""
-    loss, grads = jax.value_and_grad(discriminator_loss, argnums=1)(
-        widths, state.params, real, fakes
-    )
-    return state.apply_gradients(grads=grads), loss
-
-
 def diff_augment(key: jax.Array, images: jax.Array) -> jax.Array:
     """DiffAugment (Zhao et al. 2020) for 0..255 images (N, S, S, 3): random brightness,
     saturation and contrast, a shift of up to 1/8 of the side (zero-filled) and a
@@ -191,3 +168,127 @@ def masked_attribute_loss(logits: jax.Array, labels: jax.Array, mask: jax.Array)
     targets = (labels > 0).astype(jnp.float32)
     per_attribute = optax.sigmoid_binary_cross_entropy(logits, targets) * mask
     return jnp.sum(per_attribute, -1) / jnp.maximum(jnp.sum(mask, -1), 1.0)
+
+
+# ---------------------------------------------------------------------------
+# The critic recipe G and the VAE share: its settings, the critic, its update.
+
+
+@dataclass(frozen=True)
+class CriticSettings:
+    """The ``train`` settings of a renderer trained against a critic (a schema mixin,
+    ``training/settings.py``): each is off by default, so it is measured against the
+    plain recipe (docs/renderer.md)."""
+
+    discriminator_learning_rate: float = setting(2e-4, 1e-12, 10.0, help="the critic's")
+    gan_loss: str = setting("logistic", choices=GAN_LOSSES, help="the critic's loss")
+    r1_weight: float = setting(0.0, 0.0, 1e4, help="R1 penalty on real images (0: off)")
+    r1_every: int = setting(16, 1, 10**6, help="lazy R1: one step in this many")
+    diffaugment: bool = setting(False, help="DiffAugment on the critic's inputs")
+    critic_features: list[str] = setting([], help="classifier layers the critic also reads")
+    ema_decay: float = setting(0.0, 0.0, 0.99999, help="the weights' average, shipped (0: off)")
+
+
+@dataclass(frozen=True)
+class CriticRecipe:
+    """How a renderer's critic is built and trained, and whether the renderer's weights
+    are averaged (``CriticSettings``, read from a config)."""
+
+    widths: tuple[int, ...]
+    loss: str  # one of GAN_LOSSES
+    r1_weight: float  # 0: no R1 penalty
+    r1_every: int  # lazy regularization (StyleGAN2): R1 on one step in this many
+    diffaugment: bool
+    feature_layers: tuple[str, ...]  # classifier layers the critic also reads
+    ema_decay: float  # 0: no average; else what ships
+
+    @classmethod
+    def from_config(cls, config: Config) -> CriticRecipe:
+        t = config.train
+        return cls(
+            tuple(config.model.discriminator),
+            str(t.gan_loss),
+            float(t.r1_weight),
+            int(t.r1_every),
+            bool(t.diffaugment),
+            tuple(dict.fromkeys(canonical_layer(name) for name in t.critic_features)),
+            float(t.ema_decay),
+        )
+
+    @property
+    def critic(self) -> Critic:
+        return Critic(self.widths, self.feature_layers)
+
+
+def recipe_critic_state(
+    recipe: CriticRecipe,
+    classifier: Classifier | None,
+    size: int,
+    learning_rate: float,
+    key: jax.Array,
+) -> TrainState:
+    """A fresh critic for ``size``-pixel images (and, where the recipe says, the frozen
+    classifier's features of them) with its optimizer."""
+    example = (jnp.zeros((1, size, size, 3)),)
+    if recipe.feature_layers:
+        features = feature_function(classifier, recipe.feature_layers)
+        shapes = jax.eval_shape(features, classifier.params, example[0])
+        example += (jax.tree_util.tree_map(lambda a: jnp.zeros(a.shape), shapes),)
+    return critic_state(recipe.critic, example, learning_rate, key)
+
+
+def make_score(recipe: CriticRecipe, features: Callable | None) -> Callable:
+    """``score(d_params, net_params, pixels, feats, key)``: the critic's logit maps.
+    Through DiffAugment the features are recomputed on the augmented pixels; otherwise
+    ``feats`` (already computed for the feature loss) are reused, or computed when None."""
+    critic = recipe.critic
+
+    def score(d_params, net_params, pixels, feats, key):
+        if recipe.diffaugment:
+            pixels, feats = diff_augment(key, pixels), None
+        if recipe.feature_layers and feats is None:
+            feats = features(net_params, pixels)
+        return critic.apply({"params": d_params}, pixels, feats)
+
+    return score
+
+
+def critic_update(
+    recipe: CriticRecipe,
+    state: TrainState,
+    score: Callable,
+    real: tuple,
+    fakes: tuple[tuple, ...],
+    step: jax.Array,
+) -> tuple[TrainState, jax.Array]:
+    """One update of the critic: ``real`` and each of ``fakes`` are ``(pixels, feats,
+    key)`` for ``score(d_params, pixels, feats, key)``; the recipe's loss, plus its lazy
+    R1 penalty on the real pixels. Returns the critic and its loss."""
+
+    def loss_fn(d_params):
+        on_real = score(d_params, *real)
+        loss = critic_loss(on_real, tuple(score(d_params, *fake) for fake in fakes), recipe.loss)
+        if recipe.r1_weight:
+            pixels, _, key = real
+            r1 = jax.lax.cond(
+                step % recipe.r1_every == 0,
+                lambda: r1_penalty(lambda p, x: score(p, x, None, key), d_params, pixels),
+                lambda: jnp.zeros(()),
+            )
+            loss = loss + 0.5 * recipe.r1_weight * recipe.r1_every * r1
+        return loss
+
+    loss, grads = jax.value_and_grad(loss_fn)(state.params)
+    return state.apply_gradients(grads=grads), loss
+
+
+def shipped_params(state: GANState) -> Any:
+    """The renderer's weights an export ships: the moving average when the recipe keeps one."""
+    return state.ema if state.ema is not None else state.generator.params
+
+
+def step_average(recipe: CriticRecipe, state: GANState, updated: TrainState) -> Any:
+    """The moving average after ``updated``'s step (None when the recipe keeps none)."""
+    if not recipe.ema_decay:
+        return state.ema
+    return update_ema(state.ema, updated.params, recipe.ema_decay, state.step)

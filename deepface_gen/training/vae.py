@@ -69,13 +69,18 @@ from deepface_gen.training.loop import (
     train,
 )
 from deepface_gen.training.perceptual import (
+    CriticRecipe,
+    CriticSettings,
     GANState,
-    discriminator_state,
+    critic_update,
     feature_function,
     fool_loss,
+    make_score,
     masked_attribute_loss,
     normalized_feature_loss,
-    step_discriminator,
+    recipe_critic_state,
+    shipped_params,
+    step_average,
 )
 from deepface_gen.training.settings import BIG, LoopSettings, Settings, section, setting
 
@@ -102,11 +107,6 @@ def kl_weight(step: jax.Array, beta: float, warmup: int) -> jax.Array:
     return beta * jnp.minimum(1.0, (step + 1) / max(warmup, 1))
 
 
-def critic_widths(config: Config) -> tuple[int, ...]:
-    """The patch discriminator's widths."""
-    return tuple(config.model.discriminator)
-
-
 def perceptual_terms(config: Config) -> dict[str, float]:
     """The weights of the feature, attribute and adversarial terms (all 0: a plain ELBO)."""
     return {name: float(config.train[name]) for name in PERCEPTUAL_WEIGHTS}
@@ -122,7 +122,9 @@ class VAEModel:
 
 
 @dataclasses.dataclass(frozen=True)
-class VAETrain(LoopSettings):
+class VAETrain(CriticSettings, LoopSettings):
+    """The VAE's ``train`` settings: the loop's, the critic recipe's (G's, shared), and its own."""
+
     pixel_sigma: float = setting(0.2, 1e-4, 10.0, help="the likelihood's pixel noise (0-1)")
     beta: float = setting(1.0, 0.0, 1e4, help="the KL term's weight")
     kl_warmup_steps: int = setting(500, 0, BIG, help="the KL weight rises to beta over these")
@@ -135,7 +137,6 @@ class VAETrain(LoopSettings):
     prior_latents: str = setting(
         "gaussian", choices=PRIOR_LATENTS, help="what the attribute and critic terms decode"
     )
-    discriminator_learning_rate: float = setting(2e-4, 1e-12, 10.0, help="the critic's")
     moment_batches: int = setting(64, 1, 10**6, help="batches for the label moments")
     latent_components: int = setting(0, 0, 256, help="a latent mixture to sample (0: N(0, I))")
 
@@ -154,7 +155,7 @@ def check_vae_config(config: Config) -> Classifier | None:
     check_config(config)
     t = config.train
     weights = perceptual_terms(config)
-    if not (weights["feature_weight"] or weights["attribute_weight"]):
+    if not (weights["feature_weight"] or weights["attribute_weight"] or t.critic_features):
         return None
     classifier = load_classifier(t.classifier)
     layers = classifier.backbone.layer_names()
@@ -164,6 +165,12 @@ def check_vae_config(config: Config) -> Classifier | None:
             f"train.feature_layers must name layers of {t.classifier} ({', '.join(layers)}); "
             f"got {list(t.feature_layers)}"
         )
+    unknown = [name for name in t.critic_features if canonical_layer(name) not in layers]
+    if unknown:
+        raise DeepFaceGenError(
+            f"train.critic_features must name layers of {t.classifier} ({', '.join(layers)}); "
+            f"got {list(t.critic_features)}"
+        )
     return classifier
 
 
@@ -171,28 +178,33 @@ def make_vae_train_step(
     module: ConditionalVAE, config: Config, classifier: Classifier | None = None
 ) -> Callable:
     """One jit-compiled step: flip-augment, the ELBO (annealed KL) plus the weighted
-    feature, attribute and adversarial terms, the VAE's update, then the critic's."""
+    feature, attribute and adversarial terms, the VAE's update (and its moving average),
+    then the critic's (G's recipe: ``perceptual.CriticRecipe``)."""
     t = config.train
     sigma, beta, warmup = float(t.pixel_sigma), float(t.beta), int(t.kl_warmup_steps)
     weights = perceptual_terms(config)
     adversarial_start = int(t.adversarial_start)
-    widths = critic_widths(config)
+    recipe = CriticRecipe.from_config(config)
     layers = tuple(dict.fromkeys(canonical_layer(n) for n in t.feature_layers))
-    features = feature_function(classifier, layers) if classifier is not None else None
+    taps = tuple(dict.fromkeys((*layers, *recipe.feature_layers)))
+    features = feature_function(classifier, taps) if classifier is not None else None
+    score = make_score(recipe, features)
     draws_prior = bool(weights["attribute_weight"] or weights["adversarial_weight"])
     shuffled = t.prior_latents == "shuffled_posterior"
     latent = module.config.latent
 
     def step(state: GANState, batch: dict, net_params, key: jax.Array):
-        k_aug, k_z, k_prior = jax.random.split(jax.random.fold_in(key, state.step), 3)
+        step_key = jax.random.fold_in(key, state.step)
+        k_aug, k_z, k_prior = jax.random.split(step_key, 3)
+        k_critic = jax.random.split(jax.random.fold_in(step_key, 1), 4)  # DiffAugment's
         images = input_pipeline.augment(k_aug, batch["images"], max_shift=0)
         conditions = masked_conditions(batch["attributes"], batch["label_mask"])
         weight = kl_weight(state.step, beta, warmup)
         adversarial_on = (state.step >= adversarial_start).astype(jnp.float32)
         pixels = images.astype(jnp.float32)
-        if weights["feature_weight"]:
-            real = jax.lax.stop_gradient(features(net_params, pixels))
-        critic = PatchDiscriminator(widths)
+        needs_features = weights["feature_weight"] or recipe.feature_layers
+        real = jax.lax.stop_gradient(features(net_params, pixels)) if needs_features else None
+        d_params = state.discriminator.params
 
         def loss_fn(params):
             recon, kl, drawn, posterior = elbo_terms(module, params, images, conditions, k_z, sigma)
@@ -207,40 +219,53 @@ def make_vae_train_step(
                 )
                 fakes += (255.0 * module.apply({"params": params}, z, conditions,
                                                method=ConditionalVAE.decode),)  # fmt: skip
+            # The classifier's view of each fake, read once for every term that needs it.
+            seen = tuple(features(net_params, f) for f in fakes) if features else (None,) * 2
             if weights["feature_weight"]:
-                terms["feature"] = normalized_feature_loss(
-                    features(net_params, fakes[0]), real, layers
-                )
+                terms["feature"] = normalized_feature_loss(seen[0], real, layers)
                 total = total + weights["feature_weight"] * terms["feature"]
             if weights["attribute_weight"]:
-                logits = features(net_params, fakes[1])["attributes"]
+                logits = seen[1]["attributes"]
                 mask = batch["label_mask"].astype(jnp.float32)
                 terms["attribute"] = masked_attribute_loss(logits, batch["attributes"], mask)
                 total = total + weights["attribute_weight"] * terms["attribute"]
             if weights["adversarial_weight"]:
-                d_params = state.discriminator.params
                 terms["fool"] = sum(
-                    fool_loss(critic.apply({"params": d_params}, f)) for f in fakes
+                    sum(fool_loss(m, recipe.loss) for m in score(d_params, net_params, f, v, k))
+                    for f, v, k in zip(fakes, seen, k_critic[1:], strict=False)
                 ) / len(fakes)
                 total = total + adversarial_on * weights["adversarial_weight"] * terms["fool"]
             averages = {name: jnp.mean(value) for name, value in terms.items()}
-            return jnp.mean(total), (averages, fakes)
+            kept = tuple(_critic_view(v, recipe.feature_layers) for v in seen[: len(fakes)])
+            return jnp.mean(total), (averages, fakes, kept)
 
-        (loss, (means, fakes)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+        (loss, (means, fakes, seen)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
             state.generator.params
         )
-        critic_state = state.discriminator
+        critic = state.discriminator
         if weights["adversarial_weight"]:
-            critic_state, means["discriminator"] = step_discriminator(
-                critic_state, widths, pixels, fakes
+            fakes, seen = jax.lax.stop_gradient((fakes, seen))
+            critic, means["discriminator"] = critic_update(
+                recipe,
+                critic,
+                lambda p, x, v, k: score(p, net_params, x, v, k),
+                (pixels, _critic_view(real, recipe.feature_layers), k_critic[0]),
+                tuple(zip(fakes, seen, k_critic[1:], strict=False)),
+                state.step,
             )
-        state = GANState(state.generator.apply_gradients(grads=grads), critic_state)
+        updated = state.generator.apply_gradients(grads=grads)
+        state = GANState(updated, critic, step_average(recipe, state, updated))
         # RMSE in 0..255 units reads better than nats: recon = sum sq / (2 sigma^2).
         rmse = 255.0 * sigma * jnp.sqrt(2.0 * means["recon"] / (pixels[0].size))
         return state, {"loss": loss, **{k: v for k, v in means.items() if k != "recon"},
                        "rmse": rmse}  # fmt: skip
 
     return jax.jit(step, donate_argnums=0)
+
+
+def _critic_view(seen: dict | None, layers: tuple[str, ...]) -> dict | None:
+    """The features the critic reads from the classifier's outputs (None: pixels only)."""
+    return {name: seen[name] for name in layers} if seen is not None and layers else None
 
 
 def make_vae_optimizer(config: Config) -> optax.GradientTransformation:
@@ -271,14 +296,17 @@ def _init_state(config: Config, context: _Context, key: jax.Array) -> GANState:
         jnp.zeros((1, arch.num_attributes)),
         jax.random.key(0),
     )["params"]
-    critic = discriminator_state(
-        critic_widths(config),
+    recipe = CriticRecipe.from_config(config)
+    critic = recipe_critic_state(
+        recipe,
+        context.classifier,
         arch.size,
         float(config.train.discriminator_learning_rate),
         jax.random.fold_in(key, 2),
     )
     tx = make_vae_optimizer(config)
-    return GANState(TrainState.create(apply_fn=module.apply, params=params, tx=tx), critic)
+    ema = jax.tree_util.tree_map(jnp.copy, params) if recipe.ema_decay else None
+    return GANState(TrainState.create(apply_fn=module.apply, params=params, tx=tx), critic, ema)
 
 
 def _source(config: Config, context: _Context):
@@ -308,7 +336,7 @@ def _export(workdir: Path, state: GANState, config: Config, context: _Context, r
     if classifier is not None:  # the frozen network the perceptual terms read
         record = {**record, "classifier_params": bundles.params_digest(classifier.manifest)}
     known = known_attributes_of(config.data.source, *sample)
-    vae = VAE(arch, jax.device_get(state.generator.params), mean, cov, tuple(known), {})
+    vae = VAE(arch, jax.device_get(shipped_params(state)), mean, cov, tuple(known), {})
     components = int(t.latent_components)
     if components:
         batches = [source.batch(i) for i in range(int(t.moment_batches))]

@@ -1,0 +1,104 @@
+"""Re-measure every result the learned renderer G draws, after shipping a new G.
+
+    deepface-gen train-inverter --config configs/inverter_starter.py --workdir runs/g_long \
+        --export-step 8000 --attach deepface_gen/assets/starter
+    python experiments/remeasure_renderer.py [--only NAME,...] [--skip NAME,...] [--list]
+    python experiments/readme_tables.py          # then the README and docs tables
+
+Shipping G changes every face ``net`` and ``refine`` draw, every edit the ``change``
+and ``polish`` renders draw, and the figures that show them; the measures that never
+touch G (pixel optimization, the VAE, the classifier, timings of an unchanged
+architecture) stay. Each step below is one benchmark run as documented in docs/, in
+order, each in its own process; ``remeasure.json`` records how long each took and
+whether it succeeded, so the next shipping can be planned (run it in the background:
+the whole list takes hours on a 2-core CPU).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import NamedTuple
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "experiments" / "results"
+
+
+class Step(NamedTuple):
+    name: str
+    argv: tuple[str, ...]  # an experiments/ script and its options
+    writes: str  # what it refreshes under experiments/results
+
+
+# The edit renders G draws, as bench_edit --modes names them (optimize rows stay).
+EDIT_MODES = "net,change@1,change@1.5,change@2,change-calibrated@1,polish@1.25,polish@1.5"
+FIGURE_MODES = "change@1.5,polish@1.25,change@2,net,optimize@2"
+
+STEPS = (
+    Step("generate", ("bench_generate.py", "--merge", "--methods",
+                      "net,refine,mixture_net,mixture_refine"),
+         "generation.json (G's methods and the floors, incl. G's reconstruction), generate_*.png"),
+    Step("edit_modes", ("bench_edit.py", "--modes", "--merge", "--mode-list", EDIT_MODES),
+         "edit_modes.json, edit_modes.png"),
+    Step("edit_table", ("bench_edit.py",), "edit.json, edit_counterfactuals.png"),
+    Step("edit_figure", ("bench_edit.py", "--figure", "--mode-list", FIGURE_MODES),
+         "edit_figure.png"),
+    Step("variety", ("bench_variety.py",), "variety.json, variety.png"),
+    Step("align", ("bench_align.py", "--figure"), "align.json, align_figure.png"),
+    Step("mixture", ("bench_mixture.py",), "mixture_sweep.json"),
+    Step("calibration", ("calibrate_edits.py",), "edit_calibration.json, .png"),
+    Step("directions", ("bench_edit_directions.py",), "edit_directions.json"),
+    Step("pivotal", ("bench_edit_pivotal.py",), "edit_pivotal.json"),
+)  # fmt: skip
+
+
+def chosen(only: str | None, skip: str | None) -> list[Step]:
+    """The steps to run, in order; unknown names are refused."""
+    names = [step.name for step in STEPS]
+    for given in (only, skip):
+        unknown = sorted(set(filter(None, (given or "").split(","))) - set(names))
+        if unknown:
+            raise SystemExit(f"unknown step(s) {', '.join(unknown)}; the steps: {', '.join(names)}")
+    keep = set(only.split(",")) if only else set(names)
+    drop = set(skip.split(",")) if skip else set()
+    return [step for step in STEPS if step.name in keep - drop]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--only", default=None, help="comma-separated step names")
+    parser.add_argument("--skip", default=None, help="comma-separated step names")
+    parser.add_argument("--list", action="store_true", help="list the steps and exit")
+    args = parser.parse_args()
+    steps = chosen(args.only, args.skip)
+    if args.list:
+        for step in steps:
+            print(f"{step.name:12s} python experiments/{' '.join(step.argv)}")
+            print(f"{'':12s} -> {step.writes}")
+        return
+    log_file = RESULTS / "remeasure.json"
+    log = json.loads(log_file.read_text()) if log_file.exists() else {}
+    for i, step in enumerate(steps, 1):
+        print(
+            f"[{i}/{len(steps)}] {step.name}: python experiments/{' '.join(step.argv)}", flush=True
+        )
+        began = time.perf_counter()
+        code = subprocess.call([sys.executable, str(ROOT / "experiments" / step.argv[0]),
+                                *step.argv[1:]], cwd=ROOT)  # fmt: skip
+        seconds = round(time.perf_counter() - began, 1)
+        log[step.name] = {"command": " ".join(step.argv), "seconds": seconds, "exit_status": code,
+                          "finished": time.strftime("%Y-%m-%d %H:%M:%S")}  # fmt: skip
+        log_file.write_text(json.dumps(log, indent=2) + "\n")
+        print(f"[{i}/{len(steps)}] {step.name}: exit {code} after {seconds:.0f} s", flush=True)
+        if code:
+            raise SystemExit(f"{step.name} failed (exit {code}); fix it and rerun with --only")
+
+
+if __name__ == "__main__":
+    main()

@@ -46,7 +46,8 @@ def tiny_config(steps: int, size: int = 16, **train) -> Config:
 def trained_vae(tmp_path_factory):
     """A 16-pixel VAE trained for a few hundred steps (about 20 s on 2 CPU cores)."""
     workdir = tmp_path_factory.mktemp("vae")
-    return train_vae(tiny_config(300), workdir, quiet=True), workdir
+    config = tiny_config(300, eval_every=100, eval_batches=1)
+    return train_vae(config, workdir, quiet=True), workdir
 
 
 def test_vae_loss_falls_and_metrics_are_logged(trained_vae):
@@ -56,6 +57,11 @@ def test_vae_loss_falls_and_metrics_are_logged(trained_vae):
     assert {"loss", "kl", "rmse", "steps_per_second"} <= set(rows[0])
     # The annealed KL makes the raw loss non-monotone; reconstruction error must fall.
     assert rows[-1]["rmse"] < 0.7 * rows[0]["rmse"]
+    # The held-out curve (train.eval_every): held-out portraits redrawn better with training.
+    held_out = [r for r in rows if "eval_rmse" in r]
+    assert [r["step"] for r in held_out] == [100, 200, 300]
+    assert all(np.isfinite(r["eval_kl"]) and r["eval_kl"] > 0 for r in held_out)
+    assert held_out[-1]["eval_rmse"] < held_out[0]["eval_rmse"] < 255
 
 
 def test_vae_samples_follow_their_conditioning(trained_vae):

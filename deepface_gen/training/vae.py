@@ -316,13 +316,46 @@ def _source(config: Config, context: _Context):
     )
 
 
+def make_vae_evaluate(module: ConditionalVAE, config: Config) -> Callable:
+    """``evaluate(state) -> {"rmse", "kl"}``: how well the VAE that would ship (its
+    moving average where the recipe keeps one) reconstructs ``train.eval_batches``
+    held-out portraits (the validation split, read once; one fixed latent draw), as pixel
+    RMSE (0-255), and its KL per face in nats. Logged every ``train.eval_every`` steps,
+    it is the run's learning curve in ``metrics.jsonl``."""
+    t = config.train
+    source = input_pipeline.make_source(
+        config.data.source, "validation", module.config.size, t.batch_size, config.seed,
+        shuffle=False,
+    )  # fmt: skip
+    batches = [source.batch(i) for i in range(int(t.eval_batches))]
+    sigma, key = float(t.pixel_sigma), jax.random.key(0)
+
+    @jax.jit
+    def measure(params, images, conditions):
+        _, kl, recon, _ = elbo_terms(module, params, images, conditions, key, sigma)
+        return jnp.mean((255.0 * recon - images.astype(jnp.float32)) ** 2), jnp.mean(kl)
+
+    def evaluate(state: GANState) -> dict:
+        params = shipped_params(state)
+        parts = [measure(params, b.images, masked_conditions(b.attributes, b.label_mask))
+                 for b in batches]  # fmt: skip
+        squared, kl = np.asarray(jax.device_get(parts)).T
+        return {"rmse": float(np.sqrt(squared.mean())), "kl": float(kl.mean())}
+
+    return evaluate
+
+
 def _setup(config: Config, context: _Context, source, key: jax.Array) -> Run:
-    train_step = make_vae_train_step(ConditionalVAE(context.arch), config, context.classifier)
+    """The step and, when ``train.eval_every`` asks for one, the held-out evaluation."""
+    module = ConditionalVAE(context.arch)
+    train_step = make_vae_train_step(module, config, context.classifier)
     step_key = jax.random.fold_in(key, 1)
     net_params = context.classifier.params if context.classifier is not None else None
+    evaluate = make_vae_evaluate(module, config) if config.train.eval_every else None
     # The export reads label moments from the same source: it is built (and, for a
     # CelebA folder, its label file parsed) once.
-    return Run(lambda s, batch: train_step(s, batch, net_params, step_key), facts=source)
+    step = lambda s, batch: train_step(s, batch, net_params, step_key)
+    return Run(step, evaluate, facts=source)
 
 
 def _export(workdir: Path, state: GANState, config: Config, context: _Context, run: Run,

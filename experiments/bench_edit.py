@@ -211,7 +211,8 @@ def compare_modes(generator, judge, identity, args) -> None:
             per.append(result)
             if i < 4:
                 panels += strip[:3]
-                captions += ["input", f"{item}: {name[:10]}", "true"]
+                short = name.lower().replace("_", " ").replace("wearing ", "")
+                captions += [f"input: {short[:11]}", item, "true edit"]
         mean = {k: float(np.mean([r[k] for r in per])) for k in per[0] if k != "portraits"}
         seconds = time.perf_counter() - began
         results[item] = {
@@ -227,10 +228,8 @@ def compare_modes(generator, judge, identity, args) -> None:
                "identity_measure": IDENTITY_MEASURE,
                "identity_threshold": identity.threshold}  # fmt: skip
     (out / "edit_modes.json").write_text(json.dumps(payload, indent=2))
-    if args.merge:  # the picture shows every mode of one whole run: it stays as it is
-        print(f"wrote {out / 'edit_modes.json'} (edit_modes.png kept from the last whole run)")
-        return
-    grid = make_grid([np.asarray(p) for p in panels], columns=12, captions=captions)
+    # The picture shows the modes measured in this run, one row each (2x, so captions fit).
+    grid = make_grid([np.asarray(p) for p in panels], columns=12, captions=captions, zoom=2)
     print(f"wrote {out / 'edit_modes.json'} and {write_image(out / 'edit_modes.png', grid)}")
 
 
@@ -256,7 +255,7 @@ def edit_figure(generator, args, pool: int = 64) -> Path:
         truth = synth.to_uint8(synth.render_scene(scene._replace(attributes=flipped),
                                                   generator.size))[pick]  # fmt: skip
         tiles.append(images[pick])
-        captions.append(f"input {words}")
+        captions.append(f"input {words.replace('wearing ', '')}")  # fits the tile
         for item in args.mode_list.split(","):
             mode, _, strength = item.partition("@")
             editor, mode = mode_editor(generator, mode)
@@ -302,7 +301,7 @@ def main() -> None:
         "--merge",
         action="store_true",
         help="with --modes: keep the rows of the existing edit_modes.json not re-measured "
-        "(and its picture, edit_modes.png, from the last whole run)",
+        "(its picture, edit_modes.png, shows the modes measured in this run)",
     )
     parser.add_argument(
         "--figure",

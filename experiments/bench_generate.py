@@ -244,14 +244,24 @@ def measure_cost(generator: FaceGenerator, steps: int | None) -> dict:
 def comparison_sheet(
     columns: dict[str, np.ndarray], seeds: int, every: int, shown: int
 ) -> np.ndarray:
-    """One row per shown description: two faces from each column set side by side."""
+    """One row per shown description: two faces from each column set side by side, at
+    2x, the description under the first pair."""
     tiles, captions = [], []
     for d in range(0, every * shown, every):
-        for name, faces in columns.items():
+        for i, (name, faces) in enumerate(columns.items()):
             for s in range(2):
                 tiles.append(faces[d * seeds + s])
-                captions.append(name if s == 0 else "")
-    return make_grid(tiles, columns=2 * len(columns), captions=captions)
+                captions.append("" if s else f"{name}: {DESCRIPTIONS[d]}" if i == 0 else name)
+    return make_grid(tiles, columns=2 * len(columns), captions=captions, zoom=2)
+
+
+def method_sheet(faces: np.ndarray, seeds: int, every: int) -> np.ndarray:
+    """Every ``every``-th description's faces (``seeds`` each), two descriptions a row,
+    each captioned under its first face."""
+    shown = range(0, len(DESCRIPTIONS), every)
+    tiles = np.concatenate([faces[d * seeds : (d + 1) * seeds] for d in shown])
+    captions = [DESCRIPTIONS[d] if s == 0 else "" for d in shown for s in range(seeds)]
+    return make_grid(tiles, columns=seeds * 2, captions=captions)
 
 
 def main() -> None:
@@ -365,14 +375,11 @@ def main() -> None:
             + "  ".join(f"{k} {v:.4g}" for k, v in distances.items())
             + f"  diversity px {pix:.3f} feat {fea:.3f}  {seconds / len(faces):.3f} s/face"
         )
-        rows = [faces[d * args.seeds : (d + 1) * args.seeds] for d in range(0, len(specs), 3)]
-        write_image(
-            out / f"generate_{name}.png", make_grid(np.concatenate(rows), columns=args.seeds * 2)
-        )
+        write_image(out / f"generate_{name}.png", method_sheet(faces, args.seeds, 3))
         if name in ("optimize", "net", "refine", "vae"):
             sheets[name] = faces
     if len(sheets) > 1:
-        order = [k for k in ("optimize", "net", "refine", "vae", "real") if k in sheets]
+        order = [k for k in ("net", "vae", "real") if k in sheets]  # as docs/generate.md shows
         sheet = comparison_sheet({k: sheets[k] for k in order}, args.seeds, 3, 8)
         write_image(out / "generate_compare.png", sheet)
     (out / "generation.json").write_text(json.dumps(report, indent=2))

@@ -40,7 +40,7 @@ FIGURE_MODES = "change@1.5,polish@1.25,change@2,net,optimize@2"
 
 STEPS = (
     Step("generate", ("bench_generate.py", "--merge", "--methods",
-                      "net,refine,mixture_net,mixture_refine"),
+                      "net,refine,mixture_net,mixture_refine,vae"),
          "generation.json (G's methods and the floors, incl. G's reconstruction), generate_*.png"),
     Step("edit_modes", ("bench_edit.py", "--modes", "--merge", "--mode-list", EDIT_MODES),
          "edit_modes.json, edit_modes.png"),

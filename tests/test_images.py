@@ -135,6 +135,20 @@ def test_crop_resize_and_grid(rgb):
     assert make_grid([rgb] * 4).shape == (2 * 42 + 2, 2 * 62 + 2, 3)
 
 
+def test_a_caption_runs_on_under_the_empty_captions_after_it_in_its_row():
+    tiles = [np.full((16, 16, 3), 128, np.uint8)] * 6
+    text = "W" * 40  # wide letters, longer than any row
+
+    def inked(captions):  # columns of the caption strip under each tile holding any ink
+        strip = make_grid(tiles, columns=3, captions=captions)[2 + 16 : 2 + 16 + 12]
+        return [bool((strip[:, 2 + 18 * c : 2 + 18 * c + 16] < 128).any()) for c in range(3)]
+
+    assert inked([text, "x", "y"] * 2) == [True, True, True]  # each its own
+    assert inked([text, "", "", "", "", ""]) == [True, True, True]  # run on
+    assert inked([text, "", "z", "", "", ""]) == [True, True, True]
+    assert inked(["ab", "", "", "", "", ""]) == [True, False, False]  # short: no run-on
+
+
 def test_caffe_preprocessing_is_bgr_minus_mean():
     pixel = np.array([[[10.0, 20.0, 30.0]]])
     out = np.asarray(CAFFE_VGG16.apply(pixel))

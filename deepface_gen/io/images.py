@@ -338,7 +338,8 @@ def make_grid(
     zoom: int = 1,
     title: str | None = None,
 ) -> np.ndarray:
-    """Tile equally sized images into a contact sheet, with optional captions below each;
+    """Tile equally sized images into a contact sheet, with optional captions below each
+    (a caption runs on under the following tiles of its row whose captions are empty);
     ``zoom`` enlarges every image that many times (nearest neighbour: pixels stay
     pixels, so texture can be judged); ``title`` is written above the sheet, wrapped to
     its width (what the whole sheet shows, where a caption has no room for it)."""
@@ -365,11 +366,16 @@ def make_grid(
         pil = Image.fromarray(sheet)
         draw = ImageDraw.Draw(pil)
         font = ImageFont.load_default()
-        for index, text in enumerate(captions[: len(images)]):
+        shown = list(captions[: len(images)])
+        for index, text in enumerate(shown):
             r, c = divmod(index, columns)
+            span = 1
+            while c + span < columns and index + span < len(shown) and not shown[index + span]:
+                span += 1
+            room = span * cell_w - pad
             draw.text(
                 (c * cell_w + pad, r * cell_h + pad + height),
-                text[: width // 6],
+                text[: room // 6],
                 fill=(0, 0, 0),
                 font=font,
             )

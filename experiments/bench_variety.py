@@ -98,12 +98,16 @@ def main() -> None:
                 picks = np.arange(0, len(faces), max(1, len(faces) // 8))[:8]
                 for k in picks:
                     sheet += [faces[k], train[index[k]]]
-                    captions += [DESCRIPTIONS[k // args.seeds][:20], "nearest training"]
+                    captions += [DESCRIPTIONS[k // args.seeds], ""]  # runs on under both
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "variety.json").write_text(json.dumps(report, indent=2))
     if sheet:
-        grid = make_grid(sheet, columns=8, captions=captions, zoom=2)
+        title = (
+            f"Each pair: a face drawn at temperature {defaults.TEMPERATURE:g} (left; its "
+            "description below) and its nearest training portrait in the judge's features"
+        )
+        grid = make_grid(sheet, columns=8, captions=captions, zoom=2, title=title)
         write_image(out / "variety.png", grid)
     print(f"wrote {out / 'variety.json'}")
 

@@ -225,12 +225,7 @@ def make_evaluate(spec: ModelSpec, config: Config, positive_rate: jax.Array) -> 
     """``evaluate(state) -> {"loss", "accuracy"}`` on ``train.eval_batches`` batches of the
     validation split (read once, kept), by the training loss (no dropout, no
     augmentation) and per-label accuracy: what the loop logs beside the training loss."""
-    t = config.train
-    source = input_pipeline.make_source(
-        config.data.source, "validation", config.data.size, t.batch_size, config.seed,
-        shuffle=False,
-    )  # fmt: skip
-    batches = [source.batch(i) for i in range(int(t.eval_batches))]
+    batches = loop.held_out_batches(config, config.data.size)
     module = spec.module()
 
     @jax.jit

@@ -56,6 +56,7 @@ from deepface_gen.training.loop import (
     Task,
     TrainState,
     check_config,
+    held_out_batches,
     learning_rate_schedule,
     restore_step,
     train,
@@ -266,10 +267,7 @@ def make_inverter_evaluate(
     training's feature loss and the pixel RMSE (0-255). Logged every
     ``train.eval_every`` steps, it is the run's learning curve in ``metrics.jsonl``."""
     t = config.train
-    source = input_pipeline.make_source(
-        config.data.source, "validation", arch.size, t.batch_size, config.seed, shuffle=False
-    )
-    batches = [source.batch(i).images for i in range(int(t.eval_batches))]
+    batches = [batch.images for batch in held_out_batches(config, arch.size)]
     layers = tuple(dict.fromkeys(canonical_layer(name) for name in t.feature_layers))
     features = feature_function(classifier, tuple(dict.fromkeys((arch.layer, *layers))))
     generator, scale = Generator(arch), jnp.asarray(code_scale)

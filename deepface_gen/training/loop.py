@@ -250,6 +250,16 @@ def _shard(batch: input_pipeline.Batch, sharding: NamedSharding) -> dict:
     return hosts.global_arrays(arrays, sharding)
 
 
+def held_out_batches(config: Config, size: int) -> list[input_pipeline.Batch]:
+    """``train.eval_batches`` batches of the validation split at ``size`` pixels, in a
+    fixed order, read once: what every trainer's held-out evaluation measures."""
+    t = config.train
+    source = input_pipeline.make_source(
+        config.data.source, "validation", size, t.batch_size, config.seed, shuffle=False
+    )
+    return [source.batch(i) for i in range(int(t.eval_batches))]
+
+
 def learning_rate_schedule(config: Config) -> optax.Schedule:
     """Linear warmup to ``train.learning_rate``, then cosine decay to zero at the last step."""
     t = config.train

@@ -65,6 +65,7 @@ from deepface_gen.training.loop import (
     Task,
     TrainState,
     check_config,
+    held_out_batches,
     learning_rate_schedule,
     train,
 )
@@ -174,6 +175,19 @@ def check_vae_config(config: Config) -> Classifier | None:
     return classifier
 
 
+def prior_latents(posterior: jax.Array, key: jax.Array, shuffled: bool) -> jax.Array:
+    """The latents of the faces the attribute and critic terms decode: other faces'
+    posterior means (``shuffled``), or draws from N(0, I)."""
+    if shuffled:
+        return jnp.roll(posterior, 1, axis=0)
+    return jax.random.normal(key, posterior.shape)
+
+
+def decode(module: ConditionalVAE, params: dict, z: jax.Array, conditions: jax.Array):
+    """The decoder's faces (0..1) for latents ``z`` under ``conditions``."""
+    return module.apply({"params": params}, z, conditions, method=ConditionalVAE.decode)
+
+
 def make_vae_train_step(
     module: ConditionalVAE, config: Config, classifier: Classifier | None = None
 ) -> Callable:
@@ -190,8 +204,8 @@ def make_vae_train_step(
     features = feature_function(classifier, taps) if classifier is not None else None
     score = make_score(recipe, features)
     draws_prior = bool(weights["attribute_weight"] or weights["adversarial_weight"])
+    needs_features = bool(weights["feature_weight"] or recipe.feature_layers)
     shuffled = t.prior_latents == "shuffled_posterior"
-    latent = module.config.latent
 
     def step(state: GANState, batch: dict, net_params, key: jax.Array):
         step_key = jax.random.fold_in(key, state.step)
@@ -202,7 +216,6 @@ def make_vae_train_step(
         weight = kl_weight(state.step, beta, warmup)
         adversarial_on = (state.step >= adversarial_start).astype(jnp.float32)
         pixels = images.astype(jnp.float32)
-        needs_features = weights["feature_weight"] or recipe.feature_layers
         real = jax.lax.stop_gradient(features(net_params, pixels)) if needs_features else None
         d_params = state.discriminator.params
 
@@ -212,13 +225,8 @@ def make_vae_train_step(
             total = recon + weight * kl
             fakes = (255.0 * drawn,)
             if draws_prior:
-                z = (
-                    jnp.roll(posterior, 1, axis=0)
-                    if shuffled
-                    else jax.random.normal(k_prior, (len(images), latent))
-                )
-                fakes += (255.0 * module.apply({"params": params}, z, conditions,
-                                               method=ConditionalVAE.decode),)  # fmt: skip
+                z = prior_latents(posterior, k_prior, shuffled)
+                fakes += (255.0 * decode(module, params, z, conditions),)
             # The classifier's view of each fake, read once for every term that needs it.
             seen = tuple(features(net_params, f) for f in fakes) if features else (None,) * 2
             if weights["feature_weight"]:
@@ -230,10 +238,8 @@ def make_vae_train_step(
                 terms["attribute"] = masked_attribute_loss(logits, batch["attributes"], mask)
                 total = total + weights["attribute_weight"] * terms["attribute"]
             if weights["adversarial_weight"]:
-                terms["fool"] = sum(
-                    sum(fool_loss(m, recipe.loss) for m in score(d_params, net_params, f, v, k))
-                    for f, v, k in zip(fakes, seen, k_critic[1:], strict=False)
-                ) / len(fakes)
+                terms["fool"] = fool_term(score, recipe.loss, (d_params, net_params),
+                                          fakes, seen, k_critic[1:])  # fmt: skip
                 total = total + adversarial_on * weights["adversarial_weight"] * terms["fool"]
             averages = {name: jnp.mean(value) for name, value in terms.items()}
             kept = tuple(_critic_view(v, recipe.feature_layers) for v in seen[: len(fakes)])
@@ -261,6 +267,16 @@ def make_vae_train_step(
                        "rmse": rmse}  # fmt: skip
 
     return jax.jit(step, donate_argnums=0)
+
+
+def fool_term(
+    score: Callable, kind: str, params: tuple, fakes: tuple, seen: tuple, keys: jax.Array
+) -> jax.Array:
+    """Per image, the renderer's adversarial loss averaged over ``fakes``, each scored by
+    ``score(d_params, net_params, pixels, feats, key)`` with the classifier's view of it."""
+    per_fake = [sum(fool_loss(logits, kind) for logits in score(*params, fake, view, key))
+                for fake, view, key in zip(fakes, seen, keys, strict=False)]  # fmt: skip
+    return sum(per_fake) / len(per_fake)
 
 
 def _critic_view(seen: dict | None, layers: tuple[str, ...]) -> dict | None:
@@ -322,13 +338,8 @@ def make_vae_evaluate(module: ConditionalVAE, config: Config) -> Callable:
     held-out portraits (the validation split, read once; one fixed latent draw), as pixel
     RMSE (0-255), and its KL per face in nats. Logged every ``train.eval_every`` steps,
     it is the run's learning curve in ``metrics.jsonl``."""
-    t = config.train
-    source = input_pipeline.make_source(
-        config.data.source, "validation", module.config.size, t.batch_size, config.seed,
-        shuffle=False,
-    )  # fmt: skip
-    batches = [source.batch(i) for i in range(int(t.eval_batches))]
-    sigma, key = float(t.pixel_sigma), jax.random.key(0)
+    batches = held_out_batches(config, module.config.size)
+    sigma, key = float(config.train.pixel_sigma), jax.random.key(0)
 
     @jax.jit
     def measure(params, images, conditions):

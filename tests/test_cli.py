@@ -162,3 +162,16 @@ def test_evaluate_on_the_endless_synthetic_source_needs_no_count(tiny_bundle, tm
     assert cli.main(command) == 0
     counts = json.loads(report.read_text())["per_attribute"]["Male"]
     assert counts["positives"] + counts["negatives"] == 4096
+
+
+def test_show_settings_piped_into_head_ends_quietly():
+    """Output closed early (``| head -3``) while argparse is still printing is not a
+    traceback: the reader took what it wanted."""
+    import subprocess
+    import sys
+
+    shell = f"{sys.executable} -m deepface_gen.cli.main train-inverter --show-settings | head -2"
+    done = subprocess.run(["bash", "-o", "pipefail", "-c", shell], capture_output=True,
+                          text=True, timeout=120)  # fmt: skip
+    assert done.stdout.splitlines()[0].startswith("setting")
+    assert "Traceback" not in done.stderr and done.returncode == 0

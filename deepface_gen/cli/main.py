@@ -88,6 +88,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(_attach_dash_values(sys.argv[1:] if argv is None else argv))
     except SystemExit as done:  # --help, --version, or a refused argument (status 2)
         return int(done.code or 0)
+    except BrokenPipeError:  # --help or --show-settings piped into `head` and closed early
+        sys.stderr.close()
+        return 0
     try:
         # Imported here: bundles pull in Flax, which --help and parse errors never need.
         from deepface_gen.io.compilation_cache import (

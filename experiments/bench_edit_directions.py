@@ -32,8 +32,7 @@ from bench_edit import ATTRIBUTES, rms
 
 from deepface_gen.attributes import ATTRIBUTE_INDEX, CELEBA_ATTRIBUTES
 from deepface_gen.data import synth
-from deepface_gen.generation import defaults
-from deepface_gen.generation import edit as edit_algebra
+from deepface_gen.generation import renderers
 from deepface_gen.generation.generator import FaceGenerator
 from deepface_gen.models.classifier import load_classifier
 
@@ -93,7 +92,6 @@ def main() -> None:
     generator = FaceGenerator.load(args.model)
     judge = load_classifier(args.judge)
     inverter, shape = generator.inverter, generator.cgmm.shape
-    blur = edit_algebra.blur_matrix(generator.size, defaults.CHANGE_BLUR * generator.size)
     bank, bank_norms, labels = labelled_bank(generator, args.bank, seed=99000)
     rows: dict[str, list[dict]] = {}
     for i, name in enumerate(ATTRIBUTES):
@@ -118,7 +116,7 @@ def main() -> None:
             for strength in STRENGTHS:
                 target = np.maximum(own + strength * direction, 0.0).reshape(len(own), *shape)
                 after = inverter.render(jnp.asarray(target))
-                moved = edit_algebra.paste_change(pixels, before, after, blur)
+                moved = renderers.paste_drawn_change(pixels, before, after)
                 edited = np.round(np.asarray(moved)).astype(np.uint8)
                 seen = judge.outputs(edited)["probabilities"][:, CELEBA_ATTRIBUTES.index(name)]
                 rows.setdefault(f"{label}@{strength:g}", []).append({

@@ -27,8 +27,8 @@ from bench_edit import ATTRIBUTES, IdentityMeasure, rms
 
 from deepface_gen.attributes import ATTRIBUTE_INDEX, CELEBA_ATTRIBUTES
 from deepface_gen.data import synth
-from deepface_gen.generation import defaults
 from deepface_gen.generation import edit as edit_algebra
+from deepface_gen.generation import renderers
 from deepface_gen.generation.generator import FaceGenerator
 from deepface_gen.models.classifier import load_classifier
 
@@ -75,7 +75,6 @@ def edit_one_attribute(generator, judge, identity, tune, draw, name, seed, n, st
     current = 2 * jnp.asarray(seen["probabilities"]) - 1
     wanted = current.at[:, index].set(jnp.where(jnp.asarray(had), -1.0, 1.0))
     ridge = jnp.asarray(generator.cgmm.ridge)
-    blur = edit_algebra.blur_matrix(generator.size, defaults.CHANGE_BLUR * generator.size)
     edits = {s: [] for s in STRENGTHS}
     errors, began = [], time.perf_counter()
     for k in range(n):
@@ -88,7 +87,7 @@ def edit_one_attribute(generator, judge, identity, tune, draw, name, seed, n, st
                 own[one].reshape(1, -1), current[one], wanted[one], ridge, jnp.asarray([strength])
             )
             after = draw(params, target.reshape(1, *generator.cgmm.shape))
-            moved = edit_algebra.paste_change(pixels[k : k + 1], before, after, blur)
+            moved = renderers.paste_drawn_change(pixels[k : k + 1], before, after)
             edits[strength].append(np.round(np.asarray(moved)[0]).astype(np.uint8))
     seconds = (time.perf_counter() - began) / n
     embedded = identity.model.embed(images)

@@ -236,6 +236,22 @@ def edit_modes() -> str:
     return _table(header, rows)
 
 
+def edit_calm() -> str:
+    """The change render as drawn and with the chosen calming, at each strength swept
+    (bench_edit_calm.py, on portraits apart from the benchmark's)."""
+    report = _load("edit_calm.json")
+    chosen, drawn = report["chosen"]["setting"], report["chosen"]["baseline"]["setting"]
+    keys = [("judge_sees", 2), ("same_person", 2), ("others_moved", 3),
+            ("nearer_truth_than_input", 2), ("distance", 4)]  # fmt: skip
+    shown = (("as drawn", drawn), (f"calmed ({chosen})", chosen))
+    rows = [[strength, label, *(f"{means[setting][k]:.{d}f}" for k, d in keys)]
+            for strength, means in report["strengths"].items()
+            for label, setting in shown]  # fmt: skip
+    header = ["strength", "change", "judge sees the change", "same person", "others moved",
+              "nearer the truth than the input", "edit→truth"]  # fmt: skip
+    return _table(header, rows)
+
+
 def edit_directions() -> str:
     """Edit directions compared through the change render: the judge's verdict, the share
     nearer the truth, the cosine to the true activation change, per strength."""
@@ -654,6 +670,7 @@ RENDERERS: dict[str, Callable[[], str]] = {
         vae_prior,
         vae_recipes,
         edit_modes,
+        edit_calm,
         edit_calibration,
         edit_directions,
         edit_pivotal,

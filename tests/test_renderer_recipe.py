@@ -152,17 +152,31 @@ def test_paste_change_touches_only_where_the_rendered_change_lies():
     before = jnp.full((2, 32, 32, 3), 100.0)
     after = before.at[:, 4:10, 4:10].add(60.0)  # a change in one corner only
     blur = edit_algebra.blur_matrix(32, 1.0)
-    out = edit_algebra.paste_change(portraits, before, after, blur)
+    # detail 1: the change as drawn, so inside it the whole change is added.
+    out = edit_algebra.paste_change(portraits, before, after, blur, blur, 1.0, 0.1, 0.35)
     # Far from the change the portrait's own pixels stay exactly.
     np.testing.assert_array_equal(out[:, 20:, 20:], portraits[:, 20:, 20:])
-    # Inside it the whole change is added.
     np.testing.assert_allclose(
         out[:, 6:8, 6:8], jnp.clip(portraits[:, 6:8, 6:8] + 60.0, 0, 255), atol=1e-3
     )
-    # No change, no edit.
+    # No change, no edit (at the default calming and mask).
     np.testing.assert_array_equal(
-        edit_algebra.paste_change(portraits, before, before, blur), portraits
+        edit_algebra.paste_change(portraits, before, before, blur, blur), portraits
     )
+
+
+def test_calm_change_keeps_a_colour_shift_and_damps_speckle():
+    smooth = edit_algebra.blur_matrix(32, 1.0)
+    shift = jnp.full((1, 32, 32, 3), 40.0)  # a hair colour: the same shift everywhere
+    np.testing.assert_allclose(edit_algebra.calm_change(shift, smooth, 0.5), shift, atol=1e-3)
+    checker = (jnp.indices((32, 32)).sum(0) % 2 * 2.0 - 1.0) * 30.0  # +-30 pixel speckle
+    speckle = jnp.broadcast_to(checker[None, :, :, None], (1, 32, 32, 3))
+    calmed = edit_algebra.calm_change(speckle, smooth, 0.5)
+    # Interior pixels: the blur all but cancels the checker, half of the detail is kept.
+    interior = jnp.abs(calmed[:, 4:-4, 4:-4])
+    assert float(interior.max()) < 0.6 * 30.0 and float(interior.min()) > 0.4 * 30.0
+    # detail 1 returns the change itself.
+    np.testing.assert_allclose(edit_algebra.calm_change(speckle, smooth, 1.0), speckle, atol=1e-3)
 
 
 @pytest.fixture(scope="module")

@@ -67,17 +67,29 @@ def change_mask(change: jax.Array, blur: jax.Array, low: float, high: float) -> 
     return jnp.clip((fraction - low) / (high - low), 0.0, 1.0) * (peak > 1e-3)
 
 
+def calm_change(change: jax.Array, smooth: jax.Array, detail: float) -> jax.Array:
+    """A rendered change (M, S, S, 3) with its fine detail damped: the change blurred by
+    ``smooth`` (``blur_matrix``) plus ``detail`` times what the blur removed. The
+    renderer's texture differs between two renderings as speckle that no edit means (a
+    hair colour drawn as coloured noise); damping it keeps colour shifts whole and thin
+    additions (glasses' frames) visible at part of their contrast."""
+    smoothed = jnp.einsum("ij,mjkc,lk->milc", smooth, change, smooth)
+    return smoothed + detail * (change - smoothed)
+
+
 @jax.jit
 def paste_change(
     portraits: jax.Array, before: jax.Array, after: jax.Array, blur: jax.Array,
-    low: float = 0.1, high: float = 0.35,
+    smooth: jax.Array, detail: float = 0.5, low: float = 0.1, high: float = 0.35,
 ) -> jax.Array:  # fmt: skip
     """Portraits (M, S, S, 3, 0..255) with only a rendered change added:
-    ``x + m * (after - before)``, where ``before`` is the renderer's drawing of the
-    portrait's own activations, ``after`` of the edited ones and ``m`` the soft mask of
-    where they differ (``change_mask``). Pixels the edit does not touch stay the
-    portrait's own, so its identity and detail survive; the renderer only says what
-    changes, not how the rest looks."""
+    ``x + m * calm(after - before)``, where ``before`` is the renderer's drawing of the
+    portrait's own activations, ``after`` of the edited ones, ``m`` the soft mask of
+    where they differ (``change_mask``, its magnitude blurred by ``blur``) and ``calm``
+    the change with its fine detail damped (``calm_change``: ``smooth``, ``detail``).
+    Pixels the edit does not touch stay the portrait's own, so its identity and detail
+    survive; the renderer only says what changes, not how the rest looks."""
     change = after - before
     mask = change_mask(change, blur, low, high)
-    return jnp.clip(portraits + mask[..., None] * change, 0.0, 255.0)
+    drawn = calm_change(change, smooth, detail)
+    return jnp.clip(portraits + mask[..., None] * drawn, 0.0, 255.0)

@@ -167,9 +167,19 @@ def render_change(
 ) -> np.ndarray:
     """Each portrait with only its change drawn (``change``): two passes of G, on the
     portrait's own activations (N, ...) and on the edited ones (N * K, ...), and the
-    difference added to the portrait's pixels where it lies (``edit.paste_change``)."""
-    size = pixels.shape[1]
+    difference added to the portrait's pixels where it lies (``paste_drawn_change``)."""
     before = jnp.repeat(inverter.render(own), k, axis=0)
     after = inverter.render(target)
-    blur = edit_algebra.blur_matrix(size, defaults.CHANGE_BLUR * size)
-    return as_uint8(edit_algebra.paste_change(jnp.repeat(pixels, k, axis=0), before, after, blur))
+    return as_uint8(paste_drawn_change(jnp.repeat(pixels, k, axis=0), before, after))
+
+
+def paste_drawn_change(pixels: jax.Array, before: jax.Array, after: jax.Array) -> jax.Array:
+    """``edit.paste_change`` with the change render's measured settings
+    (``defaults.CHANGE_*``) at the portraits' size: float pixels (M, S, S, 3)."""
+    size = pixels.shape[1]
+    return edit_algebra.paste_change(
+        pixels, before, after,
+        edit_algebra.blur_matrix(size, defaults.CHANGE_BLUR * size),
+        edit_algebra.blur_matrix(size, defaults.CHANGE_SMOOTH * size),
+        defaults.CHANGE_DETAIL, *defaults.CHANGE_MASK,
+    )  # fmt: skip

@@ -365,6 +365,14 @@ async function start() {
     $("#n").max = attributes.limits.max_faces;
     $("#size").max = attributes.limits.max_size;
     defaults = attributes.defaults;
+    // The sliders start at the server's defaults (the page's own values are fallbacks).
+    for (const [id, key] of [["guidance", "guidance"], ["temperature", "temperature"],
+                             ["strength", "edit_strength"]]) {
+      if (defaults[key] !== undefined) {
+        $(`#${id}`).value = defaults[key];
+        $(`#${id}-value`).textContent = $(`#${id}`).value;
+      }
+    }
     offerOnly(attributes.options);
     buildToggles();
   } catch (err) {

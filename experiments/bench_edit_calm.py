@@ -1,4 +1,4 @@
-"""How the `change` render draws a change: calming its detail, the mask and strength (#23).
+"""How the `change` render draws a change: calm detail, mask, opacity and strength (#23).
 
     python experiments/bench_edit_calm.py [--n 16] [--seed 9000] [--out experiments/results]
 
@@ -6,8 +6,10 @@ The `change` render adds G's drawing of an edit (G on the moved activations minu
 the portrait's own) to the portrait where a soft mask says the change lies. As drawn,
 that difference carries G's texture as speckle (a hair colour comes out as coloured
 noise). ``edit.calm_change`` keeps the change blurred by a small Gaussian plus a share
-("detail") of what the blur removed. This sweeps the blur, the detail and the mask's
-thresholds at several strengths, on portraits drawn apart from ``bench_edit.py``'s
+("detail") of what the blur removed; where the change is large enough to cover what
+lay beneath (a hat over hair), it can be drawn opaque, as G draws it, instead of added
+(``edit.opacity``). This sweeps the blur, the detail, the mask's thresholds and the
+opacity's at several strengths, on portraits drawn apart from ``bench_edit.py``'s
 (``--seed``, not its 5150), so the setting is chosen on one set and reported on
 another. Per setting, means over ``bench_edit.ATTRIBUTES``: the share of edits nearer
 the true edit than the input, the distance to it, the share in which the independent
@@ -40,19 +42,22 @@ from deepface_gen.generation.requests import parse_descriptions
 from deepface_gen.models.classifier import load_classifier
 
 STRENGTHS = (1.5, 1.75, 2.0, 2.25)
-# (smooth sigma in pixels at 64, detail kept, mask low, mask high); the first is the
-# change as drawn before calming, with its mask.
-SETTINGS = [(0.0, 1.0, 0.1, 0.35)] + [
-    (sigma, detail, low, high)
-    for sigma, detail, (low, high) in itertools.product(
-        (1.0, 1.5), (0.35, 0.5, 0.75), ((0.1, 0.35), (0.2, 0.5))
+# (smooth sigma in pixels at 64, detail kept, mask low, mask high, opaque from): the
+# first is the change as drawn before calming, with its mask. "Opaque from" T draws the
+# change opaque (G's own drawing) where its blurred magnitude passes T, fully at 2T
+# (pixel units); None: never.
+SETTINGS = [(0.0, 1.0, 0.1, 0.35, None)] + [
+    (sigma, detail, low, high, opaque)
+    for sigma, detail, (low, high), opaque in itertools.product(
+        (1.0, 1.5), (0.5, 0.75), ((0.1, 0.35), (0.2, 0.5)), (None, 25.0, 35.0)
     )
 ]
 MEASURES = ("nearer_truth_than_input", "distance", "judge_sees", "others_moved", "same_person")
 
 
-def setting_name(sigma: float, detail: float, low: float, high: float) -> str:
-    return f"smooth {sigma:g}px, detail {detail:g}, mask {low:g}-{high:g}"
+def setting_name(sigma: float, detail: float, low: float, high: float, opaque) -> str:
+    cover = "" if opaque is None else f", opaque from {opaque:g}"
+    return f"smooth {sigma:g}px, detail {detail:g}, mask {low:g}-{high:g}{cover}"
 
 
 def drawn_changes(generator, images, had, name, strength) -> tuple[jax.Array, jax.Array]:
@@ -76,14 +81,15 @@ def drawn_changes(generator, images, had, name, strength) -> tuple[jax.Array, ja
 
 
 def paste(images, before, after, setting) -> np.ndarray:
-    """uint8 edits with one (sigma, detail, low, high) setting."""
-    sigma, detail, low, high = setting
+    """uint8 edits with one (sigma, detail, low, high, opaque) setting."""
+    sigma, detail, low, high, opaque = setting
     size = images.shape[1]
     blur = edit_algebra.blur_matrix(size, defaults.CHANGE_BLUR * size)
     # sigma 0: no calming (the identity matrix), whatever the detail.
     smooth = edit_algebra.blur_matrix(size, sigma * size / 64) if sigma else jnp.eye(size)
+    cover = (1e9, 1e9) if opaque is None else (opaque, 2 * opaque)
     out = edit_algebra.paste_change(jnp.asarray(images, jnp.float32), before, after, blur,
-                                    smooth, detail, low, high)  # fmt: skip
+                                    smooth, detail, low, high, *cover)  # fmt: skip
     return np.asarray(out).round().astype(np.uint8)
 
 

@@ -165,6 +165,25 @@ def test_paste_change_touches_only_where_the_rendered_change_lies():
     )
 
 
+def test_opaque_change_covers_what_lay_beneath():
+    # A hat over hair: where the change is large, the edit shows G's drawing of the
+    # edited portrait, not the old pixels plus the difference.
+    portraits = jax.random.uniform(jax.random.key(1), (1, 32, 32, 3), maxval=255.0)
+    before = jnp.full((1, 32, 32, 3), 100.0)
+    after = before.at[:, 2:14, 2:14].set(220.0)  # a change of 120 in one corner
+    blur = edit_algebra.blur_matrix(32, 1.0)
+    added = edit_algebra.paste_change(portraits, before, after, blur, blur, 1.0)
+    covered = edit_algebra.paste_change(portraits, before, after, blur, blur, 1.0,
+                                        0.1, 0.35, 30.0, 60.0)  # fmt: skip
+    np.testing.assert_allclose(covered[:, 5:11, 5:11], after[:, 5:11, 5:11], atol=1e-3)
+    assert float(jnp.abs(added[:, 5:11, 5:11] - after[:, 5:11, 5:11]).max()) > 20.0
+    # Untouched pixels stay the portrait's own either way.
+    np.testing.assert_array_equal(covered[:, 24:, 24:], portraits[:, 24:, 24:])
+    # Below its threshold nothing is covered.
+    magnitude = edit_algebra.change_magnitude(after - before, blur)
+    assert float(edit_algebra.opacity(magnitude, 200.0, 400.0).max()) == 0.0
+
+
 def test_calm_change_keeps_a_colour_shift_and_damps_speckle():
     smooth = edit_algebra.blur_matrix(32, 1.0)
     shift = jnp.full((1, 32, 32, 3), 40.0)  # a hair colour: the same shift everywhere

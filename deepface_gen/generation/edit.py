@@ -56,15 +56,26 @@ def blur_matrix(size: int, sigma: float) -> jax.Array:
     return weights / jnp.sum(weights, axis=1, keepdims=True)
 
 
-def change_mask(change: jax.Array, blur: jax.Array, low: float, high: float) -> jax.Array:
-    """(M, S, S) soft mask of where a rendered change lies: the change's per-pixel
-    magnitude (M, S, S, 3 in), blurred, as a fraction of its own peak, mapped linearly
-    from ``low`` (0) to ``high`` (1). Where nothing changes the mask is 0."""
+def change_magnitude(change: jax.Array, blur: jax.Array) -> jax.Array:
+    """(M, S, S): a rendered change's per-pixel magnitude (RMS over the colours of
+    M, S, S, 3, in pixel units 0..255), blurred by ``blur`` (``blur_matrix``)."""
     magnitude = jnp.sqrt(jnp.mean(change**2, axis=-1))
-    smooth = jnp.einsum("ij,mjk,lk->mil", blur, magnitude, blur)
-    peak = jnp.max(smooth, axis=(1, 2), keepdims=True)
-    fraction = smooth / jnp.maximum(peak, 1e-6)
+    return jnp.einsum("ij,mjk,lk->mil", blur, magnitude, blur)
+
+
+def change_mask(magnitude: jax.Array, low: float, high: float) -> jax.Array:
+    """(M, S, S) soft mask of where a rendered change lies: its blurred magnitude
+    (``change_magnitude``) as a fraction of its own peak, mapped linearly from ``low``
+    (0) to ``high`` (1). Where nothing changes the mask is 0."""
+    peak = jnp.max(magnitude, axis=(1, 2), keepdims=True)
+    fraction = magnitude / jnp.maximum(peak, 1e-6)
     return jnp.clip((fraction - low) / (high - low), 0.0, 1.0) * (peak > 1e-3)
+
+
+def opacity(magnitude: jax.Array, low: float, high: float) -> jax.Array:
+    """(M, S, S) where a change is large enough to cover what lay beneath: 0 below a
+    blurred magnitude of ``low``, 1 above ``high`` (pixel units), linear between."""
+    return jnp.clip((magnitude - low) / jnp.maximum(high - low, 1e-6), 0.0, 1.0)
 
 
 def calm_change(change: jax.Array, smooth: jax.Array, detail: float) -> jax.Array:
@@ -81,15 +92,21 @@ def calm_change(change: jax.Array, smooth: jax.Array, detail: float) -> jax.Arra
 def paste_change(
     portraits: jax.Array, before: jax.Array, after: jax.Array, blur: jax.Array,
     smooth: jax.Array, detail: float = 0.5, low: float = 0.1, high: float = 0.35,
+    opaque_low: float = 1e9, opaque_high: float = 1e9,
 ) -> jax.Array:  # fmt: skip
-    """Portraits (M, S, S, 3, 0..255) with only a rendered change added:
-    ``x + m * calm(after - before)``, where ``before`` is the renderer's drawing of the
-    portrait's own activations, ``after`` of the edited ones, ``m`` the soft mask of
-    where they differ (``change_mask``, its magnitude blurred by ``blur``) and ``calm``
-    the change with its fine detail damped (``calm_change``: ``smooth``, ``detail``).
-    Pixels the edit does not touch stay the portrait's own, so its identity and detail
-    survive; the renderer only says what changes, not how the rest looks."""
+    """Portraits (M, S, S, 3, 0..255) with only a rendered change drawn on them.
+
+    ``before`` is the renderer's drawing of each portrait's own activations, ``after``
+    of the edited ones. Where they differ (``change_mask`` of their blurred difference,
+    from ``low`` to ``high`` of its peak) the change is added, calmed
+    (``calm_change``: ``smooth``, ``detail``): ``x + m * calm(after - before)``. Where
+    the change is large (``opacity`` from ``opaque_low`` to ``opaque_high``; off by
+    default) it is drawn opaque instead, ``after`` itself, so a hat covers the hair and
+    a removed frame does not show through. Pixels the edit does not touch stay the
+    portrait's own, so its identity and detail survive."""
     change = after - before
-    mask = change_mask(change, blur, low, high)
-    drawn = calm_change(change, smooth, detail)
-    return jnp.clip(portraits + mask[..., None] * drawn, 0.0, 255.0)
+    magnitude = change_magnitude(change, blur)
+    mask = change_mask(magnitude, low, high)[..., None]
+    added = portraits + mask * calm_change(change, smooth, detail)
+    cover = opacity(magnitude, opaque_low, opaque_high)[..., None]
+    return jnp.clip((1.0 - cover) * added + cover * after, 0.0, 255.0)

@@ -181,5 +181,5 @@ def paste_drawn_change(pixels: jax.Array, before: jax.Array, after: jax.Array) -
         pixels, before, after,
         edit_algebra.blur_matrix(size, defaults.CHANGE_BLUR * size),
         edit_algebra.blur_matrix(size, defaults.CHANGE_SMOOTH * size),
-        defaults.CHANGE_DETAIL, *defaults.CHANGE_MASK,
+        defaults.CHANGE_DETAIL, *defaults.CHANGE_MASK, *defaults.CHANGE_OPAQUE,
     )  # fmt: skip

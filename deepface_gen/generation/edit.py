@@ -101,8 +101,8 @@ def paste_change(
     from ``low`` to ``high`` of its peak) the change is added, calmed
     (``calm_change``: ``smooth``, ``detail``): ``x + m * calm(after - before)``. Where
     the change is large (``opacity`` from ``opaque_low`` to ``opaque_high``; off by
-    default) it is drawn opaque instead, ``after`` itself, so a hat covers the hair and
-    a removed frame does not show through. Pixels the edit does not touch stay the
+    default) it is drawn opaque instead, ``after`` itself, so a hat covers the hair
+    beneath rather than showing it through. Pixels the edit does not touch stay the
     portrait's own, so its identity and detail survive."""
     change = after - before
     magnitude = change_magnitude(change, blur)

@@ -2,7 +2,8 @@
 
     python experiments/edit_sweep.py [--model starter] [--out experiments/results]
 
-Prints the classifier's probability of the target attribute at each strength.
+Prints the classifier's probability of the target attribute at each strength, and
+writes it under each tile of ``edit_sweep.png`` (2x zoom).
 """
 
 from __future__ import annotations
@@ -31,15 +32,20 @@ def main() -> None:
     generator = FaceGenerator.load(args.model)
     portraits = synth.sample_portraits(jax.random.key(args.seed), 4, size=generator.size)
     images = synth.to_uint8(portraits.images)
-    panels = []
+    panels, captions = [], []
     for name, description in EDITS:
         edited = generator.edit(images, description, strengths=STRENGTHS)
         for i, row in enumerate(edited):
             p = generator.classifier.probabilities(row)[:, ATTRIBUTE_INDEX[name]]
             print(f"{description} portrait {i}: p({name}) by strength {np.round(p, 2).tolist()}")
             panels.extend(row)
+            # Each tile says its edit, its strength and the classifier's probability.
+            captions += [
+                f"{description} {s:g}: p {v:.2f}" for s, v in zip(STRENGTHS, p, strict=True)
+            ]
     out = Path(args.out)
-    path = write_image(out / "edit_sweep.png", make_grid(panels, columns=2 * len(STRENGTHS)))
+    grid = make_grid(panels, columns=2 * len(STRENGTHS), captions=captions, zoom=2)
+    path = write_image(out / "edit_sweep.png", grid)
     print(f"wrote {path}")
 
 

@@ -59,6 +59,9 @@ STEPS = (
     Step("mixture", ("bench_mixture.py",), "mixture_sweep.json"),
     Step("directions", ("bench_edit_directions.py",), "edit_directions.json"),
     Step("pivotal", ("bench_edit_pivotal.py",), "edit_pivotal.json"),
+    Step("sweep", ("edit_sweep.py",), "edit_sweep.png"),
+    # Needs Chromium and Selenium (the web page's screenshots); skip it where absent.
+    Step("screenshots", ("serve_screenshots.py",), "serve_*.png"),
 )  # fmt: skip
 
 

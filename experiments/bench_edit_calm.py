@@ -34,30 +34,30 @@ from bench_edit import ATTRIBUTES, IdentityMeasure, rms
 
 from deepface_gen.attributes import ATTRIBUTE_INDEX, CELEBA_ATTRIBUTES
 from deepface_gen.data import synth
-from deepface_gen.generation import defaults
-from deepface_gen.generation import edit as edit_algebra
 from deepface_gen.generation.editing import moved_targets
 from deepface_gen.generation.generator import FaceGenerator
+from deepface_gen.generation.renderers import ChangeStyle, paste_drawn_change
 from deepface_gen.generation.requests import parse_descriptions
 from deepface_gen.models.classifier import load_classifier
 
 STRENGTHS = (1.5, 1.75, 2.0, 2.25)
-# (smooth sigma in pixels at 64, detail kept, mask low, mask high, opaque from): the
-# first is the change as drawn before calming, with its mask. "Opaque from" T draws the
-# change opaque (G's own drawing) where its blurred magnitude passes T, fully at 2T
-# (pixel units); None: never.
-SETTINGS = [(0.0, 1.0, 0.1, 0.35, None)] + [
-    (sigma, detail, low, high, opaque)
-    for sigma, detail, (low, high), opaque in itertools.product(
+# Each a renderers.ChangeStyle; the first is the change as drawn before calming, with
+# its mask. Opaque from T draws the change as G draws it where its blurred magnitude
+# passes T, fully at 2T (pixel units). Blurs are in pixels at 64.
+AS_DRAWN = ChangeStyle(smooth=0.0, detail=1.0, mask=(0.1, 0.35), opaque=None)
+SETTINGS = [AS_DRAWN] + [
+    ChangeStyle(sigma / 64, detail, mask, None if opaque is None else (opaque, 2 * opaque))
+    for sigma, detail, mask, opaque in itertools.product(
         (1.0, 1.5), (0.5, 0.75), ((0.1, 0.35), (0.2, 0.5)), (None, 25.0, 35.0)
     )
 ]
 MEASURES = ("nearer_truth_than_input", "distance", "judge_sees", "others_moved", "same_person")
 
 
-def setting_name(sigma: float, detail: float, low: float, high: float, opaque) -> str:
-    cover = "" if opaque is None else f", opaque from {opaque:g}"
-    return f"smooth {sigma:g}px, detail {detail:g}, mask {low:g}-{high:g}{cover}"
+def setting_name(style: ChangeStyle) -> str:
+    cover = "" if style.opaque is None else f", opaque from {style.opaque[0]:g}"
+    low, high = style.mask
+    return f"smooth {style.smooth * 64:g}px, detail {style.detail:g}, mask {low:g}-{high:g}{cover}"
 
 
 def drawn_changes(generator, images, had, name, strength) -> tuple[jax.Array, jax.Array]:
@@ -80,19 +80,6 @@ def drawn_changes(generator, images, had, name, strength) -> tuple[jax.Array, ja
     return before, after
 
 
-def paste(images, before, after, setting) -> np.ndarray:
-    """uint8 edits with one (sigma, detail, low, high, opaque) setting."""
-    sigma, detail, low, high, opaque = setting
-    size = images.shape[1]
-    blur = edit_algebra.blur_matrix(size, defaults.CHANGE_BLUR * size)
-    # sigma 0: no calming (the identity matrix), whatever the detail.
-    smooth = edit_algebra.blur_matrix(size, sigma * size / 64) if sigma else jnp.eye(size)
-    cover = (1e9, 1e9) if opaque is None else (opaque, 2 * opaque)
-    out = edit_algebra.paste_change(jnp.asarray(images, jnp.float32), before, after, blur,
-                                    smooth, detail, low, high, *cover)  # fmt: skip
-    return np.asarray(out).round().astype(np.uint8)
-
-
 def sweep(generator, judge, identity, n: int, seed: int) -> dict:
     """{strength: {setting: {measure: mean over the attributes}}}."""
     per = {s: {k: [] for k in range(len(SETTINGS))} for s in STRENGTHS}
@@ -112,7 +99,8 @@ def sweep(generator, judge, identity, n: int, seed: int) -> dict:
         for strength in STRENGTHS:
             before, after = drawn_changes(generator, images, had, name, strength)
             for k, setting in enumerate(SETTINGS):
-                edited = paste(images, before, after, setting)
+                drawn = paste_drawn_change(jnp.asarray(images, jnp.float32), before, after, setting)
+                edited = np.asarray(drawn).round().astype(np.uint8)
                 p = judge.outputs(edited)["probabilities"]
                 distance = rms(edited, truth)
                 per[strength][k].append({
@@ -126,7 +114,7 @@ def sweep(generator, judge, identity, n: int, seed: int) -> dict:
         print(f"{name} done", flush=True)
     return {
         f"{s:g}": {
-            setting_name(*SETTINGS[k]): {m: float(np.mean([r[m] for r in rows])) for m in MEASURES}
+            setting_name(SETTINGS[k]): {m: float(np.mean([r[m] for r in rows])) for m in MEASURES}
             for k, rows in per[s].items()
         }
         for s in STRENGTHS
@@ -169,7 +157,7 @@ def main() -> None:
     for strength, rows in results.items():
         for setting, mean in rows.items():
             print(f"{strength:>5} {setting:38s}", " ".join(f"{v:.3f}" for v in mean.values()))
-    chosen = choose(results, (f"{STRENGTHS[0]:g}", setting_name(*SETTINGS[0])))
+    chosen = choose(results, (f"{STRENGTHS[0]:g}", setting_name(AS_DRAWN)))
     print("chosen:", chosen["strength"], chosen["setting"], chosen["mean"])
     payload = {"n": args.n, "seed": args.seed, "attributes": list(ATTRIBUTES),
                "measures": list(MEASURES), "strengths": results, "chosen": chosen}  # fmt: skip

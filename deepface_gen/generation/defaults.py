@@ -68,7 +68,7 @@ POLISH_STEPS = 60
 # moves, it puts the most edits nearer the true edit (0.59 against 0.49).
 CHANGE_BLUR = 1 / 32
 CHANGE_MASK = (0.2, 0.5)
-CHANGE_SMOOTH = 1.5 / 64
+CHANGE_SMOOTH = 1.5 / 64  # 0: the change as drawn
 CHANGE_DETAIL = 0.5
 CHANGE_OPAQUE = (35.0, 70.0)
 # refine: Adam on G's input (in G's units: activations / their std), from the target.

@@ -91,7 +91,7 @@ def calm_change(change: jax.Array, smooth: jax.Array, detail: float) -> jax.Arra
 @jax.jit
 def paste_change(
     portraits: jax.Array, before: jax.Array, after: jax.Array, blur: jax.Array,
-    smooth: jax.Array, detail: float = 0.5, low: float = 0.1, high: float = 0.35,
+    smooth: jax.Array, detail: float = 1.0, low: float = 0.1, high: float = 0.35,
     opaque_low: float = 1e9, opaque_high: float = 1e9,
 ) -> jax.Array:  # fmt: skip
     """Portraits (M, S, S, 3, 0..255) with only a rendered change drawn on them.
@@ -103,7 +103,8 @@ def paste_change(
     the change is large (``opacity`` from ``opaque_low`` to ``opaque_high``; off by
     default) it is drawn opaque instead, ``after`` itself, so a hat covers the hair
     beneath rather than showing it through. Pixels the edit does not touch stay the
-    portrait's own, so its identity and detail survive."""
+    portrait's own, so its identity and detail survive. The defaults draw the change as
+    drawn (no calming, never opaque); ``renderers.ChangeStyle`` holds the shipped ones."""
     change = after - before
     magnitude = change_magnitude(change, blur)
     mask = change_mask(magnitude, low, high)[..., None]

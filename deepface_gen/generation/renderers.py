@@ -14,8 +14,10 @@ Adding a mode is adding a function here and its name to ``defaults.RENDERS``.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import replace
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -173,13 +175,38 @@ def render_change(
     return as_uint8(paste_drawn_change(jnp.repeat(pixels, k, axis=0), before, after))
 
 
-def paste_drawn_change(pixels: jax.Array, before: jax.Array, after: jax.Array) -> jax.Array:
-    """``edit.paste_change`` with the change render's measured settings
-    (``defaults.CHANGE_*``) at the portraits' size: float pixels (M, S, S, 3)."""
-    size = pixels.shape[1]
+class ChangeStyle(NamedTuple):
+    """How the ``change`` render draws a change (``edit.paste_change``): the calming blur
+    (a fraction of the image side; 0: the change as drawn), the share of detail kept,
+    the mask's thresholds (fractions of the change's peak) and where it turns opaque
+    (blurred magnitude in pixel units, from and fully at; None: never)."""
+
+    smooth: float = defaults.CHANGE_SMOOTH
+    detail: float = defaults.CHANGE_DETAIL
+    mask: tuple[float, float] = defaults.CHANGE_MASK
+    opaque: tuple[float, float] | None = defaults.CHANGE_OPAQUE
+
+
+@functools.lru_cache(maxsize=16)
+def _change_blurs(size: int, smooth: float) -> tuple[jax.Array, jax.Array]:
+    """The mask's blur and the calming blur at ``size`` (the identity where ``smooth``
+    is 0), built once per size rather than on every edit (concrete even when first
+    asked for inside a trace, so the cache never holds a tracer)."""
+    with jax.ensure_compile_time_eval():
+        calm = edit_algebra.blur_matrix(size, smooth * size) if smooth else jnp.eye(size)
+        return edit_algebra.blur_matrix(size, defaults.CHANGE_BLUR * size), calm
+
+
+SHIPPED_CHANGE = ChangeStyle()
+
+
+def paste_drawn_change(
+    pixels: jax.Array, before: jax.Array, after: jax.Array, style: ChangeStyle = SHIPPED_CHANGE
+) -> jax.Array:
+    """``edit.paste_change`` drawn in ``style`` (by default the measured settings,
+    ``defaults.CHANGE_*``) at the portraits' size: float pixels (M, S, S, 3)."""
+    blur, calm = _change_blurs(pixels.shape[1], style.smooth)
+    opaque = () if style.opaque is None else style.opaque  # paste_change's default: never
     return edit_algebra.paste_change(
-        pixels, before, after,
-        edit_algebra.blur_matrix(size, defaults.CHANGE_BLUR * size),
-        edit_algebra.blur_matrix(size, defaults.CHANGE_SMOOTH * size),
-        defaults.CHANGE_DETAIL, *defaults.CHANGE_MASK, *defaults.CHANGE_OPAQUE,
-    )  # fmt: skip
+        pixels, before, after, blur, calm, style.detail, *style.mask, *opaque
+    )

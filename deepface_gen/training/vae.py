@@ -53,6 +53,7 @@ from deepface_gen.models.vae import (
     ConditionalVAE,
     LatentDensity,
     VAEConfig,
+    decode_batch,
     elbo_terms,
     load_vae,
     masked_conditions,
@@ -183,11 +184,6 @@ def prior_latents(posterior: jax.Array, key: jax.Array, shuffled: bool) -> jax.A
     return jax.random.normal(key, posterior.shape)
 
 
-def decode(module: ConditionalVAE, params: dict, z: jax.Array, conditions: jax.Array):
-    """The decoder's faces (0..1) for latents ``z`` under ``conditions``."""
-    return module.apply({"params": params}, z, conditions, method=ConditionalVAE.decode)
-
-
 def make_vae_train_step(
     module: ConditionalVAE, config: Config, classifier: Classifier | None = None
 ) -> Callable:
@@ -226,7 +222,7 @@ def make_vae_train_step(
             fakes = (255.0 * drawn,)
             if draws_prior:
                 z = prior_latents(posterior, k_prior, shuffled)
-                fakes += (255.0 * decode(module, params, z, conditions),)
+                fakes += (255.0 * decode_batch(module, params, z, conditions),)
             # The classifier's view of each fake, read once for every term that needs it.
             seen = tuple(features(net_params, f) for f in fakes) if features else (None,) * 2
             if weights["feature_weight"]:

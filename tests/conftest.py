@@ -63,7 +63,7 @@ def vgg16_file() -> Path:
 @pytest.fixture(scope="session")
 def tiny_bundle(tmp_path_factory):
     """A 16-pixel classifier with random weights and a fitted cGMM (with a 2-component
-    mixture): fast pipeline checks."""
+    mixture and 128 exemplars): fast pipeline checks."""
     import jax
 
     from deepface_gen.attributes import CELEBA_ATTRIBUTES
@@ -90,6 +90,12 @@ def tiny_bundle(tmp_path_factory):
     bundles.save_bundle(folder, {"params": params}, manifest)
     source = SyntheticSource(size=16, batch_size=32, seed=0)
     fit_and_store(
-        load_classifier(folder), source, "conv2_1", 256, mixture_components=2, mixture_examples=128
+        load_classifier(folder),
+        source,
+        "conv2_1",
+        256,
+        mixture_components=2,
+        mixture_examples=128,
+        exemplars=128,
     )
     return folder

@@ -11,6 +11,7 @@ import dataclasses
 from deepface_gen import hosts
 from deepface_gen.cgmm import domain, fitting, statistics
 from deepface_gen.cgmm import model as cgmm_lib
+from deepface_gen.cgmm.exemplars import Exemplars
 from deepface_gen.io import bundles
 from deepface_gen.models.classifier import Classifier
 from deepface_gen.models.vgg import canonical_layer
@@ -26,6 +27,11 @@ def mixture_filename(layer: str) -> str:
     return f"mixture_{layer}.safetensors"
 
 
+def exemplars_filename(layer: str) -> str:
+    """The stem of the exemplars' array file in a bundle (stored with its hash appended)."""
+    return f"exemplars_{layer}.safetensors"
+
+
 def fit_and_store(
     classifier: Classifier,
     source,
@@ -36,9 +42,11 @@ def fit_and_store(
     mixture_components: int = 0,
     mixture_examples: int = 4096,
     pca_examples: int = 1024,
+    exemplars: int = 0,
 ) -> cgmm_lib.CGMM:
     """One statistics pass, fit the cGMM, and store it in the classifier's bundle (and,
-    with ``mixture_components``, a mixture over its coordinates beside it)."""
+    with ``mixture_components``, a mixture over its coordinates beside it; with
+    ``exemplars``, that many training portraits' coordinates)."""
     layer = canonical_layer(layer)
     stats = statistics.collect(classifier, source, layer, examples, quiet=quiet)
     summary, images = fitting.summarize(stats), stats.images
@@ -51,9 +59,9 @@ def fit_and_store(
     if hosts.is_main():  # several processes fitted the same cGMM; the first writes it
         arrays = fitted.arrays()
         bundles.add_to_bundle(classifier.path, "cgmm", cgmm_filename(layer), arrays, record)
-    if mixture_components:
+    if mixture_components or exemplars:
         fitted = fit_mixture_and_store(
-            classifier, source, fitted, mixture_components, mixture_examples, quiet
+            classifier, source, fitted, mixture_components, mixture_examples, quiet, exemplars
         )
     return fitted
 
@@ -65,14 +73,27 @@ def fit_mixture_and_store(
     components: int,
     examples: int = 4096,
     quiet: bool = True,
+    exemplars: int = 0,
 ) -> cgmm_lib.CGMM:
-    """Fit K Gaussians over the cGMM's [attributes, residual coordinates] of ``examples``
-    images and store them in the bundle; returns the cGMM with its mixture."""
+    """Fit K Gaussians (none where ``components`` is 0) over the cGMM's [attributes,
+    residual coordinates] of ``examples`` images, keep up to ``exemplars`` of those rows
+    as the exemplars, and store both in the bundle; returns the cGMM with them."""
     y = fitting.coordinates(classifier, source, fitted, examples, quiet)
-    mixture = fitting.fit_mixture(y, components)
-    record = {"layer": fitted.layer, "components": components, "examples": len(y)}
-    if hosts.is_main():
-        bundles.add_to_bundle(
-            classifier.path, "mixture", mixture_filename(fitted.layer), mixture.arrays(), record
-        )
-    return dataclasses.replace(fitted, mixture=mixture)
+    layer = fitted.layer
+    if components:
+        mixture = fitting.fit_mixture(y, components)
+        record = {"layer": layer, "components": components, "examples": len(y)}
+        if hosts.is_main():
+            bundles.add_to_bundle(
+                classifier.path, "mixture", mixture_filename(layer), mixture.arrays(), record
+            )
+        fitted = dataclasses.replace(fitted, mixture=mixture)
+    if exemplars:
+        kept = Exemplars.from_coordinates(y, exemplars)
+        if hosts.is_main():
+            bundles.add_to_bundle(
+                classifier.path, "exemplars", exemplars_filename(layer), kept.arrays(),
+                {"layer": layer, "examples": len(kept)},
+            )  # fmt: skip
+        fitted = dataclasses.replace(fitted, exemplars=kept)
+    return fitted

@@ -27,11 +27,13 @@ import jax.numpy as jnp
 import numpy as np
 from jax.scipy.stats import norm
 
+from deepface_gen.cgmm import exemplars as exemplars_lib
 from deepface_gen.cgmm import mixture as mixture_lib
+from deepface_gen.cgmm.exemplars import Exemplars
 from deepface_gen.cgmm.mixture import Mixture
 from deepface_gen.errors import DeepFaceGenError
 
-METHODS = ("conditional", "paper", "mixture")
+METHODS = ("conditional", "paper", "mixture", "exemplar")
 
 
 @dataclass(frozen=True)
@@ -53,12 +55,15 @@ class CGMM:
     # K Gaussians over [attributes, residual coordinates] (``mixture.py``), where fitted;
     # stored in its own file of the bundle.
     mixture: Mixture | None = None
+    # Training portraits' labels and residual coordinates (``exemplars.py``), where
+    # stored; in their own file of the bundle too.
+    exemplars: Exemplars | None = None
 
     def arrays(self) -> dict:
         out = {}
         for f in fields(self):
             value = getattr(self, f.name)
-            if f.name in ("layer", "mixture"):
+            if f.name in ("layer", "mixture", "exemplars"):
                 continue
             if f.name == "shape":
                 value = np.asarray(value, np.int64)
@@ -226,6 +231,15 @@ def targets(
                 "BUNDLE --mixture-only --mixture 8"
             )
         return mixture_lib.sample_targets(cgmm.mixture, cgmm, values, named, key, n, temperature)
+    if method == "exemplar":
+        if cgmm.exemplars is None:
+            raise DeepFaceGenError(
+                "this model's cGMM has no stored exemplars; run: deepface-gen fit --model "
+                "BUNDLE --mixture-only"
+            )
+        return exemplars_lib.sample_targets(
+            cgmm.exemplars, cgmm, values, named, key, n, temperature, exemplars_lib.BANDWIDTH
+        )
     if method == "conditional":
         x = jnp.asarray(fill_in(cgmm, values, named), jnp.float32)
         flat = _conditional_targets(

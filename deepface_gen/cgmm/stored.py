@@ -1,7 +1,8 @@
 """The fitted cGMM as a bundle stores it: one reader of the manifest's ``cgmm`` record.
 
 ``deepface-gen fit`` writes the record (its layer, its array file, the calibrated
-out-of-domain threshold) and, beside it, the optional ``mixture`` record; generation,
+out-of-domain threshold) and, beside it, the optional ``mixture`` and ``exemplars``
+records; generation,
 the domain check and the inverter's trainer all read them here.
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from deepface_gen.cgmm.exemplars import Exemplars
 from deepface_gen.cgmm.mixture import Mixture
 from deepface_gen.cgmm.model import CGMM
 from deepface_gen.errors import DeepFaceGenError
@@ -32,8 +34,9 @@ def cgmm_record(classifier: Classifier) -> dict | None:
 
 
 def load_cgmm(classifier: Classifier, with_mixture: bool = True) -> CGMM | None:
-    """The bundle's fitted cGMM (with its mixture where one was fitted at the same layer),
-    None where it has none. ``load_classifier`` has verified every file's checksum."""
+    """The bundle's fitted cGMM (with its mixture and exemplars where they were fitted at
+    the same layer), None where it has none. ``load_classifier`` has verified every
+    file's checksum."""
     record = cgmm_record(classifier)
     if record is None:
         return None
@@ -43,6 +46,10 @@ def load_cgmm(classifier: Classifier, with_mixture: bool = True) -> CGMM | None:
     if with_mixture and isinstance(mixture, dict) and mixture.get("layer") == fitted.layer:
         stored = bundles.load_bundle_file(classifier.path, mixture["file"])
         fitted = replace(fitted, mixture=Mixture.from_arrays(stored))
+    exemplars = classifier.manifest.get("exemplars")
+    if with_mixture and isinstance(exemplars, dict) and exemplars.get("layer") == fitted.layer:
+        stored = bundles.load_bundle_file(classifier.path, exemplars["file"])
+        fitted = replace(fitted, exemplars=Exemplars.from_arrays(stored))
     return fitted
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from deepface_gen.cli import common
+from deepface_gen.errors import DeepFaceGenError
 from deepface_gen.generation import defaults
 
 
@@ -18,26 +19,29 @@ def run(args: argparse.Namespace) -> int:
     say = print if hosts.is_main() else lambda *_: None  # every process fits; the first says
     classifier = load_classifier(args.model)
     source = make_source(args.data, "train", classifier.input_size, args.batch_size, args.seed)
+    if args.mixture_only and not (args.mixture or args.exemplars):
+        raise DeepFaceGenError("--mixture-only with --mixture 0 and --exemplars 0 fits nothing")
     if args.mixture_only:
         from deepface_gen.generation.generator import FaceGenerator
 
         fitted = FaceGenerator.load(classifier.path).cgmm
         fit_mixture_and_store(
-            classifier, source, fitted, args.mixture, args.mixture_examples, args.quiet
-        )
-        say(
-            f"fitted a {args.mixture}-component mixture at {fitted.layer}; "
-            f"stored in {classifier.path}"
-        )
+            classifier, source, fitted, args.mixture, args.mixture_examples, args.quiet,
+            args.exemplars,
+        )  # fmt: skip
+        parts = [f"a {args.mixture}-component mixture"] if args.mixture else []
+        parts += [f"{args.exemplars} exemplars"] if args.exemplars else []
+        say(f"fitted {' and '.join(parts)} at {fitted.layer}; stored in {classifier.path}")
         return 0
     fitted = fit_and_store(
         classifier, source, args.layer, args.n, quiet=args.quiet,
         mixture_components=args.mixture, mixture_examples=args.mixture_examples,
-        pca_examples=args.pca_examples,
+        pca_examples=args.pca_examples, exemplars=args.exemplars,
     )  # fmt: skip
     say(
         f"fitted cGMM at {fitted.layer} {fitted.shape} on {args.n} images"
         + (f" with a {args.mixture}-component mixture" if args.mixture else "")
+        + (f", {args.exemplars} exemplars" if args.exemplars else "")
         + f"; stored in {classifier.path}"
     )
     return 0
@@ -70,9 +74,17 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="images the mixture is fitted on",
     )  # fmt: skip
     p.add_argument(
+        "--exemplars",
+        type=common.whole(0, common.BIG),
+        default=defaults.EXEMPLARS,
+        help="training portraits whose residual coordinates are kept, from the mixture's "
+        f"images (method 'exemplar'; 0: none; default {defaults.EXEMPLARS})",
+    )
+    p.add_argument(
         "--mixture-only",
         action="store_true",
-        help="add (or refit) the mixture of an already fitted cGMM, leaving the cGMM as it is",
+        help="add (or refit) the mixture and exemplars of an already fitted cGMM, leaving "
+        "the cGMM as it is",
     )
     p.add_argument("--seed", type=common.whole(0, common.SEED_MAX), default=0)
     p.add_argument("--batch-size", type=common.whole(1, 4096), default=128)

@@ -5,7 +5,13 @@ Each number says why it is what it is; the benchmarks in ``experiments/`` measur
 
 from __future__ import annotations
 
-METHODS = ("conditional", "mixture", "paper", "baseline")  # how targets are made (see methods.py)
+METHODS = (
+    "conditional",
+    "exemplar",
+    "mixture",
+    "paper",
+    "baseline",
+)  # how targets are made (see methods.py)
 BACKENDS = ("cgmm", "vae")  # cgmm: targets + inversion; vae: one decoder pass
 INITS = ("mean", "vae")  # where inversion starts: the mean face, or a VAE sample (hybrid)
 RENDERS = ("net", "refine", "optimize")  # how targets become pixels (see generator.py)
@@ -76,3 +82,5 @@ REFINE_STEPS = 50
 REFINE_RATE = 0.02  # 0.05 and 0.1 added colour noise to the background at 50 steps
 # Gaussians in the mixture `deepface-gen fit` adds beside the cGMM (method "mixture").
 MIXTURE_COMPONENTS = 8
+# Training portraits whose residual coordinates `deepface-gen fit` keeps (method "exemplar").
+EXEMPLARS = 4096

@@ -102,6 +102,14 @@ def mixture(cgmm: cgmm_lib.CGMM, request: Request) -> inversion.Objective:
     return _guided(inversion.feature_match(cgmm.layer, target, defaults.FEATURE_WEIGHT), request)
 
 
+@register("exemplar")
+def exemplar(cgmm: cgmm_lib.CGMM, request: Request) -> inversion.Objective:
+    """A kernel density over training portraits' residual coordinates, drawn among the
+    portraits that carry the named attributes: a real arrangement, moved a little."""
+    target = _per_description_targets(cgmm, request, "exemplar")
+    return _guided(inversion.feature_match(cgmm.layer, target, defaults.FEATURE_WEIGHT), request)
+
+
 @register("paper")
 def paper(cgmm: cgmm_lib.CGMM, request: Request) -> inversion.Objective:
     """The DeepFace paper's cGMM: a weighted mix of per-attribute Gaussians."""

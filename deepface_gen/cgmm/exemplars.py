@@ -1,0 +1,132 @@
+"""Exemplars: a kernel density over the training portraits' own residual coordinates.
+
+The ``conditional`` method draws what a portrait's attributes do not say (pose, face
+shape, hair style, background) as independent Gaussian coordinates in the cGMM's
+residual PCA basis. Real residuals are not Gaussian: a hair style or a hat brim is a
+mode, and independent coordinates blend modes into blotches. This model keeps the
+residual coordinates of M training portraits with their labels (``fitting.coordinates``,
+the numbers the mixture is fitted on) and samples a kernel density over them: a
+Gaussian mixture with one component per portrait, of width ``bandwidth`` residual
+standard deviations, so a sample is a real portrait's arrangement, moved a little.
+
+A description is conditioned by selection: the portraits whose labels agree with every
+attribute it names are drawn uniformly (those agreeing with the most, where none agrees
+with all). A target is the cGMM ridge's prediction for that portrait's labels with the
+named values put in, plus its coordinates and the kernel's draw, scaled by the
+temperature, mapped back to activations: the family of targets the learned inverter
+was trained on.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from deepface_gen.attributes import NUM_ATTRIBUTES
+from deepface_gen.errors import DeepFaceGenError
+
+# The kernel's width in residual standard deviations, from an exploratory sweep of 0, 0.25,
+# 0.5 and 1 (realism against how often a face verifies as the portrait it was drawn from):
+# wider blends the modes back into blotches, narrower redraws the training portrait.
+BANDWIDTH = 0.5
+
+
+@dataclass(frozen=True)
+class Exemplars:
+    """M training portraits' labels (±1, 0 where unknown) and residual coordinates, in
+    units of each component's standard deviation."""
+
+    labels: np.ndarray  # (M, 40)
+    coordinates: np.ndarray  # (M, P)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def arrays(self) -> dict:
+        return {
+            "labels": np.asarray(np.sign(self.labels), np.int8),
+            "coordinates": np.asarray(self.coordinates, np.float16),  # halves the size
+        }
+
+    @classmethod
+    def from_arrays(cls, arrays: dict) -> Exemplars:
+        labels = np.asarray(arrays["labels"], np.float32)
+        coordinates = np.asarray(arrays["coordinates"], np.float32)
+        if (
+            labels.ndim != 2
+            or labels.shape[1] != NUM_ATTRIBUTES
+            or coordinates.ndim != 2
+            or len(coordinates) != len(labels)
+            or not len(labels)
+        ):
+            raise DeepFaceGenError(
+                f"the exemplars' labels {labels.shape} and coordinates {coordinates.shape} "
+                f"disagree in shape (expected (M, {NUM_ATTRIBUTES}) and (M, P), M > 0)"
+            )
+        return cls(labels, coordinates)
+
+    @classmethod
+    def from_coordinates(cls, y: np.ndarray, count: int) -> Exemplars:
+        """The first ``count`` rows of ``fitting.coordinates``' y = [labels, coordinates]."""
+        return cls(y[:count, :NUM_ATTRIBUTES], y[:count, NUM_ATTRIBUTES:])
+
+
+def agreeing(labels: np.ndarray, values: np.ndarray, named: np.ndarray) -> np.ndarray:
+    """(M,) True for the exemplars whose labels agree with the most named attributes
+    (every one of them where any exemplar does); all of them where nothing is named."""
+    named = np.asarray(named, bool)
+    agree = np.sum(np.sign(labels[:, named]) == np.sign(values[named])[None], axis=1)
+    return agree == agree.max()
+
+
+@functools.partial(jax.jit, static_argnames=("n",))
+def _draw(ridge, components, std, labels, coordinates, weights, values, named, key, scale, n):
+    pick_key, kernel_key = jax.random.split(key)
+    rows = jax.random.choice(pick_key, len(labels), (n,), p=weights)
+    x = jnp.where(named[None], values[None], labels[rows])
+    mean = jnp.concatenate([x, jnp.ones((n, 1))], axis=1) @ ridge
+    temperature, bandwidth = scale
+    kernel = bandwidth * jax.random.normal(kernel_key, (n, coordinates.shape[1]))
+    residual = temperature * ((coordinates[rows] + kernel) * std) @ components
+    return jnp.maximum(mean + residual, 0.0)
+
+
+def sample_targets(
+    exemplars: Exemplars,
+    cgmm,
+    values: np.ndarray,
+    named: np.ndarray,
+    key: jax.Array,
+    n: int,
+    temperature: float,
+    bandwidth: float,
+) -> jax.Array:
+    """``n`` targets (n, *shape) for one description (values (40,), named mask) from the
+    kernel density over ``exemplars`` with the cGMM's ridge and residual basis (``cgmm``:
+    a ``model.CGMM``). Temperature 0 is the ridge's prediction for a drawn portrait's
+    labels; the same key draws the same targets."""
+    if exemplars.coordinates.shape[1] != len(cgmm.component_std):
+        raise DeepFaceGenError(
+            f"the exemplars have {exemplars.coordinates.shape[1]} residual coordinates but "
+            f"the cGMM has {len(cgmm.component_std)} components; refit them: deepface-gen "
+            "fit --model BUNDLE --mixture-only"
+        )
+    chosen = agreeing(exemplars.labels, values, named)
+    flat = _draw(
+        jnp.asarray(cgmm.ridge),
+        jnp.asarray(cgmm.components),
+        jnp.asarray(cgmm.component_std),
+        jnp.asarray(exemplars.labels),
+        jnp.asarray(exemplars.coordinates),
+        jnp.asarray(chosen / chosen.sum(), jnp.float32),
+        jnp.asarray(values, jnp.float32),
+        jnp.asarray(named, bool),
+        key,
+        jnp.asarray([temperature, bandwidth], jnp.float32),
+        n,
+    )
+    return flat.reshape(n, *cgmm.shape)

@@ -1,0 +1,114 @@
+"""Exemplars: a kernel density over training portraits' residual coordinates, drawn
+among the portraits that carry the named attributes; storage and the ``exemplar`` method."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+
+import jax
+import numpy as np
+import pytest
+
+from deepface_gen import FaceGenerator, cli
+from deepface_gen.attributes import ATTRIBUTE_INDEX, NUM_ATTRIBUTES, parse_description
+from deepface_gen.cgmm import exemplars as exemplars_lib
+from deepface_gen.cgmm.exemplars import Exemplars
+from deepface_gen.errors import DeepFaceGenError
+
+
+def hand_built(p: int) -> Exemplars:
+    """Four portraits: 0 and 1 smile, 2 and 3 do not; 1 and 3 wear glasses."""
+    labels = -np.ones((4, NUM_ATTRIBUTES), np.float32)
+    labels[[0, 1], ATTRIBUTE_INDEX["Smiling"]] = 1.0
+    labels[[1, 3], ATTRIBUTE_INDEX["Eyeglasses"]] = 1.0
+    coordinates = np.arange(4 * p, dtype=np.float32).reshape(4, p) / (4 * p)
+    return Exemplars(labels, coordinates)
+
+
+def test_stored_arrays_round_trip_and_bad_shapes_are_refused():
+    kept = hand_built(3)
+    back = Exemplars.from_arrays(kept.arrays())
+    np.testing.assert_array_equal(back.labels, kept.labels)
+    np.testing.assert_allclose(back.coordinates, kept.coordinates, atol=1e-3)  # float16
+    with pytest.raises(DeepFaceGenError, match="disagree in shape"):
+        Exemplars.from_arrays({"labels": kept.labels[:, :5], "coordinates": kept.coordinates})
+    with pytest.raises(DeepFaceGenError, match="disagree in shape"):
+        Exemplars.from_arrays({"labels": kept.labels, "coordinates": kept.coordinates[:3]})
+
+
+def test_a_description_draws_among_the_portraits_that_carry_it():
+    kept = hand_built(3)
+    spec = parse_description("smiling, eyeglasses")
+    assert exemplars_lib.agreeing(kept.labels, spec.vector(), spec.mask()).tolist() == [
+        False, True, False, False,
+    ]  # fmt: skip
+    # Nobody smiles without glasses and wears a hat: those agreeing with most are kept.
+    spec = parse_description("smiling, no eyeglasses, hat")
+    assert exemplars_lib.agreeing(kept.labels, spec.vector(), spec.mask()).tolist() == [
+        True, False, False, False,
+    ]  # fmt: skip
+    nothing = np.zeros(NUM_ATTRIBUTES, bool)
+    assert exemplars_lib.agreeing(kept.labels, np.zeros(NUM_ATTRIBUTES), nothing).all()
+
+
+def test_targets_are_the_ridge_at_the_drawn_portrait_plus_its_residual():
+    generator = FaceGenerator.load("starter")
+    cgmm = generator.cgmm
+    p = len(cgmm.component_std)
+    kept = hand_built(p)
+    spec = parse_description("smiling, eyeglasses")  # only portrait 1
+    values, named = spec.vector(), spec.mask()
+    key = jax.random.key(3)
+    drawn = exemplars_lib.sample_targets(kept, cgmm, values, named, key, 4, 1.0, 0.0)
+    assert drawn.shape == (4, *cgmm.shape)
+    x = np.where(named, values, kept.labels[1])
+    residual = (kept.coordinates[1] * cgmm.component_std) @ cgmm.components
+    expected = np.maximum(np.append(x, 1.0) @ cgmm.ridge + residual, 0.0)
+    np.testing.assert_allclose(np.asarray(drawn).reshape(4, -1), np.tile(expected, (4, 1)),
+                               rtol=1e-4, atol=1e-3)  # fmt: skip
+    # Temperature 0 is the ridge alone; a kernel makes draws differ; a key repeats them.
+    cold = exemplars_lib.sample_targets(kept, cgmm, values, named, key, 1, 0.0, 0.5)
+    ridge_only = np.maximum(np.append(x, 1.0) @ cgmm.ridge, 0.0)
+    np.testing.assert_allclose(np.asarray(cold).reshape(-1), ridge_only, rtol=1e-4, atol=1e-3)
+    warm = exemplars_lib.sample_targets(kept, cgmm, values, named, key, 2, 1.0, 0.5)
+    assert not np.allclose(warm[0], warm[1])
+    again = exemplars_lib.sample_targets(kept, cgmm, values, named, key, 2, 1.0, 0.5)
+    np.testing.assert_array_equal(np.asarray(warm), np.asarray(again))
+    with pytest.raises(DeepFaceGenError, match="residual coordinates"):
+        exemplars_lib.sample_targets(hand_built(p + 1), cgmm, values, named, key, 1, 1.0, 0.0)
+
+
+def test_starter_exemplar_faces_carry_what_was_asked_and_differ():
+    generator = FaceGenerator.load("starter")
+    assert generator.cgmm.exemplars is not None and len(generator.cgmm.exemplars) >= 1024
+    faces = generator.generate("eyeglasses, male", n=8, seed=1, method="exemplar", render="net")
+    assert faces.shape == (8, generator.size, generator.size, 3)
+    read = generator.classifier.probabilities(faces)
+    assert np.mean(read[:, ATTRIBUTE_INDEX["Eyeglasses"]] > 0.5) >= 0.75
+    assert np.mean(read[:, ATTRIBUTE_INDEX["Male"]] > 0.5) >= 0.75
+    spread = np.std(faces.astype(np.float32), axis=0).mean()
+    assert spread > 10.0  # eight people, not one face eight times
+    again = generator.generate("eyeglasses, male", n=8, seed=1, method="exemplar", render="net")
+    np.testing.assert_array_equal(faces, again)
+
+
+def test_fit_cli_keeps_exemplars_and_a_model_without_them_says_how(tiny_bundle, tmp_path, capsys):
+    model = tmp_path / "model"
+    shutil.copytree(tiny_bundle, model)
+    before = FaceGenerator.load(model)
+    without = dataclasses.replace(before, cgmm=dataclasses.replace(before.cgmm, exemplars=None))
+    with pytest.raises(DeepFaceGenError, match="no stored exemplars"):
+        without.generate("smiling", method="exemplar", steps=1)
+    args = ["fit", "--model", str(model), "--mixture-only", "--mixture", "0", "--exemplars", "40"]
+    assert cli.main([*args, "--mixture-examples", "64", "--batch-size", "32", "--quiet"]) == 0
+    assert "40 exemplars" in capsys.readouterr().out
+    gen = FaceGenerator.load(model)
+    assert len(gen.cgmm.exemplars) == 40
+    assert gen.cgmm.exemplars.coordinates.shape[1] == len(gen.cgmm.component_std)
+    np.testing.assert_array_equal(gen.cgmm.ridge, before.cgmm.ridge)
+    faces = gen.generate("smiling, male", n=2, method="exemplar", steps=2)
+    assert faces.shape == (2, 16, 16, 3)
+    refused = ["fit", "--model", str(model), "--mixture-only", "--mixture", "0", "--exemplars", "0"]
+    assert cli.main(refused) != 0
+    assert "fits nothing" in capsys.readouterr().err

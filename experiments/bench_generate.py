@@ -85,6 +85,7 @@ METHODS = {
     "net": {"method": "conditional", "render": "net"},
     "refine": {"method": "conditional", "guidance": 1.0, "render": "refine"},
     "mixture_net": {"method": "mixture", "render": "net"},
+    "exemplar_net": {"method": "exemplar", "render": "net"},
     "mixture_refine": {"method": "mixture", "guidance": 1.0, "render": "refine"},
     # Pixel optimization with hand-made priors (the previous default is "optimize").
     "optimize": {"method": "conditional", "guidance": 1.0, "render": "optimize"},

@@ -13,6 +13,7 @@ import pytest
 from deepface_gen import FaceGenerator, cli
 from deepface_gen.attributes import ATTRIBUTE_INDEX, NUM_ATTRIBUTES, parse_description
 from deepface_gen.cgmm import exemplars as exemplars_lib
+from deepface_gen.cgmm import model as cgmm_lib
 from deepface_gen.cgmm.exemplars import Exemplars
 from deepface_gen.errors import DeepFaceGenError
 
@@ -97,9 +98,10 @@ def test_fit_cli_keeps_exemplars_and_a_model_without_them_says_how(tiny_bundle, 
     model = tmp_path / "model"
     shutil.copytree(tiny_bundle, model)
     before = FaceGenerator.load(model)
-    without = dataclasses.replace(before, cgmm=dataclasses.replace(before.cgmm, exemplars=None))
-    with pytest.raises(DeepFaceGenError, match="no stored exemplars"):
-        without.generate("smiling", method="exemplar", steps=1)
+    bare = dataclasses.replace(before.cgmm, exemplars=None)
+    nothing_named = (np.zeros(NUM_ATTRIBUTES), np.zeros(NUM_ATTRIBUTES, bool))
+    with pytest.raises(DeepFaceGenError, match="no stored exemplars.*fit --model"):
+        cgmm_lib.targets(bare, *nothing_named, jax.random.key(0), 1, "exemplar")
     args = ["fit", "--model", str(model), "--mixture-only", "--mixture", "0", "--exemplars", "40"]
     assert cli.main([*args, "--mixture-examples", "64", "--batch-size", "32", "--quiet"]) == 0
     assert "40 exemplars" in capsys.readouterr().out

@@ -273,6 +273,27 @@ def edit_directions() -> str:
     return _table(header, rows)
 
 
+def exemplar_bandwidth() -> str:
+    """Exemplar targets by the kernel's width: realism as ratios to the floor, and how
+    often a face verifies as the portrait it was drawn from."""
+    report = _load("exemplars.json")
+    rows = []
+    for width, r in report["rows"].items():
+        shipped = " (shipped)" if float(width) == report["shipped_bandwidth"] else ""
+        rows.append([f"{width}{shipped}", f"{r['faithfulness']:.3f}",
+                     f"{r['frechet_distance_ratio']:.2f}", f"{r['vgg16_fd_ratio']:.2f}",
+                     f"{r['vgg16_kid_ratio']:.1f}", f"{r['diversity_features']:.3f}",
+                     f"{r['copied']:.2f}"])  # fmt: skip
+    header = ["kernel width (residual std)", "faithfulness", "judge FD / floor",
+              "VGG16 FD / floor", "VGG16 KID / floor", "diversity (features)",
+              "verified as its source portrait"]  # fmt: skip
+    return _table(header, rows) + (
+        f"\nChance, for a real portrait of the description and a random bank portrait of it: "
+        f"{report['chance_real']:.2f}; for the default method's faces: "
+        f"{report['chance_conditional']:.2f}.\n"
+    )
+
+
 def edit_pivotal() -> str:
     """Change-render edits through the shipped G and through a copy tuned to each
     portrait first (pivotal tuning), at two strengths."""
@@ -681,6 +702,7 @@ RENDERERS: dict[str, Callable[[], str]] = {
         edit_calibration,
         edit_directions,
         edit_pivotal,
+        exemplar_bandwidth,
         variety,
         generation_per_attribute,
         cost,

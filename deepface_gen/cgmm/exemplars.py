@@ -29,9 +29,9 @@ import numpy as np
 from deepface_gen.attributes import NUM_ATTRIBUTES
 from deepface_gen.errors import DeepFaceGenError
 
-# The kernel's width in residual standard deviations, from an exploratory sweep of 0, 0.25,
-# 0.5 and 1 (realism against how often a face verifies as the portrait it was drawn from):
-# wider blends the modes back into blotches, narrower redraws the training portrait.
+# The kernel's width in residual standard deviations (experiments/bench_exemplars.py sweeps
+# 0 to 1: realism against how often a face verifies as the portrait it was drawn from):
+# wider loses faithfulness and realism, narrower redraws the training portrait more often.
 BANDWIDTH = 0.5
 
 
@@ -83,10 +83,16 @@ def agreeing(labels: np.ndarray, values: np.ndarray, named: np.ndarray) -> np.nd
     return agree == agree.max()
 
 
+def drawn_rows(key: jax.Array, weights: jax.Array, n: int) -> jax.Array:
+    """(n,) which exemplars a draw with ``key`` uses (``weights``: uniform over the
+    ``agreeing`` ones): the portraits its faces come from."""
+    return jax.random.choice(jax.random.split(key)[0], len(weights), (n,), p=weights)
+
+
 @functools.partial(jax.jit, static_argnames=("n",))
 def _draw(ridge, components, std, labels, coordinates, weights, values, named, key, scale, n):
-    pick_key, kernel_key = jax.random.split(key)
-    rows = jax.random.choice(pick_key, len(labels), (n,), p=weights)
+    kernel_key = jax.random.split(key)[1]
+    rows = drawn_rows(key, weights, n)
     x = jnp.where(named[None], values[None], labels[rows])
     mean = jnp.concatenate([x, jnp.ones((n, 1))], axis=1) @ ridge
     temperature, bandwidth = scale

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 METHODS = (
     "conditional",
-    "exemplar",
     "mixture",
+    "exemplar",
     "paper",
     "baseline",
 )  # how targets are made (see methods.py)

@@ -41,6 +41,7 @@ from bench_generate import (
 
 from deepface_gen.attributes import parse_description
 from deepface_gen.cgmm import exemplars as exemplars_lib
+from deepface_gen.cgmm.fitting import residual_coordinates
 from deepface_gen.generation import defaults
 
 BANDWIDTHS = (0.0, 0.25, 0.5, 1.0)
@@ -51,13 +52,8 @@ def bank_of(generator, count: int) -> tuple[exemplars_lib.Exemplars, np.ndarray]
     """Exemplars of ``count`` rendered portraits, and the portraits (uint8)."""
     cgmm = generator.cgmm
     images, labels = real_portraits(BANK_SEED, count, generator.size)
-    acts = np.concatenate([
-        np.asarray(generator.classifier.outputs(images[i : i + 512], taps=(cgmm.layer,))[
-            cgmm.layer]).reshape(len(images[i : i + 512]), -1)
-        for i in range(0, count, 512)
-    ])  # fmt: skip
-    predicted = np.concatenate([labels, np.ones((count, 1))], axis=1) @ cgmm.ridge
-    coordinates = (acts - predicted) @ cgmm.components.T / cgmm.component_std
+    acts = generator.classifier.outputs(images, taps=(cgmm.layer,))[cgmm.layer]  # batched
+    coordinates = residual_coordinates(cgmm, acts.reshape(count, -1), labels)
     return exemplars_lib.Exemplars(labels.astype(np.float32), coordinates), images
 
 
@@ -72,9 +68,8 @@ def drawn(generator, bank, specs, seeds: int, bandwidth: float):
                 bank, generator.cgmm, values, named, key, seeds, defaults.TEMPERATURE, bandwidth
             )
         )
-        chosen = exemplars_lib.agreeing(bank.labels, values, named)
-        rows.append(np.asarray(exemplars_lib.drawn_rows(key, jnp.asarray(chosen / chosen.sum()),
-                                                        seeds)))  # fmt: skip
+        weights = exemplars_lib.draw_weights(bank.labels, values, named)
+        rows.append(np.asarray(exemplars_lib.drawn_rows(key, weights, seeds)))
     faces = generator.inverter.render(jnp.concatenate(targets))
     return np.round(np.asarray(faces)).clip(0, 255).astype(np.uint8), np.concatenate(rows)
 

@@ -83,9 +83,16 @@ def agreeing(labels: np.ndarray, values: np.ndarray, named: np.ndarray) -> np.nd
     return agree == agree.max()
 
 
+def draw_weights(labels: np.ndarray, values: np.ndarray, named: np.ndarray) -> jax.Array:
+    """(M,) the chance of drawing each exemplar for a description: uniform over the
+    ``agreeing`` ones."""
+    chosen = agreeing(labels, values, named)
+    return jnp.asarray(chosen / chosen.sum(), jnp.float32)
+
+
 def drawn_rows(key: jax.Array, weights: jax.Array, n: int) -> jax.Array:
-    """(n,) which exemplars a draw with ``key`` uses (``weights``: uniform over the
-    ``agreeing`` ones): the portraits its faces come from."""
+    """(n,) which exemplars a draw with ``key`` uses (``weights``: ``draw_weights``): the
+    portraits its faces come from."""
     return jax.random.choice(jax.random.split(key)[0], len(weights), (n,), p=weights)
 
 
@@ -121,14 +128,13 @@ def sample_targets(
             f"the cGMM has {len(cgmm.component_std)} components; refit them: deepface-gen "
             "fit --model BUNDLE --mixture-only"
         )
-    chosen = agreeing(exemplars.labels, values, named)
     flat = _draw(
         jnp.asarray(cgmm.ridge),
         jnp.asarray(cgmm.components),
         jnp.asarray(cgmm.component_std),
         jnp.asarray(exemplars.labels),
         jnp.asarray(exemplars.coordinates),
-        jnp.asarray(chosen / chosen.sum(), jnp.float32),
+        draw_weights(exemplars.labels, values, named),
         jnp.asarray(values, jnp.float32),
         jnp.asarray(named, bool),
         key,

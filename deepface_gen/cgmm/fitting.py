@@ -138,21 +138,27 @@ def with_residual_basis(
     )
 
 
+def residual_coordinates(cgmm: CGMM, activations: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """(N, P) flattened activations' (N, D) residual from the ridge's prediction for their
+    ``labels`` (N, 40; 0 where unknown), in the residual basis, in units of each
+    component's standard deviation."""
+    x = np.concatenate([labels, np.ones((len(labels), 1))], 1)
+    residual = np.asarray(activations, np.float64) - x @ cgmm.ridge.astype(np.float64)
+    std = np.maximum(cgmm.component_std.astype(np.float64), 1e-6)
+    return residual @ cgmm.components.astype(np.float64).T / std
+
+
 def coordinates(classifier, source, cgmm, examples: int, quiet: bool = True) -> np.ndarray:
     """y = [labels (0 where unknown), residual coordinates / std] (N, 40 + P) of
     ``examples`` images, streamed: nothing of size N x D is held. With several
     processes each reads its rows and every process gets all N, in one process's order."""
     rows, places = [], []
-    ridge, basis = cgmm.ridge.astype(np.float64), cgmm.components.astype(np.float64)
-    std = np.maximum(cgmm.component_std.astype(np.float64), 1e-6)
     part = hosts.share(source.batch_size)
     batches = input_pipeline.epoch(source, examples, "mixture coordinates", quiet, part)
     for step, batch in enumerate(batches):
         acts = classifier.apply(batch.images, taps=(cgmm.layer,))[cgmm.layer]
-        flat = np.asarray(acts, np.float64).reshape(len(batch), -1)
         labels = batch.attributes * batch.label_mask
-        x = np.concatenate([labels, np.ones((len(batch), 1))], 1)
-        coords = (flat - x @ ridge) @ basis.T / std
+        coords = residual_coordinates(cgmm, np.asarray(acts).reshape(len(batch), -1), labels)
         rows.append(np.concatenate([labels, coords], 1)[batch.valid_rows])
         places.append(input_pipeline.row_numbers(source, step, batch, part)[batch.valid_rows])
     y, _ = hosts.rows_across(np.concatenate(rows))

@@ -11,6 +11,12 @@ of the change added to the portrait's own pixels), on the portraits and attribut
 * ``dfi-K``: Deep Feature Interpolation (Upchurch et al. 2017), the difference between
   the mean activations of the portrait's K nearest neighbours (in the same layer) with
   the attribute and of its K nearest without, among ``--bank`` labelled portraits;
+* ``transport``: the global direction plus an unpaired map of the portrait's own residual
+  (its residual coordinates in the cGMM's PCA basis moved by the optimal transport map
+  between the Gaussians fitted to the bank's coordinates without and with the attribute),
+  so the change depends on the portrait;
+* ``quantile``: each unit's activation moved to the same quantile of the bank's
+  activations on the wanted side (a per-unit monotone transport), again per portrait;
 * ``truth``: the activations of the renderer's true counterfactual itself, the ceiling
   any direction can reach through this render.
 
@@ -31,6 +37,7 @@ import numpy as np
 from bench_edit import ATTRIBUTES, rms
 
 from deepface_gen.attributes import ATTRIBUTE_INDEX, CELEBA_ATTRIBUTES
+from deepface_gen.cgmm.fitting import residual_coordinates
 from deepface_gen.data import synth
 from deepface_gen.generation import renderers
 from deepface_gen.generation.generator import FaceGenerator
@@ -38,6 +45,7 @@ from deepface_gen.models.classifier import load_classifier
 
 STRENGTHS = (1.0, 1.5, 2.0)
 NEIGHBOURS = (16, 64)
+QUANTILES = np.linspace(0.0, 1.0, 65)
 
 
 def activations(generator: FaceGenerator, images: np.ndarray) -> np.ndarray:
@@ -70,12 +78,64 @@ def dfi_directions(own, had, bank, bank_norms, labels, index: int, k: int) -> np
     return np.where(had[:, None], -toward, toward)
 
 
-def global_directions(generator: FaceGenerator, images, had, index: int) -> np.ndarray:
-    """(N, D) the cGMM's predicted change, as ``edit`` computes it (no gains)."""
-    current = 2.0 * np.asarray(generator.classifier.outputs(images)["probabilities"]) - 1.0
+def readings(generator: FaceGenerator, images: np.ndarray) -> np.ndarray:
+    """(N, 40) the classifier's reading of the portraits' attributes, in [-1, 1]."""
+    return 2.0 * np.asarray(generator.classifier.outputs(images)["probabilities"]) - 1.0
+
+
+def global_directions(generator: FaceGenerator, current, had, index: int) -> np.ndarray:
+    """(N, D) the cGMM's predicted change, as ``edit`` computes it (no gains), from the
+    portraits' ``readings``."""
     wanted = current.copy()
     wanted[:, index] = np.where(had, -1.0, 1.0)
     return (wanted - current) @ np.asarray(generator.cgmm.ridge)[:-1]
+
+
+def _matrix_power(s: np.ndarray, power: float) -> np.ndarray:
+    values, vectors = np.linalg.eigh(s)
+    return (vectors * np.maximum(values, 1e-8) ** power) @ vectors.T
+
+
+def transport_directions(generator, own, current, had, coords, labels, index) -> np.ndarray:
+    """(N, D) the global direction plus the residual's move under the Gaussian optimal
+    transport map (without -> with the attribute, or back) fitted to bank coordinates."""
+    cgmm = generator.cgmm
+
+    def gaussian(rows):  # shrunk toward the diagonal: ~200 portraits for 64 dims
+        cov = np.cov(coords[rows].T)
+        return coords[rows].mean(0), 0.9 * cov + 0.1 * np.diag(np.diag(cov))
+
+    mean_with, cov_with = gaussian(labels[:, index] > 0)
+    mean_without, cov_without = gaussian(labels[:, index] < 0)
+    root, inverse_root = _matrix_power(cov_without, 0.5), _matrix_power(cov_without, -0.5)
+    forward = inverse_root @ _matrix_power(root @ cov_with @ root, 0.5) @ inverse_root
+    own_coords = residual_coordinates(cgmm, own, current)
+    back = np.linalg.inv(forward)
+    moved = np.where(had[:, None], mean_without + (own_coords - mean_with) @ back.T,
+                     mean_with + (own_coords - mean_without) @ forward.T)  # fmt: skip
+    step = ((moved - own_coords) * cgmm.component_std) @ cgmm.components
+    return global_directions(generator, current, had, index) + step
+
+
+def _quantile_map(x: np.ndarray, source: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Per column, x's mid-rank among ``source`` quantiles read off ``target``'s."""
+    below = np.sum(source[None] < x[:, None], axis=1)
+    at_or_below = np.sum(source[None] <= x[:, None], axis=1)
+    rank = (below + at_or_below) / 2.0 / (len(source) - 1)
+    position = rank * (len(target) - 1)
+    low = np.clip(np.floor(position).astype(int), 0, len(target) - 2)
+    frac = position - low
+    columns = np.arange(x.shape[1])[None]
+    return (1 - frac) * target[low, columns] + frac * target[low + 1, columns]
+
+
+def quantile_directions(own, had, bank, labels, index) -> np.ndarray:
+    """(N, D) each unit moved to its quantile among the bank's portraits on the wanted side."""
+    with_it = np.quantile(bank[labels[:, index] > 0], QUANTILES, axis=0)
+    without = np.quantile(bank[labels[:, index] < 0], QUANTILES, axis=0)
+    moved = np.where(had[:, None], _quantile_map(own, with_it, without),
+                     _quantile_map(own, without, with_it))  # fmt: skip
+    return moved - own
 
 
 def main() -> None:
@@ -93,6 +153,7 @@ def main() -> None:
     judge = load_classifier(args.judge)
     inverter, shape = generator.inverter, generator.cgmm.shape
     bank, bank_norms, labels = labelled_bank(generator, args.bank, seed=99000)
+    bank_coords = residual_coordinates(generator.cgmm, bank, labels)
     rows: dict[str, list[dict]] = {}
     for i, name in enumerate(ATTRIBUTES):
         portraits = synth.sample_portraits(jax.random.key(args.seed + i), args.n, generator.size)
@@ -104,7 +165,11 @@ def main() -> None:
         truth = synth.to_uint8(synth.render_scene(scene, generator.size))
         own = activations(generator, images)
         true_change = activations(generator, truth) - own
-        directions = {"global": global_directions(generator, images, had, index),
+        current = readings(generator, images)
+        directions = {"global": global_directions(generator, current, had, index),
+                      "transport": transport_directions(generator, own, current, had,
+                                                        bank_coords, labels, index),
+                      "quantile": quantile_directions(own, had, bank, labels, index),
                       "truth": true_change}  # fmt: skip
         for k in NEIGHBOURS:
             directions[f"dfi-{k}"] = dfi_directions(own, had, bank, bank_norms, labels, index, k)

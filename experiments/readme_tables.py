@@ -263,7 +263,9 @@ def edit_directions() -> str:
     """Edit directions compared through the change render: the judge's verdict, the share
     nearer the truth, the cosine to the true activation change, per strength."""
     report = _load("edit_directions.json")["directions"]
-    names = {"global": "global (cGMM ridge, shipped)", "truth": "the true change (ceiling)"}
+    names = {"global": "global (cGMM ridge, shipped)", "truth": "the true change (ceiling)",
+             "transport": "global + the residual's Gaussian transport (per portrait)",
+             "quantile": "each unit's quantile transport (per portrait)"}  # fmt: skip
     rows = [[names.get(label.partition("@")[0], label.partition("@")[0].replace(
                 "dfi-", "DFI, K=")), label.partition("@")[2],
              f"{r['judge_sees_requested_edit']:.2f}", f"{r['nearer_truth_than_input']:.2f}",

@@ -1,21 +1,25 @@
-"""Exemplar targets: realism against copying, by the kernel's width (issue #22).
+"""Exemplar targets: realism against copying, by the kernel's width and blending (issue #22).
 
     python experiments/bench_exemplars.py [--bank 4096] [--seeds 4] [--out experiments/results]
 
 The ``exemplar`` method draws a training portrait that carries the named attributes and
 moves its residual coordinates by a Gaussian kernel of ``bandwidth`` residual standard
-deviations (``cgmm/exemplars.py``). A narrow kernel keeps real modes (realism) but can
-redraw the portrait itself (copying). Here the bank is ``--bank`` rendered portraits
-drawn apart from every benchmark's, so each face's source portrait is known. Per
-bandwidth, on ``bench_generate.py``'s 32 descriptions x ``--seeds``, through G:
+deviations (``cgmm/exemplars.py``), or blends it with one of its near neighbours first.
+A narrow kernel keeps real modes (realism) but can redraw the portrait itself (copying).
+Here the bank is ``--bank`` rendered portraits drawn apart from every benchmark's, so each
+face's source portraits are known. Per setting (kernel width, neighbours blended), on
+``bench_generate.py``'s 32 descriptions x ``--seeds``, through G:
 
 * realism and faithfulness as ``bench_generate.py`` measures them, the distances as
   ratios to its floor of real portraits that carry the same descriptions;
 * the copy rate: the share of faces the identity model (``deepface-gen identity``'s)
-  verifies as the portrait they were drawn from (at a false-accept rate of 1e-3 on
+  verifies as a portrait they were drawn from (at a false-accept rate of 1e-3 on
   held-out people), beside chance: the share of real portraits verified as a random
   bank portrait of the same description, and the share of the default method's
-  (``conditional``) faces verified so.
+  (``conditional``) faces verified so;
+* memorization: the share of faces verified as *any* bank portrait, beside the same
+  share for held-out real portraits of the same descriptions (new people): a method
+  above it sits nearer the people it drew from than new people do.
 
 Writes ``exemplars.json``.
 """
@@ -44,7 +48,8 @@ from deepface_gen.cgmm import exemplars as exemplars_lib
 from deepface_gen.cgmm.fitting import residual_coordinates
 from deepface_gen.generation import defaults
 
-BANDWIDTHS = (0.0, 0.25, 0.5, 1.0)
+# (kernel width, neighbours blended): the kernel alone, then blends of two near portraits.
+SETTINGS = ((0.0, 0), (0.5, 0), (0.75, 0), (1.0, 0), (0.0, 8), (0.25, 8), (0.5, 8))
 BANK_SEED = 31337  # apart from REAL_SEED, POOL_SEED and the training stream
 
 
@@ -57,27 +62,40 @@ def bank_of(generator, count: int) -> tuple[exemplars_lib.Exemplars, np.ndarray]
     return exemplars_lib.Exemplars(labels.astype(np.float32), coordinates), images
 
 
-def drawn(generator, bank, specs, seeds: int, bandwidth: float):
-    """(faces, the bank row each was drawn from) for every description, ``seeds`` each."""
-    targets, rows = [], []
+def drawn(generator, bank, specs, seeds: int, bandwidth: float, neighbours: int = 0):
+    """(faces, the bank rows each was drawn from, their blend partners) for every
+    description, ``seeds`` each."""
+    targets, rows, partners = [], [], []
     for d, spec in enumerate(specs):
         key = jax.random.fold_in(jax.random.key(0), d)
         values, named = spec.vector(), spec.mask()
         targets.append(
             exemplars_lib.sample_targets(
-                bank, generator.cgmm, values, named, key, seeds, defaults.TEMPERATURE, bandwidth
+                bank, generator.cgmm, values, named, key, seeds, defaults.TEMPERATURE,
+                bandwidth, neighbours,
             )
-        )
+        )  # fmt: skip
         weights = exemplars_lib.draw_weights(bank.labels, values, named)
-        rows.append(np.asarray(exemplars_lib.drawn_rows(key, weights, seeds)))
+        pair = exemplars_lib.drawn_pairs(key, jnp.asarray(bank.coordinates), weights, seeds,
+                                         min(neighbours, len(bank) - 1))  # fmt: skip
+        rows.append(np.asarray(pair[0]))
+        partners.append(np.asarray(pair[1]))
     faces = generator.inverter.render(jnp.concatenate(targets))
-    return np.round(np.asarray(faces)).clip(0, 255).astype(np.uint8), np.concatenate(rows)
+    faces = np.round(np.asarray(faces)).clip(0, 255).astype(np.uint8)
+    return faces, np.concatenate(rows), np.concatenate(partners)
 
 
-def verified(identity, faces: np.ndarray, portraits: np.ndarray) -> float:
-    """Share of pairs (faces[i], portraits[i]) verified as one person."""
-    cosine = identity.cosine(identity.model.embed(faces), portraits)
-    return float(np.mean(cosine > identity.threshold))
+def verified(identity, faces: np.ndarray, *portraits: np.ndarray) -> float:
+    """Share of faces[i] verified as the same person as any of portraits[k][i]."""
+    embedded = identity.model.embed(faces)
+    same = [identity.cosine(embedded, p) > identity.threshold for p in portraits]
+    return float(np.mean(np.any(same, axis=0)))
+
+
+def verified_as_any(identity, faces: np.ndarray, bank_embedded: np.ndarray) -> float:
+    """Share of faces verified as the same person as at least one bank portrait."""
+    best = np.max(identity.model.embed(faces) @ bank_embedded.T, axis=1)
+    return float(np.mean(best > identity.threshold))
 
 
 def main() -> None:
@@ -100,22 +118,28 @@ def main() -> None:
                    args.seeds) for s in specs])  # fmt: skip
     default = generator.generate(DESCRIPTIONS, n=args.seeds, seed=0, method="conditional",
                                  render="net")  # fmt: skip
+    bank_embedded = identity.model.embed(bank_images)
     report = {"bank": args.bank, "seeds": args.seeds, "temperature": defaults.TEMPERATURE,
-              "shipped_bandwidth": exemplars_lib.BANDWIDTH,
+              "shipped": {"bandwidth": exemplars_lib.BANDWIDTH, "neighbours": 0},
+              "mix": exemplars_lib.MIX,
               "chance_real": verified(identity, same_real, bank_images[partners]),
               "chance_conditional": verified(identity, default, bank_images[partners]),
+              "memorized_real": verified_as_any(identity, same_real, bank_embedded),
+              "memorized_conditional": verified_as_any(identity, default, bank_embedded),
               "rows": {}}  # fmt: skip
-    for bandwidth in BANDWIDTHS:
-        faces, rows = drawn(generator, bank, specs, args.seeds, bandwidth)
+    for bandwidth, neighbours in SETTINGS:
+        faces, rows, blended = drawn(generator, bank, specs, args.seeds, bandwidth, neighbours)
         measured = measure_faces(faces, judge, realism, specs, args.seeds)
-        row = {"faithfulness": measured["faithfulness"],
+        row = {"bandwidth": bandwidth, "neighbours": neighbours,
+               "faithfulness": measured["faithfulness"],
                "diversity_features": measured["diversity_features"],
-               "copied": verified(identity, faces, bank_images[rows])}  # fmt: skip
+               "copied": verified(identity, faces, bank_images[rows], bank_images[blended]),
+               "memorized": verified_as_any(identity, faces, bank_embedded)}  # fmt: skip
         for key in ("vgg16_fd", "vgg16_kid", "frechet_distance"):
             if key in measured:
                 row[f"{key}_ratio"] = measured[key] / floor[key]
-        report["rows"][f"{bandwidth:g}"] = row
-        print(bandwidth, json.dumps(row), flush=True)
+        report["rows"][f"width {bandwidth:g}, {neighbours} neighbours"] = row
+        print(json.dumps(row), flush=True)
     out = Path(args.out) / "exemplars.json"
     out.write_text(json.dumps(report, indent=2))
     print(f"wrote {out}")

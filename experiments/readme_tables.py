@@ -276,23 +276,32 @@ def edit_directions() -> str:
 
 
 def exemplar_bandwidth() -> str:
-    """Exemplar targets by the kernel's width: realism as ratios to the floor, and how
-    often a face verifies as the portrait it was drawn from."""
+    """Exemplar targets by the kernel's width and blending: realism as ratios to the
+    floor, how often a face verifies as a portrait it was drawn from, and as any bank
+    portrait (memorization, beside new real people)."""
     report = _load("exemplars.json")
+    shipped = report["shipped"]
     rows = []
-    for width, r in report["rows"].items():
-        shipped = " (shipped)" if float(width) == report["shipped_bandwidth"] else ""
-        rows.append([f"{width}{shipped}", f"{r['faithfulness']:.3f}",
-                     f"{r['frechet_distance_ratio']:.2f}", f"{r['vgg16_fd_ratio']:.2f}",
-                     f"{r['vgg16_kid_ratio']:.1f}", f"{r['diversity_features']:.3f}",
-                     f"{r['copied']:.2f}"])  # fmt: skip
-    header = ["kernel width (residual std)", "faithfulness", "judge FD / floor",
+    for r in report["rows"].values():
+        how = f"{r['bandwidth']:g}, " + (
+            f"blend of 2 (1 of {r['neighbours']} nearest)" if r["neighbours"] else "one portrait"
+        )
+        if (r["bandwidth"], r["neighbours"]) == (shipped["bandwidth"], shipped["neighbours"]):
+            how += " (shipped)"
+        rows.append([how, f"{r['faithfulness']:.3f}", f"{r['frechet_distance_ratio']:.2f}",
+                     f"{r['vgg16_fd_ratio']:.2f}", f"{r['vgg16_kid_ratio']:.1f}",
+                     f"{r['diversity_features']:.3f}", f"{r['copied']:.2f}",
+                     f"{r['memorized']:.2f}"])  # fmt: skip
+    header = ["kernel width (residual std), portraits", "faithfulness", "judge FD / floor",
               "VGG16 FD / floor", "VGG16 KID / floor", "diversity (features)",
-              "verified as its source portrait"]  # fmt: skip
+              "verified as a portrait it was drawn from",
+              "verified as any bank portrait"]  # fmt: skip
     return _table(header, rows) + (
-        f"\nChance, for a real portrait of the description and a random bank portrait of it: "
-        f"{report['chance_real']:.2f}; for the default method's faces: "
-        f"{report['chance_conditional']:.2f}.\n"
+        f"\nChance of being verified as a random bank portrait of the description: "
+        f"{report['chance_real']:.2f} for a real portrait, {report['chance_conditional']:.2f} "
+        f"for the default method's faces. Verified as any of the {report['bank']} bank "
+        f"portraits: {report['memorized_real']:.2f} for new real portraits of the same "
+        f"descriptions, {report['memorized_conditional']:.2f} for the default method's faces.\n"
     )
 
 

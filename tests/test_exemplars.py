@@ -80,6 +80,40 @@ def test_targets_are_the_ridge_at_the_drawn_portrait_plus_its_residual():
         exemplars_lib.sample_targets(hand_built(p + 1), cgmm, values, named, key, 1, 1.0, 0.0)
 
 
+def test_a_blend_lies_between_two_agreeing_portraits_and_needs_a_partner():
+    cgmm = FaceGenerator.load("starter").cgmm
+    kept = hand_built(len(cgmm.component_std))
+    key = jax.random.key(5)
+
+    def targets(description: str, n: int) -> np.ndarray:
+        spec = parse_description(description)
+        drawn = exemplars_lib.sample_targets(
+            kept, cgmm, spec.vector(), spec.mask(), key, n, 1.0, 0.0, neighbours=8, mix=(0.5, 0.5)
+        )
+        return np.asarray(drawn).reshape(n, -1)
+
+    # Portraits 0 and 1 smile: each face is halfway between them, whichever was drawn
+    # first, with the unnamed labels (eyeglasses) of the one it was blended with.
+    spec = parse_description("smiling")
+    residual = (kept.coordinates[[0, 1]].mean(0) * cgmm.component_std) @ cgmm.components
+    either = [np.maximum(np.append(np.where(spec.mask(), spec.vector(), kept.labels[k]), 1.0)
+                         @ cgmm.ridge + residual, 0.0) for k in (0, 1)]  # fmt: skip
+    for face in targets("smiling", 6):
+        assert min(np.abs(face - e).max() for e in either) < 1e-3
+    rows, partners = exemplars_lib.drawn_pairs(
+        key, kept.coordinates, exemplars_lib.draw_weights(kept.labels, spec.vector(),
+                                                          spec.mask()), 6, 3)  # fmt: skip
+    assert set(np.asarray(rows).tolist()) <= {0, 1}
+    np.testing.assert_array_equal(np.asarray(partners), 1 - np.asarray(rows))
+    # Only portrait 1 smiles with glasses: with nobody to blend with, it is drawn alone.
+    spec = parse_description("smiling, eyeglasses")
+    alone = (kept.coordinates[1] * cgmm.component_std) @ cgmm.components
+    expected = np.maximum(np.append(np.where(spec.mask(), spec.vector(), kept.labels[1]), 1.0)
+                          @ cgmm.ridge + alone, 0.0)  # fmt: skip
+    np.testing.assert_allclose(targets("smiling, eyeglasses", 3), np.tile(expected, (3, 1)),
+                               rtol=1e-4, atol=1e-3)  # fmt: skip
+
+
 def test_starter_exemplar_faces_carry_what_was_asked_and_differ():
     generator = FaceGenerator.load("starter")
     assert generator.cgmm.exemplars is not None and len(generator.cgmm.exemplars) >= 1024

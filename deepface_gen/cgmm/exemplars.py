@@ -14,7 +14,8 @@ attribute it names are drawn uniformly (those agreeing with the most, where none
 with all). A target is the cGMM ridge's prediction for that portrait's labels with the
 named values put in, plus its coordinates and the kernel's draw, scaled by the
 temperature, mapped back to activations: the family of targets the learned inverter
-was trained on.
+was trained on. A draw may instead blend the drawn portrait's coordinates with one of
+its nearest agreeing portraits' (``neighbours``), which measured no better.
 """
 
 from __future__ import annotations
@@ -33,6 +34,11 @@ from deepface_gen.errors import DeepFaceGenError
 # 0 to 1: realism against how often a face verifies as the portrait it was drawn from):
 # wider loses faithfulness and realism, narrower redraws the training portrait more often.
 BANDWIDTH = 0.5
+# A blended draw (``neighbours`` > 0) puts a face a uniform MIX of the way from the drawn
+# portrait to one of its nearest agreeing portraits: between two people of one mode. The
+# method ships unblended: bench_exemplars.py measures blends on the same realism-against-
+# memorization line as kernel widths, not beyond it.
+MIX = (0.3, 0.7)
 
 
 @dataclass(frozen=True)
@@ -96,15 +102,48 @@ def drawn_rows(key: jax.Array, weights: jax.Array, n: int) -> jax.Array:
     return jax.random.choice(jax.random.split(key)[0], len(weights), (n,), p=weights)
 
 
-@functools.partial(jax.jit, static_argnames=("n",))
-def _draw(ridge, components, std, labels, coordinates, weights, values, named, key, scale, n):
-    kernel_key = jax.random.split(key)[1]
+def blend_partners(
+    key: jax.Array, coordinates: jax.Array, weights: jax.Array, rows: jax.Array, neighbours: int
+) -> jax.Array:
+    """(n,) for each drawn row, one of its ``neighbours`` nearest exemplars (squared
+    distance in residual coordinates) among those a description may draw (``weights`` >
+    0), uniformly; the row itself where it has no such neighbour."""
+    distance = jnp.sum((coordinates[rows][:, None] - coordinates[None]) ** 2, axis=-1)
+    allowed = (weights[None] > 0) & (jnp.arange(len(weights))[None] != rows[:, None])
+    distance = jnp.where(allowed, distance, jnp.inf)
+    nearest_negated, near = jax.lax.top_k(-distance, neighbours)  # (n, neighbours)
+    available = jnp.maximum(jnp.sum(jnp.isfinite(nearest_negated), axis=1), 1)
+    pick = jax.random.randint(key, rows.shape, 0, available)
+    chosen = jnp.take_along_axis(near, pick[:, None], axis=1)[:, 0]
+    found = jnp.isfinite(jnp.take_along_axis(nearest_negated, pick[:, None], axis=1)[:, 0])
+    return jnp.where(found, chosen, rows)
+
+
+def drawn_pairs(
+    key: jax.Array, coordinates: jax.Array, weights: jax.Array, n: int, neighbours: int
+) -> tuple[jax.Array, jax.Array]:
+    """(rows, partners), each (n,): the two portraits each face of a draw with ``key``
+    blends (``partners`` is ``rows`` without neighbours)."""
     rows = drawn_rows(key, weights, n)
-    x = jnp.where(named[None], values[None], labels[rows])
+    if not neighbours:
+        return rows, rows
+    return rows, blend_partners(jax.random.fold_in(key, 2), coordinates, weights, rows, neighbours)
+
+
+@functools.partial(jax.jit, static_argnames=("n", "neighbours"))
+def _draw(
+    ridge, components, std, labels, coordinates, weights, values, named, key, scale, n, neighbours
+):
+    kernel_key = jax.random.split(key)[1]
+    rows, partners = drawn_pairs(key, coordinates, weights, n, neighbours)
+    temperature, bandwidth, mix_low, mix_high = scale
+    mix = jax.random.uniform(jax.random.fold_in(key, 3), (n, 1), minval=mix_low, maxval=mix_high)
+    # The nearer portrait lends the unnamed attributes: a blend of labels is no label.
+    x = jnp.where(named[None], values[None], jnp.where(mix < 0.5, labels[rows], labels[partners]))
     mean = jnp.concatenate([x, jnp.ones((n, 1))], axis=1) @ ridge
-    temperature, bandwidth = scale
+    blended = coordinates[rows] + mix * (coordinates[partners] - coordinates[rows])
     kernel = bandwidth * jax.random.normal(kernel_key, (n, coordinates.shape[1]))
-    residual = temperature * ((coordinates[rows] + kernel) * std) @ components
+    residual = temperature * ((blended + kernel) * std) @ components
     return jnp.maximum(mean + residual, 0.0)
 
 
@@ -117,11 +156,15 @@ def sample_targets(
     n: int,
     temperature: float,
     bandwidth: float,
+    neighbours: int = 0,
+    mix: tuple[float, float] = MIX,
 ) -> jax.Array:
     """``n`` targets (n, *shape) for one description (values (40,), named mask) from the
     kernel density over ``exemplars`` with the cGMM's ridge and residual basis (``cgmm``:
-    a ``model.CGMM``). Temperature 0 is the ridge's prediction for a drawn portrait's
-    labels; the same key draws the same targets."""
+    a ``model.CGMM``). With ``neighbours``, each face blends the drawn portrait's
+    coordinates with a near one's (``blend_partners``) by a uniform fraction in ``mix``.
+    Temperature 0 is the ridge's prediction for a drawn portrait's labels; the same key
+    draws the same targets."""
     if exemplars.coordinates.shape[1] != len(cgmm.component_std):
         raise DeepFaceGenError(
             f"the exemplars have {exemplars.coordinates.shape[1]} residual coordinates but "
@@ -138,7 +181,8 @@ def sample_targets(
         jnp.asarray(values, jnp.float32),
         jnp.asarray(named, bool),
         key,
-        jnp.asarray([temperature, bandwidth], jnp.float32),
+        jnp.asarray([temperature, bandwidth, *mix], jnp.float32),
         n,
+        min(neighbours, len(exemplars) - 1),
     )
     return flat.reshape(n, *cgmm.shape)

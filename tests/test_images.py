@@ -149,6 +149,21 @@ def test_a_caption_runs_on_under_the_empty_captions_after_it_in_its_row():
     assert inked(["ab", "", "", "", "", ""]) == [True, False, False]  # short: no run-on
 
 
+def test_words_in_titles_and_captions_stay_apart():
+    tiles = [np.full((16, 16, 3), 255, np.uint8)]
+
+    def widest_gap(sheet: np.ndarray) -> int:  # longest run of ink-free columns between ink
+        ink = np.flatnonzero((sheet < 128).any(axis=(0, 2)))
+        return int(np.diff(ink).max()) - 1
+
+    title = make_grid(tiles * 4, columns=4, title="at strength")[:14]
+    caption = make_grid(tiles * 4, columns=4, captions=["at strength", "", "", ""])[-14:]
+    # Pillow's default font draws a 2-pixel space, which read "at strength" as one word;
+    # letters within a word sit at most 2 blank columns apart.
+    assert widest_gap(title) >= 4 and widest_gap(caption) >= 4
+    assert widest_gap(make_grid(tiles * 4, columns=4, title="atstrength")[:14]) < 4
+
+
 def test_caffe_preprocessing_is_bgr_minus_mean():
     pixel = np.array([[[10.0, 20.0, 30.0]]])
     out = np.asarray(CAFFE_VGG16.apply(pixel))

@@ -375,7 +375,7 @@ def make_grid(
             room = span * cell_w - pad
             draw.text(
                 (c * cell_w + pad, r * cell_h + pad + height),
-                text[: room // 6],
+                _fitted(text, font, room),
                 fill=(0, 0, 0),
                 font=font,
             )
@@ -385,13 +385,27 @@ def make_grid(
     return sheet
 
 
+def _spaced(text: str) -> str:
+    """``text`` with its spaces doubled: the default font's space is 2 pixels wide at the
+    captions' size, which ran words together ("at strength" read "atstrength")."""
+    return text.replace(" ", "  ")
+
+
+def _fitted(text: str, font, room: float) -> str:
+    """``_spaced(text)``, cut short where it would run past ``room`` pixels."""
+    text = _spaced(text)
+    while text and font.getlength(text) > room:
+        text = text[:-1]
+    return text.rstrip()
+
+
 def _title_strip(text: str, width: int, background: int) -> np.ndarray:
     """``text`` word-wrapped into lines that fit ``width`` pixels, as an image strip."""
     font = ImageFont.load_default()
     lines, line = [], ""
     for word in text.split():
         trial = f"{line} {word}".strip()
-        if line and font.getlength(trial) > width - 4:
+        if line and font.getlength(_spaced(trial)) > width - 4:
             lines.append(line)
             line = word
         else:
@@ -400,7 +414,7 @@ def _title_strip(text: str, width: int, background: int) -> np.ndarray:
     strip = Image.new("RGB", (width, 12 * len(lines) + 4), (background,) * 3)
     draw = ImageDraw.Draw(strip)
     for i, part in enumerate(lines):
-        draw.text((2, 2 + 12 * i), part, fill=(0, 0, 0), font=font)
+        draw.text((2, 2 + 12 * i), _spaced(part), fill=(0, 0, 0), font=font)
     return np.asarray(strip)
 
 

@@ -1,7 +1,7 @@
 """Variety of generated faces: temperature and target method, and no copies of the data.
 
     python experiments/bench_variety.py [--model starter] [--judge experiments/models/independent] \
-        [--temperatures 0.7,0.85,1.0,1.2] [--methods conditional,mixture] [--seeds 4] \
+        [--temperatures 0.7,0.85,1.0,1.2] [--methods conditional,mixture,exemplar] [--seeds 4] \
         [--train-portraits 4096] [--out experiments/results]
 
 For each target method and temperature, ``net`` draws bench_generate's 32 descriptions
@@ -57,7 +57,7 @@ def main() -> None:
     )
     add_measure_options(parser)
     parser.add_argument("--temperatures", default="0.7,0.85,1.0,1.2")
-    parser.add_argument("--methods", default="conditional,mixture")
+    parser.add_argument("--methods", default="conditional,mixture,exemplar")
     parser.add_argument("--train-portraits", type=int, default=4096)
     args = parser.parse_args()
     generator, judge, realism = measurement_setup(args)
@@ -72,7 +72,9 @@ def main() -> None:
               "rows": {}}  # fmt: skip
     sheet, captions = [], []
     for method in args.methods.split(","):
-        if method == "mixture" and generator.cgmm.mixture is None:
+        if (method == "mixture" and generator.cgmm.mixture is None) or (
+            method == "exemplar" and generator.cgmm.exemplars is None
+        ):
             continue
         for temperature in (float(t) for t in args.temperatures.split(",")):
             faces = np.concatenate(

@@ -77,7 +77,7 @@ def drawn(generator, bank, specs, seeds: int, bandwidth: float, neighbours: int 
         )  # fmt: skip
         weights = exemplars_lib.draw_weights(bank.labels, values, named)
         pair = exemplars_lib.drawn_pairs(key, jnp.asarray(bank.coordinates), weights, seeds,
-                                         min(neighbours, len(bank) - 1))  # fmt: skip
+                                         neighbours)  # fmt: skip
         rows.append(np.asarray(pair[0]))
         partners.append(np.asarray(pair[1]))
     faces = generator.inverter.render(jnp.concatenate(targets))

@@ -31,8 +31,10 @@ from deepface_gen.attributes import NUM_ATTRIBUTES
 from deepface_gen.errors import DeepFaceGenError
 
 # The kernel's width in residual standard deviations (experiments/bench_exemplars.py sweeps
-# 0 to 1: realism against how often a face verifies as the portrait it was drawn from):
-# wider loses faithfulness and realism, narrower redraws the training portrait more often.
+# 0 to 1: realism against how often a face verifies as the portrait it was drawn from, or
+# as anyone in the bank): wider loses faithfulness and realism, narrower redraws the
+# training portraits more often. At 0.5 faces verify as someone in the bank a little more
+# often than new people do.
 BANDWIDTH = 0.5
 # A blended draw (``neighbours`` > 0) puts a face a uniform MIX of the way from the drawn
 # portrait to one of its nearest agreeing portraits: between two people of one mode. The
@@ -125,6 +127,7 @@ def drawn_pairs(
     """(rows, partners), each (n,): the two portraits each face of a draw with ``key``
     blends (``partners`` is ``rows`` without neighbours)."""
     rows = drawn_rows(key, weights, n)
+    neighbours = min(neighbours, len(weights) - 1)  # top_k needs that many others
     if not neighbours:
         return rows, rows
     return rows, blend_partners(jax.random.fold_in(key, 2), coordinates, weights, rows, neighbours)
@@ -183,6 +186,6 @@ def sample_targets(
         key,
         jnp.asarray([temperature, bandwidth, *mix], jnp.float32),
         n,
-        min(neighbours, len(exemplars) - 1),
+        neighbours,
     )
     return flat.reshape(n, *cgmm.shape)

@@ -40,6 +40,7 @@ from deepface_gen.attributes import ATTRIBUTE_INDEX, CELEBA_ATTRIBUTES
 from deepface_gen.cgmm.fitting import residual_coordinates
 from deepface_gen.data import synth
 from deepface_gen.generation import renderers
+from deepface_gen.generation.edit import edit_direction
 from deepface_gen.generation.generator import FaceGenerator
 from deepface_gen.models.classifier import load_classifier
 
@@ -88,7 +89,7 @@ def global_directions(generator: FaceGenerator, current, had, index: int) -> np.
     portraits' ``readings``."""
     wanted = current.copy()
     wanted[:, index] = np.where(had, -1.0, 1.0)
-    return (wanted - current) @ np.asarray(generator.cgmm.ridge)[:-1]
+    return np.asarray(edit_direction(current, wanted, np.asarray(generator.cgmm.ridge)))
 
 
 def _matrix_power(s: np.ndarray, power: float) -> np.ndarray:
@@ -96,9 +97,10 @@ def _matrix_power(s: np.ndarray, power: float) -> np.ndarray:
     return (vectors * np.maximum(values, 1e-8) ** power) @ vectors.T
 
 
-def transport_directions(generator, own, current, had, coords, labels, index) -> np.ndarray:
-    """(N, D) the global direction plus the residual's move under the Gaussian optimal
-    transport map (without -> with the attribute, or back) fitted to bank coordinates."""
+def transport_steps(generator, own, current, had, coords, labels, index) -> np.ndarray:
+    """(N, D) the portraits' residuals' moves under the Gaussian optimal transport map
+    (without -> with the attribute, or back) fitted to bank coordinates: added to the
+    global direction, the ``transport`` direction."""
     cgmm = generator.cgmm
 
     def gaussian(rows):  # shrunk toward the diagonal: ~200 portraits for 64 dims
@@ -113,8 +115,7 @@ def transport_directions(generator, own, current, had, coords, labels, index) ->
     back = np.linalg.inv(forward)
     moved = np.where(had[:, None], mean_without + (own_coords - mean_with) @ back.T,
                      mean_with + (own_coords - mean_without) @ forward.T)  # fmt: skip
-    step = ((moved - own_coords) * cgmm.component_std) @ cgmm.components
-    return global_directions(generator, current, had, index) + step
+    return ((moved - own_coords) * cgmm.component_std) @ cgmm.components
 
 
 def _quantile_map(x: np.ndarray, source: np.ndarray, target: np.ndarray) -> np.ndarray:
@@ -166,9 +167,10 @@ def main() -> None:
         own = activations(generator, images)
         true_change = activations(generator, truth) - own
         current = readings(generator, images)
-        directions = {"global": global_directions(generator, current, had, index),
-                      "transport": transport_directions(generator, own, current, had,
-                                                        bank_coords, labels, index),
+        shipped = global_directions(generator, current, had, index)
+        directions = {"global": shipped,
+                      "transport": shipped + transport_steps(generator, own, current, had,
+                                                             bank_coords, labels, index),
                       "quantile": quantile_directions(own, had, bank, labels, index),
                       "truth": true_change}  # fmt: skip
         for k in NEIGHBOURS:

@@ -140,11 +140,16 @@ def _draw(
     kernel_key = jax.random.split(key)[1]
     rows, partners = drawn_pairs(key, coordinates, weights, n, neighbours)
     temperature, bandwidth, mix_low, mix_high = scale
-    mix = jax.random.uniform(jax.random.fold_in(key, 3), (n, 1), minval=mix_low, maxval=mix_high)
-    # The nearer portrait lends the unnamed attributes: a blend of labels is no label.
-    x = jnp.where(named[None], values[None], jnp.where(mix < 0.5, labels[rows], labels[partners]))
+    nearer, blended = rows, coordinates[rows]
+    if neighbours:
+        mix = jax.random.uniform(
+            jax.random.fold_in(key, 3), (n, 1), minval=mix_low, maxval=mix_high
+        )
+        # The nearer portrait lends the unnamed attributes: a blend of labels is no label.
+        nearer = jnp.where(mix[:, 0] < 0.5, rows, partners)
+        blended = blended + mix * (coordinates[partners] - blended)
+    x = jnp.where(named[None], values[None], labels[nearer])
     mean = jnp.concatenate([x, jnp.ones((n, 1))], axis=1) @ ridge
-    blended = coordinates[rows] + mix * (coordinates[partners] - coordinates[rows])
     kernel = bandwidth * jax.random.normal(kernel_key, (n, coordinates.shape[1]))
     residual = temperature * ((blended + kernel) * std) @ components
     return jnp.maximum(mean + residual, 0.0)

@@ -19,6 +19,16 @@ def wanted_attributes(current: jax.Array, spec: AttributeSpec) -> jax.Array:
     return jnp.where(named[None], jnp.asarray(spec.vector())[None], current)
 
 
+def edit_direction(
+    current: jax.Array, wanted: jax.Array, ridge: jax.Array, gains: jax.Array | None = None
+) -> jax.Array:
+    """(N, D): the cGMM's predicted activation change from ``current`` to ``wanted``
+    attributes (N, 40) at strength 1, through ``ridge`` (41, D; the bias cancels), each
+    attribute's part times its calibrated ``gain`` (40,) where there is one."""
+    difference = wanted - current if gains is None else (wanted - current) * gains[None]
+    return difference @ ridge[:-1]
+
+
 def edit_targets(
     own: jax.Array,
     current: jax.Array,
@@ -36,8 +46,7 @@ def edit_targets(
     part times its calibrated ``gain`` (40,) where there is one
     (``generation/calibration.py``), then stay non-negative as post-ReLU activations are.
     """
-    difference = wanted - current if gains is None else (wanted - current) * gains[None]
-    delta = difference @ ridge[:-1]  # (N, D)
+    delta = edit_direction(current, wanted, ridge, gains)  # (N, D)
     moved = own[:, None] + strengths[None, :, None] * delta[:, None]
     return jnp.maximum(moved, 0.0)
 

@@ -277,7 +277,9 @@ def main() -> None:
         action="store_true",
         help="measure cost alone, into the existing generation.json (timings want an idle machine)",
     )
-    parser.add_argument("--temperature", type=float, default=defaults.TEMPERATURE)
+    parser.add_argument(
+        "--temperature", type=float, default=None, help="default: each method's own"
+    )
     parser.add_argument(
         "--merge",
         action="store_true",
@@ -314,7 +316,6 @@ def main() -> None:
 
     vgg16 = vgg16_features(args.vgg16) if Path(args.vgg16).exists() else None
     realism = Realism(judge, generator.size, vgg16)
-    report["temperature"] = args.temperature
     report["vgg16"] = vgg16 is not None
     # The floors, at the same sample size as each method's faces.
     n = len(specs) * args.seeds
@@ -362,8 +363,10 @@ def main() -> None:
         per, overall = faithfulness(seen["probabilities"], judge.attributes, specs, args.seeds)
         pix, fea = diversity(faces, seen["features"], len(specs), args.seeds)
         distances = realism(faces, seen["features"])
+        temperature = generator.plan(specs[0], temperature=args.temperature, **options).temperature
         report["methods"][name] = {
             "options": options,
+            "temperature": temperature,
             "faithfulness": overall,
             "per_attribute": per,
             **distances,

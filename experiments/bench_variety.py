@@ -1,13 +1,18 @@
 """Variety of generated faces: temperature and target method, and no copies of the data.
 
     python experiments/bench_variety.py [--model starter] [--judge experiments/models/independent] \
-        [--temperatures 0.7,0.85,1.0,1.2] [--methods conditional,mixture,exemplar] [--seeds 4] \
+        [--temperatures 0.3,0.5,0.7,0.85,1.0] \
+        [--methods conditional,conditional_expected,mixture,exemplar] [--seeds 4] \
         [--train-portraits 4096] [--out experiments/results]
 
 For each target method and temperature, ``net`` draws bench_generate's 32 descriptions
 x ``--seeds``, measured as there (faithfulness by the independent judge, realism
 against the same-descriptions floor, diversity in the judge's features), so the
-defaults can be chosen by realism and faithfulness together.
+defaults can be chosen by realism and faithfulness together. ``conditional_expected``
+is the conditional method as a bundle without stored exemplars draws it: the unnamed
+attributes at their Gaussian expectation (``model.fill_in``) instead of borrowed from
+an agreeing training portrait (the conditional method before this bench chose to
+borrow).
 
 Copies: each face's nearest neighbour among ``--train-portraits`` portraits of the
 training stream (the synthetic source at the trainers' seed: what the classifier, the
@@ -15,13 +20,14 @@ cGMM and G learned from), in the judge's features, against the same distance for
 held-out portraits that carry the same descriptions. A generator that memorized its
 data would sit far nearer the training set than held-out portraits do (ratio << 1).
 
-Writes ``variety.json`` and ``variety.png`` (one row per temperature, each face beside
-its nearest training portrait at the default temperature).
+Writes ``variety.json`` and ``variety.png`` (faces of the default method at its default
+temperature, each beside its nearest training portrait).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from pathlib import Path
 
@@ -32,6 +38,7 @@ from bench_generate import portraits_like as same_description_portraits
 from deepface_gen.attributes import parse_description
 from deepface_gen.data import input_pipeline
 from deepface_gen.generation import defaults
+from deepface_gen.generation.requests import default_temperature
 from deepface_gen.io.images import make_grid, write_image
 
 TRAINING_SEED = 0  # the seed configs/starter.py and configs/inverter_starter.py stream with
@@ -56,8 +63,8 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     add_measure_options(parser)
-    parser.add_argument("--temperatures", default="0.7,0.85,1.0,1.2")
-    parser.add_argument("--methods", default="conditional,mixture,exemplar")
+    parser.add_argument("--temperatures", default="0.3,0.5,0.7,0.85,1.0")
+    parser.add_argument("--methods", default="conditional,conditional_expected,mixture,exemplar")
     parser.add_argument("--train-portraits", type=int, default=4096)
     args = parser.parse_args()
     generator, judge, realism = measurement_setup(args)
@@ -71,15 +78,20 @@ def main() -> None:
               "held_out_nearest_train_distance": float(np.median(held_distance)),
               "rows": {}}  # fmt: skip
     sheet, captions = [], []
-    for method in args.methods.split(","):
+    shown_temperature = default_temperature(defaults.METHOD, defaults.BACKEND, defaults.INIT)
+    for name in args.methods.split(","):
+        method, drawer = name, generator
+        if name == "conditional_expected":
+            plain = dataclasses.replace(generator.cgmm, exemplars=None)
+            method, drawer = "conditional", dataclasses.replace(generator, cgmm=plain)
         if (method == "mixture" and generator.cgmm.mixture is None) or (
-            method == "exemplar" and generator.cgmm.exemplars is None
+            method in ("exemplar", "conditional_expected") and generator.cgmm.exemplars is None
         ):
             continue
         for temperature in (float(t) for t in args.temperatures.split(",")):
             faces = np.concatenate(
-                [generator.generate(specs[i : i + 8], n=args.seeds, seed=0, render="net",
-                                    method=method, temperature=temperature)
+                [drawer.generate(specs[i : i + 8], n=args.seeds, seed=0, render="net",
+                                 method=method, temperature=temperature)
                  for i in range(0, len(specs), 8)]
             )  # fmt: skip
             measured = measure_faces(faces, judge, realism, specs, args.seeds)
@@ -91,12 +103,12 @@ def main() -> None:
                 "vgg16_fd_ratio": measured.get("vgg16_fd", np.nan) / floor.get("vgg16_fd", 1),
                 "judge_fd_ratio": measured["frechet_distance"] / floor["frechet_distance"],
             }
-            report["rows"][f"{method}@{temperature:g}"] = row
-            print(f"{method} T={temperature:g}: faithfulness {row['faithfulness']:.3f} "
+            report["rows"][f"{name}@{temperature:g}"] = row
+            print(f"{name} T={temperature:g}: faithfulness {row['faithfulness']:.3f} "
                   f"judge FD/floor {row['judge_fd_ratio']:.2f} VGG16 FD/floor "
                   f"{row['vgg16_fd_ratio']:.2f} diversity {row['diversity_features']:.3f} "
                   f"nearest-train ratio {ratio:.2f}", flush=True)  # fmt: skip
-            if method == defaults.METHOD and temperature == defaults.TEMPERATURE:
+            if name == defaults.METHOD and temperature == shown_temperature:
                 picks = np.arange(0, len(faces), max(1, len(faces) // 8))[:8]
                 for k in picks:
                     sheet += [faces[k], train[index[k]]]
@@ -106,7 +118,7 @@ def main() -> None:
     (out / "variety.json").write_text(json.dumps(report, indent=2))
     if sheet:
         title = (
-            f"Each pair: a face drawn at temperature {defaults.TEMPERATURE:g} (left; its "
+            f"Each pair: a face drawn at temperature {shown_temperature:g} (left; its "
             "description below) and its nearest training portrait in the judge's features"
         )
         grid = make_grid(sheet, columns=8, captions=captions, zoom=2, title=title)

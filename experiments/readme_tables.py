@@ -336,13 +336,22 @@ def edit_calibration() -> str:
     return _table(header, rows)
 
 
+VARIETY_LABELS = {"conditional_expected": "conditional, unnamed attributes at their expectation"}
+
+
 def variety() -> str:
     """Faces drawn by net for each target method and temperature: faithfulness, realism
     against the same-descriptions floor, diversity, and how near the training
     portraits they lie (against held-out real portraits: 1 = as near as they are)."""
     report = _load("variety.json")
     floor = report["floor"]
-    rows = [[name.replace("@", ", temperature "), f"{r['faithfulness']:.3f}",
+
+    def label(key: str) -> str:
+        method, temperature = key.split("@")
+        method = VARIETY_LABELS.get(method, method)
+        return f"{method}, temperature {temperature}"
+
+    rows = [[label(name), f"{r['faithfulness']:.3f}",
              f"{r['judge_fd_ratio']:.2f}", f"{r['vgg16_fd_ratio']:.2f}",
              f"{r['vgg16_kid'] / floor['vgg16_kid']:.1f}", f"{r['diversity_features']:.3f}",
              f"{r['nearest_train_distance_ratio']:.2f}"]

@@ -446,21 +446,23 @@ def test_the_cli_and_the_library_share_one_set_of_defaults():
 
     generate = cli.build_parser().parse_args(["generate", "--attrs", "x"])
     edit = cli.build_parser().parse_args(["edit", "p.png", "--attrs", "x", "--out", "o.png"])
+    # An unset temperature is None: the plan resolves it for the method drawn.
     assert (generate.temperature, generate.guidance, generate.method) == (
-        defaults.TEMPERATURE, defaults.GUIDANCE, defaults.METHOD)  # fmt: skip
+        None, defaults.GUIDANCE, defaults.METHOD)  # fmt: skip
     assert (generate.backend, generate.init) == (defaults.BACKEND, defaults.INIT)
     assert (edit.strength, edit.guidance) == (defaults.EDIT_STRENGTH, defaults.GUIDANCE)
     assert tuple(methods.METHODS) == defaults.METHODS
     from deepface_gen.generation.requests import EditOptions, GenerateOptions
 
     assert (GenerateOptions().temperature, GenerateOptions().guidance) == (
-        defaults.TEMPERATURE, defaults.GUIDANCE)  # fmt: skip
+        None, defaults.GUIDANCE)  # fmt: skip
     assert (EditOptions().guidance, EditOptions().smoothness) == (
         defaults.GUIDANCE, defaults.EDIT_SMOOTHNESS)  # fmt: skip
 
 
 def test_options_are_named_once_and_unknown_ones_refused(tiny_bundle):
-    from deepface_gen.generation import methods
+    from deepface_gen.generation import defaults, methods
+    from deepface_gen.generation.requests import default_temperature
 
     gen = FaceGenerator.load(tiny_bundle)
     with pytest.raises(DeepFaceGenError, match="unknown generate option 'temprature'.*temperature"):
@@ -475,5 +477,10 @@ def test_options_are_named_once_and_unknown_ones_refused(tiny_bundle):
     with pytest.raises(DeepFaceGenError) as refused:
         gen.plan("smiling", render="sketch")
     assert refused.value.field == "render"
-    plan = gen.plan("smiling", n=2, seed=3, temperature=0.5, steps=4)
-    assert (plan.n, plan.seed, plan.temperature, plan.steps) == (2, 3, 0.5, 4)
+    plan = gen.plan("smiling", n=2, seed=3, temperature=0.7, steps=4)
+    assert (plan.n, plan.seed, plan.temperature, plan.steps) == (2, 3, 0.7, 4)
+    # An unset temperature is the measured one for the way the faces are drawn.
+    assert gen.plan("smiling").temperature == defaults.CONDITIONAL_TEMPERATURE
+    assert gen.plan("smiling", method="paper").temperature == defaults.TEMPERATURE
+    # The hybrid's targets take its VAE faces' attributes: the shared temperature.
+    assert default_temperature("conditional", "cgmm", "vae") == defaults.TEMPERATURE

@@ -1,3 +1,5 @@
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -150,10 +152,50 @@ def test_targets_seeded_and_diverse(tiny_bundle):
         assert a.shape == (3, *gen.cgmm.shape) and (a >= 0).all()
         np.testing.assert_array_equal(a, b)
         assert np.abs(a[0] - a[1]).mean() > 1e-4  # samples differ within one call
+    # Temperature 0 draws no residual: each face is the ridge's prediction for its
+    # completed attributes, the same for every face where nothing is borrowed.
     cold = np.asarray(cg.targets(gen.cgmm, values, named, key, 2, "conditional", 0.0))
+    borrowed = np.asarray(cg.completions_many(gen.cgmm, values[None], named[None], key[None], 2))
+    ridge = np.concatenate([borrowed[0], np.ones((2, 1))], axis=1) @ gen.cgmm.ridge
+    np.testing.assert_allclose(cold.reshape(2, -1), np.maximum(ridge, 0), rtol=1e-4, atol=1e-5)
+    plain = dataclasses.replace(gen.cgmm, exemplars=None)
+    cold = np.asarray(cg.targets(plain, values, named, key, 2, "conditional", 0.0))
     np.testing.assert_allclose(cold[0], cold[1])
     with pytest.raises(DeepFaceGenError, match="unknown cGMM method"):
         cg.targets(gen.cgmm, values, named, key, 1, "magic")
+
+
+def test_completions_borrow_agreeing_portraits_labels(tiny_bundle):
+    from deepface_gen.cgmm.exemplars import Exemplars
+    from deepface_gen.generation.generator import FaceGenerator
+
+    cgmm = FaceGenerator.load(tiny_bundle).cgmm
+    rng = np.random.default_rng(5)
+    labels = np.where(rng.random((64, 40)) < 0.5, 1.0, -1.0).astype(np.float32)
+    labels[:, A["Wearing_Lipstick"]] = -labels[:, A["Male"]]  # the women here wear it
+    coordinates = np.zeros((64, len(cgmm.component_std)), np.float32)
+    cgmm = dataclasses.replace(cgmm, exemplars=Exemplars(labels, coordinates))
+    values, named = np.zeros((2, 40), np.float32), np.zeros((2, 40), bool)
+    values[:, A["Male"]], named[:, A["Male"]] = (1.0, -1.5), True
+    keys = jax.random.split(jax.random.key(3), 2)
+    drawn = np.asarray(cg.completions_many(cgmm, values, named, keys, 200))
+    assert drawn.shape == (2, 200, 40)
+    np.testing.assert_array_equal(drawn[:, :, A["Male"]], [[1.0] * 200, [-1.5] * 200])
+    unnamed = np.delete(drawn, A["Male"], axis=2)
+    as_rows = np.delete(labels, A["Male"], axis=1)
+    for face in unnamed.reshape(-1, 39):  # each face is one portrait's whole set
+        assert (face == as_rows).all(axis=1).any()
+    assert (drawn[0, :, A["Wearing_Lipstick"]] == -1).all()  # only men lend to "male"
+    assert (drawn[1, :, A["Wearing_Lipstick"]] == 1).all()
+    assert len({tuple(face) for face in drawn[0]}) > 10  # faces borrow from many men
+    np.testing.assert_array_equal(drawn, cg.completions_many(cgmm, values, named, keys, 200))
+    # Alone, each description draws what it drew in the batch.
+    alone = cg.completions_many(cgmm, values[1:], named[1:], keys[1:], 200)
+    np.testing.assert_array_equal(drawn[1:], alone)
+    # Without exemplars every face is the Gaussian's expectation.
+    plain = dataclasses.replace(cgmm, exemplars=None)
+    filled = np.asarray(cg.completions_many(plain, values, named, keys, 3))
+    np.testing.assert_allclose(filled[0], np.tile(cg.fill_in(plain, values[0], named[0]), (3, 1)))
 
 
 def test_sample_completions_keep_named_values_and_co_occurrence():

@@ -8,11 +8,13 @@ Two methods share one fitted object:
   solved exactly (ridge normal equations from streamed sums) rather than by an
   SGD whose learning rate left them at 1.
 * ``conditional`` (default) - ridge regression of the activations on the full
-  attribute vector; attributes the description does not name are filled with
-  their conditional expectation given the named ones (a Gaussian fit to the
-  label co-occurrence: "male" makes lipstick unlikely); diversity comes from
-  sampling the regression residual in its PCA basis, which keeps the
-  activations' spatial correlations instead of adding speckle.
+  attribute vector; attributes the description does not name are borrowed, face by
+  face, from a training portrait whose labels agree with the named ones (its labels
+  only: "male" draws a man's whole set of attributes, with or without a beard), or,
+  where the model stores no portraits' labels, filled with their conditional
+  expectation under a Gaussian fit to the label co-occurrence (``fill_in``);
+  diversity comes from sampling the regression residual in its PCA basis, which
+  keeps the activations' spatial correlations instead of adding speckle.
 
 All sampling is a pure function of a ``jax.random`` key: same seed, same target.
 """
@@ -142,21 +144,52 @@ def sample_completions(
     return out.astype(np.float32)
 
 
-def _sample_conditional(ridge, x, components, component_std, key, temperature, n):
-    mean = jnp.concatenate([x, jnp.ones(1)]) @ ridge
-    z = jax.random.normal(key, (n, component_std.shape[0])) * temperature
-    return jnp.maximum(mean[None] + (z * component_std) @ components, 0.0)
+def _sample_conditional(ridge, x, components, component_std, key, temperature):
+    """Targets for whole attribute vectors ``x`` (n, 40): the ridge's prediction plus
+    the residual drawn in its PCA basis, scaled by ``temperature``."""
+    mean = jnp.concatenate([x, jnp.ones((len(x), 1))], axis=1) @ ridge
+    z = jax.random.normal(key, (len(x), component_std.shape[0])) * temperature
+    return jnp.maximum(mean + (z * component_std) @ components, 0.0)
 
 
-_conditional_targets = jax.jit(_sample_conditional, static_argnames=("n",))
+@jax.jit
+def _conditional_targets_many(ridge, completions, components, component_std, keys, temperatures):
+    def one(x, key, temperature):
+        return _sample_conditional(ridge, x, components, component_std, key, temperature)
+
+    return jax.vmap(one)(completions, keys, temperatures)
 
 
 @functools.partial(jax.jit, static_argnames=("n",))
-def _conditional_targets_many(ridge, rows, components, component_std, keys, temperatures, n):
-    def one(x, key, temperature):
-        return _sample_conditional(ridge, x, components, component_std, key, temperature, n)
+def _borrowed_labels(labels, weights, values, named, keys, n):
+    def one(chances, value, names, key):
+        rows = jax.random.choice(jax.random.fold_in(key, 1), len(chances), (n,), p=chances)
+        return jnp.where(names[None], value[None], labels[rows])
 
-    return jax.vmap(one)(rows, keys, temperatures)
+    return jax.vmap(one)(weights, values, named, keys)
+
+
+def completions_many(
+    cgmm: CGMM, values: np.ndarray, named: np.ndarray, keys: jax.Array, n: int
+) -> jax.Array:
+    """``n`` whole attribute vectors for each of R descriptions (values, named: (R, 40);
+    one key each): (R, n, 40). Named values are kept. Where the cGMM stores exemplars,
+    each face borrows the unnamed attributes of a training portrait drawn (with
+    ``fold_in(key, 1)``) among those agreeing with the description
+    (``exemplars.draw_weights``): a coherent whole that occurs in the data, where a
+    Gaussian's expectations make every face the average person and its thresholded
+    draws give a woman a moustache. Without exemplars, every face gets ``fill_in``."""
+    values, named = np.asarray(values, np.float32), np.asarray(named, bool)
+    if cgmm.exemplars is None:
+        filled = np.stack([fill_in(cgmm, v, m) for v, m in zip(values, named, strict=True)])
+        return jnp.repeat(jnp.asarray(filled, jnp.float32)[:, None], n, axis=1)
+    labels = cgmm.exemplars.labels
+    weights = jnp.stack(
+        [exemplars_lib.draw_weights(labels, v, m) for v, m in zip(values, named, strict=True)]
+    )
+    return _borrowed_labels(
+        jnp.asarray(labels), weights, jnp.asarray(values), jnp.asarray(named), keys, n
+    )
 
 
 def conditional_arrays(cgmm: CGMM) -> tuple[jax.Array, jax.Array, jax.Array]:
@@ -167,28 +200,26 @@ def conditional_arrays(cgmm: CGMM) -> tuple[jax.Array, jax.Array, jax.Array]:
 
 def conditional_targets_many(
     cgmm: CGMM,
-    filled: np.ndarray,
+    completions: jax.Array,
     keys: jax.Array,
     temperatures: np.ndarray,
-    n: int,
     arrays: tuple[jax.Array, jax.Array, jax.Array] | None = None,
 ) -> jax.Array:
-    """``n`` conditional targets for each of R completed descriptions at once:
+    """Conditional targets for R descriptions' whole attribute vectors at once
+    (``completions`` (R, n, 40), from ``completions_many`` with the same ``keys``):
     (R, n, *shape). Row ``r`` is exactly ``targets(..., keys[r], n, "conditional",
-    temperatures[r])`` for the description ``filled[r]`` completes (``fill_in``), so
-    requests batched together draw what each would alone. ``arrays``: the cGMM's
-    ``conditional_arrays``, already on the device."""
+    temperatures[r])``, so requests batched together draw what each would alone.
+    ``arrays``: the cGMM's ``conditional_arrays``, already on the device."""
     ridge, components, component_std = arrays or conditional_arrays(cgmm)
     flat = _conditional_targets_many(
         ridge,
-        jnp.asarray(filled, jnp.float32),
+        jnp.asarray(completions, jnp.float32),
         components,
         component_std,
         keys,
         jnp.asarray(temperatures, jnp.float32),
-        n,
     )
-    return flat.reshape(len(filled), n, *cgmm.shape)
+    return flat.reshape(*completions.shape[:2], *cgmm.shape)
 
 
 def targets_for_attributes(
@@ -199,7 +230,8 @@ def targets_for_attributes(
     rows = len(attributes)
     keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(jnp.arange(rows))
     temperatures = np.full(rows, temperature, np.float32)
-    return conditional_targets_many(cgmm, attributes, keys, temperatures, 1)[:, 0]
+    completions = jnp.asarray(attributes, jnp.float32)[:, None]
+    return conditional_targets_many(cgmm, completions, keys, temperatures)[:, 0]
 
 
 @functools.partial(jax.jit, static_argnames=("n",))
@@ -241,25 +273,17 @@ def targets(
             cgmm.exemplars, cgmm, values, named, key, n, temperature, exemplars_lib.BANDWIDTH
         )
     if method == "conditional":
-        x = jnp.asarray(fill_in(cgmm, values, named), jnp.float32)
-        flat = _conditional_targets(
-            jnp.asarray(cgmm.ridge),
-            x,
-            jnp.asarray(cgmm.components),
-            jnp.asarray(cgmm.component_std),
-            key,
-            temperature,
-            n,
-        )
-    else:
-        flat = _paper_targets(
-            jnp.asarray(cgmm.group_mean),
-            jnp.asarray(cgmm.group_std),
-            jnp.asarray(cgmm.paper_weights),
-            jnp.asarray(values, jnp.float32),
-            jnp.asarray(named, jnp.float32),
-            key,
-            temperature,
-            n,
-        )
+        values, named = np.asarray(values, np.float32), np.asarray(named, bool)
+        completions = completions_many(cgmm, values[None], named[None], key[None], n)
+        return conditional_targets_many(cgmm, completions, key[None], np.asarray([temperature]))[0]
+    flat = _paper_targets(
+        jnp.asarray(cgmm.group_mean),
+        jnp.asarray(cgmm.group_std),
+        jnp.asarray(cgmm.paper_weights),
+        jnp.asarray(values, jnp.float32),
+        jnp.asarray(named, jnp.float32),
+        key,
+        temperature,
+        n,
+    )
     return flat.reshape(n, *cgmm.shape)

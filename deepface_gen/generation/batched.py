@@ -39,7 +39,8 @@ class _Row(NamedTuple):
 
     plan: int  # index of its plan
     n: int  # faces it asks for
-    filled: np.ndarray  # (40,) the description completed (``fill_in``)
+    values: np.ndarray  # (40,) the description's named values
+    named: np.ndarray  # (40,) which attributes it names
     words: tuple[int, int]  # its plan's seed as key data
     index: int  # its place among the plan's descriptions
     temperature: float
@@ -61,8 +62,8 @@ def batched_targets(
             out[p].append(methods.METHODS[plan.method](cgmm, request).target(cgmm.layer))
             continue
         for i, spec in enumerate(plan.specs):
-            filled = cgmm_lib.fill_in(cgmm, spec.vector(), spec.mask())
-            rows.append(_Row(p, plan.n, filled, seed_words(plan.seed), i, plan.temperature))
+            words = seed_words(plan.seed)
+            rows.append(_Row(p, plan.n, spec.vector(), spec.mask(), words, i, plan.temperature))
     for n in sorted({row.n for row in rows}):
         group = [row for row in rows if row.n == n]
         padded = group + [group[-1]] * (bucket(len(group)) - len(group))
@@ -70,14 +71,15 @@ def batched_targets(
             jnp.asarray(np.array([row.words for row in padded], np.uint32)),
             jnp.asarray(np.array([row.index for row in padded], np.uint32)),
         )
-        drawn = cgmm_lib.conditional_targets_many(
+        completions = cgmm_lib.completions_many(
             cgmm,
-            np.stack([row.filled for row in padded]),
+            np.stack([row.values for row in padded]),
+            np.stack([row.named for row in padded]),
             keys,
-            np.asarray([row.temperature for row in padded]),
             n,
-            arrays,
         )
+        temperatures = np.asarray([row.temperature for row in padded])
+        drawn = cgmm_lib.conditional_targets_many(cgmm, completions, keys, temperatures, arrays)
         for row, targets in zip(group, drawn, strict=False):
             out[row.plan].append(targets)
     # A plan's descriptions were appended in order, and its conditional rows all share

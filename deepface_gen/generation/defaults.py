@@ -27,6 +27,10 @@ INIT = "mean"
 # kept faithfulness (0.943, as at 0.7) and varied more (0.434 vs 0.404 in the judge's
 # features; real: 0.532) with realism within the noise; at 1.0 faithfulness fell to 0.929.
 TEMPERATURE = 0.85
+# The conditional method's own: its faces borrow the unnamed attributes of agreeing
+# training portraits (cgmm/model.py, completions_many), which varies them already, so
+# less residual keeps them faithful and nearer the data (experiments/bench_variety.py).
+CONDITIONAL_TEMPERATURE = 0.5
 # Weight of the classifier's agreement with the named attributes beside the cGMM target:
 # faithfulness 0.879 -> 0.925 with no loss of realism (experiments/bench_generate.py).
 GUIDANCE = 1.0

@@ -122,8 +122,9 @@ class GenerateOptions:
     instead of inverting cGMM targets; ``init="vae"`` (the hybrid) starts inversion from
     a VAE sample, with the cGMM target drawn for the same completed attribute vector.
     ``temperature`` scales the residual variation around the cGMM's prediction (and the
-    VAE's latent scale). ``guidance`` weighs the classifier's agreement with the named
-    attributes beside the cGMM target (0 turns it off).
+    VAE's latent scale); ``None`` is the measured default (``default_temperature``).
+    ``guidance`` weighs the classifier's agreement with the named attributes beside the
+    cGMM target (0 turns it off).
 
     ``render`` says how targets become pixels: ``net`` (one pass of the learned inverter
     G: fast; guidance does not apply), ``refine`` (optimize G's input to match the target
@@ -142,9 +143,11 @@ class GenerateOptions:
         choices=defaults.METHODS,
     )
     steps: int | None = steps_option()
-    temperature: float = option(
-        defaults.TEMPERATURE,
-        "diversity: 0 gives the cGMM's mean prediction",
+    temperature: float | None = option(
+        None,
+        "diversity: the residual variation around the cGMM's prediction and the VAE's "
+        f"latent scale, 0 for none (default: {defaults.CONDITIONAL_TEMPERATURE:g} for "
+        f"conditional targets, else {defaults.TEMPERATURE:g})",
         low=0.0,
         high=checks.MAX_TEMPERATURE,
     )
@@ -246,6 +249,7 @@ class GenerationPlan(GenerateOptions):
 
     specs: tuple[AttributeSpec, ...]
     render: str
+    temperature: float
 
     @property
     def one_pass(self) -> bool:
@@ -268,13 +272,26 @@ class GenerationPlan(GenerateOptions):
         return [f"seed {self.seed} #{i}" for i in range(self.faces)]
 
 
+def default_temperature(method: str, backend: str, init: str) -> float:
+    """The measured temperature for a way of drawing: the conditional method's own where
+    its targets borrow the unnamed attributes from training portraits (a cGMM backend
+    from the mean face: the hybrid's targets take its VAE's attributes instead), the
+    shared one otherwise."""
+    borrows = method == "conditional" and backend == "cgmm" and init == "mean"
+    return defaults.CONDITIONAL_TEMPERATURE if borrows else defaults.TEMPERATURE
+
+
 def make_plan(specs: list[AttributeSpec], options: GenerateOptions, render: str) -> GenerationPlan:
-    """The plan of checked ``options`` for ``specs`` drawn by ``render``, refused when it
-    asks for more faces than one call may draw."""
+    """The plan of checked ``options`` for ``specs`` drawn by ``render`` (an unset
+    temperature resolved), refused when it asks for more faces than one call may draw."""
     n = options.n
     if n * len(specs) > checks.MAX_FACES:
         raise DeepFaceGenError(
             f"{len(specs)} descriptions x n={n} is {n * len(specs)} faces; one call draws "
             f"at most {checks.MAX_FACES}: split the request"
         )
-    return GenerationPlan(**{**asdict(options), "specs": tuple(specs), "render": render})
+    temperature = options.temperature
+    if temperature is None:
+        temperature = default_temperature(options.method, options.backend, options.init)
+    resolved = {"specs": tuple(specs), "render": render, "temperature": temperature}
+    return GenerationPlan(**{**asdict(options), **resolved})

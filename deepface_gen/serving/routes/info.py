@@ -11,6 +11,7 @@ from fastapi.responses import FileResponse
 
 from deepface_gen.attributes import CELEBA_ATTRIBUTES, aliases_of
 from deepface_gen.generation import defaults
+from deepface_gen.generation.requests import default_temperature
 from deepface_gen.serving.refusals import RequestError
 from deepface_gen.serving.service import Service
 
@@ -27,10 +28,12 @@ def _device() -> str:
 
 def _options(generator) -> dict:
     """What this model can do, for the page's choices: a VAE backend and start only
-    where the bundle has a VAE, learned renders only where it has an inverter."""
+    where the bundle has a VAE, learned renders only where it has an inverter, the
+    mixture and exemplar targets only where its cGMM stores them."""
     has_vae, has_inverter = generator.vae is not None, generator.inverter is not None
+    stored = {"mixture": generator.cgmm.mixture, "exemplar": generator.cgmm.exemplars}
     return {
-        "methods": list(defaults.METHODS),
+        "methods": [m for m in defaults.METHODS if stored.get(m, True) is not None],
         "backends": [b for b in defaults.BACKENDS if b != "vae" or has_vae],
         "inits": [i for i in defaults.INITS if i != "vae" or has_vae],
         "renders": [r for r in defaults.RENDERS if r == "optimize" or has_inverter],
@@ -70,7 +73,12 @@ def router(service: Service) -> APIRouter:
                 "max_files": limits.max_files, "max_strengths": limits.max_strengths,
             },
             "defaults": {
-                "guidance": defaults.GUIDANCE, "temperature": defaults.TEMPERATURE,
+                "guidance": defaults.GUIDANCE,
+                # the default method's, and the one the others share (see app.js)
+                "temperature": default_temperature(
+                    defaults.METHOD, defaults.BACKEND, defaults.INIT
+                ),
+                "shared_temperature": defaults.TEMPERATURE,
                 "edit_strength": defaults.EDIT_STRENGTH, "method": defaults.METHOD,
                 "backend": defaults.BACKEND, "init": defaults.INIT,
             },

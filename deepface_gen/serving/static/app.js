@@ -5,6 +5,7 @@
 const $ = (selector, root = document) => root.querySelector(selector);
 let vocabulary = [];  // [{name, phrases, known}]
 let defaults = {};  // the server's defaults: method, backend, init, ...
+let temperatureMoved = false;  // until the user moves it, the server picks the temperature
 
 function showTab(name) {
   for (const button of document.querySelectorAll("nav button")) {
@@ -77,14 +78,24 @@ function generateBody() {
     n: Number($("#n").value),
     seed: Number($("#seed").value),
     guidance: Number($("#guidance").value),
-    temperature: Number($("#temperature").value),
   };
+  if (temperatureMoved) body.temperature = Number($("#temperature").value);
   if ($("#render").value) body.render = $("#render").value;
   for (const id of ["method", "backend", "init"]) {  // only what differs from the default
     if ($(`#${id}`).value !== defaults[id]) body[id] = $(`#${id}`).value;
   }
   if ($("#size").value) body.size = Number($("#size").value);
   return body;
+}
+
+// The temperature the server will use for the chosen targets (requests.py,
+// default_temperature): conditional targets from the mean face have their own.
+function showDefaultTemperature() {
+  if (temperatureMoved || defaults.temperature === undefined) return;
+  const own = $("#method").value === "conditional" && $("#backend").value === "cgmm" &&
+    $("#init").value === "mean";
+  $("#temperature").value = own ? defaults.temperature : defaults.shared_temperature;
+  $("#temperature-value").textContent = $("#temperature").value;
 }
 
 async function generate(event) {
@@ -342,6 +353,10 @@ async function start() {
     const input = $(`#${id}`);
     input.addEventListener("input", () => { $(`#${id}-value`).textContent = input.value; });
   }
+  $("#temperature").addEventListener("input", () => { temperatureMoved = true; });
+  for (const id of ["method", "backend", "init"]) {
+    $(`#${id}`).addEventListener("change", showDefaultTemperature);
+  }
   $("#generate-form").addEventListener("submit", generate);
   $("#download-button").addEventListener("click", downloadGrid);
   $("#attrs").addEventListener("input", suggest);
@@ -366,13 +381,13 @@ async function start() {
     $("#size").max = attributes.limits.max_size;
     defaults = attributes.defaults;
     // The sliders start at the server's defaults (the page's own values are fallbacks).
-    for (const [id, key] of [["guidance", "guidance"], ["temperature", "temperature"],
-                             ["strength", "edit_strength"]]) {
+    for (const [id, key] of [["guidance", "guidance"], ["strength", "edit_strength"]]) {
       if (defaults[key] !== undefined) {
         $(`#${id}`).value = defaults[key];
         $(`#${id}-value`).textContent = $(`#${id}`).value;
       }
     }
+    showDefaultTemperature();
     offerOnly(attributes.options);
     buildToggles();
   } catch (err) {

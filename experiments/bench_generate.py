@@ -79,21 +79,22 @@ DESCRIPTIONS = [
     "woman, hat, earrings, smiling",
     "man, eyeglasses, brown hair, not smiling",
 ]
-# Each measured method is a set of FaceGenerator.generate arguments.
+# Each measured method is a set of FaceGenerator.generate arguments; without a method,
+# the model's default targets (the mixture's where it has one: requests.default_method).
 METHODS = {
     # Through the learned inverter G (models/inverter.py).
-    "net": {"method": "conditional", "render": "net"},
-    "refine": {"method": "conditional", "guidance": 1.0, "render": "refine"},
-    "mixture_net": {"method": "mixture", "render": "net"},
+    "net": {"render": "net"},
+    "refine": {"guidance": 1.0, "render": "refine"},
+    "conditional_net": {"method": "conditional", "render": "net"},
+    "conditional_refine": {"method": "conditional", "guidance": 1.0, "render": "refine"},
     "exemplar_net": {"method": "exemplar", "render": "net"},
-    "mixture_refine": {"method": "mixture", "guidance": 1.0, "render": "refine"},
     # Pixel optimization with hand-made priors (the previous default is "optimize").
-    "optimize": {"method": "conditional", "guidance": 1.0, "render": "optimize"},
+    "optimize": {"guidance": 1.0, "render": "optimize"},
     "conditional": {"method": "conditional", "guidance": 0.0, "render": "optimize"},
     "paper": {"method": "paper", "guidance": 0.0, "render": "optimize"},
     "baseline": {"method": "baseline", "render": "optimize"},
     "vae": {"backend": "vae"},
-    "hybrid": {"method": "conditional", "init": "vae", "guidance": 1.0},
+    "hybrid": {"init": "vae", "guidance": 1.0},
 }
 REAL_SEED = 4242  # real portraits for the realism reference: seeds no model trained on
 POOL_SEED = 4343  # the pool real portraits that carry each description are picked from
@@ -363,10 +364,11 @@ def main() -> None:
         per, overall = faithfulness(seen["probabilities"], judge.attributes, specs, args.seeds)
         pix, fea = diversity(faces, seen["features"], len(specs), args.seeds)
         distances = realism(faces, seen["features"])
-        temperature = generator.plan(specs[0], temperature=args.temperature, **options).temperature
+        plan = generator.plan(specs[0], temperature=args.temperature, **options)
         report["methods"][name] = {
             "options": options,
-            "temperature": temperature,
+            "method": plan.method,
+            "temperature": plan.temperature,
             "faithfulness": overall,
             "per_attribute": per,
             **distances,

@@ -2,17 +2,18 @@
 
     python experiments/bench_variety.py [--model starter] [--judge experiments/models/independent] \
         [--temperatures 0.3,0.5,0.7,0.85,1.0] \
-        [--methods conditional,conditional_expected,mixture,exemplar] [--seeds 4] \
+        [--methods mixture,mixture_unborrowed,conditional,conditional_unborrowed,exemplar] \
+        [--seeds 4] \
         [--train-portraits 4096] [--out experiments/results]
 
 For each target method and temperature, ``net`` draws bench_generate's 32 descriptions
 x ``--seeds``, measured as there (faithfulness by the independent judge, realism
 against the same-descriptions floor, diversity in the judge's features), so the
-defaults can be chosen by realism and faithfulness together. ``conditional_expected``
-is the conditional method as a bundle without stored exemplars draws it: the unnamed
-attributes at their Gaussian expectation (``model.fill_in``) instead of borrowed from
-an agreeing training portrait (the conditional method before this bench chose to
-borrow).
+defaults can be chosen by realism and faithfulness together. ``METHOD_unborrowed`` is
+a method as a bundle without stored exemplars draws it, as both did before borrowing:
+the conditional method's unnamed attributes at their Gaussian expectation
+(``model.fill_in``), the mixture's drawn by the mixture given the named ones, instead of
+borrowed from an agreeing training portrait.
 
 Copies: each face's nearest neighbour among ``--train-portraits`` portraits of the
 training stream (the synthetic source at the trainers' seed: what the classifier, the
@@ -64,7 +65,10 @@ def main() -> None:
     )
     add_measure_options(parser)
     parser.add_argument("--temperatures", default="0.3,0.5,0.7,0.85,1.0")
-    parser.add_argument("--methods", default="conditional,conditional_expected,mixture,exemplar")
+    parser.add_argument(
+        "--methods",
+        default="mixture,mixture_unborrowed,conditional,conditional_unborrowed,exemplar",
+    )
     parser.add_argument("--train-portraits", type=int, default=4096)
     args = parser.parse_args()
     generator, judge, realism = measurement_setup(args)
@@ -80,12 +84,12 @@ def main() -> None:
     sheet, captions = [], []
     shown_temperature = default_temperature(defaults.METHOD, defaults.BACKEND, defaults.INIT)
     for name in args.methods.split(","):
-        method, drawer = name, generator
-        if name == "conditional_expected":
+        method, drawer = name.removesuffix("_unborrowed"), generator
+        if method != name:
             plain = dataclasses.replace(generator.cgmm, exemplars=None)
-            method, drawer = "conditional", dataclasses.replace(generator, cgmm=plain)
+            drawer = dataclasses.replace(generator, cgmm=plain)
         if (method == "mixture" and generator.cgmm.mixture is None) or (
-            method in ("exemplar", "conditional_expected") and generator.cgmm.exemplars is None
+            (method == "exemplar" or method != name) and generator.cgmm.exemplars is None
         ):
             continue
         for temperature in (float(t) for t in args.temperatures.split(",")):

@@ -46,8 +46,8 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-METHOD_ORDER = ("net", "refine", "exemplar_net", "mixture_net", "mixture_refine", "optimize",
-                "conditional", "paper", "baseline", "vae", "hybrid")  # fmt: skip
+METHOD_ORDER = ("net", "refine", "conditional_net", "conditional_refine", "exemplar_net",
+                "optimize", "conditional", "paper", "baseline", "vae", "hybrid")  # fmt: skip
 
 
 def _realism_cells(m: dict) -> list[str]:
@@ -66,7 +66,8 @@ def generation() -> str:
     rows = []
     for name in (m for m in METHOD_ORDER if m in report["methods"]):
         m = report["methods"][name]
-        rows.append([name, f"{m['faithfulness']:.3f}", *_realism_cells(m),
+        targets = f"{m['method']}, {m['temperature']:g}" if "method" in m else ""
+        rows.append([name, targets, f"{m['faithfulness']:.3f}", *_realism_cells(m),
                      f"{m['diversity_pixels']:.3f}", f"{m['diversity_features']:.3f}",
                      f"{1.0 / m['seconds_per_face_batched_16']:.3g}"])  # fmt: skip
     floors = report["floors"]
@@ -81,9 +82,10 @@ def generation() -> str:
         if key in floors:
             faith = f"{same['faithfulness']:.3f}" if key == "same_descriptions" else ""
             div = f"{same['diversity_features']:.3f}" if key == "same_descriptions" else ""
-            rows.append([label, faith, *_realism_cells(floors[key]), "", div, ""])
-    header = ["method", "faithfulness", "judge FD", "VGG16 FD", "VGG16 KID x1e3",
-              "diversity (pixels)", "diversity (features)", "faces/s (batched 16)"]  # fmt: skip
+            rows.append([label, "", faith, *_realism_cells(floors[key]), "", div, ""])
+    header = ["method", "targets, temperature", "faithfulness", "judge FD", "VGG16 FD",
+              "VGG16 KID x1e3", "diversity (pixels)", "diversity (features)",
+              "faces/s (batched 16)"]  # fmt: skip
     return f"*Measured on: {report['device']}.*\n\n" + _table(header, rows)
 
 
@@ -336,7 +338,10 @@ def edit_calibration() -> str:
     return _table(header, rows)
 
 
-VARIETY_LABELS = {"conditional_expected": "conditional, unnamed attributes at their expectation"}
+VARIETY_LABELS = {
+    "mixture_unborrowed": "mixture, unnamed attributes drawn by the mixture",
+    "conditional_unborrowed": "conditional, unnamed attributes at their expectation",
+}
 
 
 def variety() -> str:

@@ -43,7 +43,7 @@ FIGURE_MODES = "change@2,polish@1.5,change@2.5,net,optimize@2"
 
 STEPS = (
     Step("generate", ("bench_generate.py", "--merge", "--methods",
-                      "net,refine,mixture_net,mixture_refine,vae"),
+                      "net,refine,conditional_net,conditional_refine,vae"),
          "generation.json (G's methods and the floors, incl. G's reconstruction), generate_*.png"),
     # The change render's calming and strength are chosen for this G, and the gains
     # change-calibrated uses are measured through that render: both before the modes.

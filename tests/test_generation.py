@@ -446,9 +446,9 @@ def test_the_cli_and_the_library_share_one_set_of_defaults():
 
     generate = cli.build_parser().parse_args(["generate", "--attrs", "x"])
     edit = cli.build_parser().parse_args(["edit", "p.png", "--attrs", "x", "--out", "o.png"])
-    # An unset temperature is None: the plan resolves it for the method drawn.
+    # An unset method or temperature is None: the plan resolves it for the model.
     assert (generate.temperature, generate.guidance, generate.method) == (
-        None, defaults.GUIDANCE, defaults.METHOD)  # fmt: skip
+        None, defaults.GUIDANCE, None)  # fmt: skip
     assert (generate.backend, generate.init) == (defaults.BACKEND, defaults.INIT)
     assert (edit.strength, edit.guidance) == (defaults.EDIT_STRENGTH, defaults.GUIDANCE)
     assert tuple(methods.METHODS) == defaults.METHODS
@@ -479,8 +479,14 @@ def test_options_are_named_once_and_unknown_ones_refused(tiny_bundle):
     assert refused.value.field == "render"
     plan = gen.plan("smiling", n=2, seed=3, temperature=0.7, steps=4)
     assert (plan.n, plan.seed, plan.temperature, plan.steps) == (2, 3, 0.7, 4)
-    # An unset temperature is the measured one for the way the faces are drawn.
-    assert gen.plan("smiling").temperature == defaults.CONDITIONAL_TEMPERATURE
+    # An unset method is the mixture's where the model has one, and an unset
+    # temperature the measured one for the way the faces are drawn.
+    plan = gen.plan("smiling")
+    assert (plan.method, plan.temperature) == (defaults.METHOD, defaults.BORROWED_TEMPERATURE)
     assert gen.plan("smiling", method="paper").temperature == defaults.TEMPERATURE
+    plain = dataclasses.replace(gen, cgmm=dataclasses.replace(gen.cgmm, mixture=None))
+    assert plain.plan("smiling").method == defaults.FALLBACK_METHOD
+    bare = dataclasses.replace(plain, cgmm=dataclasses.replace(plain.cgmm, exemplars=None))
+    assert bare.plan("smiling").temperature == defaults.TEMPERATURE  # nothing to borrow
     # The hybrid's targets take its VAE faces' attributes: the shared temperature.
     assert default_temperature("conditional", "cgmm", "vae") == defaults.TEMPERATURE

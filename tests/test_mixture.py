@@ -78,6 +78,34 @@ def test_samples_follow_the_named_mode_and_a_seed_reproduces_them():
     np.testing.assert_allclose(np.asarray(cold)[:, 0, 0, 0], 2.0, atol=1e-4)
 
 
+def test_draws_given_whole_attribute_vectors_condition_each_face_on_its_own():
+    mixture, cgmm = two_modes(), FakeCGMM()
+    attributes = np.zeros((128, NUM_ATTRIBUTES), np.float32)
+    attributes[:64, :2], attributes[64:, :2] = 1.0, -1.0  # a face of each mode per half
+    key = jax.random.key(4)
+    drawn = np.asarray(mixture_lib.sample_given(mixture, cgmm, attributes, key, 1.0))
+    assert drawn.shape == (128, 1, 1, P)
+    assert drawn[:64, 0, 0, 0].mean() == pytest.approx(2.0, abs=0.3)  # component 0
+    assert drawn[64:, 0, 0, 0].max() < 0.5  # component 1, near -2 before the ReLU
+    np.testing.assert_array_equal(
+        drawn, np.asarray(mixture_lib.sample_given(mixture, cgmm, attributes, key, 1.0))
+    )
+    # Each face's components, means and spread are what conditioning on all 40 gives.
+    for face in (0, 64):
+        log_w, means, chols = mixture_lib.condition(
+            mixture, attributes[face], np.ones(NUM_ATTRIBUTES, bool)
+        )
+        _, attribute_means, _, _, coordinate_means, gains, given_chols = (
+            mixture_lib.attribute_conditionals(mixture)
+        )
+        shift = attributes[face][None] - attribute_means
+        given_means = coordinate_means + np.einsum("kpa,ka->kp", gains, shift)
+        np.testing.assert_allclose(given_means, means, atol=1e-5)
+        np.testing.assert_allclose(given_chols, chols, atol=1e-5)
+    cold = np.asarray(mixture_lib.sample_given(mixture, cgmm, attributes, key, 0.0))
+    np.testing.assert_allclose(cold[:64, 0, 0, 0], 2.0, atol=1e-4)
+
+
 def test_fit_finds_two_clusters_and_refuses_too_few_examples():
     rng = np.random.default_rng(0)
     a = np.where(rng.random(400) < 0.5, 1.0, -1.0)

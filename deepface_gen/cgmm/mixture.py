@@ -14,6 +14,12 @@ each component's weight is rescaled by how well it explains the named values, an
 its mean and covariance become the Gaussian conditional. A sample picks a
 component, draws the unnamed attributes and the residual coordinates jointly, and
 maps them back to activations.
+
+Where every face comes with a whole attribute vector (the unnamed attributes borrowed
+from a training portrait, ``model.completions_many``), the mixture is conditioned on
+all 40 at once (``sample_given``): then each component's gain, conditional covariance
+and attribute precision are the same for every face, so they are computed once per
+call and the draws of a whole batch are one compiled call.
 """
 
 from __future__ import annotations
@@ -126,3 +132,64 @@ def sample_targets(
     x = jnp.concatenate([jnp.asarray(attributes), jnp.ones((n, 1))], axis=1)
     flat = x @ jnp.asarray(cgmm.ridge) + coords @ jnp.asarray(cgmm.components)
     return jnp.maximum(flat, 0.0).reshape(n, *cgmm.shape)
+
+
+def require(cgmm) -> Mixture:
+    """The cGMM's fitted mixture, or a refusal that says how to fit one."""
+    if cgmm.mixture is None:
+        raise DeepFaceGenError(
+            "this model's cGMM has no fitted mixture; run: deepface-gen fit --model "
+            "BUNDLE --mixture-only --mixture 8"
+        )
+    return cgmm.mixture
+
+
+def attribute_conditionals(mixture: Mixture) -> tuple[np.ndarray, ...]:
+    """Each component's residual coordinates given all 40 attributes, as arrays a draw
+    reads: (log weights (K,), attribute means (K, 40), attribute precisions (K, 40, 40),
+    their log determinants (K,), coordinate means (K, P), gains (K, P, 40), Cholesky
+    factors of the conditional covariances (K, P, P))."""
+    a = NUM_ATTRIBUTES
+    attribute_cov = mixture.covariances[:, :a, :a] + JITTER * np.eye(a)
+    cross = mixture.covariances[:, :a, a:]  # (K, 40, P)
+    precision = np.linalg.inv(attribute_cov)
+    gains = np.swapaxes(precision @ cross, 1, 2)  # (K, P, 40)
+    conditional = mixture.covariances[:, a:, a:] - gains @ cross
+    conditional = 0.5 * (conditional + np.swapaxes(conditional, 1, 2))
+    chols = np.linalg.cholesky(conditional + JITTER * np.eye(conditional.shape[-1]))
+    log_weights = np.log(np.maximum(mixture.weights, 1e-300))
+    logdets = np.linalg.slogdet(attribute_cov)[1]
+    arrays = (log_weights, mixture.means[:, :a], precision, logdets, mixture.means[:, a:],
+              gains, chols)  # fmt: skip
+    return tuple(np.asarray(x, np.float32) for x in arrays)
+
+
+@jax.jit
+def _draw_given(conditionals, attributes, key, temperature):
+    log_w, attribute_means, precision, logdets, coordinate_means, gains, chols = conditionals
+    k_pick, k_draw = jax.random.split(key)
+    # A component is picked by how well it explains each face's attribute signs; the
+    # shift of its mean uses the values themselves (a strength moves further).
+    diff = jnp.clip(attributes, -1.0, 1.0)[:, None] - attribute_means[None]  # (n, K, 40)
+    distance = jnp.einsum("nki,kij,nkj->nk", diff, precision, diff)
+    pick = jax.random.categorical(k_pick, log_w[None] - 0.5 * (distance + logdets[None]))
+    shift = attributes - attribute_means[pick]
+    mean = coordinate_means[pick] + jnp.einsum("npa,na->np", gains[pick], shift)
+    noise = jax.random.normal(k_draw, mean.shape)
+    return mean + temperature * jnp.einsum("npq,nq->np", chols[pick], noise)
+
+
+def sample_given(
+    mixture: Mixture, cgmm, attributes: jax.Array, key: jax.Array, temperature: float
+) -> jax.Array:
+    """One target (n, *shape) for each whole attribute vector (n, 40): a component and
+    the residual coordinates drawn given all 40 attributes, mapped through the cGMM's
+    ridge and residual basis. Pure in ``key``."""
+    attributes = jnp.asarray(attributes, jnp.float32)
+    conditionals = tuple(jnp.asarray(x) for x in attribute_conditionals(mixture))
+    coordinates = _draw_given(conditionals, attributes, key, jnp.float32(temperature))
+    x = jnp.concatenate([attributes, jnp.ones((len(attributes), 1))], axis=1)
+    flat = x @ jnp.asarray(cgmm.ridge) + (coordinates * jnp.asarray(cgmm.component_std)) @ (
+        jnp.asarray(cgmm.components)
+    )
+    return jnp.maximum(flat, 0.0).reshape(len(attributes), *cgmm.shape)

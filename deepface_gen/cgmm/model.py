@@ -257,12 +257,16 @@ def targets(
     if method not in METHODS:
         raise DeepFaceGenError(f"unknown cGMM method {method!r}; use {' or '.join(METHODS)}")
     if method == "mixture":
-        if cgmm.mixture is None:
-            raise DeepFaceGenError(
-                "this model's cGMM has no fitted mixture; run: deepface-gen fit --model "
-                "BUNDLE --mixture-only --mixture 8"
+        mixture_lib.require(cgmm)
+        values, named = np.asarray(values, np.float32), np.asarray(named, bool)
+        if cgmm.exemplars is None:
+            return mixture_lib.sample_targets(
+                cgmm.mixture, cgmm, values, named, key, n, temperature
             )
-        return mixture_lib.sample_targets(cgmm.mixture, cgmm, values, named, key, n, temperature)
+        completions = completions_many(cgmm, values[None], named[None], key[None], n)[0]
+        return mixture_lib.sample_given(
+            cgmm.mixture, cgmm, completions, jax.random.fold_in(key, 2), temperature
+        )
     if method == "exemplar":
         if cgmm.exemplars is None:
             raise DeepFaceGenError(

@@ -19,7 +19,13 @@ RENDERS = ("net", "refine", "optimize")  # how targets become pixels (see genera
 # portrait's own pixels (generation/edit.py, paste_change), and then polish that with
 # a few pixel steps toward the edited activations.
 EDIT_RENDERS = (*RENDERS, "change", "polish")
-METHOD = "conditional"
+# The mixture's targets where the bundle's cGMM has a fitted mixture (given each face's
+# whole attribute vector, the unnamed ones borrowed from an agreeing training portrait,
+# they measured nearer the data than the conditional Gaussian's on every distance, as
+# faithful and as varied: experiments/bench_generate.py, bench_variety.py); the
+# conditional Gaussian's where it has none.
+METHOD = "mixture"
+FALLBACK_METHOD = "conditional"
 BACKEND = "cgmm"
 INIT = "mean"
 # Residual variation sampled around the cGMM's prediction (and the VAE's latent scale),
@@ -27,10 +33,10 @@ INIT = "mean"
 # kept faithfulness (0.943, as at 0.7) and varied more (0.434 vs 0.404 in the judge's
 # features; real: 0.532) with realism within the noise; at 1.0 faithfulness fell to 0.929.
 TEMPERATURE = 0.85
-# The conditional method's own: its faces borrow the unnamed attributes of agreeing
-# training portraits (cgmm/model.py, completions_many), which varies them already, so
-# less residual keeps them faithful and nearer the data (experiments/bench_variety.py).
-CONDITIONAL_TEMPERATURE = 0.5
+# Where the conditional and mixture targets borrow the unnamed attributes of agreeing
+# training portraits (cgmm/model.py, completions_many), that varies the faces already,
+# so less residual keeps them faithful and nearer the data (bench_variety.py).
+BORROWED_TEMPERATURE = 0.5
 # Weight of the classifier's agreement with the named attributes beside the cGMM target:
 # faithfulness 0.879 -> 0.925 with no loss of realism (experiments/bench_generate.py).
 GUIDANCE = 1.0

@@ -35,6 +35,7 @@ from deepface_gen.generation.requests import (
     EditOptions,
     GenerateOptions,
     GenerationPlan,
+    default_method,
     make_plan,
     parse_descriptions,
 )
@@ -129,11 +130,13 @@ class FaceGenerator:
         drawing anything: a :class:`GenerationPlan`, or the error ``generate`` would
         raise. A service checks each request this way before batching it with others."""
         checked = GenerateOptions.named(n=n, seed=seed, **options).check()
-        render = self.resolve_render(checked.render, defaults.RENDER, checked.init, checked.method)
+        method = checked.method or default_method(self.cgmm.mixture is not None)
+        render = self.resolve_render(checked.render, defaults.RENDER, checked.init, method)
         known = set(self.known_attributes)
         if checked.uses_vae:
             known &= set(hybrid.require_vae(self.vae, self.classifier.path).known_attributes)
-        return make_plan(parse_descriptions(description, known), checked, render)
+        specs = parse_descriptions(description, known)
+        return make_plan(specs, checked, method, render, self.cgmm.exemplars is not None)
 
     def draw(self, plan: GenerationPlan, quiet: bool = True) -> np.ndarray:
         """The faces of a checked plan: uint8 (len(specs) * n, S, S, 3)."""

@@ -16,6 +16,7 @@ import numpy as np
 
 from deepface_gen import inversion
 from deepface_gen.attributes import AttributeSpec
+from deepface_gen.cgmm import mixture as mixture_lib
 from deepface_gen.cgmm import model as cgmm_lib
 from deepface_gen.generation import defaults
 
@@ -42,6 +43,9 @@ class Request:
 
 Method = Callable[[cgmm_lib.CGMM, Request], inversion.Objective]
 METHODS: dict[str, Method] = {}
+# Methods that can draw one target per face for whole attribute vectors already drawn
+# (``Request.conditions``: the hybrid's VAE faces).
+DRAWN_FOR_ATTRIBUTES = frozenset({"conditional", "mixture"})
 # Methods whose objective has no target activations, so only pixel optimization can
 # render them (the learned inverter has nothing to draw).
 NO_TARGET = frozenset({"baseline"})
@@ -96,9 +100,17 @@ def conditional(cgmm: cgmm_lib.CGMM, request: Request) -> inversion.Objective:
 
 @register("mixture")
 def mixture(cgmm: cgmm_lib.CGMM, request: Request) -> inversion.Objective:
-    """K Gaussians over [attributes, residual coordinates], conditioned on the named
-    attributes: a component (a mode: a hair style, glasses) and the rest drawn jointly."""
-    target = _per_description_targets(cgmm, request, "mixture")
+    """K Gaussians over [attributes, residual coordinates], conditioned on each face's
+    whole attribute vector (the unnamed attributes borrowed from a training portrait, or
+    the hybrid's VAE faces' own), else on the named ones: a component (a mode: a hair
+    style, glasses) and the residual drawn given it."""
+    if request.conditions is not None:
+        mixture_lib.require(cgmm)
+        target = mixture_lib.sample_given(
+            cgmm.mixture, cgmm, request.conditions, request.key, request.temperature
+        )
+    else:
+        target = _per_description_targets(cgmm, request, "mixture")
     return _guided(inversion.feature_match(cgmm.layer, target, defaults.FEATURE_WEIGHT), request)
 
 

@@ -39,7 +39,7 @@ def draw(generator: FaceGenerator, plan: GenerationPlan, quiet: bool = True) -> 
         if plan.backend == "vae":
             return as_uint8(start)
     # The hybrid's targets describe the very attribute vectors its VAE faces were drawn for.
-    drawn_for = conditions if plan.method == "conditional" else None
+    drawn_for = conditions if plan.method in methods.DRAWN_FOR_ATTRIBUTES else None
     request = methods.Request(
         plan.specs, plan.n, k_target, plan.temperature, plan.guidance, drawn_for
     )

@@ -137,17 +137,20 @@ class GenerateOptions:
 
     n: int = option(1, "faces to draw", low=1, high=checks.MAX_FACES)
     seed: int = option(0, "the same seed draws the same faces", low=0, high=checks.MAX_SEED)
-    method: str = option(
-        defaults.METHOD,
-        "how target activations are made from the description",
+    method: str | None = option(
+        None,
+        "how target activations are made from the description (default: "
+        f"{defaults.METHOD} where the model has a fitted mixture, else "
+        f"{defaults.FALLBACK_METHOD})",
         choices=defaults.METHODS,
     )
     steps: int | None = steps_option()
     temperature: float | None = option(
         None,
         "diversity: the residual variation around the cGMM's prediction and the VAE's "
-        f"latent scale, 0 for none (default: {defaults.CONDITIONAL_TEMPERATURE:g} for "
-        f"conditional targets, else {defaults.TEMPERATURE:g})",
+        f"latent scale, 0 for none (default: {defaults.BORROWED_TEMPERATURE:g} where "
+        "conditional or mixture targets borrow the unnamed attributes from training "
+        f"portraits, else {defaults.TEMPERATURE:g})",
         low=0.0,
         high=checks.MAX_TEMPERATURE,
     )
@@ -248,6 +251,7 @@ class GenerationPlan(GenerateOptions):
     checked options with the render mode resolved, and the parsed descriptions."""
 
     specs: tuple[AttributeSpec, ...]
+    method: str
     render: str
     temperature: float
 
@@ -272,18 +276,28 @@ class GenerationPlan(GenerateOptions):
         return [f"seed {self.seed} #{i}" for i in range(self.faces)]
 
 
-def default_temperature(method: str, backend: str, init: str) -> float:
-    """The measured temperature for a way of drawing: the conditional method's own where
-    its targets borrow the unnamed attributes from training portraits (a cGMM backend
-    from the mean face: the hybrid's targets take its VAE's attributes instead), the
-    shared one otherwise."""
-    borrows = method == "conditional" and backend == "cgmm" and init == "mean"
-    return defaults.CONDITIONAL_TEMPERATURE if borrows else defaults.TEMPERATURE
+def default_method(has_mixture: bool) -> str:
+    """The measured target method for a model: the mixture's where it has one fitted."""
+    return defaults.METHOD if has_mixture else defaults.FALLBACK_METHOD
 
 
-def make_plan(specs: list[AttributeSpec], options: GenerateOptions, render: str) -> GenerationPlan:
-    """The plan of checked ``options`` for ``specs`` drawn by ``render`` (an unset
-    temperature resolved), refused when it asks for more faces than one call may draw."""
+def default_temperature(method: str, backend: str, init: str, borrows: bool = True) -> float:
+    """The measured temperature for a way of drawing: the lower one where conditional or
+    mixture targets borrow the unnamed attributes from training portraits (``borrows``:
+    the model stores them; a cGMM backend from the mean face, since the hybrid's
+    targets take its VAE's attributes instead), the shared one otherwise."""
+    if borrows and method in ("conditional", "mixture") and backend == "cgmm" and init == "mean":
+        return defaults.BORROWED_TEMPERATURE
+    return defaults.TEMPERATURE
+
+
+def make_plan(
+    specs: list[AttributeSpec], options: GenerateOptions, method: str, render: str, borrows: bool
+) -> GenerationPlan:
+    """The plan of checked ``options`` for ``specs`` with ``method`` and ``render``
+    resolved and an unset temperature resolved (``borrows``: the model stores training
+    portraits' labels to borrow), refused when it asks for more faces than one call may
+    draw."""
     n = options.n
     if n * len(specs) > checks.MAX_FACES:
         raise DeepFaceGenError(
@@ -292,6 +306,6 @@ def make_plan(specs: list[AttributeSpec], options: GenerateOptions, render: str)
         )
     temperature = options.temperature
     if temperature is None:
-        temperature = default_temperature(options.method, options.backend, options.init)
-    resolved = {"specs": tuple(specs), "render": render, "temperature": temperature}
-    return GenerationPlan(**{**asdict(options), **resolved})
+        temperature = default_temperature(method, options.backend, options.init, borrows)
+    resolved = {"specs": tuple(specs), "method": method, "render": render}
+    return GenerationPlan(**{**asdict(options), **resolved, "temperature": temperature})

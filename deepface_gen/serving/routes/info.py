@@ -11,7 +11,7 @@ from fastapi.responses import FileResponse
 
 from deepface_gen.attributes import CELEBA_ATTRIBUTES, aliases_of
 from deepface_gen.generation import defaults
-from deepface_gen.generation.requests import default_temperature
+from deepface_gen.generation.requests import default_method, default_temperature
 from deepface_gen.serving.refusals import RequestError
 from deepface_gen.serving.service import Service
 
@@ -62,6 +62,8 @@ def router(service: Service) -> APIRouter:
     async def attributes() -> dict:
         """The attribute vocabulary (names, the phrases that mean each) and which the
         model knows (can generate, edit and score)."""
+        method = default_method(generator.cgmm.mixture is not None)
+        borrows = generator.cgmm.exemplars is not None
         return {
             "attributes": [
                 {"name": name, "phrases": aliases_of(name), "known": name in known}
@@ -76,10 +78,10 @@ def router(service: Service) -> APIRouter:
                 "guidance": defaults.GUIDANCE,
                 # the default method's, and the one the others share (see app.js)
                 "temperature": default_temperature(
-                    defaults.METHOD, defaults.BACKEND, defaults.INIT
+                    method, defaults.BACKEND, defaults.INIT, borrows
                 ),
                 "shared_temperature": defaults.TEMPERATURE,
-                "edit_strength": defaults.EDIT_STRENGTH, "method": defaults.METHOD,
+                "edit_strength": defaults.EDIT_STRENGTH, "method": method,
                 "backend": defaults.BACKEND, "init": defaults.INIT,
             },
             "options": _options(generator),

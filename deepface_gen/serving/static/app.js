@@ -89,11 +89,11 @@ function generateBody() {
 }
 
 // The temperature the server will use for the chosen targets (requests.py,
-// default_temperature): conditional targets from the mean face have their own.
+// default_temperature): conditional and mixture targets from the mean face have their own.
 function showDefaultTemperature() {
   if (temperatureMoved || defaults.temperature === undefined) return;
-  const own = $("#method").value === "conditional" && $("#backend").value === "cgmm" &&
-    $("#init").value === "mean";
+  const own = ["conditional", "mixture"].includes($("#method").value) &&
+    $("#backend").value === "cgmm" && $("#init").value === "mean";
   $("#temperature").value = own ? defaults.temperature : defaults.shared_temperature;
   $("#temperature-value").textContent = $("#temperature").value;
 }
@@ -387,8 +387,11 @@ async function start() {
         $(`#${id}-value`).textContent = $(`#${id}`).value;
       }
     }
-    showDefaultTemperature();
     offerOnly(attributes.options);
+    for (const id of ["method", "backend", "init"]) {  // the model's own defaults
+      if (defaults[id] !== undefined) $(`#${id}`).value = defaults[id];
+    }
+    showDefaultTemperature();
     buildToggles();
   } catch (err) {
     $("#model-line").textContent = "the server did not answer";

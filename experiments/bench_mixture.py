@@ -5,8 +5,9 @@
 For each K, a mixture over the cGMM's [attributes, residual coordinates] is fitted
 on the same coordinates (one pass over ``--examples`` training portraits) and the
 benchmark's 32 descriptions x 4 seeds are rendered through the learned inverter in
-one pass (``net``), so the targets alone differ. The conditional cGMM (one Gaussian
-for the residual, attributes completed by their own Gaussian) is the row "conditional".
+one pass (``net``), so the targets alone differ, each method at its default
+temperature with the unnamed attributes borrowed from agreeing training portraits. The
+conditional cGMM (one Gaussian for the residual) is the row "conditional".
 Writes ``mixture_sweep.json``; ``--write K`` then stores the chosen K in the bundle.
 """
 

@@ -300,10 +300,10 @@ def exemplar_bandwidth() -> str:
               "verified as any bank portrait"]  # fmt: skip
     return _table(header, rows) + (
         f"\nChance of being verified as a random bank portrait of the description: "
-        f"{report['chance_real']:.2f} for a real portrait, {report['chance_conditional']:.2f} "
+        f"{report['chance_real']:.2f} for a real portrait, {report['chance_default']:.2f} "
         f"for the default method's faces. Verified as any of the {report['bank']} bank "
         f"portraits: {report['memorized_real']:.2f} for new real portraits of the same "
-        f"descriptions, {report['memorized_conditional']:.2f} for the default method's faces.\n"
+        f"descriptions, {report['memorized_default']:.2f} for the default method's faces.\n"
     )
 
 

@@ -425,7 +425,7 @@ def _page_images(driver, selector: str) -> list[np.ndarray]:
     return [decode(s.split(",", 1)[1]) for s in sources]
 
 
-def test_web_page_generates_edits_and_scores(server, browser, portrait, tmp_path):
+def test_web_page_generates_edits_and_scores(server, browser, portrait, generator, tmp_path):
     from selenium.webdriver.support.ui import WebDriverWait
 
     wait = WebDriverWait(browser, 60)
@@ -439,6 +439,19 @@ def test_web_page_generates_edits_and_scores(server, browser, portrait, tmp_path
     assert field.get_attribute("value") == "old man, eyeglasses"
     field.send_keys(" ")  # the word is complete: no chip offers it again
     assert not browser.find_elements("css selector", "#attrs-suggestions button")
+    # The selects start at the model's defaults and the temperature at theirs; another
+    # method shows its own until the slider is moved.
+    from selenium.webdriver.support.ui import Select
+
+    from deepface_gen.generation import defaults
+
+    value_of = "return document.getElementById(arguments[0]).value"
+    assert browser.execute_script(value_of, "method") == generator.plan("smiling").method
+    temperature = float(browser.execute_script(value_of, "temperature"))
+    assert temperature == defaults.BORROWED_TEMPERATURE
+    Select(browser.find_element("id", "method")).select_by_value("paper")
+    assert float(browser.execute_script(value_of, "temperature")) == defaults.TEMPERATURE
+    Select(browser.find_element("id", "method")).select_by_value("mixture")
     browser.execute_script("document.getElementById('n').value = 3")
     browser.find_element("id", "generate-button").click()
     wait.until(lambda d: len(d.find_elements("css selector", "#grid img")) == 3)
@@ -460,8 +473,6 @@ def test_web_page_generates_edits_and_scores(server, browser, portrait, tmp_path
     browser.find_element("id", "edit-file").send_keys(str(upload))
     wait.until(lambda d: d.find_element("css selector", '.toggle .p[data-name="Smiling"]').text)
     toggle = browser.find_element("css selector", '#edit-attrs select[data-name="Eyeglasses"]')
-    from selenium.webdriver.support.ui import Select
-
     Select(toggle).select_by_value("+")
     browser.find_element("id", "edit-button").click()
     wait.until(lambda d: len(d.find_elements("css selector", "#strip img")) == 5)

@@ -66,7 +66,8 @@ def generation() -> str:
     rows = []
     for name in (m for m in METHOD_ORDER if m in report["methods"]):
         m = report["methods"][name]
-        targets = f"{m['method']}, {m['temperature']:g}" if "method" in m else ""
+        drawn = "VAE latents" if m["options"].get("backend") == "vae" else m.get("method")
+        targets = f"{drawn}, {m['temperature']:g}" if "method" in m else ""
         rows.append([name, targets, f"{m['faithfulness']:.3f}", *_realism_cells(m),
                      f"{m['diversity_pixels']:.3f}", f"{m['diversity_features']:.3f}",
                      f"{1.0 / m['seconds_per_face_batched_16']:.3g}"])  # fmt: skip

@@ -118,7 +118,8 @@ class GenerateOptions:
     its range or choices, and what it does (``option``).
 
     ``n`` faces per description; the same ``seed`` gives the same faces. ``method``
-    names a target method of ``methods.METHODS``. ``backend="vae"`` decodes VAE samples
+    names a target method of ``methods.METHODS`` (``None``: the model's default,
+    ``default_method``). ``backend="vae"`` decodes VAE samples
     instead of inverting cGMM targets; ``init="vae"`` (the hybrid) starts inversion from
     a VAE sample, with the cGMM target drawn for the same completed attribute vector.
     ``temperature`` scales the residual variation around the cGMM's prediction (and the
@@ -286,7 +287,7 @@ def default_temperature(method: str, backend: str, init: str, borrows: bool = Tr
     mixture targets borrow the unnamed attributes from training portraits (``borrows``:
     the model stores them; a cGMM backend from the mean face, since the hybrid's
     targets take its VAE's attributes instead), the shared one otherwise."""
-    if borrows and method in ("conditional", "mixture") and backend == "cgmm" and init == "mean":
+    if borrows and method in defaults.BORROWING_METHODS and backend == "cgmm" and init == "mean":
         return defaults.BORROWED_TEMPERATURE
     return defaults.TEMPERATURE
 

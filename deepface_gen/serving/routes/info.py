@@ -81,6 +81,7 @@ def router(service: Service) -> APIRouter:
                     method, defaults.BACKEND, defaults.INIT, borrows
                 ),
                 "shared_temperature": defaults.TEMPERATURE,
+                "borrowing_methods": list(defaults.BORROWING_METHODS) if borrows else [],
                 "edit_strength": defaults.EDIT_STRENGTH, "method": method,
                 "backend": defaults.BACKEND, "init": defaults.INIT,
             },

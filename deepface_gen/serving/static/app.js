@@ -89,10 +89,10 @@ function generateBody() {
 }
 
 // The temperature the server will use for the chosen targets (requests.py,
-// default_temperature): conditional and mixture targets from the mean face have their own.
+// default_temperature): the targets that borrow attributes, from the mean face, have their own.
 function showDefaultTemperature() {
   if (temperatureMoved || defaults.temperature === undefined) return;
-  const own = ["conditional", "mixture"].includes($("#method").value) &&
+  const own = (defaults.borrowing_methods || []).includes($("#method").value) &&
     $("#backend").value === "cgmm" && $("#init").value === "mean";
   $("#temperature").value = own ? defaults.temperature : defaults.shared_temperature;
   $("#temperature-value").textContent = $("#temperature").value;

@@ -49,6 +49,12 @@ class Mixture:
     def components(self) -> int:
         return len(self.weights)
 
+    @functools.cached_property
+    def given_attributes(self) -> tuple[jax.Array, ...]:
+        """``attribute_conditionals`` on the device, computed once per mixture: what
+        every draw given whole attribute vectors reads."""
+        return tuple(jnp.asarray(x) for x in attribute_conditionals(self))
+
     def arrays(self) -> dict:
         return {
             k: np.asarray(getattr(self, k), np.float32) for k in ("weights", "means", "covariances")
@@ -164,7 +170,6 @@ def attribute_conditionals(mixture: Mixture) -> tuple[np.ndarray, ...]:
     return tuple(np.asarray(x, np.float32) for x in arrays)
 
 
-@jax.jit
 def _draw_given(conditionals, attributes, key, temperature):
     log_w, attribute_means, precision, logdets, coordinate_means, gains, chols = conditionals
     k_pick, k_draw = jax.random.split(key)
@@ -179,17 +184,48 @@ def _draw_given(conditionals, attributes, key, temperature):
     return mean + temperature * jnp.einsum("npq,nq->np", chols[pick], noise)
 
 
+@jax.jit
+def _targets_given_many(conditionals, ridge, components, std, attributes, keys, temperatures):
+    def one(rows, key, temperature):
+        coordinates = _draw_given(conditionals, rows, key, temperature)
+        x = jnp.concatenate([rows, jnp.ones((len(rows), 1))], axis=1)
+        return jnp.maximum(x @ ridge + (coordinates * std) @ components, 0.0)
+
+    return jax.vmap(one)(attributes, keys, temperatures)
+
+
+def sample_given_many(
+    mixture: Mixture,
+    cgmm,
+    attributes: jax.Array,
+    keys: jax.Array,
+    temperatures: np.ndarray,
+    arrays: tuple[jax.Array, jax.Array, jax.Array] | None = None,
+) -> jax.Array:
+    """Targets (R, n, *shape) for R rows of whole attribute vectors (R, n, 40) at once,
+    row ``r`` drawn with ``keys[r]`` at ``temperatures[r]``: each face's component and
+    residual coordinates given all 40 attributes, mapped through the cGMM's ridge and
+    residual basis (``arrays``: (ridge, components, component_std) already on the
+    device). Row ``r`` is exactly ``sample_given`` of that row alone."""
+    attributes = jnp.asarray(attributes, jnp.float32)
+    ridge, components, std = arrays or (cgmm.ridge, cgmm.components, cgmm.component_std)
+    flat = _targets_given_many(
+        mixture.given_attributes,
+        jnp.asarray(ridge),
+        jnp.asarray(components),
+        jnp.asarray(std),
+        attributes,
+        keys,
+        jnp.asarray(temperatures, jnp.float32),
+    )
+    return flat.reshape(*attributes.shape[:2], *cgmm.shape)
+
+
 def sample_given(
     mixture: Mixture, cgmm, attributes: jax.Array, key: jax.Array, temperature: float
 ) -> jax.Array:
     """One target (n, *shape) for each whole attribute vector (n, 40): a component and
-    the residual coordinates drawn given all 40 attributes, mapped through the cGMM's
-    ridge and residual basis. Pure in ``key``."""
-    attributes = jnp.asarray(attributes, jnp.float32)
-    conditionals = tuple(jnp.asarray(x) for x in attribute_conditionals(mixture))
-    coordinates = _draw_given(conditionals, attributes, key, jnp.float32(temperature))
-    x = jnp.concatenate([attributes, jnp.ones((len(attributes), 1))], axis=1)
-    flat = x @ jnp.asarray(cgmm.ridge) + (coordinates * jnp.asarray(cgmm.component_std)) @ (
-        jnp.asarray(cgmm.components)
-    )
-    return jnp.maximum(flat, 0.0).reshape(len(attributes), *cgmm.shape)
+    the residual coordinates drawn given all 40 attributes (``sample_given_many``'s one
+    row). Pure in ``key``."""
+    rows = jnp.asarray(attributes, jnp.float32)[None]
+    return sample_given_many(mixture, cgmm, rows, key[None], np.asarray([temperature]))[0]

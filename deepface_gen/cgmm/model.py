@@ -222,6 +222,25 @@ def conditional_targets_many(
     return flat.reshape(*completions.shape[:2], *cgmm.shape)
 
 
+def mixture_targets_many(
+    cgmm: CGMM,
+    completions: jax.Array,
+    keys: jax.Array,
+    temperatures: np.ndarray,
+    arrays: tuple[jax.Array, jax.Array, jax.Array] | None = None,
+) -> jax.Array:
+    """The mixture's targets for R descriptions' whole attribute vectors at once
+    (``completions`` (R, n, 40), from ``completions_many`` with the same ``keys``):
+    (R, n, *shape). Row ``r`` is exactly ``targets(..., keys[r], n, "mixture",
+    temperatures[r])`` for a cGMM with exemplars, so batched requests draw what each
+    would alone. ``arrays``: the cGMM's ``conditional_arrays``, already on the device."""
+    drawing_keys = jax.vmap(lambda key: jax.random.fold_in(key, 2))(keys)
+    mixture = mixture_lib.require(cgmm)
+    return mixture_lib.sample_given_many(
+        mixture, cgmm, completions, drawing_keys, temperatures, arrays
+    )
+
+
 def targets_for_attributes(
     cgmm: CGMM, attributes: np.ndarray, key: jax.Array, temperature: float = 1.0
 ) -> jax.Array:
@@ -263,10 +282,8 @@ def targets(
             return mixture_lib.sample_targets(
                 cgmm.mixture, cgmm, values, named, key, n, temperature
             )
-        completions = completions_many(cgmm, values[None], named[None], key[None], n)[0]
-        return mixture_lib.sample_given(
-            cgmm.mixture, cgmm, completions, jax.random.fold_in(key, 2), temperature
-        )
+        completions = completions_many(cgmm, values[None], named[None], key[None], n)
+        return mixture_targets_many(cgmm, completions, key[None], np.asarray([temperature]))[0]
     if method == "exemplar":
         if cgmm.exemplars is None:
             raise DeepFaceGenError(

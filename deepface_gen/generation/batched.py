@@ -35,9 +35,10 @@ def target_keys(words: jax.Array, indices: jax.Array) -> jax.Array:
 
 
 class _Row(NamedTuple):
-    """One description of a conditional plan, as batched target sampling needs it."""
+    """One description of a batchable plan, as batched target sampling needs it."""
 
     plan: int  # index of its plan
+    method: str  # conditional or mixture
     n: int  # faces it asks for
     values: np.ndarray  # (40,) the description's named values
     named: np.ndarray  # (40,) which attributes it names
@@ -46,26 +47,36 @@ class _Row(NamedTuple):
     temperature: float
 
 
+def batchable(cgmm: cgmm_lib.CGMM, method: str) -> bool:
+    """Whether ``batched_targets`` draws a method's targets for many plans at once: the
+    conditional method's always, the mixture's where it conditions on whole borrowed
+    attribute vectors (the cGMM stores exemplars)."""
+    borrowing = cgmm.mixture is not None and cgmm.exemplars is not None
+    return method == "conditional" or (method == "mixture" and borrowing)
+
+
 def batched_targets(
     cgmm: cgmm_lib.CGMM, plans: Sequence[GenerationPlan], arrays=None
 ) -> list[jax.Array]:
-    """Each plan's target activations, as ``draw`` samples them: the conditional
-    method's for all plans at once (keys derived in one call, then one sampling call
-    per faces-per-description ``n``, the description count padded to a bucket size),
-    the others' plan by plan."""
+    """Each plan's target activations, as ``draw`` samples them: the ``batchable``
+    methods' for all plans at once (keys derived in one call, then one sampling call per
+    method and faces-per-description ``n``, the description count padded to a bucket
+    size), the others' plan by plan."""
     rows: list[_Row] = []
     out: list[list[jax.Array]] = [[] for _ in plans]
     for p, plan in enumerate(plans):
-        if plan.method != "conditional":
+        if not batchable(cgmm, plan.method):
             k_target = jax.random.split(seed_key(plan.seed), 3)[0]
             request = methods.Request(plan.specs, plan.n, k_target, plan.temperature, 0.0)
             out[p].append(methods.METHODS[plan.method](cgmm, request).target(cgmm.layer))
             continue
+        words = seed_words(plan.seed)
         for i, spec in enumerate(plan.specs):
-            words = seed_words(plan.seed)
-            rows.append(_Row(p, plan.n, spec.vector(), spec.mask(), words, i, plan.temperature))
-    for n in sorted({row.n for row in rows}):
-        group = [row for row in rows if row.n == n]
+            rows.append(
+                _Row(p, plan.method, plan.n, spec.vector(), spec.mask(), words, i, plan.temperature)
+            )
+    for method, n in sorted({(row.method, row.n) for row in rows}):
+        group = [row for row in rows if (row.method, row.n) == (method, n)]
         padded = group + [group[-1]] * (bucket(len(group)) - len(group))
         keys = target_keys(
             jnp.asarray(np.array([row.words for row in padded], np.uint32)),
@@ -79,9 +90,12 @@ def batched_targets(
             n,
         )
         temperatures = np.asarray([row.temperature for row in padded])
-        drawn = cgmm_lib.conditional_targets_many(cgmm, completions, keys, temperatures, arrays)
+        if method == "conditional":
+            drawn = cgmm_lib.conditional_targets_many(cgmm, completions, keys, temperatures, arrays)
+        else:
+            drawn = cgmm_lib.mixture_targets_many(cgmm, completions, keys, temperatures, arrays)
         for row, targets in zip(group, drawn, strict=False):
             out[row.plan].append(targets)
-    # A plan's descriptions were appended in order, and its conditional rows all share
-    # one n, so concatenating restores draw's order.
+    # A plan's descriptions were appended in order, and all of them fall in one group
+    # (one method, one n), so concatenating restores draw's order.
     return [jnp.concatenate(parts) for parts in out]

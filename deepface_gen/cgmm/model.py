@@ -198,18 +198,25 @@ def conditional_arrays(cgmm: CGMM) -> tuple[jax.Array, jax.Array, jax.Array]:
     return jnp.asarray(cgmm.ridge), jnp.asarray(cgmm.components), jnp.asarray(cgmm.component_std)
 
 
-def conditional_targets_many(
+def targets_many(
     cgmm: CGMM,
+    method: str,
     completions: jax.Array,
     keys: jax.Array,
     temperatures: np.ndarray,
     arrays: tuple[jax.Array, jax.Array, jax.Array] | None = None,
 ) -> jax.Array:
-    """Conditional targets for R descriptions' whole attribute vectors at once
-    (``completions`` (R, n, 40), from ``completions_many`` with the same ``keys``):
-    (R, n, *shape). Row ``r`` is exactly ``targets(..., keys[r], n, "conditional",
-    temperatures[r])``, so requests batched together draw what each would alone.
-    ``arrays``: the cGMM's ``conditional_arrays``, already on the device."""
+    """The ``conditional`` or ``mixture`` method's targets for R descriptions' whole
+    attribute vectors at once (``completions`` (R, n, 40), from ``completions_many`` with
+    the same ``keys``): (R, n, *shape). Row ``r`` is exactly ``targets(..., keys[r], n,
+    method, temperatures[r])`` (the mixture's where the cGMM stores exemplars), so
+    requests batched together draw what each would alone. ``arrays``: the cGMM's
+    ``conditional_arrays``, already on the device."""
+    if method == "mixture":
+        drawing_keys = jax.vmap(lambda key: jax.random.fold_in(key, 2))(keys)
+        return mixture_lib.sample_given_many(
+            mixture_lib.require(cgmm), cgmm, completions, drawing_keys, temperatures, arrays
+        )
     ridge, components, component_std = arrays or conditional_arrays(cgmm)
     flat = _conditional_targets_many(
         ridge,
@@ -222,25 +229,6 @@ def conditional_targets_many(
     return flat.reshape(*completions.shape[:2], *cgmm.shape)
 
 
-def mixture_targets_many(
-    cgmm: CGMM,
-    completions: jax.Array,
-    keys: jax.Array,
-    temperatures: np.ndarray,
-    arrays: tuple[jax.Array, jax.Array, jax.Array] | None = None,
-) -> jax.Array:
-    """The mixture's targets for R descriptions' whole attribute vectors at once
-    (``completions`` (R, n, 40), from ``completions_many`` with the same ``keys``):
-    (R, n, *shape). Row ``r`` is exactly ``targets(..., keys[r], n, "mixture",
-    temperatures[r])`` for a cGMM with exemplars, so batched requests draw what each
-    would alone. ``arrays``: the cGMM's ``conditional_arrays``, already on the device."""
-    drawing_keys = jax.vmap(lambda key: jax.random.fold_in(key, 2))(keys)
-    mixture = mixture_lib.require(cgmm)
-    return mixture_lib.sample_given_many(
-        mixture, cgmm, completions, drawing_keys, temperatures, arrays
-    )
-
-
 def targets_for_attributes(
     cgmm: CGMM, attributes: np.ndarray, key: jax.Array, temperature: float = 1.0
 ) -> jax.Array:
@@ -250,7 +238,7 @@ def targets_for_attributes(
     keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(jnp.arange(rows))
     temperatures = np.full(rows, temperature, np.float32)
     completions = jnp.asarray(attributes, jnp.float32)[:, None]
-    return conditional_targets_many(cgmm, completions, keys, temperatures)[:, 0]
+    return targets_many(cgmm, "conditional", completions, keys, temperatures)[:, 0]
 
 
 @functools.partial(jax.jit, static_argnames=("n",))
@@ -283,7 +271,7 @@ def targets(
                 cgmm.mixture, cgmm, values, named, key, n, temperature
             )
         completions = completions_many(cgmm, values[None], named[None], key[None], n)
-        return mixture_targets_many(cgmm, completions, key[None], np.asarray([temperature]))[0]
+        return targets_many(cgmm, method, completions, key[None], np.asarray([temperature]))[0]
     if method == "exemplar":
         if cgmm.exemplars is None:
             raise DeepFaceGenError(
@@ -296,7 +284,7 @@ def targets(
     if method == "conditional":
         values, named = np.asarray(values, np.float32), np.asarray(named, bool)
         completions = completions_many(cgmm, values[None], named[None], key[None], n)
-        return conditional_targets_many(cgmm, completions, key[None], np.asarray([temperature]))[0]
+        return targets_many(cgmm, method, completions, key[None], np.asarray([temperature]))[0]
     flat = _paper_targets(
         jnp.asarray(cgmm.group_mean),
         jnp.asarray(cgmm.group_std),

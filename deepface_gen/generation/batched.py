@@ -90,10 +90,7 @@ def batched_targets(
             n,
         )
         temperatures = np.asarray([row.temperature for row in padded])
-        if method == "conditional":
-            drawn = cgmm_lib.conditional_targets_many(cgmm, completions, keys, temperatures, arrays)
-        else:
-            drawn = cgmm_lib.mixture_targets_many(cgmm, completions, keys, temperatures, arrays)
+        drawn = cgmm_lib.targets_many(cgmm, method, completions, keys, temperatures, arrays)
         for row, targets in zip(group, drawn, strict=False):
             out[row.plan].append(targets)
     # A plan's descriptions were appended in order, and all of them fall in one group

@@ -38,8 +38,6 @@ from bench_generate import portraits_like as same_description_portraits
 
 from deepface_gen.attributes import parse_description
 from deepface_gen.data import input_pipeline
-from deepface_gen.generation import defaults
-from deepface_gen.generation.requests import default_temperature
 from deepface_gen.io.images import make_grid, write_image
 
 TRAINING_SEED = 0  # the seed configs/starter.py and configs/inverter_starter.py stream with
@@ -82,7 +80,7 @@ def main() -> None:
               "held_out_nearest_train_distance": float(np.median(held_distance)),
               "rows": {}}  # fmt: skip
     sheet, captions = [], []
-    shown_temperature = default_temperature(defaults.METHOD, defaults.BACKEND, defaults.INIT)
+    shown = generator.plan(specs[0])  # the model's default method at its own temperature
     for name in args.methods.split(","):
         method, drawer = name.removesuffix("_unborrowed"), generator
         if method != name:
@@ -112,7 +110,7 @@ def main() -> None:
                   f"judge FD/floor {row['judge_fd_ratio']:.2f} VGG16 FD/floor "
                   f"{row['vgg16_fd_ratio']:.2f} diversity {row['diversity_features']:.3f} "
                   f"nearest-train ratio {ratio:.2f}", flush=True)  # fmt: skip
-            if name == defaults.METHOD and temperature == shown_temperature:
+            if name == shown.method and temperature == shown.temperature:
                 picks = np.arange(0, len(faces), max(1, len(faces) // 8))[:8]
                 for k in picks:
                     sheet += [faces[k], train[index[k]]]
@@ -122,7 +120,7 @@ def main() -> None:
     (out / "variety.json").write_text(json.dumps(report, indent=2))
     if sheet:
         title = (
-            f"Each pair: a face drawn at temperature {shown_temperature:g} (left; its "
+            f"Each pair: a face drawn at temperature {shown.temperature:g} (left; its "
             "description below) and its nearest training portrait in the judge's features"
         )
         grid = make_grid(sheet, columns=8, captions=captions, zoom=2, title=title)

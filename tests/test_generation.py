@@ -489,4 +489,4 @@ def test_options_are_named_once_and_unknown_ones_refused(tiny_bundle):
     bare = dataclasses.replace(plain, cgmm=dataclasses.replace(plain.cgmm, exemplars=None))
     assert bare.plan("smiling").temperature == defaults.TEMPERATURE  # nothing to borrow
     # The hybrid's targets take its VAE faces' attributes: the shared temperature.
-    assert default_temperature("conditional", "cgmm", "vae") == defaults.TEMPERATURE
+    assert default_temperature("cgmm", "vae", borrows=True) == defaults.TEMPERATURE

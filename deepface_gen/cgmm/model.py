@@ -36,6 +36,9 @@ from deepface_gen.cgmm.mixture import Mixture
 from deepface_gen.errors import DeepFaceGenError
 
 METHODS = ("conditional", "paper", "mixture", "exemplar")
+# The methods whose faces borrow the unnamed attributes from agreeing training portraits
+# (``completions_many``) where the cGMM stores exemplars.
+BORROWING_METHODS = ("conditional", "mixture")
 
 
 @dataclass(frozen=True)
@@ -192,6 +195,12 @@ def completions_many(
     )
 
 
+def borrows(cgmm: CGMM, method: str) -> bool:
+    """Whether ``method``'s faces borrow whole attribute vectors from this cGMM's
+    exemplars (the draws ``completions_many`` makes and ``targets_many`` batches)."""
+    return method in BORROWING_METHODS and cgmm.exemplars is not None
+
+
 def conditional_arrays(cgmm: CGMM) -> tuple[jax.Array, jax.Array, jax.Array]:
     """(ridge, components, component_std) on the device: what conditional sampling
     reads, for a caller that samples often to move once."""
@@ -266,7 +275,7 @@ def targets(
     if method == "mixture":
         mixture_lib.require(cgmm)
         values, named = np.asarray(values, np.float32), np.asarray(named, bool)
-        if cgmm.exemplars is None:
+        if not borrows(cgmm, method):
             return mixture_lib.sample_targets(
                 cgmm.mixture, cgmm, values, named, key, n, temperature
             )

@@ -49,10 +49,9 @@ class _Row(NamedTuple):
 
 def batchable(cgmm: cgmm_lib.CGMM, method: str) -> bool:
     """Whether ``batched_targets`` draws a method's targets for many plans at once: the
-    conditional method's always, the mixture's where it conditions on whole borrowed
-    attribute vectors (the cGMM stores exemplars)."""
-    borrowing = cgmm.mixture is not None and cgmm.exemplars is not None
-    return method == "conditional" or (method == "mixture" and borrowing)
+    conditional method's always (``completions_many`` fills in where nothing is
+    borrowed), the mixture's where it conditions on whole borrowed attribute vectors."""
+    return method == "conditional" or cgmm_lib.borrows(cgmm, method)
 
 
 def batched_targets(

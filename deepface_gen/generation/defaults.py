@@ -37,7 +37,6 @@ TEMPERATURE = 0.85
 # Where the conditional and mixture targets borrow the unnamed attributes of agreeing
 # training portraits (cgmm/model.py, completions_many), that varies the faces already,
 # so less residual keeps them faithful and nearer the data (bench_variety.py).
-BORROWING_METHODS = ("conditional", "mixture")
 BORROWED_TEMPERATURE = 0.5
 # Weight of the classifier's agreement with the named attributes beside the cGMM target:
 # faithfulness 0.879 -> 0.925 with no loss of realism (experiments/bench_generate.py).

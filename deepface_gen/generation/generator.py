@@ -136,7 +136,7 @@ class FaceGenerator:
         if checked.uses_vae:
             known &= set(hybrid.require_vae(self.vae, self.classifier.path).known_attributes)
         specs = parse_descriptions(description, known)
-        return make_plan(specs, checked, method, render, self.cgmm.exemplars is not None)
+        return make_plan(specs, checked, method, render, cgmm_lib.borrows(self.cgmm, method))
 
     def draw(self, plan: GenerationPlan, quiet: bool = True) -> np.ndarray:
         """The faces of a checked plan: uint8 (len(specs) * n, S, S, 3)."""

@@ -282,12 +282,12 @@ def default_method(has_mixture: bool) -> str:
     return defaults.METHOD if has_mixture else defaults.FALLBACK_METHOD
 
 
-def default_temperature(method: str, backend: str, init: str, borrows: bool = True) -> float:
-    """The measured temperature for a way of drawing: the lower one where conditional or
-    mixture targets borrow the unnamed attributes from training portraits (``borrows``:
-    the model stores them; a cGMM backend from the mean face, since the hybrid's
-    targets take its VAE's attributes instead), the shared one otherwise."""
-    if borrows and method in defaults.BORROWING_METHODS and backend == "cgmm" and init == "mean":
+def default_temperature(backend: str, init: str, borrows: bool) -> float:
+    """The measured temperature for a way of drawing: the lower one where the targets
+    borrow the unnamed attributes from training portraits (``borrows``: the method does
+    on this model, ``model.borrows``; a cGMM backend from the mean face, since the
+    hybrid's targets take its VAE's attributes instead), the shared one otherwise."""
+    if borrows and backend == "cgmm" and init == "mean":
         return defaults.BORROWED_TEMPERATURE
     return defaults.TEMPERATURE
 
@@ -296,8 +296,8 @@ def make_plan(
     specs: list[AttributeSpec], options: GenerateOptions, method: str, render: str, borrows: bool
 ) -> GenerationPlan:
     """The plan of checked ``options`` for ``specs`` with ``method`` and ``render``
-    resolved and an unset temperature resolved (``borrows``: the model stores training
-    portraits' labels to borrow), refused when it asks for more faces than one call may
+    resolved and an unset temperature resolved (``borrows``: the method borrows attribute
+    vectors on this model, ``model.borrows``), refused when it asks for more faces than one call may
     draw."""
     n = options.n
     if n * len(specs) > checks.MAX_FACES:
@@ -307,6 +307,6 @@ def make_plan(
         )
     temperature = options.temperature
     if temperature is None:
-        temperature = default_temperature(method, options.backend, options.init, borrows)
+        temperature = default_temperature(options.backend, options.init, borrows)
     resolved = {"specs": tuple(specs), "method": method, "render": render}
     return GenerationPlan(**{**asdict(options), **resolved, "temperature": temperature})

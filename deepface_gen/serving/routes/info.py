@@ -10,6 +10,7 @@ from fastapi import APIRouter
 from fastapi.responses import FileResponse
 
 from deepface_gen.attributes import CELEBA_ATTRIBUTES, aliases_of
+from deepface_gen.cgmm import model as cgmm_lib
 from deepface_gen.generation import defaults
 from deepface_gen.generation.requests import default_method, default_temperature
 from deepface_gen.serving.refusals import RequestError
@@ -63,7 +64,7 @@ def router(service: Service) -> APIRouter:
         """The attribute vocabulary (names, the phrases that mean each) and which the
         model knows (can generate, edit and score)."""
         method = default_method(generator.cgmm.mixture is not None)
-        borrows = generator.cgmm.exemplars is not None
+        borrowing = [m for m in defaults.METHODS if cgmm_lib.borrows(generator.cgmm, m)]
         return {
             "attributes": [
                 {"name": name, "phrases": aliases_of(name), "known": name in known}
@@ -78,10 +79,10 @@ def router(service: Service) -> APIRouter:
                 "guidance": defaults.GUIDANCE,
                 # the default method's, and the one the others share (see app.js)
                 "temperature": default_temperature(
-                    method, defaults.BACKEND, defaults.INIT, borrows
+                    defaults.BACKEND, defaults.INIT, method in borrowing
                 ),
                 "shared_temperature": defaults.TEMPERATURE,
-                "borrowing_methods": list(defaults.BORROWING_METHODS) if borrows else [],
+                "borrowing_methods": borrowing,
                 "edit_strength": defaults.EDIT_STRENGTH, "method": method,
                 "backend": defaults.BACKEND, "init": defaults.INIT,
             },

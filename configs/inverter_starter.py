@@ -18,6 +18,7 @@ def get_config() -> dict:
             "layer": "conv3_1",  # the cGMM's layer: what G renders
             "widths": [64, 32, 16],  # at 16x16, then after each 2x upsampling
             "discriminator": [32, 64, 128],
+            "noise": False,  # noise inputs at each of G's scales (StyleGAN's)
         },
         "train": {
             "batch_size": 32,

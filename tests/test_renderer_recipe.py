@@ -4,6 +4,7 @@ its change through the renderer."""
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 
 import jax
@@ -18,7 +19,13 @@ from deepface_gen.errors import DeepFaceGenError
 from deepface_gen.generation import calibration
 from deepface_gen.generation import edit as edit_algebra
 from deepface_gen.models.discriminator import Critic
-from deepface_gen.models.inverter import load_inverter
+from deepface_gen.models.inverter import (
+    Generator,
+    InverterConfig,
+    init_generator,
+    load_inverter,
+    noise_keys,
+)
 from deepface_gen.training.inverter import attach, checkpoint_inverter, train_inverter
 from deepface_gen.training.loop import checkpoint_config, checkpoint_steps
 from deepface_gen.training.perceptual import (
@@ -133,6 +140,56 @@ def test_warm_start_continues_a_trained_inverter_and_counts_its_steps(recipe_run
         )
     with pytest.raises(DeepFaceGenError, match="no bundle folder"):
         train_inverter(tiny_config(model, "train.init_from=nowhere"), tmp_path / "y")
+
+
+def test_noise_inputs_sample_texture_per_face_and_start_as_the_same_g():
+    plain = InverterConfig("conv2_1", (8, 8, 16), 32, (8, 8, 8))
+    noisy = dataclasses.replace(plain, noise=True)
+    assert "noise" not in plain.to_json()  # bundles from before noise inputs read the same
+    assert InverterConfig.from_json(noisy.to_json()) == noisy
+    params = init_generator(noisy, jax.random.key(0))
+    codes = jax.random.normal(jax.random.key(1), (3, 8, 8, 16))
+    keys = noise_keys(3, jax.random.key(2))
+    base = {name: value for name, value in params.items() if not name.startswith("noise_")}
+    # At zero strength (where training starts) the noise changes nothing.
+    np.testing.assert_allclose(
+        Generator(noisy).apply({"params": params}, codes, keys),
+        Generator(plain).apply({"params": base}, codes),
+        rtol=0, atol=1e-4,
+    )  # fmt: skip
+    loud = {**params, **{f"noise_{i}": {"strength": jnp.ones(8)} for i in range(3)}}
+
+    def draw(codes, keys=None):
+        return np.asarray(Generator(noisy).apply({"params": loud}, codes, keys))
+
+    first, again = draw(codes, keys), draw(codes, keys)
+    np.testing.assert_array_equal(first, again)  # the same keys, the same faces
+    other = draw(codes, noise_keys(3, jax.random.key(3)))
+    assert np.abs(first - other).mean() > 1.0  # other keys, other texture
+    # Without keys every face gets the same fixed noise, wherever it sits in a batch.
+    fixed = draw(codes)
+    np.testing.assert_allclose(draw(codes[::-1])[::-1], fixed, atol=1e-3)
+
+
+def test_a_run_adds_noise_inputs_to_a_g_trained_without_them(recipe_run, tmp_path):
+    model, _, bundle = recipe_run
+    attach(bundle, model)
+    noisy = train_inverter(
+        tiny_config(model, f"train.init_from={model}", "train.steps=2", "model.noise=True"),
+        tmp_path / "w",
+        quiet=True,
+    )
+    inverter = load_inverter(noisy)
+    assert inverter.config.noise
+    strengths = [inverter.params[f"noise_{i}"]["strength"] for i in range(2)]
+    assert all(s.shape == (8,) and np.isfinite(s).all() for s in strengths)
+    assert any(np.abs(s).max() > 0 for s in strengths)  # trained from zero
+    key = jax.random.key(4)
+    codes = jnp.ones((2, *inverter.config.code_shape))
+    np.testing.assert_array_equal(inverter.render(codes, key=key), inverter.render(codes, key=key))
+    # A G with noise inputs cannot continue as one without them.
+    with pytest.raises(DeepFaceGenError, match="make model.widths and model.layer match"):
+        train_inverter(tiny_config(model, f"train.init_from={noisy}"), tmp_path / "x")
 
 
 def test_recipe_settings_are_checked_before_any_work(tiny_bundle, tmp_path):

@@ -41,6 +41,10 @@ class InverterConfig:
     code_shape: tuple[int, int, int]  # (h, w, channels) of the layer's activations
     size: int
     widths: tuple[int, ...] = (128, 64, 32)
+    # Per-pixel noise added at each of G's scales (StyleGAN's noise inputs), so fine
+    # texture can be sampled rather than averaged into blotches; its per-channel
+    # strengths start at zero, so a G trained without noise continues unchanged.
+    noise: bool = False
 
     def __post_init__(self) -> None:
         h = self.code_shape[0]
@@ -60,7 +64,10 @@ class InverterConfig:
         return (self.size // self.code_shape[0]).bit_length() - 1
 
     def to_json(self) -> dict:
-        return {**asdict(self), "code_shape": list(self.code_shape), "widths": list(self.widths)}
+        data = {**asdict(self), "code_shape": list(self.code_shape), "widths": list(self.widths)}
+        if not self.noise:  # bundles written before noise inputs read the same
+            del data["noise"]
+        return data
 
     @classmethod
     def from_json(cls, data: dict) -> InverterConfig:
@@ -69,6 +76,7 @@ class InverterConfig:
             tuple(int(v) for v in data["code_shape"]),
             int(data["size"]),
             tuple(int(v) for v in data["widths"]),
+            bool(data.get("noise", False)),
         )
 
 
@@ -84,33 +92,69 @@ class ResidualBlock(nn.Module):
         return x + h
 
 
+class NoiseInput(nn.Module):
+    """Adds one map of unit Gaussian noise per face, times a learned per-channel
+    strength (zero at first): StyleGAN's noise input."""
+
+    @nn.compact
+    def __call__(self, x: jax.Array, keys: jax.Array) -> jax.Array:
+        strength = self.param("strength", nn.initializers.zeros, (x.shape[-1],))
+        noise = jax.vmap(lambda key: jax.random.normal(key, (*x.shape[1:3], 1)))(keys)
+        return x + strength * noise.astype(x.dtype)
+
+
+def noise_keys(n: int, key: jax.Array | None = None) -> jax.Array:
+    """One noise key per face: ``key`` split ``n`` ways, or, without a key, the same
+    fixed key for every face (so a face renders the same wherever it sits in a batch)."""
+    if key is None:
+        return jnp.broadcast_to(jax.random.key(0), (n,))
+    return jax.random.split(key, n)
+
+
 class Generator(nn.Module):
     """(N, h, w, c) scaled activations -> (N, S, S, 3) pixels in 0..255.
 
     Nearest-neighbour upsampling then convolution (no transposed convolutions, so no
-    checkerboard), residual blocks at every scale, a sigmoid to the pixel range.
+    checkerboard), residual blocks at every scale, a sigmoid to the pixel range. With
+    ``config.noise``, each scale adds noise from the faces' ``keys`` (N,) (fixed keys
+    where none are given).
     """
 
     config: InverterConfig
 
     @nn.compact
-    def __call__(self, code: jax.Array) -> jax.Array:
+    def __call__(self, code: jax.Array, keys: jax.Array | None = None) -> jax.Array:
         widths = self.config.widths
-        x = nn.Conv(widths[0], (3, 3))(code)
+        if self.config.noise and keys is None:
+            keys = noise_keys(len(code))
+
+        def with_noise(x: jax.Array, scale: int) -> jax.Array:
+            if not self.config.noise:
+                return x
+            scale_keys = jax.vmap(lambda key: jax.random.fold_in(key, scale))(keys)
+            return NoiseInput(name=f"noise_{scale}")(x, scale_keys)
+
+        x = with_noise(nn.Conv(widths[0], (3, 3))(code), 0)
         x = ResidualBlock(widths[0])(x)
-        for width in widths[1:]:
+        for scale, width in enumerate(widths[1:], 1):
             n, h, w, c = x.shape
             x = jax.image.resize(x, (n, 2 * h, 2 * w, c), "nearest")
-            x = nn.Conv(width, (3, 3))(nn.swish(x))
+            x = with_noise(nn.Conv(width, (3, 3))(nn.swish(x)), scale)
             x = ResidualBlock(width)(x)
         return 255.0 * nn.sigmoid(nn.Conv(3, (3, 3))(nn.swish(x)))
 
 
 @functools.partial(jax.jit, static_argnames=("module",))
-def render_codes(module: Generator, params, codes: jax.Array, code_scale: jax.Array) -> jax.Array:
+def render_codes(
+    module: Generator,
+    params,
+    codes: jax.Array,
+    code_scale: jax.Array,
+    keys: jax.Array | None = None,
+) -> jax.Array:
     """G on raw activations (N, h, w, c): pixels (N, S, S, 3) in 0..255. Compiled once
-    per architecture and batch shape; weights and scale are data."""
-    return module.apply({"params": params}, codes / code_scale)
+    per architecture and batch shape; weights, scale and noise keys (N,) are data."""
+    return module.apply({"params": params}, codes / code_scale, keys)
 
 
 def init_generator(config: InverterConfig, key: jax.Array) -> dict:
@@ -144,10 +188,13 @@ class Inverter:
             "code_high": np.asarray(self.code_high, np.float32),
         }
 
-    def render(self, codes: np.ndarray | jax.Array, batch_size: int = 64) -> jax.Array:
+    def render(
+        self, codes: np.ndarray | jax.Array, batch_size: int = 64, key: jax.Array | None = None
+    ) -> jax.Array:
         """Pixels (N, S, S, 3), float 0..255, for activations (N, h, w, c), in batches
         of ``batch_size``; fewer are padded to a ``batching.bucket`` size, so a handful
-        of compiled programs serve every N."""
+        of compiled programs serve every N. A G with noise inputs draws each face's
+        noise from ``key`` (without one, the same fixed noise for every face)."""
         codes = jnp.asarray(codes, jnp.float32)
         if codes.shape[1:] != self.config.code_shape:
             raise WeightsError(
@@ -158,10 +205,14 @@ class Inverter:
         size = min(batch_size, bucket(n))
         padded = jnp.pad(codes, ((0, -n % size), (0, 0), (0, 0), (0, 0)))
         scale = jnp.asarray(self.code_scale)
+        keys = noise_keys(len(padded), key) if self.config.noise else None
         parts = [
-            render_codes(self.module, self.params, padded[i : i + size], scale)
+            render_codes(
+                self.module, self.params, padded[i : i + size], scale,
+                None if keys is None else keys[i : i + size],
+            )
             for i in range(0, len(padded), size)
-        ]
+        ]  # fmt: skip
         return jnp.concatenate(parts)[:n]
 
 

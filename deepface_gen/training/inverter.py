@@ -23,6 +23,7 @@ Same sharded loop, atomic checkpoints, exact resume and progress as every traine
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -49,6 +50,7 @@ from deepface_gen.models.inverter import (
     init_generator,
     inverter_record,
     load_inverter,
+    noise_keys,
 )
 from deepface_gen.models.vgg import canonical_layer
 from deepface_gen.training.loop import (
@@ -116,7 +118,10 @@ def inverter_config(config: Config, classifier: Classifier) -> InverterConfig:
         lambda: classifier.apply(jnp.zeros((1, size, size, 3)), taps=(layer,))[layer]
     ).shape[1:]
     try:
-        return InverterConfig(layer, tuple(int(s) for s in shape), size, tuple(config.model.widths))
+        return InverterConfig(
+            layer, tuple(int(s) for s in shape), size, tuple(config.model.widths),
+            bool(config.model.noise),
+        )  # fmt: skip
     except ValueError as err:
         raise DeepFaceGenError(f"model.widths: {err}") from None
 
@@ -127,6 +132,7 @@ class InverterModel:
     layer: str = setting("conv3_1", help="its layer G renders: the cGMM's")
     widths: list[int] = setting([64, 32, 16], 1, 4096, help="G's, at the code, then per 2x")
     discriminator: list[int] = setting([32, 64, 128], 1, 4096, help="the patch critic's widths")
+    noise: bool = setting(False, help="noise inputs at each of G's scales (StyleGAN's)")
 
 
 @dataclass(frozen=True)
@@ -211,7 +217,7 @@ def make_inverter_train_step(
     score = make_score(recipe, features)
 
     def step(state: GANState, batch: dict, net_params, projection, code_scale, key):
-        keys = jax.random.split(jax.random.fold_in(key, state.step), 6)
+        keys = jax.random.split(jax.random.fold_in(key, state.step), 7)
         images = input_pipeline.augment(keys[0], batch["images"], max_shift=0).astype(jnp.float32)
         real = jax.lax.stop_gradient(features(net_params, images))
         codes = real[arch.layer]
@@ -225,7 +231,9 @@ def make_inverter_train_step(
         d_params = state.discriminator.params
 
         def generator_loss(g_params):
-            fake = generator.apply({"params": g_params}, codes / code_scale)
+            fake = generator.apply(
+                {"params": g_params}, codes / code_scale, noise_keys(len(codes), keys[6])
+            )
             fake_features = features(net_params, fake)
             feat = normalized_feature_loss(fake_features, real, layers)
             pixel = jnp.mean(jnp.abs(fake - images), axis=(1, 2, 3)) / 255.0
@@ -302,7 +310,8 @@ def _projection(classifier: Classifier, layer: str, arch: InverterConfig) -> Pro
 def warm_start(config: Config, classifier: Classifier, arch: InverterConfig) -> Inverter | None:
     """The trained inverter ``train.init_from`` names (a bundle folder, or the
     classifier's own name for the inverter attached to its bundle), checked to have
-    this run's architecture and classifier; None when the run starts fresh."""
+    this run's architecture (or that one without noise inputs, which a run may add)
+    and classifier; None when the run starts fresh."""
     source = str(config.train.init_from)
     if not source:
         return None
@@ -310,7 +319,9 @@ def warm_start(config: Config, classifier: Classifier, arch: InverterConfig) -> 
     if not Path(folder).is_dir():
         raise DeepFaceGenError(f"train.init_from: no bundle folder {source}")
     inverter = load_inverter(folder)
-    if inverter.config != arch:
+    if dataclasses.replace(inverter.config, noise=arch.noise) != arch or (
+        inverter.config.noise and not arch.noise
+    ):
         raise DeepFaceGenError(
             f"train.init_from: {source}'s inverter is {inverter.config.to_json()}, "
             f"this run's is {arch.to_json()}; make model.widths and model.layer match"
@@ -338,8 +349,9 @@ def initial_state(
     recipe = CriticRecipe.from_config(config)
     if start is None:
         g_params = init_generator(arch, jax.random.fold_in(key, 0))
-    else:
-        g_params = jax.tree_util.tree_map(jnp.asarray, start.params)
+    else:  # noise inputs the start lacks begin at zero strength: the same G
+        fresh = init_generator(arch, jax.random.fold_in(key, 0))
+        g_params = {**fresh, **jax.tree_util.tree_map(jnp.asarray, start.params)}
     g_tx = optax.chain(optax.clip_by_global_norm(1.0), optax.adam(learning_rate_schedule(config)))
     critic = recipe_critic_state(
         recipe, classifier, arch.size, float(t.discriminator_learning_rate),

@@ -79,7 +79,7 @@ class IdentityMeasure:
 def measure(
     generator, judge, identity, portraits, name: str, seed: int, strength: float,
     smoothness: float = defaults.EDIT_SMOOTHNESS, steps: int | None = None,
-    render: str | None = None,
+    render: str | None = None, **options,
 ) -> tuple[dict, list]:  # fmt: skip
     """Edit every portrait to flip ``name``; compare with the renderer's counterfactual."""
     images = synth.to_uint8(portraits.images)
@@ -98,6 +98,7 @@ def measure(
                 smoothness=smoothness,
                 steps=steps,
                 render=render,
+                **options,
             )[:, 0]
     wanted = ~had
     scene = portraits.scene
@@ -173,16 +174,19 @@ def ablation(generator, judge, identity, args) -> None:
 
 
 def mode_editor(generator, mode: str, results: Path = Path("experiments/results")):
-    """(generator, render) for a mode name: ``change-raw`` is the change render without
-    any calibrated strength gains, ``change-calibrated`` with the gains
-    ``calibrate_edits.py`` measured (``edit_calibration.json``), for comparison."""
+    """(generator, render, edit options) for a mode name: ``change-raw`` is the change
+    render without any calibrated strength gains, ``change-calibrated`` with the gains
+    ``calibrate_edits.py`` measured (``edit_calibration.json``), ``change-global`` with
+    the global change unfocused (``--focus 0``), for comparison."""
+    if mode.endswith("-global"):
+        return generator, mode[: -len("-global")], {"focus": 0.0}
     if mode.endswith("-raw"):
-        return dataclasses.replace(generator, edit_gains=None), mode[: -len("-raw")]
+        return dataclasses.replace(generator, edit_gains=None), mode[: -len("-raw")], {}
     if mode.endswith("-calibrated"):
         measured = json.loads((results / "edit_calibration.json").read_text())
         gains = calibration.gains(measured)
-        return dataclasses.replace(generator, edit_gains=gains), mode[: -len("-calibrated")]
-    return generator, mode
+        return dataclasses.replace(generator, edit_gains=gains), mode[: -len("-calibrated")], {}
+    return generator, mode, {}
 
 
 def compare_modes(generator, judge, identity, args) -> None:
@@ -198,7 +202,7 @@ def compare_modes(generator, judge, identity, args) -> None:
     for item in args.mode_list.split(","):
         mode, _, strength = item.partition("@")
         strength = float(strength) if strength else args.strength
-        editor, mode = mode_editor(generator, mode)
+        editor, mode, options = mode_editor(generator, mode)
         began, per = time.perf_counter(), []
         for i, name in enumerate(ATTRIBUTES):
             portraits = synth.sample_portraits(
@@ -206,7 +210,7 @@ def compare_modes(generator, judge, identity, args) -> None:
             )
             result, strip = measure(
                 editor, judge, identity, portraits, name, args.seed, strength,
-                args.smoothness, args.steps, render=mode,
+                args.smoothness, args.steps, render=mode, **options,
             )  # fmt: skip
             per.append(result)
             if i < 4:
@@ -258,9 +262,10 @@ def edit_figure(generator, args, pool: int = 64) -> Path:
         captions.append(f"input {words.replace('wearing ', '')}")  # fits the tile
         for item in args.mode_list.split(","):
             mode, _, strength = item.partition("@")
-            editor, mode = mode_editor(generator, mode)
+            editor, mode, options = mode_editor(generator, mode)
+            strengths = (float(strength or args.strength),)
             edited = editor.edit(images[pick : pick + 1], words, render=mode, seed=args.seed,
-                                 strengths=(float(strength or args.strength),))  # fmt: skip
+                                 strengths=strengths, **options)  # fmt: skip
             tiles.append(edited[0, 0])
             captions.append(item)
         tiles.append(truth)
@@ -295,7 +300,8 @@ def main() -> None:
         "--mode-list",
         default="optimize,net,refine,change",
         help="with --modes: render modes to compare, each MODE or MODE@STRENGTH (change-raw: "
-        "change without calibrated gains; change-calibrated: with edit_calibration.json's)",
+        "change without calibrated gains; change-calibrated: with edit_calibration.json's; "
+        "MODE-global: the global change, unfocused)",
     )
     parser.add_argument(
         "--merge",

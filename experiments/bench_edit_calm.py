@@ -26,6 +26,7 @@ import argparse
 import itertools
 import json
 from pathlib import Path
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -60,9 +61,12 @@ def setting_name(style: ChangeStyle) -> str:
     return f"smooth {style.smooth * 64:g}px, detail {style.detail:g}, mask {low:g}-{high:g}{cover}"
 
 
-def drawn_changes(generator, images, had, name, strength) -> tuple[jax.Array, jax.Array]:
+def drawn_changes(
+    generator, images, had, name, strength, focus: float = 0.0
+) -> tuple[jax.Array, jax.Array]:
     """(before, after): G on each portrait's activations and on them moved to flip
-    ``name`` ("+" where the portrait lacks it, "-" where it has it) at ``strength``."""
+    ``name`` ("+" where the portrait lacks it, "-" where it has it) at ``strength``,
+    the change focused by ``focus`` (``edit.focused_ridge``)."""
     layer = generator.cgmm.layer
     pixels = jnp.asarray(images, jnp.float32)
     seen = generator.classifier.outputs(pixels, taps=(layer,))
@@ -75,14 +79,28 @@ def drawn_changes(generator, images, had, name, strength) -> tuple[jax.Array, ja
             spec = parse_descriptions(f"{'-' if present else '+'}{words}",
                                       generator.known_attributes)[0]  # fmt: skip
             sub = {k: np.asarray(v)[rows] for k, v in seen.items()}
-            target = moved_targets(generator, sub, layer, spec, jnp.asarray([strength]), None)
+            target = moved_targets(
+                generator, sub, layer, spec, jnp.asarray([strength]), None, focus
+            )
             after = after.at[rows].set(generator.inverter.render(target))
     return before, after
 
 
-def sweep(generator, judge, identity, n: int, seed: int) -> dict:
-    """{strength: {setting: {measure: mean over the attributes}}}."""
-    per = {s: {k: [] for k in range(len(SETTINGS))} for s in STRENGTHS}
+class Case(NamedTuple):
+    """One attribute's portraits, their true counterfactuals and what every edit of them
+    is measured against."""
+
+    name: str
+    images: np.ndarray
+    had: np.ndarray
+    truth: np.ndarray
+    seen_input: np.ndarray
+    embedded: np.ndarray
+
+
+def cases(generator, judge, identity, n: int, seed: int):
+    """Per attribute of ``bench_edit.ATTRIBUTES``, ``n`` synthetic portraits (seed
+    ``seed + i``) with their counterfactuals (the attribute flipped), as ``Case``s."""
     for i, name in enumerate(ATTRIBUTES):
         portraits = synth.sample_portraits(jax.random.key(seed + i), n, size=generator.size)
         images = synth.to_uint8(portraits.images)
@@ -91,27 +109,38 @@ def sweep(generator, judge, identity, n: int, seed: int) -> dict:
         flipped = scene.attributes.at[:, ATTRIBUTE_INDEX[name]].multiply(-1.0)
         truth = synth.to_uint8(synth.render_scene(scene._replace(attributes=flipped),
                                                   generator.size))  # fmt: skip
-        target = CELEBA_ATTRIBUTES.index(name)
-        others = [CELEBA_ATTRIBUTES.index(a) for a in judge.known_attributes if a != name]
         seen_input = judge.outputs(images)["probabilities"]
-        embedded = identity.model.embed(images)
-        input_distance = rms(images, truth)
+        yield Case(name, images, had, truth, seen_input, identity.model.embed(images))
+
+
+def edit_measures(case: Case, edited: np.ndarray, judge, identity) -> dict:
+    """``MEASURES`` of one set of edits (uint8, like ``case.images``) of ``case``."""
+    target = CELEBA_ATTRIBUTES.index(case.name)
+    others = [CELEBA_ATTRIBUTES.index(a) for a in judge.known_attributes if a != case.name]
+    p = judge.outputs(edited)["probabilities"]
+    distance = rms(edited, case.truth)
+    same = identity.cosine(case.embedded, edited) >= identity.threshold
+    return {
+        "nearer_truth_than_input": float(np.mean(distance < rms(case.images, case.truth))),
+        "distance": float(distance.mean()),
+        "judge_sees": float(np.mean((p[:, target] > 0.5) == ~case.had)),
+        "others_moved": float(np.abs(p - case.seen_input)[:, others].mean()),
+        "same_person": float(np.mean(same)),
+    }
+
+
+def sweep(generator, judge, identity, n: int, seed: int) -> dict:
+    """{strength: {setting: {measure: mean over the attributes}}}."""
+    per = {s: {k: [] for k in range(len(SETTINGS))} for s in STRENGTHS}
+    for case in cases(generator, judge, identity, n, seed):
+        pixels = jnp.asarray(case.images, jnp.float32)
         for strength in STRENGTHS:
-            before, after = drawn_changes(generator, images, had, name, strength)
+            before, after = drawn_changes(generator, case.images, case.had, case.name, strength)
             for k, setting in enumerate(SETTINGS):
-                drawn = paste_drawn_change(jnp.asarray(images, jnp.float32), before, after, setting)
+                drawn = paste_drawn_change(pixels, before, after, setting)
                 edited = np.asarray(drawn).round().astype(np.uint8)
-                p = judge.outputs(edited)["probabilities"]
-                distance = rms(edited, truth)
-                per[strength][k].append({
-                    "nearer_truth_than_input": float(np.mean(distance < input_distance)),
-                    "distance": float(distance.mean()),
-                    "judge_sees": float(np.mean((p[:, target] > 0.5) == ~had)),
-                    "others_moved": float(np.abs(p - seen_input)[:, others].mean()),
-                    "same_person": float(np.mean(
-                        identity.cosine(embedded, edited) >= identity.threshold)),
-                })  # fmt: skip
-        print(f"{name} done", flush=True)
+                per[strength][k].append(edit_measures(case, edited, judge, identity))
+        print(f"{case.name} done", flush=True)
     return {
         f"{s:g}": {
             setting_name(SETTINGS[k]): {m: float(np.mean([r[m] for r in rows])) for m in MEASURES}

@@ -399,6 +399,24 @@ def test_cli_edit_file_sweep_folder_and_paste(tiny_bundle, tmp_path, capsys):
     assert "not a readable image" in capsys.readouterr().err
 
 
+def test_focus_keeps_each_attribute_change_where_it_is_strongest():
+    from deepface_gen.generation import edit as algebra
+
+    # One attribute's change over 4 locations of 2 channels, strengths 4, 2, 1 and 0.
+    row = np.array([[4, 0], [0, 2], [0.6, 0.8], [0, 0]], np.float32).reshape(-1)
+    ridge = jnp.asarray(np.stack([row, 2 * row, np.arange(8, dtype=np.float32)]))
+    np.testing.assert_allclose(algebra.focused_ridge(ridge, (2, 2, 2), 0.0), ridge)
+    top = np.asarray(algebra.focused_ridge(ridge, (2, 2, 2), 1.0))
+    # The strongest location keeps all of it; the others a share of strength / peak.
+    expected = np.array([[4, 0], [0, 2 * 0.5], [0.6 * 0.25, 0.8 * 0.25], [0, 0]]).reshape(-1)
+    np.testing.assert_allclose(top[0], expected, rtol=1e-6)
+    np.testing.assert_allclose(top[1], 2 * expected, rtol=1e-6)  # each row on its own scale
+    np.testing.assert_array_equal(top[2], np.asarray(ridge)[2])  # the bias is untouched
+    # At the median (strength 1.5) the two strongest keep everything, the third 1/1.5.
+    median = np.asarray(algebra.focused_ridge(ridge, (2, 2, 2), 0.5))
+    np.testing.assert_allclose(median[0], row * np.repeat([1, 1, 1 / 1.5, 1], 2), rtol=1e-6)
+
+
 def test_edit_algebra_is_linear_in_strength_and_moves_only_named_attributes():
     from deepface_gen.attributes import ATTRIBUTE_INDEX, as_spec
     from deepface_gen.generation import edit as algebra

@@ -265,6 +265,35 @@ def model_with_g(tiny_bundle, tmp_path_factory):
     return model
 
 
+def test_edit_focus_moves_the_portrait_by_the_focused_change(model_with_g):
+    from deepface_gen.generation.editing import moved_targets
+    from deepface_gen.generation.requests import EditOptions, parse_descriptions
+
+    with pytest.raises(DeepFaceGenError, match="focus"):
+        EditOptions.named(focus=1.5).check()
+    gen = FaceGenerator.load(model_with_g)
+    faces = gen.generate("male", n=2, seed=0)
+    layer = gen.cgmm.layer
+    seen = gen.classifier.outputs(faces, taps=(layer,))
+    spec = parse_descriptions("+eyeglasses", gen.known_attributes)[0]
+    own = np.asarray(seen[layer]).reshape(2, -1)
+    ridge = jnp.asarray(gen.cgmm.ridge)
+    moves = {}
+    for focus in (0.0, 1.0):
+        target = moved_targets(gen, seen, layer, spec, jnp.array([1.0]), None, focus)
+        focused = edit_algebra.focused_ridge(ridge, tuple(gen.cgmm.shape), focus)
+        current = 2.0 * jnp.asarray(seen["probabilities"]) - 1.0
+        wanted = edit_algebra.wanted_attributes(current, spec)
+        expected = np.maximum(own + np.asarray((wanted - current) @ focused[:-1]), 0.0)
+        np.testing.assert_allclose(np.asarray(target).reshape(2, -1), expected, atol=1e-4)
+        moves[focus] = np.linalg.norm(np.asarray(target).reshape(2, -1) - own)
+    assert 0 < moves[1.0] < moves[0.0]  # a part of the global change
+    edited = {f: gen.edit(faces, "+eyeglasses", strengths=(0.0, 3.0), render="change", focus=f)
+              for f in (0.0, 1.0)}  # fmt: skip
+    np.testing.assert_array_equal(edited[1.0][:, 0], faces)  # strength 0 is still exact
+    assert not np.array_equal(edited[0.0][:, 1], edited[1.0][:, 1])
+
+
 def test_change_render_keeps_the_portrait_at_strength_zero(model_with_g):
     gen = FaceGenerator.load(model_with_g)
     faces = gen.generate("male", n=2, seed=0)

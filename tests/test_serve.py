@@ -200,15 +200,15 @@ def test_malformed_json_and_unknown_format(server):
 
 def test_edit_sweep_starts_at_the_portrait(server, portrait):
     files = {"image": ("me.png", portrait, "image/png")}
-    data = {"attrs": "+eyeglasses", "sweep": "0,2", "steps": "5"}
+    data = {"attrs": "+eyeglasses", "sweep": "0,3", "steps": "5"}
     answer = HTTP.post(f"{server}/api/edit", files=files, data=data, timeout=120)
     assert answer.status_code == 200, answer.text
     body = answer.json()
     given, strip = decode(body["input"]), [decode(b) for b in body["images"]]
-    assert body["strengths"] == [0.0, 2.0] and len(strip) == 2
+    assert body["strengths"] == [0.0, 3.0] and len(strip) == 2
     assert body["photo"] is None  # the upload is the face's square: nothing to put back into
     assert np.abs(strip[0].astype(int) - given).max() <= 1  # strength 0 keeps the portrait
-    assert np.abs(strip[1].astype(int) - given).mean() > 0.5  # strength 2 changes it
+    assert np.abs(strip[1].astype(int) - given).mean() > 0.5  # strength 3 changes it
     png = HTTP.post(f"{server}/api/edit?format=png", files=files, data=data, timeout=120)
     assert png.headers["content-type"] == "image/png"
 

@@ -101,7 +101,7 @@ def edit_portraits(
     scale = jnp.asarray(strengths, jnp.float32)
     # The gains were measured with the change render: they mean "typical" there.
     gains = generator.edit_gains if render in ("change", "polish") else None
-    target = moved_targets(generator, seen, layer, spec, scale, gains)
+    target = moved_targets(generator, seen, layer, spec, scale, gains, o.focus)
     if render in ("change", "polish"):
         out = renderers.render_change(generator.inverter, pixels, seen[layer], target, k)
     if render != "change":  # polish starts from the drawn change, optimize from the portrait
@@ -117,16 +117,21 @@ def moved_targets(
     spec: AttributeSpec,
     scale: jax.Array,
     gains: np.ndarray | None,
+    focus: float = defaults.EDIT_FOCUS,
 ) -> jax.Array:
     """(N * K, *shape): each portrait's activations moved to carry ``spec`` at each
-    strength (``edit.edit_targets``), the attributes the classifier read as the start."""
+    strength (``edit.edit_targets``) through the cGMM's ridge confined by ``focus``
+    (``edit.focused_ridge``), the attributes the classifier read as the start."""
     count = len(seen[layer])
     current = 2.0 * jnp.asarray(seen["probabilities"]) - 1.0
+    ridge = jnp.asarray(generator.cgmm.ridge)
+    if focus > 0:
+        ridge = edit_algebra.focused_ridge(ridge, tuple(generator.cgmm.shape), float(focus))
     return edit_algebra.edit_targets(
         jnp.asarray(seen[layer]).reshape(count, -1),
         current,
         edit_algebra.wanted_attributes(current, spec),
-        jnp.asarray(generator.cgmm.ridge),
+        ridge,
         scale,
         None if gains is None else jnp.asarray(gains),
     ).reshape(count * len(scale), *generator.cgmm.shape)

@@ -205,7 +205,9 @@ class EditOptions:
     variation of the change, 0 for none; ``guidance`` times the strength asks the
     classifier to see the named attributes), ``net`` (one pass of G) or ``refine``;
     through ``net`` and ``refine`` even strength 0 redraws the portrait as G sees it.
-    ``layer`` must be the cGMM's (None: its own); ``seed`` fixes the optimizers' jitter.
+    ``layer`` must be the cGMM's (None: its own); ``seed`` fixes the optimizers' jitter;
+    ``focus`` confines each attribute's predicted change to where it is strongest
+    (``edit.focused_ridge``; 0: the global change as is).
     """
 
     layer: str | None = option(None, "the layer edited (default: the cGMM's)")
@@ -217,6 +219,13 @@ class EditOptions:
         "total variation of the change (optimize, polish; 0: none)",
         low=0.0,
         high=1e4,
+    )
+    focus: float = option(
+        defaults.EDIT_FOCUS,
+        "confine each attribute's change to where it is strongest: locations below this "
+        "quantile of its strength keep a share in proportion (0: the global change as is)",
+        low=0.0,
+        high=1.0,
     )
     render: str | None = option(
         None,

@@ -184,9 +184,12 @@ def test_a_run_adds_noise_inputs_to_a_g_trained_without_them(recipe_run, tmp_pat
     strengths = [inverter.params[f"noise_{i}"]["strength"] for i in range(2)]
     assert all(s.shape == (8,) and np.isfinite(s).all() for s in strengths)
     assert any(np.abs(s).max() > 0 for s in strengths)  # trained from zero
-    key = jax.random.key(4)
-    codes = jnp.ones((2, *inverter.config.code_shape))
-    np.testing.assert_array_equal(inverter.render(codes, key=key), inverter.render(codes, key=key))
+    codes = jnp.ones((3, *inverter.config.code_shape))
+    keys = noise_keys(3, jax.random.key(4))
+    drawn = np.asarray(inverter.render(codes, keys=keys))
+    np.testing.assert_array_equal(drawn, inverter.render(codes, keys=keys))
+    # Each face's noise is its own key's, in any batch: one face alone draws the same.
+    np.testing.assert_allclose(inverter.render(codes[1:2], keys=keys[1:2])[0], drawn[1], atol=1e-3)
     # A G with noise inputs cannot continue as one without them.
     with pytest.raises(DeepFaceGenError, match="make model.widths and model.layer match"):
         train_inverter(tiny_config(model, f"train.init_from={noisy}"), tmp_path / "x")

@@ -189,12 +189,14 @@ class Inverter:
         }
 
     def render(
-        self, codes: np.ndarray | jax.Array, batch_size: int = 64, key: jax.Array | None = None
+        self, codes: np.ndarray | jax.Array, batch_size: int = 64, keys: jax.Array | None = None
     ) -> jax.Array:
         """Pixels (N, S, S, 3), float 0..255, for activations (N, h, w, c), in batches
         of ``batch_size``; fewer are padded to a ``batching.bucket`` size, so a handful
         of compiled programs serve every N. A G with noise inputs draws each face's
-        noise from ``key`` (without one, the same fixed noise for every face)."""
+        noise from its entry of ``keys`` (N,) (``noise_keys``; without keys, the same
+        fixed noise for every face, so two drawings of one face differ only where their
+        codes do)."""
         codes = jnp.asarray(codes, jnp.float32)
         if codes.shape[1:] != self.config.code_shape:
             raise WeightsError(
@@ -205,7 +207,11 @@ class Inverter:
         size = min(batch_size, bucket(n))
         padded = jnp.pad(codes, ((0, -n % size), (0, 0), (0, 0), (0, 0)))
         scale = jnp.asarray(self.code_scale)
-        keys = noise_keys(len(padded), key) if self.config.noise else None
+        if self.config.noise:
+            keys = noise_keys(n) if keys is None else keys
+            keys = jnp.concatenate([keys, jnp.broadcast_to(keys[-1:], (len(padded) - n,))])
+        else:
+            keys = None
         parts = [
             render_codes(
                 self.module, self.params, padded[i : i + size], scale,

@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 from test_inverter import tiny_config
 
-from deepface_gen import FaceGenerator
+from deepface_gen import FaceGenerator, inversion
 from deepface_gen.analysis.drawing import line_chart
 from deepface_gen.errors import DeepFaceGenError
-from deepface_gen.generation import calibration
+from deepface_gen.generation import calibration, renderers
 from deepface_gen.generation import edit as edit_algebra
 from deepface_gen.models.discriminator import Critic
 from deepface_gen.models.inverter import (
@@ -193,6 +193,30 @@ def test_a_run_adds_noise_inputs_to_a_g_trained_without_them(recipe_run, tmp_pat
     # A G with noise inputs cannot continue as one without them.
     with pytest.raises(DeepFaceGenError, match="make model.widths and model.layer match"):
         train_inverter(tiny_config(model, f"train.init_from={noisy}"), tmp_path / "x")
+    # Generating, each face's noise comes from its plan's seed, batched or alone.
+    with_noise = tmp_path / "with_noise"
+    shutil.copytree(model, with_noise)
+    attach(noisy, with_noise)
+    gen = FaceGenerator.load(with_noise)
+    loud = {
+        **gen.inverter.params,
+        **{f"noise_{i}": {"strength": 20 * jnp.ones(8)} for i in range(2)},
+    }
+    gen = dataclasses.replace(gen, inverter=dataclasses.replace(gen.inverter, params=loud))
+    plans = [gen.plan("male", seed=1, render="net"), gen.plan(["female", "bald"], n=2, seed=2)]
+    for plan, faces in zip(plans, gen.generate_many(plans), strict=True):
+        np.testing.assert_allclose(faces, gen.draw(plan), atol=1)
+    quiet = dataclasses.replace(gen, inverter=dataclasses.replace(gen.inverter, params={
+        **loud, **{f"noise_{i}": {"strength": jnp.zeros(8)} for i in range(2)}}))  # fmt: skip
+    assert np.abs(gen.draw(plans[1]).astype(int) - quiet.draw(plans[1])).mean() > 1
+    # The same target under two render keys: two samples of the texture.
+    objective = inversion.feature_match(gen.cgmm.layer, codes, 1.0)
+    one, other = (
+        renderers.render_target(gen.classifier, gen.inverter, objective, "net",
+                                jax.random.key(k), None, gen.cgmm.mean_image).astype(int)
+        for k in (0, 1)
+    )  # fmt: skip
+    assert np.abs(one - other).mean() > 1
 
 
 def test_recipe_settings_are_checked_before_any_work(tiny_bundle, tmp_path):

@@ -18,7 +18,7 @@ from deepface_gen.batching import bucket
 from deepface_gen.cgmm import model as cgmm_lib
 from deepface_gen.generation import methods
 from deepface_gen.generation.requests import GenerationPlan
-from deepface_gen.generation.seeds import seed_key, seed_words
+from deepface_gen.generation.seeds import plan_keys, seed_words
 
 
 @jax.jit
@@ -65,7 +65,7 @@ def batched_targets(
     out: list[list[jax.Array]] = [[] for _ in plans]
     for p, plan in enumerate(plans):
         if not batchable(cgmm, plan.method):
-            k_target = jax.random.split(seed_key(plan.seed), 3)[0]
+            k_target = plan_keys(plan.seed)[0]
             request = methods.Request(plan.specs, plan.n, k_target, plan.temperature, 0.0)
             out[p].append(methods.METHODS[plan.method](cgmm, request).target(cgmm.layer))
             continue

@@ -12,15 +12,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 
 from deepface_gen.generation import hybrid, methods, renderers
 from deepface_gen.generation.batched import batched_targets
 from deepface_gen.generation.requests import GenerationPlan
-from deepface_gen.generation.seeds import seed_key
+from deepface_gen.generation.seeds import plan_keys
 from deepface_gen.io.images import as_uint8
+from deepface_gen.models.inverter import noise_keys
 
 if TYPE_CHECKING:
     from deepface_gen.generation.generator import FaceGenerator
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 def draw(generator: FaceGenerator, plan: GenerationPlan, quiet: bool = True) -> np.ndarray:
     """The faces of a checked plan: uint8 (len(specs) * n, S, S, 3)."""
-    k_target, k_init, k_render = jax.random.split(seed_key(plan.seed), 3)
+    k_target, k_init, k_render = plan_keys(plan.seed)
     cgmm = generator.cgmm
     conditions, start = None, None
     if plan.uses_vae:
@@ -68,7 +68,9 @@ def draw_many(generator: FaceGenerator, plans: Sequence[GenerationPlan]) -> list
         chosen = [plans[i] for i in batched]
         targets = batched_targets(generator.cgmm, chosen, generator.conditional_arrays)
         inverter = renderers.require_inverter(generator.inverter, generator.classifier.path)
-        pixels = as_uint8(inverter.render(jnp.concatenate(targets)))
+        keys = [noise_keys(len(t), plan_keys(plan.seed)[2])
+                for t, plan in zip(targets, chosen, strict=True)]  # fmt: skip
+        pixels = as_uint8(inverter.render(jnp.concatenate(targets), keys=jnp.concatenate(keys)))
         ends = np.cumsum([len(t) for t in targets])
         for i, part in zip(batched, np.split(pixels, ends[:-1]), strict=True):
             faces[i] = part

@@ -29,7 +29,7 @@ from deepface_gen.generation import defaults, methods
 from deepface_gen.generation import edit as edit_algebra
 from deepface_gen.io.images import as_uint8
 from deepface_gen.models.classifier import Classifier
-from deepface_gen.models.inverter import Inverter
+from deepface_gen.models.inverter import Inverter, noise_keys
 
 
 def resolve_render(
@@ -155,8 +155,8 @@ def render_target(
     target = objective.target(inverter.layer)
     if target is None:  # resolve_render refuses this first; kept for direct callers
         raise DeepFaceGenError("this objective has no target activations to render")
-    if render == "net":
-        return as_uint8(inverter.render(target))
+    if render == "net":  # a G with noise inputs draws each face's noise from the key
+        return as_uint8(inverter.render(target, keys=noise_keys(len(target), key)))
     images, _ = inversion.render(
         classifier, objective, target, key, refine_settings(steps), quiet, mean_image,
         generator=inverter,

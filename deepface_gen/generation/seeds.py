@@ -16,3 +16,10 @@ def seed_key(seed: int) -> jax.Array:
     low 32 without x64 (seeds 3 and 2**32 + 3 drew the same faces). Below 2**32 it is
     ``jax.random.key(seed)`` exactly, so results of smaller seeds are unchanged."""
     return jax.random.wrap_key_data(jnp.asarray(seed_words(seed), jnp.uint32))
+
+
+def plan_keys(seed: int) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """A generation plan's (target, init, render) keys from its seed: the targets' draw,
+    the VAE or pixel start's, and the render's (its jitter, or G's noise)."""
+    k_target, k_init, k_render = jax.random.split(seed_key(seed), 3)
+    return k_target, k_init, k_render

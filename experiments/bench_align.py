@@ -172,8 +172,14 @@ def main() -> None:
     parser.add_argument("--portraits", type=int, default=40)
     parser.add_argument("--per-portrait", type=int, default=5)
     parser.add_argument("--figure", action="store_true")
+    parser.add_argument(
+        "--figure-only", action="store_true", help="only align_figure.png (after an edit change)"
+    )
     args = parser.parse_args()
     detector = detection.default_detector()
+    if args.figure_only:
+        figure(detector, RESULTS / "align_figure.png")
+        return
     rng = np.random.default_rng(0)
     result = {
         "detector": "dlib HOG + 5-point landmarks",

@@ -78,7 +78,7 @@ def tradeoff_figure(results: dict, path: Path) -> None:
         )
     chart = line_chart(
         series,
-        title=f"edits: seen against nearer the truth, strengths {STRENGTHS[0]:g}-{STRENGTHS[-1]:g}",
+        title=f"each line: strength {STRENGTHS[0]:g} (left) to {STRENGTHS[-1]:g} (right)",
         x_label="judge sees the change",
         y_label="nearer the truth than the input",
     )

@@ -1,4 +1,4 @@
-"""The edit figure: synthetic portraits edited at strengths 0, 1, 2 and 3.
+"""The edit figure: synthetic portraits edited at strengths 0, 1.5, 2.75 (the default) and 4.
 
     python experiments/edit_sweep.py [--model starter] [--out experiments/results]
 
@@ -19,7 +19,7 @@ from deepface_gen.data import synth
 from deepface_gen.generation.generator import FaceGenerator
 from deepface_gen.io.images import make_grid, write_image
 
-STRENGTHS = (0.0, 1.0, 2.0, 3.0)
+STRENGTHS = (0.0, 1.5, 2.75, 4.0)  # 2.75: the default
 EDITS = (("Smiling", "+smiling"), ("Eyeglasses", "+eyeglasses"))
 
 

@@ -235,7 +235,11 @@ def edit_modes() -> str:
     def cell(r: dict, key: str, digits: int) -> str:  # rows kept from an earlier run lack some
         return f"{r['mean'][key]:.{digits}f}" if key in r["mean"] else "not measured"
 
-    rows = [[f"{mode.partition('@')[0]} at strength {r['strength']:g}"]
+    def label(mode: str) -> str:
+        render = mode.partition("@")[0]
+        return render.replace("-global", ", the global change (unfocused)")
+
+    rows = [[f"{label(mode)} at strength {r['strength']:g}"]
              + [cell(r, k, d) for k, d in keys]
             + [f"{r.get('seconds_per_edit', r['seconds'] / edits):.2f}"]
             for mode, r in report["modes"].items()]  # fmt: skip
@@ -262,11 +266,26 @@ def edit_calm() -> str:
     return _table(header, rows)
 
 
+def edit_focus() -> str:
+    """The global change and the chosen focus at each strength swept
+    (bench_edit_focus.py, on portraits apart from the benchmark's)."""
+    report = _load("edit_focus.json")
+    chosen, base = report["chosen"]["setting"], report["chosen"]["baseline"]["setting"]
+    keys = [("judge_sees", 2), ("same_person", 2), ("others_moved", 3),
+            ("nearer_truth_than_input", 2), ("distance", 4)]  # fmt: skip
+    rows = [[strength, label, *(f"{means[label][k]:.{d}f}" for k, d in keys)]
+            for strength, means in report["strengths"].items()
+            for label in dict.fromkeys((base, chosen))]  # fmt: skip
+    header = ["strength", "change", "judge sees the change", "same person", "others moved",
+              "nearer the truth than the input", "edit→truth"]  # fmt: skip
+    return _table(header, rows)
+
+
 def edit_directions() -> str:
     """Edit directions compared through the change render: the judge's verdict, the share
     nearer the truth, the cosine to the true activation change, per strength."""
     report = _load("edit_directions.json")["directions"]
-    names = {"global": "global (cGMM ridge, shipped)", "truth": "the true change (ceiling)",
+    names = {"global": "global (cGMM ridge, unfocused)", "truth": "the true change (ceiling)",
              "transport": "global + the residual's Gaussian transport (per portrait)",
              "quantile": "each unit's quantile transport (per portrait)"}  # fmt: skip
     rows = [[names.get(label.partition("@")[0], label.partition("@")[0].replace(
@@ -725,6 +744,7 @@ RENDERERS: dict[str, Callable[[], str]] = {
         vae_recipes,
         edit_modes,
         edit_calm,
+        edit_focus,
         edit_calibration,
         edit_directions,
         edit_pivotal,

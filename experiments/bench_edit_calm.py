@@ -173,21 +173,33 @@ def choose(results: dict, baseline: tuple[str, str]) -> dict:
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def sweep_arguments(doc: str) -> argparse.Namespace:
+    """The options a sweep on held-apart portraits takes (this bench's and
+    ``bench_edit_focus.py``'s)."""
+    parser = argparse.ArgumentParser(description=doc.split("\n")[0])
     parser.add_argument("--model", default="starter")
     parser.add_argument("--judge", default="experiments/models/independent")
     parser.add_argument("--n", type=int, default=16, help="portraits per attribute")
     parser.add_argument("--seed", type=int, default=9000, help="apart from bench_edit's 5150")
     parser.add_argument("--out", default="experiments/results")
-    args = parser.parse_args()
-    generator = FaceGenerator.load(args.model)
-    results = sweep(generator, load_classifier(args.judge), IdentityMeasure(), args.n, args.seed)
+    return parser.parse_args()
+
+
+def print_and_choose(results: dict, baseline: tuple[str, str]) -> dict:
+    """Print every row of a sweep's ``results`` and return what ``choose`` picks."""
     for strength, rows in results.items():
         for setting, mean in rows.items():
             print(f"{strength:>5} {setting:38s}", " ".join(f"{v:.3f}" for v in mean.values()))
-    chosen = choose(results, (f"{STRENGTHS[0]:g}", setting_name(AS_DRAWN)))
+    chosen = choose(results, baseline)
     print("chosen:", chosen["strength"], chosen["setting"], chosen["mean"])
+    return chosen
+
+
+def main() -> None:
+    args = sweep_arguments(__doc__)
+    generator = FaceGenerator.load(args.model)
+    results = sweep(generator, load_classifier(args.judge), IdentityMeasure(), args.n, args.seed)
+    chosen = print_and_choose(results, (f"{STRENGTHS[0]:g}", setting_name(AS_DRAWN)))
     payload = {"n": args.n, "seed": args.seed, "attributes": list(ATTRIBUTES),
                "measures": list(MEASURES), "strengths": results, "chosen": chosen}  # fmt: skip
     out = Path(args.out) / "edit_calm.json"

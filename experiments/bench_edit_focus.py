@@ -19,14 +19,20 @@ Writes ``edit_focus.json`` and ``edit_focus.png`` (the trade-off, one line per f
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
 import jax.numpy as jnp
 import numpy as np
 from bench_edit import IdentityMeasure
-from bench_edit_calm import MEASURES, cases, choose, drawn_changes, edit_measures
+from bench_edit_calm import (
+    MEASURES,
+    cases,
+    drawn_changes,
+    edit_measures,
+    print_and_choose,
+    sweep_arguments,
+)
 
 from deepface_gen.analysis.drawing import line_chart
 from deepface_gen.generation.generator import FaceGenerator
@@ -86,20 +92,10 @@ def tradeoff_figure(results: dict, path: Path) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--model", default="starter")
-    parser.add_argument("--judge", default="experiments/models/independent")
-    parser.add_argument("--n", type=int, default=16, help="portraits per attribute")
-    parser.add_argument("--seed", type=int, default=9000, help="apart from bench_edit's 5150")
-    parser.add_argument("--out", default="experiments/results")
-    args = parser.parse_args()
+    args = sweep_arguments(__doc__)
     generator = FaceGenerator.load(args.model)
     results = sweep(generator, load_classifier(args.judge), IdentityMeasure(), args.n, args.seed)
-    for strength, rows in results.items():
-        for name, mean in rows.items():
-            print(f"{strength:>5} {name:12s}", " ".join(f"{v:.3f}" for v in mean.values()))
-    chosen = choose(results, (f"{BASELINE[0]:g}", focus_name(BASELINE[1])))
-    print("chosen:", chosen["strength"], chosen["setting"], chosen["mean"])
+    chosen = print_and_choose(results, (f"{BASELINE[0]:g}", focus_name(BASELINE[1])))
     out = Path(args.out)
     tradeoff_figure(results, out / "edit_focus.png")
     payload = {"n": args.n, "seed": args.seed, "measures": list(MEASURES),

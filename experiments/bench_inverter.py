@@ -29,6 +29,7 @@ import json
 import time
 from pathlib import Path
 
+import jax
 import numpy as np
 from bench_generate import (
     DESCRIPTIONS,
@@ -42,7 +43,7 @@ from deepface_gen.analysis.drawing import line_chart
 from deepface_gen.attributes import parse_description
 from deepface_gen.generation.generator import FaceGenerator
 from deepface_gen.io.images import write_image
-from deepface_gen.models.inverter import Inverter, load_inverter
+from deepface_gen.models.inverter import Inverter, load_inverter, noise_keys
 from deepface_gen.training.inverter import checkpoint_inverter
 from deepface_gen.training.loop import METRICS_FILE, checkpoint_config, checkpoint_steps
 
@@ -76,7 +77,8 @@ def measure_inverter(
     """Reconstruction and ``net`` generation through ``inverter``, every measure."""
     layer = generator.cgmm.layer
     acts = generator.classifier.outputs(real, taps=(layer,))[layer]
-    recon = np.round(np.asarray(inverter.render(acts))).astype(np.uint8)
+    keys = noise_keys(len(acts), jax.random.key(seed))  # a noise-input G's own samples
+    recon = np.round(np.asarray(inverter.render(acts, keys=keys))).astype(np.uint8)
     drawn = dataclasses.replace(generator, inverter=inverter)
     faces = np.concatenate(
         [drawn.generate(specs[i : i + 8], n=seeds, seed=seed, render="net")

@@ -250,14 +250,11 @@ def edit_modes() -> str:
     return _table(header, rows)
 
 
-def edit_calm() -> str:
-    """The change render as drawn and with the chosen calming, at each strength swept
-    (bench_edit_calm.py, on portraits apart from the benchmark's)."""
-    report = _load("edit_calm.json")
-    chosen, drawn = report["chosen"]["setting"], report["chosen"]["baseline"]["setting"]
+def _sweep_table(report: dict, shown: list[tuple[str, str]]) -> str:
+    """A held-apart sweep's rows (bench_edit_calm.py, bench_edit_focus.py): per strength,
+    each ``(label, setting)`` shown."""
     keys = [("judge_sees", 2), ("same_person", 2), ("others_moved", 3),
             ("nearer_truth_than_input", 2), ("distance", 4)]  # fmt: skip
-    shown = (("as drawn", drawn), (f"calmed ({chosen})", chosen))
     rows = [[strength, label, *(f"{means[setting][k]:.{d}f}" for k, d in keys)]
             for strength, means in report["strengths"].items()
             for label, setting in shown]  # fmt: skip
@@ -266,19 +263,20 @@ def edit_calm() -> str:
     return _table(header, rows)
 
 
+def edit_calm() -> str:
+    """The change render as drawn and with the chosen calming, at each strength swept
+    (bench_edit_calm.py, on portraits apart from the benchmark's)."""
+    report = _load("edit_calm.json")
+    chosen, drawn = report["chosen"]["setting"], report["chosen"]["baseline"]["setting"]
+    return _sweep_table(report, [("as drawn", drawn), (f"calmed ({chosen})", chosen)])
+
+
 def edit_focus() -> str:
     """The global change and the chosen focus at each strength swept
     (bench_edit_focus.py, on portraits apart from the benchmark's)."""
     report = _load("edit_focus.json")
     chosen, base = report["chosen"]["setting"], report["chosen"]["baseline"]["setting"]
-    keys = [("judge_sees", 2), ("same_person", 2), ("others_moved", 3),
-            ("nearer_truth_than_input", 2), ("distance", 4)]  # fmt: skip
-    rows = [[strength, label, *(f"{means[label][k]:.{d}f}" for k, d in keys)]
-            for strength, means in report["strengths"].items()
-            for label in dict.fromkeys((base, chosen))]  # fmt: skip
-    header = ["strength", "change", "judge sees the change", "same person", "others moved",
-              "nearer the truth than the input", "edit→truth"]  # fmt: skip
-    return _table(header, rows)
+    return _sweep_table(report, [(base, base), (chosen, chosen)])
 
 
 def edit_directions() -> str:

@@ -126,6 +126,10 @@ def test_health_and_vocabulary(server):
     assert len(names) == 40 and names["Smiling"]["known"]
     assert "smiling" in names["Smiling"]["phrases"]
     assert vocabulary["limits"]["max_faces"] == LIMITS.max_faces
+    from deepface_gen.generation import defaults
+
+    edit_defaults = (vocabulary["defaults"]["edit_strength"], vocabulary["defaults"]["edit_focus"])
+    assert edit_defaults == (defaults.EDIT_STRENGTH, defaults.EDIT_FOCUS)  # a bare edit's
     assert HTTP.get(f"{server}/docs").status_code == 200  # OpenAPI docs
     assert "/api/generate" in HTTP.get(f"{server}/openapi.json").json()["paths"]
 

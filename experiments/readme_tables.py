@@ -150,10 +150,10 @@ def generation_targets() -> str:
     return _table(header, rows)
 
 
-def inverter_curve() -> str:
+def inverter_curve(name: str = "inverter_curve.json") -> str:
     """The learned inverter's learning curves: each kept checkpoint of each run, its
     reconstruction and ``net``'s faces as ratios to the same-descriptions floor."""
-    report = _load("inverter_curve.json")
+    report = _load(name)
     rows = []
     for name, run in report["runs"].items():
         for p in run["points"]:
@@ -176,6 +176,12 @@ def inverter_curve() -> str:
               "net VGG16 FD / floor", "net KID / floor", "net judge FD / floor",
               "faithfulness", "diversity"]  # fmt: skip
     return _table(header, rows)
+
+
+def inverter_noise() -> str:
+    """Learning curves of the noise-input ablation (bench_inverter.py --name inverter_noise),
+    measured at the generation defaults of its time, apart from the older curves."""
+    return inverter_curve("inverter_noise.json")
 
 
 def _measured_rows(rows: dict, first: str) -> str:
@@ -737,6 +743,7 @@ RENDERERS: dict[str, Callable[[], str]] = {
         generation,
         generation_targets,
         inverter_curve,
+        inverter_noise,
         mixture_sweep,
         vae_prior,
         vae_recipes,

@@ -40,8 +40,14 @@ def portraits(folder: Path) -> list[Path]:
 def whole_page(driver, path: Path) -> None:
     """A screenshot of the whole page, not just the window."""
     driver.execute_script("window.scrollTo(0, 0)")
-    height = driver.execute_script("return document.documentElement.scrollHeight")
-    driver.set_window_size(1280, height + 20)
+    # The lowest visible element's bottom: the document's scroll height can stop short
+    # of a panel's content (the edit tab's Render and Edit rows were cut off).
+    height = driver.execute_script(
+        "return Math.ceil(Math.max(document.documentElement.scrollHeight, ...Array.from("
+        "document.querySelectorAll('body *')).map(e => e.getBoundingClientRect().bottom)))"
+    )
+    frame = driver.execute_script("return window.outerHeight - window.innerHeight")
+    driver.set_window_size(1280, height + frame + 20)  # the window's frame is not the page
     driver.save_screenshot(str(path))
     driver.set_window_size(1280, 900)
 

@@ -482,6 +482,8 @@ def test_web_page_generates_edits_and_scores(server, browser, portrait, generato
     wait.until(lambda d: len(d.find_elements("css selector", "#strip img")) == 5)
     strip = _page_images(browser, "#strip img")
     assert len(strip) == 5 and all(s.shape == (64, 64, 3) for s in strip)  # input + 4 strengths
+    focus = "return document.getElementById('focus').value"  # starts at the server's default
+    assert float(browser.execute_script(focus)) == defaults.EDIT_FOCUS
     # At 1280 x 900 the Edit button and the strip it made are both in view.
     in_view = "return document.getElementById(arguments[0]).getBoundingClientRect().bottom"
     height = browser.execute_script("window.scrollTo(0, 0); return window.innerHeight")

@@ -245,6 +245,7 @@ async function edit(event) {
   data.append("image", portrait);
   data.append("attrs", attrs);
   data.append("sweep", sweep.join(","));
+  data.append("focus", $("#focus").value);
   if ($("#edit-render").value) data.append("render", $("#edit-render").value);
   const ticket = newTicket();
   const stopTicking = ticking($("#edit-status"), "editing", ticket);
@@ -349,7 +350,7 @@ async function start() {
   for (const button of document.querySelectorAll("nav button")) {
     button.addEventListener("click", () => showTab(button.dataset.tab));
   }
-  for (const id of ["n", "guidance", "temperature", "strength"]) {
+  for (const id of ["n", "guidance", "temperature", "strength", "focus"]) {
     const input = $(`#${id}`);
     input.addEventListener("input", () => { $(`#${id}-value`).textContent = input.value; });
   }
@@ -381,7 +382,8 @@ async function start() {
     $("#size").max = attributes.limits.max_size;
     defaults = attributes.defaults;
     // The sliders start at the server's defaults (the page's own values are fallbacks).
-    for (const [id, key] of [["guidance", "guidance"], ["strength", "edit_strength"]]) {
+    for (const [id, key] of [["guidance", "guidance"], ["strength", "edit_strength"],
+                             ["focus", "edit_focus"]]) {
       if (defaults[key] !== undefined) {
         $(`#${id}`).value = defaults[key];
         $(`#${id}-value`).textContent = $(`#${id}`).value;

@@ -190,6 +190,8 @@ def test_a_run_adds_noise_inputs_to_a_g_trained_without_them(recipe_run, tmp_pat
     np.testing.assert_array_equal(drawn, inverter.render(codes, keys=keys))
     # Each face's noise is its own key's, in any batch: one face alone draws the same.
     np.testing.assert_allclose(inverter.render(codes[1:2], keys=keys[1:2])[0], drawn[1], atol=1e-3)
+    with pytest.raises(ValueError, match="one noise key per face: 3 faces, 2 keys"):
+        inverter.render(codes, keys=keys[:2])
     # A G with noise inputs cannot continue as one without them.
     with pytest.raises(DeepFaceGenError, match="make model.widths and model.layer match"):
         train_inverter(tiny_config(model, f"train.init_from={noisy}"), tmp_path / "x")

@@ -207,6 +207,8 @@ class Inverter:
         size = min(batch_size, bucket(n))
         padded = jnp.pad(codes, ((0, -n % size), (0, 0), (0, 0), (0, 0)))
         scale = jnp.asarray(self.code_scale)
+        if keys is not None and len(keys) != n:
+            raise ValueError(f"one noise key per face: {n} faces, {len(keys)} keys")
         if self.config.noise:
             keys = noise_keys(n) if keys is None else keys
             keys = jnp.concatenate([keys, jnp.broadcast_to(keys[-1:], (len(padded) - n,))])

@@ -36,18 +36,19 @@ class Step(NamedTuple):
 
 # The edit renders G draws, as bench_edit --modes names them (optimize rows stay).
 EDIT_MODES = (
-    "net,change@1,change@1.5,change@2,change@2.5,change-calibrated@1,"
-    "polish@1.25,polish@1.5,polish@2"
+    "net@2.75,change@1.5,change@2,change@2.75,change@3.5,change-global@2,change-global@2.75,"
+    "change-calibrated@1,polish@2,polish@2.75"
 )
-FIGURE_MODES = "change@2,polish@1.5,change@2.5,net,optimize@2"
+FIGURE_MODES = "change@2.75,change-global@2,polish@2.75,change@3.5,net@2.75,optimize@2.75"
 
 STEPS = (
     Step("generate", ("bench_generate.py", "--merge", "--methods",
                       "net,refine,conditional_net,conditional_refine,vae"),
          "generation.json (G's methods and the floors, incl. G's reconstruction), generate_*.png"),
-    # The change render's calming and strength are chosen for this G, and the gains
+    # The change render's calming, focus and strength are chosen for this G, and the gains
     # change-calibrated uses are measured through that render: both before the modes.
     Step("calm", ("bench_edit_calm.py",), "edit_calm.json"),
+    Step("focus", ("bench_edit_focus.py",), "edit_focus.json, edit_focus.png"),
     Step("calibration", ("calibrate_edits.py",), "edit_calibration.json, .png"),
     Step("edit_modes", ("bench_edit.py", "--modes", "--merge", "--mode-list", EDIT_MODES),
          "edit_modes.json, edit_modes.png"),

@@ -42,7 +42,7 @@ from bench_generate import (
 from deepface_gen.analysis.drawing import line_chart
 from deepface_gen.attributes import parse_description
 from deepface_gen.generation.generator import FaceGenerator
-from deepface_gen.io.images import write_image
+from deepface_gen.io.images import make_grid, write_image
 from deepface_gen.models.inverter import Inverter, load_inverter, noise_keys
 from deepface_gen.training.inverter import checkpoint_inverter
 from deepface_gen.training.loop import METRICS_FILE, checkpoint_config, checkpoint_steps
@@ -120,6 +120,24 @@ def charts(report: dict) -> np.ndarray:
     return np.concatenate(tiles, axis=0)
 
 
+def faces_figure(generator, before: Inverter, after: Inverter, real, specs, seeds, title: str):
+    """Rows of one portrait per description (the first 8): the real portrait, G's
+    reconstruction of it by ``before`` and by ``after``, and a ``net`` face for the
+    description through each (same targets), at 2x zoom."""
+    rows = min(8, len(specs))
+    picked = real[::seeds][:rows]
+    layer = generator.cgmm.layer
+    acts = generator.classifier.outputs(picked, taps=(layer,))[layer]
+    keys = noise_keys(rows, jax.random.key(0))
+    columns = [picked] + [np.asarray(g.render(acts, keys=keys)) for g in (before, after)]
+    for g in (before, after):
+        drawn = dataclasses.replace(generator, inverter=g)
+        columns.append(drawn.generate(specs[:rows], n=1, seed=0, render="net"))
+    tiles = [np.round(np.asarray(col[r])).astype(np.uint8) for r in range(rows) for col in columns]
+    captions = ["real", "redrawn: start", "redrawn: now", "net: start", "net: now"] * rows
+    return make_grid(tiles, columns=5, captions=captions, zoom=2, title=title)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -127,6 +145,12 @@ def main() -> None:
     add_measure_options(parser)
     parser.add_argument("--run", action="append", required=True, help="NAME=WORKDIR")
     parser.add_argument("--name", default="inverter_curve")
+    parser.add_argument(
+        "--figure",
+        default=None,
+        metavar="NAME=STEP",
+        help="also <name>_faces.png: that run's G at STEP beside the G it started from",
+    )
     parser.add_argument(
         "--merge",
         action="store_true",
@@ -195,6 +219,17 @@ def main() -> None:
     (out / f"{args.name}.json").write_text(json.dumps(report, indent=2))
     write_image(out / f"{args.name}.png", charts(report))
     print(f"wrote {out / args.name}.json and .png")
+    if args.figure:
+        name, _, step = args.figure.partition("=")
+        workdir = Path(report["runs"][name]["workdir"])
+        config = checkpoint_config(workdir).to_dict()
+        start = config["train"]["init_from"]
+        origin = generator.classifier.path if start == config["model"]["classifier"] else start
+        title = f"{name} at step {step} beside the G it started from (2x)"
+        sheet = faces_figure(generator, load_inverter(origin),
+                             checkpoint_inverter(workdir, int(step)), real, specs,
+                             args.seeds, title)  # fmt: skip
+        print(f"wrote {write_image(out / f'{args.name}_faces.png', sheet)}")
 
 
 if __name__ == "__main__":

@@ -4,10 +4,12 @@
 
 Every direction is drawn the same way, by the default ``change`` render (G's drawing
 of the change added to the portrait's own pixels), on the portraits and attributes of
-``bench_edit.py``, at strengths 1, 1.5 and 2:
+``bench_edit.py``, at strengths 1, 1.5, 2 and 2.75:
 
-* ``global``: what ``edit`` ships, the cGMM ridge's predicted difference between the
-  portrait's attributes with and without the one edited;
+* ``global``: the cGMM ridge's predicted difference between the portrait's attributes
+  with and without the one edited;
+* ``focused``: what ``edit`` ships, the global change kept where each attribute's
+  change is strongest (``edit.focused_ridge`` at the default focus);
 * ``dfi-K``: Deep Feature Interpolation (Upchurch et al. 2017), the difference between
   the mean activations of the portrait's K nearest neighbours (in the same layer) with
   the attribute and of its K nearest without, among ``--bank`` labelled portraits;
@@ -39,12 +41,12 @@ from bench_edit import ATTRIBUTES, rms
 from deepface_gen.attributes import ATTRIBUTE_INDEX, CELEBA_ATTRIBUTES
 from deepface_gen.cgmm.fitting import residual_coordinates
 from deepface_gen.data import synth
-from deepface_gen.generation import renderers
-from deepface_gen.generation.edit import edit_direction
+from deepface_gen.generation import defaults, renderers
+from deepface_gen.generation.edit import edit_direction, focused_ridge
 from deepface_gen.generation.generator import FaceGenerator
 from deepface_gen.models.classifier import load_classifier
 
-STRENGTHS = (1.0, 1.5, 2.0)
+STRENGTHS = (1.0, 1.5, 2.0, 2.75)  # 2.75: the default with the focused change
 NEIGHBOURS = (16, 64)
 QUANTILES = np.linspace(0.0, 1.0, 65)
 
@@ -84,12 +86,17 @@ def readings(generator: FaceGenerator, images: np.ndarray) -> np.ndarray:
     return 2.0 * np.asarray(generator.classifier.outputs(images)["probabilities"]) - 1.0
 
 
-def global_directions(generator: FaceGenerator, current, had, index: int) -> np.ndarray:
+def global_directions(
+    generator: FaceGenerator, current, had, index: int, focus: float = 0.0
+) -> np.ndarray:
     """(N, D) the cGMM's predicted change, as ``edit`` computes it (no gains), from the
-    portraits' ``readings``."""
+    portraits' ``readings``, focused by ``focus`` (``edit.focused_ridge``; 0: global)."""
     wanted = current.copy()
     wanted[:, index] = np.where(had, -1.0, 1.0)
-    return np.asarray(edit_direction(current, wanted, np.asarray(generator.cgmm.ridge)))
+    ridge = jnp.asarray(generator.cgmm.ridge)
+    if focus > 0:
+        ridge = focused_ridge(ridge, tuple(generator.cgmm.shape), focus)
+    return np.asarray(edit_direction(current, wanted, ridge))
 
 
 def _matrix_power(s: np.ndarray, power: float) -> np.ndarray:
@@ -169,6 +176,8 @@ def main() -> None:
         current = readings(generator, images)
         shipped = global_directions(generator, current, had, index)
         directions = {"global": shipped,
+                      "focused": global_directions(generator, current, had, index,
+                                                   defaults.EDIT_FOCUS),
                       "transport": shipped + transport_steps(generator, own, current, had,
                                                              bank_coords, labels, index),
                       "quantile": quantile_directions(own, had, bank, labels, index),

@@ -290,6 +290,7 @@ def edit_directions() -> str:
     nearer the truth, the cosine to the true activation change, per strength."""
     report = _load("edit_directions.json")["directions"]
     names = {"global": "global (cGMM ridge, unfocused)", "truth": "the true change (ceiling)",
+             "focused": "global, focused (shipped)",
              "transport": "global + the residual's Gaussian transport (per portrait)",
              "quantile": "each unit's quantile transport (per portrait)"}  # fmt: skip
     rows = [[names.get(label.partition("@")[0], label.partition("@")[0].replace(

@@ -62,16 +62,17 @@ def setting_name(style: ChangeStyle) -> str:
 
 
 def drawn_changes(
-    generator, images, had, name, strength, focus: float = 0.0
+    generator, images, had, name, strengths, focus: float = 0.0
 ) -> tuple[jax.Array, jax.Array]:
-    """(before, after): G on each portrait's activations and on them moved to flip
-    ``name`` ("+" where the portrait lacks it, "-" where it has it) at ``strength``,
-    the change focused by ``focus`` (``edit.focused_ridge``)."""
+    """(before (N, S, S, 3), afters (K, N, S, S, 3)): G on each portrait's activations,
+    read once, and on them moved to flip ``name`` ("+" where the portrait lacks it, "-"
+    where it has it) at each of the K ``strengths``, the change focused by ``focus``
+    (``edit.focused_ridge``)."""
     layer = generator.cgmm.layer
     pixels = jnp.asarray(images, jnp.float32)
     seen = generator.classifier.outputs(pixels, taps=(layer,))
     before = generator.inverter.render(seen[layer])
-    after = jnp.zeros_like(before)
+    afters = jnp.zeros((len(strengths), *before.shape))
     words = name.lower().replace("_", " ")
     for present in (False, True):
         rows = np.flatnonzero(had == present)
@@ -79,11 +80,11 @@ def drawn_changes(
             spec = parse_descriptions(f"{'-' if present else '+'}{words}",
                                       generator.known_attributes)[0]  # fmt: skip
             sub = {k: np.asarray(v)[rows] for k, v in seen.items()}
-            target = moved_targets(
-                generator, sub, layer, spec, jnp.asarray([strength]), None, focus
-            )
-            after = after.at[rows].set(generator.inverter.render(target))
-    return before, after
+            target = moved_targets(generator, sub, layer, spec, jnp.asarray(strengths), None, focus)
+            drawn = generator.inverter.render(target)  # portrait-major: (rows * K, ...)
+            drawn = drawn.reshape(len(rows), len(strengths), *before.shape[1:])
+            afters = afters.at[:, rows].set(jnp.swapaxes(drawn, 0, 1))
+    return before, afters
 
 
 class Case(NamedTuple):
@@ -134,8 +135,8 @@ def sweep(generator, judge, identity, n: int, seed: int) -> dict:
     per = {s: {k: [] for k in range(len(SETTINGS))} for s in STRENGTHS}
     for case in cases(generator, judge, identity, n, seed):
         pixels = jnp.asarray(case.images, jnp.float32)
-        for strength in STRENGTHS:
-            before, after = drawn_changes(generator, case.images, case.had, case.name, strength)
+        before, afters = drawn_changes(generator, case.images, case.had, case.name, STRENGTHS)
+        for strength, after in zip(STRENGTHS, afters, strict=True):
             for k, setting in enumerate(SETTINGS):
                 drawn = paste_drawn_change(pixels, before, after, setting)
                 edited = np.asarray(drawn).round().astype(np.uint8)

@@ -93,9 +93,7 @@ def global_directions(
     portraits' ``readings``, focused by ``focus`` (``edit.focused_ridge``; 0: global)."""
     wanted = current.copy()
     wanted[:, index] = np.where(had, -1.0, 1.0)
-    ridge = jnp.asarray(generator.cgmm.ridge)
-    if focus > 0:
-        ridge = focused_ridge(ridge, tuple(generator.cgmm.shape), focus)
+    ridge = focused_ridge(generator.conditional_arrays[0], tuple(generator.cgmm.shape), focus)
     return np.asarray(edit_direction(current, wanted, ridge))
 
 

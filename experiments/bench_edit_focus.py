@@ -54,11 +54,11 @@ def sweep(generator, judge, identity, n: int, seed: int) -> dict:
     per: dict = {}
     for case in cases(generator, judge, identity, n, seed):
         pixels = jnp.asarray(case.images, jnp.float32)
-        for strength in STRENGTHS:
-            for focus in FOCUS:
-                before, after = drawn_changes(
-                    generator, case.images, case.had, case.name, strength, focus
-                )
+        for focus in FOCUS:
+            before, afters = drawn_changes(
+                generator, case.images, case.had, case.name, STRENGTHS, focus
+            )
+            for strength, after in zip(STRENGTHS, afters, strict=True):
                 edited = np.asarray(paste_drawn_change(pixels, before, after))
                 row = edit_measures(case, edited.round().astype(np.uint8), judge, identity)
                 per.setdefault(f"{strength:g}", {}).setdefault(focus_name(focus), []).append(row)

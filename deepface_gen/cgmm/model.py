@@ -201,6 +201,13 @@ def borrows(cgmm: CGMM, method: str) -> bool:
     return method in BORROWING_METHODS and cgmm.exemplars is not None
 
 
+def draws_many(cgmm: CGMM, method: str) -> bool:
+    """Whether ``targets_many`` draws ``method``'s targets on this cGMM: the conditional
+    method's always (``completions_many`` fills in where nothing is borrowed), the
+    mixture's where it conditions on whole borrowed attribute vectors."""
+    return method == "conditional" or borrows(cgmm, method)
+
+
 def conditional_arrays(cgmm: CGMM) -> tuple[jax.Array, jax.Array, jax.Array]:
     """(ridge, components, component_std) on the device: what conditional sampling
     reads, for a caller that samples often to move once."""
@@ -274,13 +281,12 @@ def targets(
         raise DeepFaceGenError(f"unknown cGMM method {method!r}; use {' or '.join(METHODS)}")
     if method == "mixture":
         mixture_lib.require(cgmm)
-        values, named = np.asarray(values, np.float32), np.asarray(named, bool)
-        if not borrows(cgmm, method):
-            return mixture_lib.sample_targets(
-                cgmm.mixture, cgmm, values, named, key, n, temperature
-            )
+    values, named = np.asarray(values, np.float32), np.asarray(named, bool)
+    if draws_many(cgmm, method):  # one row of the batched draw: what serving batches
         completions = completions_many(cgmm, values[None], named[None], key[None], n)
         return targets_many(cgmm, method, completions, key[None], np.asarray([temperature]))[0]
+    if method == "mixture":
+        return mixture_lib.sample_targets(cgmm.mixture, cgmm, values, named, key, n, temperature)
     if method == "exemplar":
         if cgmm.exemplars is None:
             raise DeepFaceGenError(
@@ -290,10 +296,6 @@ def targets(
         return exemplars_lib.sample_targets(
             cgmm.exemplars, cgmm, values, named, key, n, temperature, exemplars_lib.BANDWIDTH
         )
-    if method == "conditional":
-        values, named = np.asarray(values, np.float32), np.asarray(named, bool)
-        completions = completions_many(cgmm, values[None], named[None], key[None], n)
-        return targets_many(cgmm, method, completions, key[None], np.asarray([temperature]))[0]
     flat = _paper_targets(
         jnp.asarray(cgmm.group_mean),
         jnp.asarray(cgmm.group_std),

@@ -35,7 +35,7 @@ def target_keys(words: jax.Array, indices: jax.Array) -> jax.Array:
 
 
 class _Row(NamedTuple):
-    """One description of a batchable plan, as batched target sampling needs it."""
+    """One description of a plan ``model.draws_many`` serves, as batched sampling needs it."""
 
     plan: int  # index of its plan
     method: str  # conditional or mixture
@@ -47,24 +47,17 @@ class _Row(NamedTuple):
     temperature: float
 
 
-def batchable(cgmm: cgmm_lib.CGMM, method: str) -> bool:
-    """Whether ``batched_targets`` draws a method's targets for many plans at once: the
-    conditional method's always (``completions_many`` fills in where nothing is
-    borrowed), the mixture's where it conditions on whole borrowed attribute vectors."""
-    return method == "conditional" or cgmm_lib.borrows(cgmm, method)
-
-
 def batched_targets(
     cgmm: cgmm_lib.CGMM, plans: Sequence[GenerationPlan], arrays=None
 ) -> list[jax.Array]:
-    """Each plan's target activations, as ``draw`` samples them: the ``batchable``
-    methods' for all plans at once (keys derived in one call, then one sampling call per
-    method and faces-per-description ``n``, the description count padded to a bucket
-    size), the others' plan by plan."""
+    """Each plan's target activations, as ``draw`` samples them: the methods
+    ``model.draws_many`` serves for all plans at once (keys derived in one call, then
+    one sampling call per method and faces-per-description ``n``, the description count
+    padded to a bucket size), the others' plan by plan."""
     rows: list[_Row] = []
     out: list[list[jax.Array]] = [[] for _ in plans]
     for p, plan in enumerate(plans):
-        if not batchable(cgmm, plan.method):
+        if not cgmm_lib.draws_many(cgmm, plan.method):
             k_target = plan_keys(plan.seed)[0]
             request = methods.Request(plan.specs, plan.n, k_target, plan.temperature, 0.0)
             out[p].append(methods.METHODS[plan.method](cgmm, request).target(cgmm.layer))

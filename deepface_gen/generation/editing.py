@@ -124,9 +124,8 @@ def moved_targets(
     (``edit.focused_ridge``), the attributes the classifier read as the start."""
     count = len(seen[layer])
     current = 2.0 * jnp.asarray(seen["probabilities"]) - 1.0
-    ridge = jnp.asarray(generator.cgmm.ridge)
-    if focus > 0:
-        ridge = edit_algebra.focused_ridge(ridge, tuple(generator.cgmm.shape), float(focus))
+    ridge = generator.conditional_arrays[0]  # on the device already (focus 0: as it is)
+    ridge = edit_algebra.focused_ridge(ridge, tuple(generator.cgmm.shape), float(focus))
     return edit_algebra.edit_targets(
         jnp.asarray(seen[layer]).reshape(count, -1),
         current,

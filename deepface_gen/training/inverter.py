@@ -319,9 +319,7 @@ def warm_start(config: Config, classifier: Classifier, arch: InverterConfig) -> 
     if not Path(folder).is_dir():
         raise DeepFaceGenError(f"train.init_from: no bundle folder {source}")
     inverter = load_inverter(folder)
-    if dataclasses.replace(inverter.config, noise=arch.noise) != arch or (
-        inverter.config.noise and not arch.noise
-    ):
+    if inverter.config not in (arch, dataclasses.replace(arch, noise=False)):
         raise DeepFaceGenError(
             f"train.init_from: {source}'s inverter is {inverter.config.to_json()}, "
             f"this run's is {arch.to_json()}; make model.widths and model.layer match"

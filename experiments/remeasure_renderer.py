@@ -43,7 +43,7 @@ FIGURE_MODES = "change@2.75,change-global@2,polish@2.75,change@3.5,net@2.75,opti
 
 STEPS = (
     Step("generate", ("bench_generate.py", "--merge", "--methods",
-                      "net,refine,conditional_net,conditional_refine,vae"),
+                      "net,refine,conditional_net,conditional_refine,exemplar_net,vae"),
          "generation.json (G's methods and the floors, incl. G's reconstruction), generate_*.png"),
     # The change render's calming, focus and strength are chosen for this G, and the gains
     # change-calibrated uses are measured through that render: both before the modes.
@@ -56,9 +56,11 @@ STEPS = (
     Step("edit_figure", ("bench_edit.py", "--figure", "--mode-list", FIGURE_MODES),
          "edit_figure.png"),
     Step("variety", ("bench_variety.py",), "variety.json, variety.png"),
+    Step("exemplars", ("bench_exemplars.py",), "exemplars.json"),
     Step("align", ("bench_align.py", "--figure"), "align.json, align_figure.png"),
     Step("mixture", ("bench_mixture.py",), "mixture_sweep.json"),
     Step("directions", ("bench_edit_directions.py",), "edit_directions.json"),
+    Step("levels", ("bench_edit_levels.py",), "edit_levels.json"),
     Step("pivotal", ("bench_edit_pivotal.py",), "edit_pivotal.json"),
     Step("sweep", ("edit_sweep.py",), "edit_sweep.png"),
     # Needs Chromium and Selenium (the web page's screenshots); skip it where absent.

@@ -37,7 +37,7 @@ from deepface_gen.attributes import ATTRIBUTE_INDEX, CELEBA_ATTRIBUTES
 from deepface_gen.data import synth
 from deepface_gen.generation.editing import moved_targets
 from deepface_gen.generation.generator import FaceGenerator
-from deepface_gen.generation.renderers import ChangeStyle, paste_drawn_change
+from deepface_gen.generation.renderers import SHIPPED_CHANGE, ChangeStyle, paste_drawn_change
 from deepface_gen.generation.requests import parse_descriptions
 from deepface_gen.models.classifier import load_classifier
 
@@ -202,7 +202,8 @@ def main() -> None:
     results = sweep(generator, load_classifier(args.judge), IdentityMeasure(), args.n, args.seed)
     chosen = print_and_choose(results, (f"{STRENGTHS[0]:g}", setting_name(AS_DRAWN)))
     payload = {"n": args.n, "seed": args.seed, "attributes": list(ATTRIBUTES),
-               "measures": list(MEASURES), "strengths": results, "chosen": chosen}  # fmt: skip
+               "measures": list(MEASURES), "strengths": results, "chosen": chosen,
+               "shipped": setting_name(SHIPPED_CHANGE)}  # fmt: skip
     out = Path(args.out) / "edit_calm.json"
     out.write_text(json.dumps(payload, indent=2))
     print(f"wrote {out}")

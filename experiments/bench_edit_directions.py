@@ -20,7 +20,13 @@ of the change added to the portrait's own pixels), on the portraits and attribut
 * ``quantile``: each unit's activation moved to the same quantile of the bank's
   activations on the wanted side (a per-unit monotone transport), again per portrait;
 * ``truth``: the activations of the renderer's true counterfactual itself, the ceiling
-  any direction can reach through this render.
+  any direction can reach through this render;
+* ``paired-mean`` and ``paired-16``: two oracles only a renderer with counterfactuals
+  can draw, from ``--pool`` other portraits with their own true changes (drawn apart
+  from the benchmark's): the mean true change over all of them (the best one global
+  direction can be) and over the 16 nearest the portrait in the same layer (a local
+  direction learned from pairs). They say how much of a portrait's true change any
+  direction shared between portraits can carry.
 
 Per direction: the independent judge's verdict, the share of edits nearer the true
 edit than the input is, and the cosine between the direction and the true activation
@@ -48,6 +54,8 @@ from deepface_gen.models.classifier import load_classifier
 
 STRENGTHS = (1.0, 1.5, 2.0, 2.75)  # 2.75: the default with the focused change
 NEIGHBOURS = (16, 64)
+PAIRED_NEIGHBOURS = 16
+POOL_SEED = 77000  # the oracles' portraits, apart from the benchmark's and the bank's
 QUANTILES = np.linspace(0.0, 1.0, 65)
 
 
@@ -79,6 +87,31 @@ def dfi_directions(own, had, bank, bank_norms, labels, index: int, k: int) -> np
     near_without = np.argsort(np.where(~present[None], distances, np.inf), axis=1)[:, :k]
     toward = bank[near_with].mean(axis=1) - bank[near_without].mean(axis=1)
     return np.where(had[:, None], -toward, toward)
+
+
+def true_changes(generator: FaceGenerator, portraits, index: int) -> tuple[np.ndarray, ...]:
+    """(own activations (N, D), the activation change (N, D) from each portrait to its
+    true counterfactual with attribute ``index`` flipped, whether each had it (N,), the
+    counterfactuals (uint8))."""
+    images = synth.to_uint8(portraits.images)
+    had = np.asarray(portraits.attributes[:, index]) > 0
+    scene = portraits.scene
+    flipped = scene._replace(attributes=scene.attributes.at[:, index].multiply(-1.0))
+    truth = synth.to_uint8(synth.render_scene(flipped, generator.size))
+    own = activations(generator, images)
+    return own, activations(generator, truth) - own, had, truth
+
+
+def paired_directions(own, had, pool_own, pool_change, pool_had) -> dict[str, np.ndarray]:
+    """(N, D) oracles from other portraits' true changes (each turned to point toward
+    the attribute): their mean over the whole pool, and over the ``PAIRED_NEIGHBOURS``
+    nearest the portrait in the layer; pointed back where the portrait has it."""
+    toward = np.where(pool_had[:, None], -pool_change, pool_change)
+    distances = np.sum(pool_own**2, axis=1)[None] - 2.0 * own @ pool_own.T
+    nearest = np.argsort(distances, axis=1)[:, :PAIRED_NEIGHBOURS]
+    sign = np.where(had, -1.0, 1.0)[:, None]
+    return {"paired-mean": sign * toward.mean(axis=0, keepdims=True),
+            f"paired-{PAIRED_NEIGHBOURS}": sign * toward[nearest].mean(axis=1)}  # fmt: skip
 
 
 def readings(generator: FaceGenerator, images: np.ndarray) -> np.ndarray:
@@ -152,6 +185,12 @@ def main() -> None:
     parser.add_argument("--judge", default="experiments/models/independent")
     parser.add_argument("--bank", type=int, default=2048, help="labelled portraits for DFI")
     parser.add_argument("--n", type=int, default=16, help="portraits per attribute")
+    parser.add_argument(
+        "--pool",
+        type=int,
+        default=256,
+        help="portraits with true changes, per attribute, for the oracles",
+    )
     parser.add_argument("--seed", type=int, default=5150, help="bench_edit.py's portraits")
     parser.add_argument("--out", default="experiments/results")
     args = parser.parse_args()
@@ -165,12 +204,8 @@ def main() -> None:
         portraits = synth.sample_portraits(jax.random.key(args.seed + i), args.n, generator.size)
         images = synth.to_uint8(portraits.images)
         index = ATTRIBUTE_INDEX[name]
-        had = np.asarray(portraits.attributes[:, index]) > 0
-        flipped = portraits.scene.attributes.at[:, index].multiply(-1.0)
-        scene = portraits.scene._replace(attributes=flipped)
-        truth = synth.to_uint8(synth.render_scene(scene, generator.size))
-        own = activations(generator, images)
-        true_change = activations(generator, truth) - own
+        own, true_change, had, truth = true_changes(generator, portraits, index)
+        pool = synth.sample_portraits(jax.random.key(POOL_SEED + i), args.pool, generator.size)
         current = readings(generator, images)
         shipped = global_directions(generator, current, had, index)
         directions = {"global": shipped,
@@ -180,6 +215,7 @@ def main() -> None:
                                                              bank_coords, labels, index),
                       "quantile": quantile_directions(own, had, bank, labels, index),
                       "truth": true_change}  # fmt: skip
+        directions.update(paired_directions(own, had, *true_changes(generator, pool, index)[:3]))
         for k in NEIGHBOURS:
             directions[f"dfi-{k}"] = dfi_directions(own, had, bank, bank_norms, labels, index, k)
         before = inverter.render(jnp.asarray(own.reshape(len(own), *shape)))
@@ -205,7 +241,7 @@ def main() -> None:
     for label, mean in means.items():
         print(label, json.dumps(mean))
     out = Path(args.out) / "edit_directions.json"
-    payload = {"directions": means, "n": args.n, "bank": args.bank,
+    payload = {"directions": means, "n": args.n, "bank": args.bank, "pool": args.pool,
                "attributes": list(ATTRIBUTES), "render": "change"}  # fmt: skip
     out.write_text(json.dumps(payload, indent=2))
     print(f"wrote {out}")

@@ -35,6 +35,7 @@ from bench_edit_calm import (
 )
 
 from deepface_gen.analysis.drawing import line_chart
+from deepface_gen.generation import defaults
 from deepface_gen.generation.generator import FaceGenerator
 from deepface_gen.generation.renderers import paste_drawn_change
 from deepface_gen.io.images import write_image
@@ -99,7 +100,9 @@ def main() -> None:
     out = Path(args.out)
     tradeoff_figure(results, out / "edit_focus.png")
     payload = {"n": args.n, "seed": args.seed, "measures": list(MEASURES),
-               "focus": list(FOCUS), "strengths": results, "chosen": chosen}  # fmt: skip
+               "focus": list(FOCUS), "strengths": results, "chosen": chosen,
+               "shipped": {"setting": focus_name(defaults.EDIT_FOCUS),
+                           "strength": defaults.EDIT_STRENGTH}}  # fmt: skip
     (out / "edit_focus.json").write_text(json.dumps(payload, indent=2))
     print(f"wrote {out / 'edit_focus.json'}")
 

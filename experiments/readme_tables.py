@@ -274,7 +274,10 @@ def edit_calm() -> str:
     (bench_edit_calm.py, on portraits apart from the benchmark's)."""
     report = _load("edit_calm.json")
     chosen, drawn = report["chosen"]["setting"], report["chosen"]["baseline"]["setting"]
-    return _sweep_table(report, [("as drawn", drawn), (f"calmed ({chosen})", chosen)])
+    shown = [("as drawn", drawn), (f"calmed as shipped ({report['shipped']})", report["shipped"])]
+    if chosen not in (drawn, report["shipped"]):
+        shown.append((f"the rule's pick ({chosen})", chosen))
+    return _sweep_table(report, shown)
 
 
 def edit_focus() -> str:
@@ -282,7 +285,33 @@ def edit_focus() -> str:
     (bench_edit_focus.py, on portraits apart from the benchmark's)."""
     report = _load("edit_focus.json")
     chosen, base = report["chosen"]["setting"], report["chosen"]["baseline"]["setting"]
-    return _sweep_table(report, [(base, base), (chosen, chosen)])
+    shipped = report["shipped"]["setting"]
+    shown = [(base, base), (f"{shipped} (shipped)", shipped)]
+    if chosen not in (base, shipped):
+        shown.append((f"{chosen} (the rule's pick)", chosen))
+    return _sweep_table(report, shown)
+
+
+def edit_levels() -> str:
+    """One strength for every attribute against per-attribute strengths calibrated to a
+    level of the classifier's probability (bench_edit_levels.py), on the portraits the
+    strengths were read on and on the benchmark's."""
+    report = _load("edit_levels.json")
+    keys = [("judge_sees", 2), ("same_person", 2), ("others_moved", 3),
+            ("nearer_truth_than_input", 2)]  # fmt: skip
+    held, bench = report["measured"]["held_apart"], report["measured"]["benchmark"]
+
+    def cells(kind: str, key: str) -> list[str]:
+        return [f"{held[kind][key][k]:.{d}f} / {bench[kind][key][k]:.{d}f}" for k, d in keys]
+
+    rows = [[f"{s} for every attribute", "", *cells("uniform", s)] for s in bench["uniform"]]
+    for level, by_name in report["strengths"].items():
+        strengths = ", ".join(f"{n.replace('_', ' ').lower()} {v:.2g}"
+                              for n, v in by_name.items())  # fmt: skip
+        rows.append([f"calibrated to {level}", strengths, *cells("levels", level)])
+    header = ["strength", "per attribute", "judge sees the change", "same person",
+              "others moved", "nearer the truth than the input"]  # fmt: skip
+    return _table(header, rows)
 
 
 def edit_directions() -> str:
@@ -292,7 +321,9 @@ def edit_directions() -> str:
     names = {"global": "global (cGMM ridge, unfocused)", "truth": "the true change (ceiling)",
              "focused": "global, focused (shipped)",
              "transport": "global + the residual's Gaussian transport (per portrait)",
-             "quantile": "each unit's quantile transport (per portrait)"}  # fmt: skip
+             "quantile": "each unit's quantile transport (per portrait)",
+             "paired-mean": "oracle: the mean true change of other portraits",
+             "paired-16": "oracle: the mean true change of the 16 nearest"}  # fmt: skip
     rows = [[names.get(label.partition("@")[0], label.partition("@")[0].replace(
                 "dfi-", "DFI, K=")), label.partition("@")[2],
              f"{r['judge_sees_requested_edit']:.2f}", f"{r['nearer_truth_than_input']:.2f}",
@@ -751,6 +782,7 @@ RENDERERS: dict[str, Callable[[], str]] = {
         edit_modes,
         edit_calm,
         edit_focus,
+        edit_levels,
         edit_calibration,
         edit_directions,
         edit_pivotal,

@@ -286,7 +286,7 @@ def edit_focus() -> str:
     report = _load("edit_focus.json")
     chosen, base = report["chosen"]["setting"], report["chosen"]["baseline"]["setting"]
     shipped = report["shipped"]["setting"]
-    shown = [(base, base), (f"{shipped} (shipped)", shipped)]
+    shown = [(base, base), (f"{shipped} (the shipped focus)", shipped)]
     if chosen not in (base, shipped):
         shown.append((f"{chosen} (the rule's pick)", chosen))
     return _sweep_table(report, shown)

@@ -76,6 +76,14 @@ class IdentityMeasure:
         return np.sum(embedded * self.model.embed(images), axis=1)
 
 
+def counterfactuals(portraits, name: str, size: int) -> np.ndarray:
+    """uint8 (N, size, size, 3): each synthetic portrait redrawn by the renderer with
+    attribute ``name`` flipped and nothing else changed (the true edit)."""
+    scene = portraits.scene
+    flipped = scene.attributes.at[:, ATTRIBUTE_INDEX[name]].multiply(-1.0)
+    return synth.to_uint8(synth.render_scene(scene._replace(attributes=flipped), size))
+
+
 def measure(
     generator, judge, identity, portraits, name: str, seed: int, strength: float,
     smoothness: float = defaults.EDIT_SMOOTHNESS, steps: int | None = None,
@@ -101,9 +109,7 @@ def measure(
                 **options,
             )[:, 0]
     wanted = ~had
-    scene = portraits.scene
-    flipped = scene.attributes.at[:, ATTRIBUTE_INDEX[name]].multiply(-1.0)
-    truth = synth.to_uint8(synth.render_scene(scene._replace(attributes=flipped), len(images[0])))
+    truth = counterfactuals(portraits, name, len(images[0]))
 
     drawn = [a for a in judge.known_attributes if a != name]
     others = [CELEBA_ATTRIBUTES.index(a) for a in drawn]

@@ -31,7 +31,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-from bench_edit import ATTRIBUTES, IdentityMeasure, rms
+from bench_edit import ATTRIBUTES, IdentityMeasure, counterfactuals, rms
 
 from deepface_gen.attributes import ATTRIBUTE_INDEX, CELEBA_ATTRIBUTES
 from deepface_gen.data import synth
@@ -106,10 +106,7 @@ def cases(generator, judge, identity, n: int, seed: int):
         portraits = synth.sample_portraits(jax.random.key(seed + i), n, size=generator.size)
         images = synth.to_uint8(portraits.images)
         had = np.asarray(portraits.attributes[:, ATTRIBUTE_INDEX[name]]) > 0
-        scene = portraits.scene
-        flipped = scene.attributes.at[:, ATTRIBUTE_INDEX[name]].multiply(-1.0)
-        truth = synth.to_uint8(synth.render_scene(scene._replace(attributes=flipped),
-                                                  generator.size))  # fmt: skip
+        truth = counterfactuals(portraits, name, generator.size)
         seen_input = judge.outputs(images)["probabilities"]
         yield Case(name, images, had, truth, seen_input, identity.model.embed(images))
 

@@ -42,7 +42,7 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 import numpy as np
-from bench_edit import ATTRIBUTES, rms
+from bench_edit import ATTRIBUTES, counterfactuals, rms
 
 from deepface_gen.attributes import ATTRIBUTE_INDEX, CELEBA_ATTRIBUTES
 from deepface_gen.cgmm.fitting import residual_coordinates
@@ -89,15 +89,13 @@ def dfi_directions(own, had, bank, bank_norms, labels, index: int, k: int) -> np
     return np.where(had[:, None], -toward, toward)
 
 
-def true_changes(generator: FaceGenerator, portraits, index: int) -> tuple[np.ndarray, ...]:
+def true_changes(generator: FaceGenerator, portraits, name: str) -> tuple[np.ndarray, ...]:
     """(own activations (N, D), the activation change (N, D) from each portrait to its
-    true counterfactual with attribute ``index`` flipped, whether each had it (N,), the
+    true counterfactual with attribute ``name`` flipped, whether each had it (N,), the
     counterfactuals (uint8))."""
     images = synth.to_uint8(portraits.images)
-    had = np.asarray(portraits.attributes[:, index]) > 0
-    scene = portraits.scene
-    flipped = scene._replace(attributes=scene.attributes.at[:, index].multiply(-1.0))
-    truth = synth.to_uint8(synth.render_scene(flipped, generator.size))
+    had = np.asarray(portraits.attributes[:, ATTRIBUTE_INDEX[name]]) > 0
+    truth = counterfactuals(portraits, name, generator.size)
     own = activations(generator, images)
     return own, activations(generator, truth) - own, had, truth
 
@@ -204,7 +202,7 @@ def main() -> None:
         portraits = synth.sample_portraits(jax.random.key(args.seed + i), args.n, generator.size)
         images = synth.to_uint8(portraits.images)
         index = ATTRIBUTE_INDEX[name]
-        own, true_change, had, truth = true_changes(generator, portraits, index)
+        own, true_change, had, truth = true_changes(generator, portraits, name)
         pool = synth.sample_portraits(jax.random.key(POOL_SEED + i), args.pool, generator.size)
         current = readings(generator, images)
         shipped = global_directions(generator, current, had, index)
@@ -215,7 +213,7 @@ def main() -> None:
                                                              bank_coords, labels, index),
                       "quantile": quantile_directions(own, had, bank, labels, index),
                       "truth": true_change}  # fmt: skip
-        directions.update(paired_directions(own, had, *true_changes(generator, pool, index)[:3]))
+        directions.update(paired_directions(own, had, *true_changes(generator, pool, name)[:3]))
         for k in NEIGHBOURS:
             directions[f"dfi-{k}"] = dfi_directions(own, had, bank, bank_norms, labels, index, k)
         before = inverter.render(jnp.asarray(own.reshape(len(own), *shape)))

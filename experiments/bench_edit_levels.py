@@ -49,10 +49,11 @@ def edited_images(generator, case, strengths) -> list[np.ndarray]:
     ]
 
 
-def level_strengths(generator, judge, identity, n: int, seed: int) -> dict:
-    """{level: {attribute: raw strength}} from the generating classifier's curves."""
+def level_strengths(generator, held_apart: list) -> dict:
+    """{level: {attribute: raw strength}} from the generating classifier's curves on the
+    ``held_apart`` cases."""
     chosen: dict = {f"{level:g}": {} for level in LEVELS}
-    for case in cases(generator, judge, identity, n, seed):
+    for case in held_apart:
         column = ATTRIBUTE_INDEX[case.name]
         curve = []
         for edited in edited_images(generator, case, CURVE_STRENGTHS):
@@ -65,11 +66,11 @@ def level_strengths(generator, judge, identity, n: int, seed: int) -> dict:
     return chosen
 
 
-def measured(generator, judge, identity, n: int, seed: int, levels: dict) -> dict:
-    """{"uniform": {strength: means}, "levels": {level: means}} on ``n`` portraits per
-    attribute drawn from ``seed`` (``bench_edit_calm.cases``)."""
+def measured(generator, judge, identity, edit_cases, levels: dict) -> dict:
+    """{"uniform": {strength: means}, "levels": {level: means}} over ``edit_cases``
+    (``bench_edit_calm.cases``)."""
     rows: dict = {"uniform": {}, "levels": {}}
-    for case in cases(generator, judge, identity, n, seed):
+    for case in edit_cases:
         own = {level: by_name[case.name] for level, by_name in levels.items()}
         strengths = sorted(set(UNIFORM) | set(own.values()))
         results = dict(zip(strengths, edited_images(generator, case, strengths), strict=True))
@@ -91,10 +92,14 @@ def main() -> None:
     args = sweep_arguments(__doc__)  # --seed: the portraits the strengths are read on
     generator = FaceGenerator.load(args.model)
     judge, identity = load_classifier(args.judge), IdentityMeasure()
-    levels = level_strengths(generator, judge, identity, args.n, args.seed)
+    held_apart = list(cases(generator, judge, identity, args.n, args.seed))  # read once
+    levels = level_strengths(generator, held_apart)
     sets = {"held_apart": args.seed, "benchmark": BENCHMARK_SEED}
-    means = {name: measured(generator, judge, identity, args.n, seed, levels)
-             for name, seed in sets.items()}  # fmt: skip
+    means = {
+        "held_apart": measured(generator, judge, identity, held_apart, levels),
+        "benchmark": measured(generator, judge, identity,
+                              cases(generator, judge, identity, args.n, BENCHMARK_SEED), levels),
+    }  # fmt: skip
     for name, by_kind in means.items():
         for kind, by_key in by_kind.items():
             for key, mean in by_key.items():

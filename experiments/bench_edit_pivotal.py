@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from bench_edit import ATTRIBUTES, IdentityMeasure, rms
+from bench_edit import ATTRIBUTES, IdentityMeasure, counterfactuals, rms
 
 from deepface_gen.attributes import ATTRIBUTE_INDEX, CELEBA_ATTRIBUTES
 from deepface_gen.data import synth
@@ -66,9 +66,7 @@ def edit_one_attribute(generator, judge, identity, tune, draw, name, seed, n, st
     portraits = synth.sample_portraits(jax.random.key(seed), 16, size=generator.size)
     images = synth.to_uint8(portraits.images)[:n]
     had = (np.asarray(portraits.attributes[:, index]) > 0)[:n]
-    flipped = portraits.scene.attributes.at[:, index].multiply(-1.0)
-    scene = portraits.scene._replace(attributes=flipped)
-    truth = synth.to_uint8(synth.render_scene(scene, generator.size))[:n]
+    truth = counterfactuals(portraits, name, generator.size)[:n]
     pixels = jnp.asarray(images, jnp.float32)
     seen = generator.classifier.outputs(pixels, taps=(layer,))
     own = jnp.asarray(seen[layer])

@@ -43,8 +43,8 @@ from deepface_gen.analysis.drawing import line_chart
 from deepface_gen.attributes import parse_description
 from deepface_gen.generation.generator import FaceGenerator
 from deepface_gen.io.images import make_grid, write_image
-from deepface_gen.models.inverter import Inverter, load_inverter, noise_keys
-from deepface_gen.training.inverter import checkpoint_inverter
+from deepface_gen.models.inverter import Inverter, noise_keys
+from deepface_gen.training.inverter import checkpoint_inverter, inverter_config, warm_start
 from deepface_gen.training.loop import METRICS_FILE, checkpoint_config, checkpoint_steps
 
 RATIOS = ("frechet_distance", "vgg16_fd", "vgg16_kid")
@@ -120,6 +120,14 @@ def charts(report: dict) -> np.ndarray:
     return np.concatenate(tiles, axis=0)
 
 
+def started_from(generator: FaceGenerator, workdir: Path) -> Inverter | None:
+    """The G a run in ``workdir`` started from (its ``train.init_from``), found and
+    checked as its trainer found it; None for a run from scratch."""
+    config = checkpoint_config(workdir)
+    arch = inverter_config(config, generator.classifier)
+    return warm_start(config, generator.classifier, arch)
+
+
 def faces_figure(generator, before: Inverter, after: Inverter, real, specs, seeds, title: str):
     """Rows of one portrait per description (the first 8): the real portrait, G's
     reconstruction of it by ``before`` and by ``after``, and a ``net`` face for the
@@ -181,13 +189,11 @@ def main() -> None:
             if kept.get("workdir") == str(workdir)
             else {}
         )
-        points, start = [], config["train"].get("init_from", "")
-        if start:  # step 0: the inverter the run started from
+        points = []
+        if config["train"].get("init_from"):  # step 0: the inverter the run started from
             if 0 not in done:
-                origin = (
-                    generator.classifier.path if start == config["model"]["classifier"] else start
-                )
-                point = {"step": 0, "seconds": 0.0, **measure(load_inverter(origin))}
+                start = started_from(generator, workdir)
+                point = {"step": 0, "seconds": 0.0, **measure(start)}
                 done[0] = with_ratios(point, floor)
             points.append(done[0])
         steps = checkpoint_steps(workdir)
@@ -222,13 +228,11 @@ def main() -> None:
     if args.figure:
         name, _, step = args.figure.partition("=")
         workdir = Path(report["runs"][name]["workdir"])
-        config = checkpoint_config(workdir).to_dict()
-        start = config["train"]["init_from"]
-        origin = generator.classifier.path if start == config["model"]["classifier"] else start
+        start, now = started_from(generator, workdir), checkpoint_inverter(workdir, int(step))
+        if start is None:
+            raise SystemExit(f"--figure: {name} started from scratch; nothing to compare with")
         title = f"{name} at step {step} beside the G it started from (2x)"
-        sheet = faces_figure(generator, load_inverter(origin),
-                             checkpoint_inverter(workdir, int(step)), real, specs,
-                             args.seeds, title)  # fmt: skip
+        sheet = faces_figure(generator, start, now, real, specs, args.seeds, title)
         print(f"wrote {write_image(out / f'{args.name}_faces.png', sheet)}")
 
 

@@ -37,6 +37,10 @@ def get_config() -> dict:
             # This share of each batch is projected onto the cGMM's targets, the codes
             # generation hands G (0 trains on real activations only).
             "projected_fraction": 0.5,
+            # This share is instead drawn from the cGMM given the portrait's labels, as
+            # generate draws it: no image lies behind it, so it learns from the critic and
+            # from carrying the code at its own layer (0: none).
+            "sampled_fraction": 0.0,
             "moment_batches": 16,
             # The critic and the averaging (experiments/bench_inverter.py measures each
             # against the plain recipe at equal steps; docs say which won and why):

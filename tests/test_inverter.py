@@ -24,6 +24,7 @@ from deepface_gen.models.inverter import (
 from deepface_gen.training.inverter import (
     Projection,
     attach,
+    batch_codes,
     project_codes,
     train_inverter,
 )
@@ -91,7 +92,7 @@ def test_projection_lands_on_the_cgmm_family_of_targets():
     d = 12
     ridge = jnp.asarray(rng.normal(size=(41, d)), jnp.float32)
     basis = np.linalg.qr(rng.normal(size=(d, 3)))[0].T  # 3 orthonormal rows
-    projection = Projection(ridge, jnp.asarray(basis, jnp.float32))
+    projection = Projection(ridge, jnp.asarray(basis, jnp.float32), jnp.ones(3))
     labels = jnp.asarray(rng.choice([-1.0, 1.0], size=(2, 40)), jnp.float32)
     mean = np.concatenate([labels, np.ones((2, 1))], 1) @ np.asarray(ridge)
     inside = mean + rng.normal(size=(2, 3)) @ basis  # already a target (before the ReLU)
@@ -100,6 +101,51 @@ def test_projection_lands_on_the_cgmm_family_of_targets():
     np.testing.assert_allclose(moved.reshape(2, d), np.maximum(inside, 0), atol=1e-4)
     shrunk = project_codes(codes, labels, projection, jnp.zeros(2))
     np.testing.assert_allclose(shrunk.reshape(2, d), np.maximum(mean, 0), atol=1e-4)
+
+
+def test_each_row_is_kept_projected_or_drawn_from_the_cgmm_given_its_labels():
+    rng = np.random.default_rng(1)
+    n, d = 400, 12
+    ridge = np.asarray(rng.normal(size=(41, d)), np.float32)
+    ridge[-1] += 50.0  # a large bias: no ReLU clips, so the family is exactly linear
+    basis = jnp.asarray(np.linalg.qr(rng.normal(size=(d, 3)))[0].T, jnp.float32)
+    projection = Projection(jnp.asarray(ridge), basis, jnp.asarray([3.0, 2.0, 1.0]))
+    labels = jnp.asarray(rng.choice([-1.0, 1.0], size=(n, 40)), jnp.float32)
+    codes = jnp.asarray(rng.normal(size=(n, 1, 1, d)) + 50.0, jnp.float32)  # off the family
+    key = jax.random.key(0)
+    kept, drawn = batch_codes(codes, labels, projection, (0.0, 0.0), key)
+    np.testing.assert_array_equal(kept, codes)
+    assert not np.any(drawn)
+    all_drawn, drawn = batch_codes(codes, labels, projection, (0.0, 1.0), key)
+    assert np.all(drawn)
+    # Drawn codes lie in the cGMM's family of targets for their own labels...
+    on_family = project_codes(all_drawn, labels, projection, jnp.ones(n))
+    np.testing.assert_allclose(on_family, all_drawn, atol=1e-3)
+    # ...with residual coordinates of about the temperature times each component's spread.
+    mean = np.concatenate([labels, np.ones((n, 1))], 1) @ ridge
+    coords = (np.asarray(all_drawn).reshape(n, d) - mean) @ np.asarray(basis).T
+    spread = coords.std(axis=0) / np.asarray(projection.component_std)
+    assert np.all((spread > 0.4) & (spread < 0.7))  # temperatures uniform in (0.3, 0.8)
+    mixed, drawn = batch_codes(codes, labels, projection, (0.5, 0.5), key)
+    assert 0.4 < float(np.mean(drawn)) < 0.6
+    # No row is kept as it was: each is projected or drawn.
+    changed = np.abs(np.asarray(mixed) - np.asarray(codes)).reshape(n, -1).max(axis=1) > 1e-3
+    assert np.all(changed)
+
+
+def test_drawn_codes_train_and_a_batch_cannot_be_overshared(tiny_bundle, tmp_path):
+    from deepface_gen.models.classifier import load_classifier
+    from deepface_gen.training.inverter import check_inverter_config
+
+    model = tmp_path / "model"
+    shutil.copytree(tiny_bundle, model)
+    config = tiny_config(model, "train.sampled_fraction=0.5", "train.steps=2")
+    train_inverter(config, tmp_path / "work", quiet=True)
+    records = [json.loads(line) for line in (tmp_path / "work" / "metrics.jsonl").open()]
+    assert all(np.isfinite(r["feature"]) and np.isfinite(r["fool"]) for r in records)
+    over = tiny_config(model, "train.sampled_fraction=0.6", "train.projected_fraction=0.6")
+    with pytest.raises(DeepFaceGenError, match="at most 1"):
+        check_inverter_config(over, load_classifier(model))
 
 
 def test_training_logs_the_deepsim_terms_and_exports_a_loadable_inverter(model_with_inverter):

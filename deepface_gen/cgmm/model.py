@@ -147,9 +147,10 @@ def sample_completions(
     return out.astype(np.float32)
 
 
-def _sample_conditional(ridge, x, components, component_std, key, temperature):
+def sample_conditional(ridge, x, components, component_std, key, temperature):
     """Targets for whole attribute vectors ``x`` (n, 40): the ridge's prediction plus
-    the residual drawn in its PCA basis, scaled by ``temperature``."""
+    the residual drawn in its PCA basis, scaled by ``temperature`` (a number, or (n, 1)
+    for one per target)."""
     mean = jnp.concatenate([x, jnp.ones((len(x), 1))], axis=1) @ ridge
     z = jax.random.normal(key, (len(x), component_std.shape[0])) * temperature
     return jnp.maximum(mean + (z * component_std) @ components, 0.0)
@@ -158,7 +159,7 @@ def _sample_conditional(ridge, x, components, component_std, key, temperature):
 @jax.jit
 def _conditional_targets_many(ridge, completions, components, component_std, keys, temperatures):
     def one(x, key, temperature):
-        return _sample_conditional(ridge, x, components, component_std, key, temperature)
+        return sample_conditional(ridge, x, components, component_std, key, temperature)
 
     return jax.vmap(one)(completions, keys, temperatures)
 

@@ -14,7 +14,12 @@ metrics based on deep networks"):
 The inputs are real activations and, for ``projected_fraction`` of each batch, the
 same activations projected onto the cGMM's family of targets (its ridge prediction
 from the true labels plus the residual in its PCA basis, the residual scaled down at
-random as sampling at a temperature does): the codes ``generate`` will hand G.
+random as sampling at a temperature does): the codes ``generate`` will hand G. For
+``sampled_fraction`` of each batch, the code is instead *drawn* from the cGMM given the
+portrait's labels, as ``generate`` draws it (``SAMPLED_TEMPERATURES``): no image lies
+behind such a code, so those rows learn only from the critic and from agreeing with
+the code at its own layer, which teaches G to draw the codes it will be handed, not
+only projections of real ones.
 
 Same sharded loop, atomic checkpoints, exact resume and progress as every trainer
 (``training/loop.py``); the result is an inverter bundle in ``workdir/model`` that
@@ -37,6 +42,7 @@ import optax
 from flax import struct
 
 from deepface_gen.cgmm import stored
+from deepface_gen.cgmm.model import sample_conditional
 from deepface_gen.config import Config
 from deepface_gen.data import input_pipeline
 from deepface_gen.errors import DeepFaceGenError, WeightsError
@@ -79,6 +85,7 @@ from deepface_gen.training.perceptual import (
 from deepface_gen.training.settings import BIG, LoopSettings, Settings, section, setting
 
 CODE_HIGH_PERCENTILE = 99.5  # refine keeps each channel below this percentile of real codes
+SAMPLED_TEMPERATURES = (0.3, 0.8)  # drawn codes' temperatures: around generate's defaults
 
 
 @struct.dataclass
@@ -88,6 +95,7 @@ class Projection:
 
     ridge: jax.Array  # (41, D)
     components: jax.Array  # (K, D)
+    component_std: jax.Array  # (K,) the residual's spread along each component
 
 
 def project_codes(
@@ -149,6 +157,9 @@ class InverterTrain(CriticSettings, LoopSettings):
     projected_fraction: float = setting(
         0.5, 0.0, 1.0, help="share of each batch projected onto the cGMM's targets"
     )
+    sampled_fraction: float = setting(
+        0.0, 0.0, 1.0, help="share of each batch drawn from the cGMM given its labels"
+    )
     moment_batches: int = setting(16, 1, 10**6, help="batches for the code statistics")
     init_from: str = setting("", help="continue a trained inverter (a bundle, or a classifier)")
 
@@ -179,10 +190,16 @@ def check_inverter_config(config: Config, classifier: Classifier) -> None:
             f"of the classifier ({', '.join(layers)}); got {list(t.feature_layers)} and "
             f"{list(t.critic_features)}"
         )
-    if t.projected_fraction > 0 and not stored.cgmm_record(classifier) is not None:
+    for name in ("projected_fraction", "sampled_fraction"):
+        if getattr(t, name) > 0 and stored.cgmm_record(classifier) is None:
+            raise DeepFaceGenError(
+                f"train.{name} needs a cGMM in {classifier.path} "
+                f"(deepface-gen fit first), or set train.{name}=0"
+            )
+    if t.projected_fraction + t.sampled_fraction > 1:
         raise DeepFaceGenError(
-            f"train.projected_fraction needs a cGMM in {classifier.path} "
-            "(deepface-gen fit first), or set train.projected_fraction=0"
+            "train.projected_fraction + train.sampled_fraction must be at most 1 (shares of "
+            f"one batch); got {t.projected_fraction} + {t.sampled_fraction}"
         )
 
 
@@ -201,6 +218,37 @@ def code_moments(
     return scale.astype(np.float32), np.maximum(high, 1e-3).astype(np.float32)
 
 
+def batch_codes(
+    codes: jax.Array,
+    labels: jax.Array,
+    projection: Projection,
+    fractions: tuple[float, float],
+    key: jax.Array,
+) -> tuple[jax.Array, jax.Array]:
+    """(G's input codes, (N,) which were drawn): each row of ``codes`` (N, h, w, c) kept,
+    projected onto the cGMM's targets (a share ``fractions[0]``, its residual shrunk by
+    0.5 to 1) or replaced by a target drawn from the cGMM given the row's ``labels``
+    (a share ``fractions[1]``, at a temperature in ``SAMPLED_TEMPERATURES``)."""
+    projected, sampled = fractions
+    n = len(codes)
+    k_choice, k_shrink, k_draw, k_temperature = jax.random.split(key, 4)
+    choice = jax.random.uniform(k_choice, (n,))
+    moved = jnp.zeros((n,), bool)
+    drawn = choice >= 1.0 - sampled
+    if projected > 0:
+        shrink = jax.random.uniform(k_shrink, (n,), minval=0.5, maxval=1.0)
+        moved = choice < projected
+        on = project_codes(codes, labels, projection, shrink)
+        codes = jnp.where(moved[:, None, None, None], on, codes)
+    if sampled > 0:
+        low, high = SAMPLED_TEMPERATURES
+        temperature = jax.random.uniform(k_temperature, (n, 1), minval=low, maxval=high)
+        ridge, components, std = projection.ridge, projection.components, projection.component_std
+        target = sample_conditional(ridge, labels, components, std, k_draw, temperature)
+        codes = jnp.where(drawn[:, None, None, None], target.reshape(codes.shape), codes)
+    return codes, drawn
+
+
 def make_inverter_train_step(
     classifier: Classifier, arch: InverterConfig, config: Config
 ) -> Callable:
@@ -211,22 +259,18 @@ def make_inverter_train_step(
     layers = tuple(dict.fromkeys(canonical_layer(name) for name in t.feature_layers))
     taps = tuple(dict.fromkeys((arch.layer, *layers, *recipe.feature_layers)))
     weights = float(t.feature_weight), float(t.pixel_weight), float(t.adversarial_weight)
-    adversarial_start, fraction = int(t.adversarial_start), float(t.projected_fraction)
+    adversarial_start = int(t.adversarial_start)
+    fractions = float(t.projected_fraction), float(t.sampled_fraction)
     generator = Generator(arch)
     features = feature_function(classifier, taps)
     score = make_score(recipe, features)
 
     def step(state: GANState, batch: dict, net_params, projection, code_scale, key):
-        keys = jax.random.split(jax.random.fold_in(key, state.step), 7)
+        keys = jax.random.split(jax.random.fold_in(key, state.step), 8)
         images = input_pipeline.augment(keys[0], batch["images"], max_shift=0).astype(jnp.float32)
         real = jax.lax.stop_gradient(features(net_params, images))
-        codes = real[arch.layer]
-        if fraction > 0:
-            labels = jnp.where(batch["label_mask"], batch["attributes"], 0.0)
-            shrink = jax.random.uniform(keys[2], (len(codes),), minval=0.5, maxval=1.0)
-            moved = project_codes(codes, labels, projection, shrink)
-            pick = jax.random.bernoulli(keys[1], fraction, (len(codes),))
-            codes = jnp.where(pick[:, None, None, None], moved, codes)
+        labels = jnp.where(batch["label_mask"], batch["attributes"], 0.0)
+        codes, drawn = batch_codes(real[arch.layer], labels, projection, fractions, keys[1])
         adversarial_on = (state.step >= adversarial_start).astype(jnp.float32)
         d_params = state.discriminator.params
 
@@ -237,9 +281,12 @@ def make_inverter_train_step(
             fake_features = features(net_params, fake)
             feat = normalized_feature_loss(fake_features, real, layers)
             pixel = jnp.mean(jnp.abs(fake - images), axis=(1, 2, 3)) / 255.0
+            # A drawn code has no image behind it: G's drawing need only carry the code.
+            agree = normalized_feature_loss(fake_features, {arch.layer: codes}, (arch.layer,))
             on_fake = score(d_params, net_params, fake, fake_features, keys[3])
             fool = sum(fool_loss(logits, recipe.loss) for logits in on_fake)
-            total = weights[0] * feat + weights[1] * pixel + adversarial_on * weights[2] * fool
+            fitted = jnp.where(drawn, weights[0] * agree, weights[0] * feat + weights[1] * pixel)
+            total = fitted + adversarial_on * weights[2] * fool
             kept = {name: fake_features[name] for name in recipe.feature_layers}
             return jnp.mean(total), (fake, kept, jnp.mean(feat), jnp.mean(pixel), jnp.mean(fool))
 
@@ -302,9 +349,10 @@ def _projection(classifier: Classifier, layer: str, arch: InverterConfig) -> Pro
     record = stored.cgmm_record(classifier)
     if record is not None and record["layer"] == layer:
         fitted = stored.load_cgmm(classifier, with_mixture=False)
-        return Projection(jnp.asarray(fitted.ridge), jnp.asarray(fitted.components))
+        return Projection(*(jnp.asarray(a) for a in
+                            (fitted.ridge, fitted.components, fitted.component_std)))  # fmt: skip
     d = int(np.prod(arch.code_shape))
-    return Projection(jnp.zeros((41, d)), jnp.zeros((1, d)))
+    return Projection(jnp.zeros((41, d)), jnp.zeros((1, d)), jnp.zeros((1,)))
 
 
 def warm_start(config: Config, classifier: Classifier, arch: InverterConfig) -> Inverter | None:

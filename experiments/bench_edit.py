@@ -5,9 +5,10 @@
         [--out experiments/results]
 
 For each attribute, synthetic portraits are edited to flip it ("+smiling" on
-those who do not smile, "-smiling" on those who do, at ``--strength``, by
-default 2 as in ``edit``), and the renderer redraws the same people in the
-same photos with only that attribute flipped: the ideal edit. Per attribute:
+those who do not smile, "-smiling" on those who do, at ``--strength``, by default
+the model's as in ``edit``: 1 where it calibrates strength), and the renderer
+redraws the same people in the same photos with only that attribute flipped: the
+ideal edit. Per attribute:
 
 * distance (RMS, 0-1 pixels) of the edit to the counterfactual, beside the
   unedited input's distance to it (an edit that helps is below the input's);
@@ -180,19 +181,34 @@ def ablation(generator, judge, identity, args) -> None:
 
 
 def mode_editor(generator, mode: str, results: Path = Path("experiments/results")):
-    """(generator, render, edit options) for a mode name: ``change-raw`` is the change
-    render without any calibrated strength gains, ``change-calibrated`` with the gains
-    ``calibrate_edits.py`` measured (``edit_calibration.json``), ``change-global`` with
-    the global change unfocused (``--focus 0``), for comparison."""
-    if mode.endswith("-global"):
-        return generator, mode[: -len("-global")], {"focus": 0.0}
-    if mode.endswith("-raw"):
-        return dataclasses.replace(generator, edit_gains=None), mode[: -len("-raw")], {}
-    if mode.endswith("-calibrated"):
-        measured = json.loads((results / "edit_calibration.json").read_text())
-        gains = calibration.gains(measured)
-        return dataclasses.replace(generator, edit_gains=gains), mode[: -len("-calibrated")], {}
-    return generator, mode, {}
+    """(generator, render, edit options) for a mode name: a render, then any of the
+    suffixes ``-global`` (the global change, unfocused: ``--focus 0``), ``-raw`` (no
+    calibrated strength gains: strength is a multiple of the cGMM's change) and
+    ``-typical`` (the gains that reach the typical probability instead of the model's
+    level, ``calibrate_edits.py --level typical``'s ``edit_calibration_typical.json``),
+    for comparison; without them, the model's own gains and focus."""
+    options: dict = {}
+    suffixes = {"-global", "-raw", "-typical"}
+    while any(mode.endswith(suffix) for suffix in suffixes):
+        suffix = next(suffix for suffix in suffixes if mode.endswith(suffix))
+        mode = mode[: -len(suffix)]
+        if suffix == "-global":
+            options["focus"] = 0.0
+        elif suffix == "-raw":
+            generator = dataclasses.replace(generator, edit_gains=None)
+        else:
+            measured = json.loads((results / "edit_calibration_typical.json").read_text())
+            generator = dataclasses.replace(generator, edit_gains=calibration.gains(measured))
+    return generator, mode, options
+
+
+def calibration_level(generator) -> float | str | None:
+    """The level the model's strength 1 is calibrated to ("typical" for the typical
+    probability), or None where strength is raw."""
+    if generator.edit_gains is None or generator.inverter is None:
+        return None
+    level = generator.inverter.record["edit_calibration"].get("level")
+    return "typical" if level is None else level
 
 
 def compare_modes(generator, judge, identity, args) -> None:
@@ -234,6 +250,7 @@ def compare_modes(generator, judge, identity, args) -> None:
         print(item, json.dumps(mean))
     out = Path(args.out)
     payload = {"modes": results, "n": args.n, "strength": args.strength,
+               "calibration_level": calibration_level(generator),
                "smoothness": args.smoothness, "attributes": list(ATTRIBUTES),
                "identity_measure": IDENTITY_MEASURE,
                "identity_threshold": identity.threshold}  # fmt: skip
@@ -288,7 +305,8 @@ def main() -> None:
     parser.add_argument("--judge", default="experiments/models/independent")
     parser.add_argument("--n", type=int, default=16, help="portraits per attribute")
     parser.add_argument("--seed", type=int, default=5150)
-    parser.add_argument("--strength", type=float, default=defaults.EDIT_STRENGTH)
+    parser.add_argument("--strength", type=float, default=None,
+                        help="default: the model's (1 where it calibrates strength)")  # fmt: skip
     parser.add_argument("--smoothness", type=float, default=defaults.EDIT_SMOOTHNESS)
     parser.add_argument("--steps", type=int, default=None, help="render steps (default 180)")
     parser.add_argument(
@@ -305,9 +323,9 @@ def main() -> None:
     parser.add_argument(
         "--mode-list",
         default="optimize,net,refine,change",
-        help="with --modes: render modes to compare, each MODE or MODE@STRENGTH (change-raw: "
-        "change without calibrated gains; change-calibrated: with edit_calibration.json's; "
-        "MODE-global: the global change, unfocused)",
+        help="with --modes: render modes to compare, each MODE or MODE@STRENGTH, MODE a "
+        "render with any of the suffixes -raw (no calibrated gains), -typical (the gains to "
+        "the typical probability) and -global (the global change, unfocused)",
     )
     parser.add_argument(
         "--merge",
@@ -324,6 +342,8 @@ def main() -> None:
     parser.add_argument("--out", default="experiments/results")
     args = parser.parse_args()
     generator = FaceGenerator.load(args.model)
+    if args.strength is None:
+        args.strength = generator.edit_strength
     if args.figure:
         print(f"wrote {edit_figure(generator, args)}")
         return
@@ -372,6 +392,7 @@ def main() -> None:
         "seconds": seconds,
         "n": args.n,
         "strength": args.strength,
+        "calibration_level": calibration_level(generator),  # None: raw strength
         "smoothness": args.smoothness,
         "render": generator.resolve_render(args.render, defaults.EDIT_RENDER),
         "identity_measure": IDENTITY_MEASURE,

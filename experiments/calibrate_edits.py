@@ -1,13 +1,16 @@
 """Calibrate what an edit's strength means, per attribute (generation/calibration.py).
 
-    python experiments/calibrate_edits.py [--model starter] [--write] [--out experiments/results]
+    python experiments/calibrate_edits.py [--model starter] [--level 0.8] [--write]
+        [--out experiments/results]
 
 For every attribute the model knows: the generating classifier's mean probability of
 the attribute against raw strength, adding it to portraits without it and removing it
-from portraits with it (``change`` render), and the gain that makes strength 1 reach the
-typical probability of portraits that carry it (lack it, for removals). Writes
-``edit_calibration.json`` and ``edit_calibration.png`` (the curves of a few attributes
-against their typical level); ``--write`` stores the calibration in the bundle's
+from portraits with it (``change`` render), and the gains that make strength 1 reach
+``--level`` (the calibration's default, ``calibration.LEVEL``) or, where lower, the
+typical probability of portraits that carry it (lack it, for removals; ``--level
+typical``: that alone). Writes
+``NAME.json`` and ``NAME.png`` (``--name``, by default ``edit_calibration``: the
+curves of a few attributes); ``--write`` stores the calibration in the bundle's
 inverter record, which ``edit`` then follows.
 """
 
@@ -20,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from deepface_gen.analysis.drawing import line_chart
-from deepface_gen.generation.calibration import calibrate
+from deepface_gen.generation.calibration import LEVEL, calibrate
 from deepface_gen.generation.generator import FaceGenerator
 from deepface_gen.io import bundles
 from deepface_gen.io.images import write_image
@@ -34,19 +37,22 @@ def main() -> None:
     )
     parser.add_argument("--model", default="starter")
     parser.add_argument("--portraits", type=int, default=24, help="per attribute and direction")
+    parser.add_argument("--level", default=str(LEVEL), help="a probability, or 'typical'")
     parser.add_argument("--write", action="store_true", help="store it in the bundle")
     parser.add_argument("--out", default="experiments/results")
+    parser.add_argument("--name", default="edit_calibration", help="the files' name")
     args = parser.parse_args()
     generator = FaceGenerator.load(args.model)
     if generator.inverter is None:
         raise SystemExit(f"{args.model} has no learned inverter: nothing to calibrate")
-    result = calibrate(generator, portraits=args.portraits)
+    level = None if args.level == "typical" else float(args.level)
+    result = calibrate(generator, portraits=args.portraits, level=level)
     for name, entry in sorted(result["attributes"].items(), key=lambda kv: kv[1]["gain"]):
-        print(f"{name:<22} gain {entry['gain']:.2f}  add {np.round(entry['add'], 2)} "
-              f"(typical {entry['typical_with']:.2f})")  # fmt: skip
+        print(f"{name:<22} gains {entry['gain_add']:.2f} / {entry['gain_remove']:.2f}  "
+              f"add {np.round(entry['add'], 2)} (typical {entry['typical_with']:.2f})")  # fmt: skip
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "edit_calibration.json").write_text(json.dumps(result, indent=2))
+    (out / f"{args.name}.json").write_text(json.dumps(result, indent=2))
     strengths = np.asarray(result["strengths"])
     shown = [name for name in SHOWN if name in result["attributes"]]
     curves = result["attributes"]
@@ -54,11 +60,11 @@ def main() -> None:
               for name in shown}  # fmt: skip
     chart = line_chart(series, "Adding an attribute: classifier's probability", "raw strength",
                        "mean probability", size=(560, 340))  # fmt: skip
-    write_image(out / "edit_calibration.png", chart)
+    write_image(out / f"{args.name}.png", chart)
     if args.write:
         bundles.update_record(generator.classifier.path, "inverter", {"edit_calibration": result})
         print(f"stored in {generator.classifier.path}")
-    print(f"wrote {out / 'edit_calibration.json'} and .png")
+    print(f"wrote {out / args.name}.json and .png")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""The edit figure: synthetic portraits edited at strengths 0, 1.5, 2.75 (the default) and 4.
+"""The edit figure: synthetic portraits edited at strengths 0, 0.5, 1 (the default: where the
+classifier reads the change at the calibrated level) and 1.5.
 
     python experiments/edit_sweep.py [--model starter] [--out experiments/results]
 
@@ -19,7 +20,7 @@ from deepface_gen.data import synth
 from deepface_gen.generation.generator import FaceGenerator
 from deepface_gen.io.images import make_grid, write_image
 
-STRENGTHS = (0.0, 1.5, 2.75, 4.0)  # 2.75: the default
+STRENGTHS = (0.0, 0.5, 1.0, 1.5)  # 1: the default (calibration.LEVEL)
 EDITS = (("Smiling", "+smiling"), ("Eyeglasses", "+eyeglasses"))
 
 
@@ -30,6 +31,8 @@ def main() -> None:
     parser.add_argument("--out", default="experiments/results")
     args = parser.parse_args()
     generator = FaceGenerator.load(args.model)
+    if generator.edit_gains is None:
+        raise SystemExit(f"{args.model} has no edit calibration: run calibrate_edits.py --write")
     portraits = synth.sample_portraits(jax.random.key(args.seed), 4, size=generator.size)
     images = synth.to_uint8(portraits.images)
     panels, captions = [], []

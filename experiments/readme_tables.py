@@ -241,11 +241,17 @@ def edit_modes() -> str:
     def cell(r: dict, key: str, digits: int) -> str:  # rows kept from an earlier run lack some
         return f"{r['mean'][key]:.{digits}f}" if key in r["mean"] else "not measured"
 
-    def label(mode: str) -> str:
-        render = mode.partition("@")[0]
-        return render.replace("-global", ", the global change (unfocused)")
+    level = report.get("calibration_level")
 
-    rows = [[f"{label(mode)} at strength {r['strength']:g}"]
+    def label(mode: str, strength: float) -> str:
+        render, *suffixes = mode.partition("@")[0].split("-")
+        where = ", the global change (unfocused)," if "global" in suffixes else ""
+        if "raw" in suffixes or level is None:
+            return f"{render}{where} at raw strength {strength:g}"
+        to = "the typical probability" if "typical" in suffixes else f"{level:g}"
+        return f"{render}{where} at strength {strength:g}, calibrated to {to}"
+
+    rows = [[label(mode, r["strength"])]
              + [cell(r, k, d) for k, d in keys]
             + [f"{r.get('seconds_per_edit', r['seconds'] / edits):.2f}"]
             for mode, r in report["modes"].items()]  # fmt: skip
@@ -382,15 +388,19 @@ def edit_pivotal() -> str:
 
 def edit_calibration() -> str:
     """Per attribute, the generating classifier's mean probability against the raw
-    strength of a change-render edit that adds it, and the gain that would make
-    strength 1 reach the typical probability of portraits that carry it."""
+    strength of a change-render edit that adds it, and the gains that make strength 1
+    reach the calibration's level (or the typical probability, where lower) adding it
+    and removing it: what the shipped starter's strength 1 means."""
     report = _load("edit_calibration.json")
-    strengths = report["strengths"]
+    strengths, level = report["strengths"], report.get("level")
+    goal = "typical" if level is None else f"{level:g}"
     rows = [[name.replace("_", " ")] + [f"{v:.2f}" for v in entry["add"]]
-            + [f"{entry['typical_with']:.2f}", f"{entry['gain']:.2f}"]
+            + [f"{entry['typical_with']:.2f}", f"{entry['gain_add']:.2f}",
+               f"{entry['gain_remove']:.2f}"]
             for name, entry in sorted(report["attributes"].items())]  # fmt: skip
     header = ["attribute (added)", *(f"strength {s:g}" for s in strengths),
-              "typical with it", "gain to typical"]  # fmt: skip
+              "typical with it", f"strength 1 adding it (to {goal})",
+              f"strength 1 removing it (to {goal})"]  # fmt: skip
     return _table(header, rows)
 
 

@@ -34,12 +34,14 @@ class Step(NamedTuple):
     writes: str  # what it refreshes under experiments/results
 
 
-# The edit renders G draws, as bench_edit --modes names them (optimize rows stay).
+# The edit renders G draws, as bench_edit --modes names them (optimize rows stay): at the
+# model's calibrated strengths and at raw ones (-raw), for comparison.
 EDIT_MODES = (
-    "net@2.75,change@1.5,change@2,change@2.75,change@3.5,change-global@2,change-global@2.75,"
-    "change-calibrated@1,polish@2,polish@2.75"
+    "net-raw@2.75,net,change-raw@1.5,change-raw@2,change-raw@2.75,change-raw@3.5,change@0.75,"
+    "change,change@1.25,change-raw-global@2,change-raw-global@2.75,change-typical@1,"
+    "polish-raw@2,polish-raw@2.75,polish"
 )
-FIGURE_MODES = "change@2.75,change-global@2,polish@2.75,change@3.5,net@2.75,optimize@2.75"
+FIGURE_MODES = "change,change-raw-global@2,polish,change@1.25,net,optimize"
 
 STEPS = (
     Step("generate", ("bench_generate.py", "--merge", "--methods",
@@ -49,7 +51,11 @@ STEPS = (
     # change-calibrated uses are measured through that render: both before the modes.
     Step("calm", ("bench_edit_calm.py",), "edit_calm.json"),
     Step("focus", ("bench_edit_focus.py",), "edit_focus.json, edit_focus.png"),
-    Step("calibration", ("calibrate_edits.py",), "edit_calibration.json, .png"),
+    Step("calibration", ("calibrate_edits.py", "--write"),
+         "edit_calibration.json, .png, and the bundle's calibration"),
+    Step("calibration_typical", ("calibrate_edits.py", "--level", "typical", "--name",
+                                 "edit_calibration_typical"),
+         "edit_calibration_typical.json, .png"),
     Step("edit_modes", ("bench_edit.py", "--modes", "--merge", "--mode-list", EDIT_MODES),
          "edit_modes.json, edit_modes.png"),
     Step("edit_table", ("bench_edit.py",), "edit.json, edit_counterfactuals.png"),

@@ -468,7 +468,8 @@ def test_the_cli_and_the_library_share_one_set_of_defaults():
     assert (generate.temperature, generate.guidance, generate.method) == (
         None, defaults.GUIDANCE, None)  # fmt: skip
     assert (generate.backend, generate.init) == (defaults.BACKEND, defaults.INIT)
-    assert (edit.strength, edit.guidance) == (defaults.EDIT_STRENGTH, defaults.GUIDANCE)
+    # An unset strength is None: the model's own (1 where it calibrates strength).
+    assert (edit.strength, edit.guidance) == (None, defaults.GUIDANCE)
     assert tuple(methods.METHODS) == defaults.METHODS
     from deepface_gen.generation.requests import EditOptions, GenerateOptions
 

@@ -16,7 +16,7 @@ from test_inverter import tiny_config
 from deepface_gen import FaceGenerator, inversion
 from deepface_gen.analysis.drawing import line_chart
 from deepface_gen.errors import DeepFaceGenError
-from deepface_gen.generation import calibration, renderers
+from deepface_gen.generation import calibration, defaults, renderers
 from deepface_gen.generation import edit as edit_algebra
 from deepface_gen.models.discriminator import Critic
 from deepface_gen.models.inverter import (
@@ -337,8 +337,6 @@ def test_change_render_keeps_the_portrait_at_strength_zero(model_with_g):
 
 
 def test_polish_starts_from_the_change_render_and_moves_toward_the_edit(model_with_g):
-    from deepface_gen.generation import defaults
-
     gen = FaceGenerator.load(model_with_g)
     faces = gen.generate("male", n=2, seed=0)
     kept = gen.edit(faces, "+eyeglasses", strengths=(0.0,), render="polish")
@@ -394,8 +392,8 @@ def test_gains_scale_each_attribute_part_of_the_change():
     own, current = jnp.zeros((1, 6)), jnp.zeros((1, 40))
     wanted = current.at[0, 31].set(1.0)  # Smiling
     plain = edit_algebra.edit_targets(own + 10, current, wanted, ridge, jnp.array([1.0]))
-    gains = calibration.gains({"attributes": {"Smiling": {"gain": 2.0}}})
-    assert gains[31] == 2.0 and np.all(np.delete(gains, 31) == 1.0)
+    gains = calibration.gains({"attributes": {"Smiling": {"gain": 2.0}}})  # one gain: both ways
+    assert np.all(gains[:, 31] == 2.0) and np.all(np.delete(gains, 31, axis=1) == 1.0)
     doubled = edit_algebra.edit_targets(own + 10, current, wanted, ridge, jnp.array([2.0]))
     gained = edit_algebra.edit_targets(
         own + 10, current, wanted, ridge, jnp.array([1.0]), jnp.asarray(gains)
@@ -403,6 +401,31 @@ def test_gains_scale_each_attribute_part_of_the_change():
     np.testing.assert_allclose(gained, doubled, rtol=1e-6)
     assert not np.allclose(plain, doubled)
     assert calibration.gains(None) is None
+
+
+def test_adding_and_removing_follow_their_own_gains():
+    ridge = jax.random.normal(jax.random.key(1), (41, 6))
+    current = jnp.zeros((2, 40)).at[1, 31].set(1.0)  # one portrait without a smile, one with
+    wanted = current.at[:, 31].set(jnp.array([1.0, -1.0]))  # add it, remove it
+    record = {"attributes": {"Smiling": {"gain_add": 3.0, "gain_remove": 0.5, "gain": 1.75}}}
+    gains = jnp.asarray(calibration.gains(record))
+    moved = edit_algebra.edit_direction(current, wanted, ridge, gains)
+    plain = edit_algebra.edit_direction(current, wanted, ridge)
+    np.testing.assert_allclose(moved[0], 3.0 * plain[0], rtol=1e-5)
+    np.testing.assert_allclose(moved[1], 0.5 * plain[1], rtol=1e-5)
+
+
+def test_a_level_asks_for_less_than_the_typical_probability():
+    curves = {"add": [0.1, 0.2, 0.4, 0.6, 0.8, 0.9, 0.95],  # at RAW_STRENGTHS
+              "remove": [0.9, 0.8, 0.6, 0.4, 0.3, 0.2, 0.1]}  # fmt: skip
+    typical = calibration.direction_gains(curves, 0.95, 0.1, None)
+    assert typical == pytest.approx((4.0, 4.0))  # rises to 0.95 and falls to 0.1 only at 4
+    at_level = calibration.direction_gains(curves, 0.95, 0.1, 0.8)
+    assert at_level == pytest.approx((2.0, 3.0))  # rises to 0.8 at 2, falls to 0.2 at 3
+    # A level above the typical probability stops at the typical one.
+    assert calibration.direction_gains(curves, 0.6, 0.4, 0.8) == pytest.approx((1.5, 1.5))
+    # An attribute read at once still moves: never below the grid's first step.
+    assert calibration.direction_gains(curves, 0.1, 0.9, 0.8) == pytest.approx((0.5, 0.5))
 
 
 def test_calibration_is_measured_stored_and_followed_by_edit(model_with_g, tmp_path):
@@ -418,9 +441,13 @@ def test_calibration_is_measured_stored_and_followed_by_edit(model_with_g, tmp_p
     assert 0.5 <= entry["gain"] <= max(result["strengths"])
     bundles.update_record(model, "inverter", {"edit_calibration": result})
     calibrated = FaceGenerator.load(model)
-    assert calibrated.edit_gains[31] == pytest.approx(entry["gain"])
+    assert result["level"] == calibration.LEVEL
+    assert calibrated.edit_gains[:, 31] == pytest.approx([entry["gain_add"], entry["gain_remove"]])
     faces = gen.generate("male", n=1, seed=0)
     # Strength 1 with the gain is the raw strength of the gain without it.
     a = calibrated.edit(faces, {"Smiling": 1.0}, strengths=(1.0,), render="change")
-    b = gen.edit(faces, {"Smiling": 1.0}, strengths=(entry["gain"],), render="change")
+    b = gen.edit(faces, {"Smiling": 1.0}, strengths=(entry["gain_add"],), render="change")
     np.testing.assert_allclose(a.astype(int), b.astype(int), atol=1)
+    # With no strength asked for, a calibrated model edits at 1, a raw one at EDIT_STRENGTH.
+    assert (calibrated.edit_strength, gen.edit_strength) == (1.0, defaults.EDIT_STRENGTH)
+    np.testing.assert_array_equal(calibrated.edit(faces, {"Smiling": 1.0}, render="change"), a)

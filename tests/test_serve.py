@@ -129,7 +129,7 @@ def test_health_and_vocabulary(server):
     from deepface_gen.generation import defaults
 
     edit_defaults = (vocabulary["defaults"]["edit_strength"], vocabulary["defaults"]["edit_focus"])
-    assert edit_defaults == (defaults.EDIT_STRENGTH, defaults.EDIT_FOCUS)  # a bare edit's
+    assert edit_defaults == (1.0, defaults.EDIT_FOCUS)  # a bare edit's: the starter calibrates
     assert HTTP.get(f"{server}/docs").status_code == 200  # OpenAPI docs
     assert "/api/generate" in HTTP.get(f"{server}/openapi.json").json()["paths"]
 

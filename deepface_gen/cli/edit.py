@@ -107,10 +107,11 @@ def _output_image(args: argparse.Namespace, strengths, original, portrait, resul
     return results[0]
 
 
-def _strengths(args: argparse.Namespace) -> tuple[float, ...]:
-    """The strengths to render: --strength, or each value of --sweep, checked."""
+def _strengths(args: argparse.Namespace) -> tuple[float, ...] | None:
+    """The strengths to render: --strength, or each value of --sweep, checked (None: the
+    model's default strength)."""
     if not args.sweep:
-        return (args.strength,)
+        return None if args.strength is None else (args.strength,)
     return checks.sweep(args.sweep, "--sweep", MAX_SWEEP)
 
 
@@ -122,8 +123,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--strength",
         type=common.real(-checks.MAX_EDIT_STRENGTH, checks.MAX_EDIT_STRENGTH),
-        default=defaults.EDIT_STRENGTH,
-        help=f"multiple of the cGMM's predicted change (default {defaults.EDIT_STRENGTH:g})",
+        default=None,
+        help="how far to move: 1 is where the classifier reads the change at the level the "
+        "model is calibrated to, per attribute (the starter's: 0.8); a model without a "
+        f"calibration moves by this multiple of the cGMM's predicted change (default: 1 "
+        f"where calibrated, else {defaults.EDIT_STRENGTH:g})",
     )
     p.add_argument("--sweep", default=None, help="a strip of strengths, e.g. 0,1,2,3")
     p.add_argument("--box", default=None, help="face box x,y,w,h in pixels (wins over --align)")

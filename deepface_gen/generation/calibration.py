@@ -1,19 +1,22 @@
-"""What an edit's strength means: strength 1 moves a portrait as far as a typical portrait
-that carries the attribute.
+"""What an edit's strength means: strength 1 moves a portrait until the classifier reads
+the change at a common level, for every attribute.
 
 The cGMM's predicted difference between attribute sets is one global direction per
 attribute, and attributes differ in how far along it a portrait must move before the
 classifier reads the change: a smile needs a long way, blond hair a short one. For each
 attribute, portraits without it are edited to add it (and portraits with it to remove
 it) at a grid of raw strengths, and the classifier's mean probability is read at each.
-The attribute's **gain** is the raw strength at which that probability reaches the
-typical (median) probability of real portraits with the attribute (without it, for a
-removal), averaged over the two directions. ``edit`` multiplies each attribute's part of
-the change by its gain, so strength 1 means "typical" for every attribute.
+Adding gets the **gain** at which that probability reaches the goal: the typical
+(median) probability of real portraits with the attribute, or a lower ``level`` where
+one is given; removing gets its own gain, where the probability falls as far (to the
+typical probability of portraits without it, or 1 - ``level``). ``edit`` multiplies
+each attribute's part of the change by the gain of its direction, so strength 1 means
+the same for every attribute. The typical level asks for strengths that lose the person
+(the classifier is nearly certain of real portraits); the starter ships ``LEVEL``,
+chosen on portraits apart from the benchmark's (experiments/bench_edit_levels.py).
 
-The curves are measured with the edit render they are for (``change`` through the
-learned inverter) and stored in the inverter's record, so a new inverter needs its
-own calibration.
+The curves are measured with the ``change`` render through the learned inverter and
+stored in the inverter's record, so a new inverter needs its own calibration.
 """
 
 from __future__ import annotations
@@ -28,6 +31,10 @@ from deepface_gen.attributes import ATTRIBUTE_INDEX, CELEBA_ATTRIBUTES
 
 RAW_STRENGTHS = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0)
 MIN_PORTRAITS = 6  # an attribute with fewer portraits on either side is not calibrated
+# The probability strength 1 reaches (or the typical one, where that is lower): of the
+# levels measured, 0.8 was seen most with as many people kept and others moved as one
+# strength for all (experiments/bench_edit_levels.py).
+LEVEL = 0.8
 
 
 def crossing(strengths: Sequence[float], probabilities: Sequence[float], goal: float) -> float:
@@ -50,12 +57,15 @@ def calibrate(
     portraits: int = 24,
     render: str = "change",
     seed: int = 0,
+    level: float | None = LEVEL,
 ) -> dict:
     """Each attribute's probability-against-strength curves (adding and removing it) and
-    its gain, for ``generator`` (a FaceGenerator) edited without any gains.
+    its gains, for ``generator`` (a FaceGenerator) edited without any gains, to reach
+    ``level`` (None: the typical probability).
 
-    Returns ``{"render", "strengths", "attributes": {name: {"typical_with",
-    "typical_without", "add", "remove", "gain"}}}``; ``gains(record)`` reads it back."""
+    Returns ``{"render", "strengths", "level", "attributes": {name: {"typical_with",
+    "typical_without", "add", "remove", "gain_add", "gain_remove", "gain"}}}`` (``gain``:
+    the two directions' mean); ``gains(record)`` reads it back."""
     # Measuring needs the synthetic renderer; loading a model for a service does not.
     from deepface_gen.data import synth
 
@@ -64,7 +74,8 @@ def calibrate(
     images = synth.to_uint8(drawn.images)
     labels = np.asarray(drawn.attributes)
     probabilities = generator.classifier.probabilities(images)
-    result: dict = {"render": render, "strengths": list(RAW_STRENGTHS), "attributes": {}}
+    result: dict = {"render": render, "strengths": list(RAW_STRENGTHS), "level": level,
+                    "attributes": {}}  # fmt: skip
     for name in names or generator.known_attributes:
         column = ATTRIBUTE_INDEX[name]
         has = labels[:, column] > 0
@@ -79,26 +90,47 @@ def calibrate(
             curves[direction] = p.mean(axis=0)
         typical_with = float(np.median(probabilities[has, column]))
         typical_without = float(np.median(probabilities[~has, column]))
-        gain_add = crossing(RAW_STRENGTHS, curves["add"], typical_with)
-        # A removal's probability falls: its crossing of the typical level, mirrored.
-        gain_remove = crossing(RAW_STRENGTHS, 1.0 - curves["remove"], 1.0 - typical_without)
+        gain_add, gain_remove = direction_gains(curves, typical_with, typical_without, level)
         result["attributes"][name] = {
             "typical_with": typical_with,
             "typical_without": typical_without,
             "add": [float(v) for v in curves["add"]],
             "remove": [float(v) for v in curves["remove"]],
-            "gain": max(0.5 * (gain_add + gain_remove), RAW_STRENGTHS[1]),
+            "gain_add": gain_add,
+            "gain_remove": gain_remove,
+            "gain": 0.5 * (gain_add + gain_remove),
         }
     return result
 
 
+def direction_gains(
+    curves: dict, typical_with: float, typical_without: float, level: float | None
+) -> tuple[float, float]:
+    """(adding, removing) gains: the raw strengths (of ``RAW_STRENGTHS``) where the mean
+    probability ``curves["add"]`` rises to ``level`` and ``curves["remove"]`` falls to
+    1 - ``level``, or to the typical probability with (without) the attribute where
+    that is nearer, or where ``level`` is None; never below the grid's first step."""
+    goal_add, goal_remove = typical_with, 1.0 - typical_without
+    if level is not None:
+        goal_add, goal_remove = min(level, goal_add), min(level, goal_remove)
+    low = RAW_STRENGTHS[1]  # a gain of 0 would make the edit do nothing
+    add = max(crossing(RAW_STRENGTHS, curves["add"], goal_add), low)
+    # A removal's probability falls: its crossing of the goal, mirrored.
+    remove = max(crossing(RAW_STRENGTHS, 1.0 - np.asarray(curves["remove"]), goal_remove), low)
+    return add, remove
+
+
 def gains(record: dict | None) -> np.ndarray | None:
-    """(40,) gains from a stored calibration (1 for attributes it did not calibrate), or
-    None when there is none."""
+    """(2, 40) gains from a stored calibration, adding (row 0) and removing (row 1) each
+    attribute (1 for attributes it did not calibrate; a calibration stored with one gain
+    per attribute uses it both ways), or None when there is none."""
     if not isinstance(record, dict) or not isinstance(record.get("attributes"), dict):
         return None
-    out = np.ones(len(CELEBA_ATTRIBUTES), np.float32)
+    out = np.ones((2, len(CELEBA_ATTRIBUTES)), np.float32)
     for name, entry in record["attributes"].items():
         if name in ATTRIBUTE_INDEX and isinstance(entry, dict):
-            out[ATTRIBUTE_INDEX[name]] = float(entry.get("gain", 1.0))
+            both = float(entry.get("gain", 1.0))
+            column = ATTRIBUTE_INDEX[name]
+            out[0, column] = float(entry.get("gain_add", both))
+            out[1, column] = float(entry.get("gain_remove", both))
     return out

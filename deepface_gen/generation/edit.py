@@ -26,8 +26,11 @@ def edit_direction(
 ) -> jax.Array:
     """(N, D): the cGMM's predicted activation change from ``current`` to ``wanted``
     attributes (N, 40) at strength 1, through ``ridge`` (41, D; the bias cancels), each
-    attribute's part times its calibrated ``gain`` (40,) where there is one."""
-    difference = wanted - current if gains is None else (wanted - current) * gains[None]
+    attribute's part times its calibrated gain where there are ``gains`` (2, 40): row 0
+    where the attribute rises (is added), row 1 where it falls."""
+    difference = wanted - current
+    if gains is not None:
+        difference = difference * jnp.where(difference > 0, gains[0], gains[1])
     return difference @ ridge[:-1]
 
 
@@ -66,8 +69,8 @@ def edit_targets(
     (N, 40) their attribute values before and after, ``ridge`` (41, D) the cGMM's
     linear map from [attributes, 1] to activations. The portrait's own activations move
     by the predicted difference times the strength (the bias cancels), each attribute's
-    part times its calibrated ``gain`` (40,) where there is one
-    (``generation/calibration.py``), then stay non-negative as post-ReLU activations are.
+    part times its calibrated gain where there are ``gains`` (2, 40: adding, removing;
+    ``generation/calibration.py``), then stay non-negative as post-ReLU activations are.
     """
     delta = edit_direction(current, wanted, ridge, gains)  # (N, D)
     moved = own[:, None] + strengths[None, :, None] * delta[:, None]

@@ -67,6 +67,13 @@ def check_edit(
     return spec, replace(checked, render=render)
 
 
+def default_strength(generator: FaceGenerator) -> float:
+    """The strength an edit gets when none is asked for: 1 where the model calibrates what
+    strength means per attribute (``calibration.py``: 1 reaches the calibrated level),
+    ``defaults.EDIT_STRENGTH`` of the raw change where it does not."""
+    return 1.0 if generator.edit_gains is not None else defaults.EDIT_STRENGTH
+
+
 def check_strengths(strengths: Sequence[float]) -> list[float]:
     """The strengths: at least one, each within the limit."""
     if not len(strengths):
@@ -79,13 +86,16 @@ def edit_portraits(
     generator: FaceGenerator,
     images: np.ndarray,
     description: Description,
-    strengths: Sequence[float],
+    strengths: Sequence[float] | None,
     options: EditOptions,
     quiet: bool = True,
 ) -> EditedPortraits:
-    """``FaceGenerator.edit``'s work (its arguments), with each portrait's domain distance
-    beside the images instead of a warning."""
+    """``FaceGenerator.edit``'s work (its arguments; ``strengths`` None: the model's
+    ``default_strength``), with each portrait's domain distance beside the images
+    instead of a warning."""
     spec, o = check_edit(generator, description, options)
+    if strengths is None:
+        strengths = (default_strength(generator),)
     strengths, render = check_strengths(strengths), o.render
     if len(images) == 0:
         raise DeepFaceGenError("edit needs at least one portrait")
@@ -99,9 +109,9 @@ def edit_portraits(
     threshold = generator.domain_threshold
     distances = None if threshold is None else domain.activation_distance(cgmm, seen[layer])
     scale = jnp.asarray(strengths, jnp.float32)
-    # The gains were measured with the change render: they mean "typical" there.
-    gains = generator.edit_gains if render in ("change", "polish") else None
-    target = moved_targets(generator, seen, layer, spec, scale, gains, o.focus)
+    # The gains were measured with the change render; every render follows them, so a
+    # strength means one thing whichever draws it.
+    target = moved_targets(generator, seen, layer, spec, scale, generator.edit_gains, o.focus)
     if render in ("change", "polish"):
         out = renderers.render_change(generator.inverter, pixels, seen[layer], target, k)
     if render != "change":  # polish starts from the drawn change, optimize from the portrait
@@ -173,16 +183,18 @@ def _render_edit(
 
 
 def edit_photo(
-    generator, photo: np.ndarray, description, strength: float, face: int, align: str,
+    generator, photo: np.ndarray, description, strength: float | None, face: int, align: str,
     quiet: bool, options: dict,
 ) -> np.ndarray:  # fmt: skip
     """``FaceGenerator.edit_photo``: the photo's face found and aligned
     (``faces.photos.prepare``; its note, such as no face found, is warned), edited at
-    ``strength``, and the change put back into the photo at its resolution."""
+    ``strength`` (None: the model's default), and the change put back into the photo at
+    its resolution."""
     from deepface_gen.faces import photos
 
     portrait = photos.prepare(photo, generator.size, generator.classifier.face_layout, align, face)
     if portrait.note:
         warnings.warn(portrait.note, stacklevel=3)
-    edited = generator.edit(portrait.crop[None], description, (strength,), quiet=quiet, **options)
+    strengths = None if strength is None else (strength,)
+    edited = generator.edit(portrait.crop[None], description, strengths, quiet=quiet, **options)
     return portrait.paste(photo, edited[0, 0])

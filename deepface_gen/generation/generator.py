@@ -59,7 +59,7 @@ class FaceGenerator:
     vae: VAE | None = None
     domain_threshold: float | None = None  # calibrated when the cGMM was fitted
     inverter: Inverter | None = None  # the learned renderer of the cGMM's layer
-    edit_gains: np.ndarray | None = None  # (40,) what strength 1 means per attribute
+    edit_gains: np.ndarray | None = None  # (2, 40) what strength 1 means, adding/removing
 
     @classmethod
     def load(
@@ -90,6 +90,12 @@ class FaceGenerator:
     @property
     def size(self) -> int:
         return self.classifier.input_size
+
+    @property
+    def edit_strength(self) -> float:
+        """The strength an edit gets when none is asked for: 1 where this model calibrates
+        strength per attribute (``edit_gains``), ``defaults.EDIT_STRENGTH`` where not."""
+        return editing.default_strength(self)
 
     @functools.cached_property
     def known_attributes(self) -> tuple[str, ...]:
@@ -208,7 +214,7 @@ class FaceGenerator:
         return spec, checked.render
 
     def edit(self, images: np.ndarray, description: Description,
-             strengths: Sequence[float] = (defaults.EDIT_STRENGTH,),
+             strengths: Sequence[float] | None = None,
              names: Sequence[str] | None = None, quiet: bool = True,
              **options) -> np.ndarray:  # fmt: skip
         """Alter portraits: uint8 (N, K, S, S, 3) for N portraits and K strengths.
@@ -216,9 +222,10 @@ class FaceGenerator:
         The classifier reads each portrait's attributes; the description changes only
         the attributes it names ("+smiling,-eyeglasses"). The portrait's own activations
         move by the cGMM's predicted difference between the new and the current
-        attribute vectors, times the strength (``edit.edit_targets``). Strength 0
-        returns the input. A portrait outside the model's training domain is still
-        edited, with an ``OutOfDomainWarning`` that calls it by its entry in ``names``.
+        attribute vectors, times the strength (``edit.edit_targets``; None: the model's
+        default, ``edit_strength``). Strength 0 returns the input. A portrait outside the
+        model's training domain is still edited, with an ``OutOfDomainWarning`` that
+        calls it by its entry in ``names``.
         ``options`` name fields of :class:`~deepface_gen.generation.requests.EditOptions`
         (``render``, ``steps``, ``seed``, ``guidance``, ``smoothness``, ``layer``).
         """
@@ -230,7 +237,7 @@ class FaceGenerator:
         return report.images
 
     def edit_photo(self, photo: np.ndarray, description: Description,
-                   strength: float = defaults.EDIT_STRENGTH, face: int = 0, align: str = "auto",
+                   strength: float | None = None, face: int = 0, align: str = "auto",
                    quiet: bool = True, **options) -> np.ndarray:  # fmt: skip
         """Edit the face in a photograph of any size and put the change back into it
         (``faces/``: found, aligned to this model's layout, edited, warped back under a
@@ -239,7 +246,7 @@ class FaceGenerator:
         return editing.edit_photo(self, photo, description, strength, face, align, quiet, options)
 
     def edit_report(self, images: np.ndarray, description: Description,
-                    strengths: Sequence[float] = (defaults.EDIT_STRENGTH,), quiet: bool = True,
+                    strengths: Sequence[float] | None = None, quiet: bool = True,
                     **options) -> editing.EditedPortraits:  # fmt: skip
         """``edit`` with each portrait's domain distance and the threshold returned beside
         the images (``EditedPortraits.messages`` words them) instead of warned: what a

@@ -83,7 +83,7 @@ def router(service: Service) -> APIRouter:
                 ),
                 "shared_temperature": defaults.TEMPERATURE,
                 "borrowing_methods": borrowing,
-                "edit_strength": defaults.EDIT_STRENGTH, "edit_focus": defaults.EDIT_FOCUS,
+                "edit_strength": generator.edit_strength, "edit_focus": defaults.EDIT_FOCUS,
                 "method": method,
                 "backend": defaults.BACKEND, "init": defaults.INIT,
             },

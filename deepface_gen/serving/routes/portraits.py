@@ -12,7 +12,6 @@ from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import Response
 
 from deepface_gen import checks
-from deepface_gen.generation import defaults
 from deepface_gen.generation.requests import EditOptions
 from deepface_gen.serving import codecs
 from deepface_gen.serving.jobs import EditJob
@@ -32,7 +31,7 @@ def strengths_of(service: Service, strength: float | None, sweep: str | None) ->
     if sweep:
         limit = service.limits.max_strengths
         return checked(lambda: checks.sweep(sweep, "sweep", limit), EDIT_FIELDS)
-    value = defaults.EDIT_STRENGTH if strength is None else strength
+    value = service.generator.edit_strength if strength is None else strength
     limit = checks.MAX_EDIT_STRENGTH
     return (checked(lambda: checks.real("strength", value, -limit, limit), EDIT_FIELDS),)
 

@@ -381,6 +381,14 @@ async function start() {
     $("#n").max = attributes.limits.max_faces;
     $("#size").max = attributes.limits.max_size;
     defaults = attributes.defaults;
+    // The strength slider spans about 2.4 times the model's default (1 where it calibrates
+    // strength per attribute, a raw multiple where not), in steps that land on it.
+    if (defaults.edit_strength) {
+      const step = defaults.edit_strength >= 2 ? 0.25 : 0.05;
+      $("#strength").min = step;
+      $("#strength").step = step;
+      $("#strength").max = Math.round(2.4 * defaults.edit_strength / step) * step;
+    }
     // The sliders start at the server's defaults (the page's own values are fallbacks).
     for (const [id, key] of [["guidance", "guidance"], ["strength", "edit_strength"],
                              ["focus", "edit_focus"]]) {

@@ -148,6 +148,22 @@ def test_drawn_codes_train_and_a_batch_cannot_be_overshared(tiny_bundle, tmp_pat
         check_inverter_config(over, load_classifier(model))
 
 
+def test_a_run_saved_before_a_setting_existed_still_reads(model_with_inverter, monkeypatch):
+    from deepface_gen.training import loop
+    from deepface_gen.training.inverter import checkpoint_inverter
+
+    original = loop.checkpoint_config
+
+    def saved_without_it(workdir, step=None):
+        config = original(workdir, step)
+        del config["train"]["sampled_fraction"]
+        return config
+
+    monkeypatch.setattr(loop, "checkpoint_config", saved_without_it)
+    inverter = checkpoint_inverter(model_with_inverter.parent / "work", 4)
+    assert inverter.record["training"]["config"]["train"]["sampled_fraction"] == 0.0
+
+
 def test_training_logs_the_deepsim_terms_and_exports_a_loadable_inverter(model_with_inverter):
     inverter = load_inverter(model_with_inverter)
     assert inverter.layer == "conv2_1"

@@ -82,7 +82,14 @@ from deepface_gen.training.perceptual import (
     shipped_params,
     step_average,
 )
-from deepface_gen.training.settings import BIG, LoopSettings, Settings, section, setting
+from deepface_gen.training.settings import (
+    BIG,
+    LoopSettings,
+    Settings,
+    resolve,
+    section,
+    setting,
+)
 
 CODE_HIGH_PERCENTILE = 99.5  # refine keeps each channel below this percentile of real codes
 SAMPLED_TEMPERATURES = (0.3, 0.8)  # drawn codes' temperatures: around generate's defaults
@@ -491,12 +498,14 @@ def checkpoint_inverter(workdir: str | Path, step: int) -> Inverter:
     when the recipe keeps one): for a learning curve, or to ship an earlier step."""
     cache: dict = {}
 
-    def like(config: Config) -> GANState:
+    def like(saved: Config) -> GANState:
+        # A run saved before a setting existed reads it at its default (what it trained with).
+        cache["config"] = config = resolve(saved, InverterSettings)
         cache["context"] = context = _prepare(config)
         return _init_state(config, context, jax.random.key(config.seed))
 
-    state, config = restore_step(workdir, step, like)
-    context = cache["context"]
+    state, _ = restore_step(workdir, step, like)
+    config, context = cache["config"], cache["context"]
     classifier, arch, start = context
     scale, high = _code_range(config, context)
     record = inverter_record(

@@ -451,3 +451,35 @@ def test_calibration_is_measured_stored_and_followed_by_edit(model_with_g, tmp_p
     # With no strength asked for, a calibrated model edits at 1, a raw one at EDIT_STRENGTH.
     assert (calibrated.edit_strength, gen.edit_strength) == (1.0, defaults.EDIT_STRENGTH)
     np.testing.assert_array_equal(calibrated.edit(faces, {"Smiling": 1.0}, render="change"), a)
+
+
+def test_calibrate_edits_stores_what_strength_means_in_a_model(model_with_g, tiny_bundle,
+                                                               tmp_path, capsys):  # fmt: skip
+    from deepface_gen import cli
+
+    model = tmp_path / "model"
+    shutil.copytree(model_with_g, model)
+    argv = ["calibrate-edits", "--model", str(model), "--pool", "64", "--portraits", "4"]
+    assert cli.main([*argv, "--data", "synthetic:40", "--level", "0.7", "--quiet"]) == 0
+    assert "to a probability of 0.7; stored in" in capsys.readouterr().out
+    calibrated = FaceGenerator.load(model)
+    record = calibrated.inverter.record["edit_calibration"]
+    assert (record["level"], record["data"]) == (0.7, "synthetic:40")
+    assert calibrated.edit_strength == 1.0 and calibrated.edit_gains.shape == (2, 40)
+    assert np.all(calibrated.edit_gains >= calibration.RAW_STRENGTHS[1])
+    # The shipped starter is not rewritten, a model without G has nothing to calibrate
+    # through, and a level must be a probability.
+    assert cli.main(["calibrate-edits", "--model", "starter"]) == 2
+    assert "shipped inside the package" in capsys.readouterr().err
+    assert cli.main(["calibrate-edits", "--model", str(tiny_bundle)]) == 2
+    assert "no learned inverter" in capsys.readouterr().err
+    assert cli.main([*argv, "--level", "1.5"]) == 2
+    assert "probability in (0, 1) or 'typical', not '1.5'" in capsys.readouterr().err
+
+
+def test_portraits_to_calibrate_on_come_from_any_data_source():
+    images, labels, known = calibration.labelled_portraits("synthetic:30", 16, 8, seed=3)
+    assert images.shape == (8, 16, 16, 3) and images.dtype == np.uint8
+    assert labels.shape == known.shape == (8, 40) and set(np.unique(labels)) <= {-1.0, 1.0}
+    drawn, drawn_labels, _ = calibration.labelled_portraits("synthetic", 16, 8, seed=3)
+    assert drawn.shape == images.shape and not np.array_equal(drawn, images)  # another stream

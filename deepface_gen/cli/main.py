@@ -15,6 +15,7 @@ from deepface_gen import __version__
 from deepface_gen.cli import (
     align,
     attributes,
+    calibrate,
     crop_search,
     edit,
     evaluate,
@@ -35,7 +36,7 @@ from deepface_gen.errors import DeepFaceGenError
 # In the order `deepface-gen --help` lists them.
 COMMANDS = (
     attributes, synth, weights, train, evaluate, fit, generate, invert, visualize, align, edit,
-    identity, rank, crop_search, tsne, serve,
+    calibrate, identity, rank, crop_search, tsne, serve,
 )  # fmt: skip
 
 

@@ -28,13 +28,11 @@ import jax
 import numpy as np
 
 from deepface_gen.attributes import ATTRIBUTE_INDEX, CELEBA_ATTRIBUTES
+from deepface_gen.generation import defaults
 
 RAW_STRENGTHS = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0)
 MIN_PORTRAITS = 6  # an attribute with fewer portraits on either side is not calibrated
-# The probability strength 1 reaches (or the typical one, where that is lower): of the
-# levels measured, 0.8 was seen most with as many people kept and others moved as one
-# strength for all (experiments/bench_edit_levels.py).
-LEVEL = 0.8
+LEVEL = defaults.EDIT_CALIBRATION_LEVEL  # strength 1's probability (the typical, if lower)
 
 
 def crossing(strengths: Sequence[float], probabilities: Sequence[float], goal: float) -> float:
@@ -50,6 +48,27 @@ def crossing(strengths: Sequence[float], probabilities: Sequence[float], goal: f
     return float(s[-1])
 
 
+def labelled_portraits(
+    data: str, size: int, count: int, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``count`` portraits to calibrate on: uint8 images (N, size, size, 3), their labels
+    (N, 40) in ±1 and which labels are known, from the synthetic renderer (the starter's
+    own portraits) or any data source's validation split (``input_pipeline``'s specs:
+    ``celeba:PATH``, ``tfds``, ...), so a model is calibrated on the portraits it was
+    trained on."""
+    # Reading data is for measuring; loading a model for a service does not need it.
+    if data == "synthetic":
+        from deepface_gen.data import synth
+
+        drawn = synth.sample_portraits(jax.random.key(seed), count, size=size)
+        labels = np.asarray(drawn.attributes)
+        return synth.to_uint8(drawn.images), labels, np.ones(labels.shape, bool)
+    from deepface_gen.data.input_pipeline import make_source
+
+    batch = make_source(data, "validation", size, count, seed).batch(0)
+    return np.asarray(batch.images), np.asarray(batch.attributes), np.asarray(batch.label_mask)
+
+
 def calibrate(
     generator,
     names: Sequence[str] | None = None,
@@ -58,38 +77,36 @@ def calibrate(
     render: str = "change",
     seed: int = 0,
     level: float | None = LEVEL,
+    data: str = "synthetic",
 ) -> dict:
     """Each attribute's probability-against-strength curves (adding and removing it) and
     its gains, for ``generator`` (a FaceGenerator) edited without any gains, to reach
-    ``level`` (None: the typical probability).
+    ``level`` (None: the typical probability), on ``pool`` portraits of ``data``
+    (``labelled_portraits``).
 
-    Returns ``{"render", "strengths", "level", "attributes": {name: {"typical_with",
-    "typical_without", "add", "remove", "gain_add", "gain_remove", "gain"}}}`` (``gain``:
-    the two directions' mean); ``gains(record)`` reads it back."""
-    # Measuring needs the synthetic renderer; loading a model for a service does not.
-    from deepface_gen.data import synth
-
+    Returns ``{"render", "strengths", "level", "data", "attributes": {name:
+    {"typical_with", "typical_without", "add", "remove", "gain_add", "gain_remove",
+    "gain"}}}`` (``gain``: the two directions' mean); ``gains(record)`` reads it back."""
     raw = dataclasses.replace(generator, edit_gains=None)
-    drawn = synth.sample_portraits(jax.random.key(seed), pool, size=generator.size)
-    images = synth.to_uint8(drawn.images)
-    labels = np.asarray(drawn.attributes)
+    images, labels, known = labelled_portraits(data, generator.size, pool, seed)
     probabilities = generator.classifier.probabilities(images)
     result: dict = {"render": render, "strengths": list(RAW_STRENGTHS), "level": level,
-                    "attributes": {}}  # fmt: skip
+                    "data": data, "attributes": {}}  # fmt: skip
     for name in names or generator.known_attributes:
         column = ATTRIBUTE_INDEX[name]
-        has = labels[:, column] > 0
-        if min(has.sum(), (~has).sum()) < MIN_PORTRAITS:
+        has = known[:, column] & (labels[:, column] > 0)
+        lacks = known[:, column] & (labels[:, column] < 0)
+        if min(has.sum(), lacks.sum()) < MIN_PORTRAITS:
             continue
         curves = {}
-        for direction, rows, value in (("add", ~has, 1.0), ("remove", has, -1.0)):
+        for direction, rows, value in (("add", lacks, 1.0), ("remove", has, -1.0)):
             chosen = images[np.flatnonzero(rows)[:portraits]]
             edited = raw.edit(chosen, {name: value}, strengths=RAW_STRENGTHS, render=render)
             flat = edited.reshape(-1, *edited.shape[2:])
             p = generator.classifier.probabilities(flat)[:, column].reshape(len(chosen), -1)
             curves[direction] = p.mean(axis=0)
         typical_with = float(np.median(probabilities[has, column]))
-        typical_without = float(np.median(probabilities[~has, column]))
+        typical_without = float(np.median(probabilities[lacks, column]))
         gain_add, gain_remove = direction_gains(curves, typical_with, typical_without, level)
         result["attributes"][name] = {
             "typical_with": typical_with,

@@ -59,7 +59,12 @@ EDIT_SMOOTHNESS = 3.0
 # person and what else moves, focus 1 at 2.75 puts the most edits nearer the true edit
 # (0.66 against 0.59).
 EDIT_FOCUS = 1.0
-EDIT_STRENGTH = 2.75
+EDIT_STRENGTH = 2.75  # raw: a model without a calibration of what strength means
+# The classifier's probability strength 1 reaches where a model is calibrated
+# (generation/calibration.py; the starter is): of the levels measured, 0.8 was seen most
+# with as many people kept and others moved as one strength for all
+# (experiments/bench_edit_levels.py).
+EDIT_CALIBRATION_LEVEL = 0.8
 INVERT_FEATURE_WEIGHT = 100.0  # inversion of a real image: trust its activations fully
 CARICATURE_STRENGTH = 30.0
 START_NOISE = 10.0  # pixel noise of the start around the mean face (plain pixels)

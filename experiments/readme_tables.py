@@ -184,6 +184,12 @@ def inverter_noise() -> str:
     return inverter_curve("inverter_noise.json")
 
 
+def inverter_drawn() -> str:
+    """Learning curves of two continuations of the shipped G (bench_inverter.py --name
+    inverter_drawn): a critic weighted 1.0 and drawn codes in training."""
+    return inverter_curve("inverter_drawn.json")
+
+
 def _measured_rows(rows: dict, first: str) -> str:
     """A table of faithfulness, the three distances and diversity, one row per entry."""
     body = [[name, f"{r['faithfulness']:.3f}", *_realism_cells(r), f"{r['diversity_pixels']:.3f}",
@@ -786,6 +792,7 @@ RENDERERS: dict[str, Callable[[], str]] = {
         generation_targets,
         inverter_curve,
         inverter_noise,
+        inverter_drawn,
         mixture_sweep,
         vae_prior,
         vae_recipes,

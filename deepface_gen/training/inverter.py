@@ -239,8 +239,7 @@ def batch_codes(
     projected, sampled = fractions
     n = len(codes)
     k_choice, k_shrink, k_draw, k_temperature = jax.random.split(key, 4)
-    choice = jax.random.uniform(k_choice, (n,))
-    moved = jnp.zeros((n,), bool)
+    choice = jax.random.uniform(k_choice, (n,))  # [0, projected): projected; the top: drawn
     drawn = choice >= 1.0 - sampled
     if projected > 0:
         shrink = jax.random.uniform(k_shrink, (n,), minval=0.5, maxval=1.0)
@@ -273,7 +272,7 @@ def make_inverter_train_step(
     score = make_score(recipe, features)
 
     def step(state: GANState, batch: dict, net_params, projection, code_scale, key):
-        keys = jax.random.split(jax.random.fold_in(key, state.step), 8)
+        keys = jax.random.split(jax.random.fold_in(key, state.step), 6)
         images = input_pipeline.augment(keys[0], batch["images"], max_shift=0).astype(jnp.float32)
         real = jax.lax.stop_gradient(features(net_params, images))
         labels = jnp.where(batch["label_mask"], batch["attributes"], 0.0)
@@ -283,14 +282,14 @@ def make_inverter_train_step(
 
         def generator_loss(g_params):
             fake = generator.apply(
-                {"params": g_params}, codes / code_scale, noise_keys(len(codes), keys[6])
+                {"params": g_params}, codes / code_scale, noise_keys(len(codes), keys[5])
             )
             fake_features = features(net_params, fake)
             feat = normalized_feature_loss(fake_features, real, layers)
             pixel = jnp.mean(jnp.abs(fake - images), axis=(1, 2, 3)) / 255.0
             # A drawn code has no image behind it: G's drawing need only carry the code.
             agree = normalized_feature_loss(fake_features, {arch.layer: codes}, (arch.layer,))
-            on_fake = score(d_params, net_params, fake, fake_features, keys[3])
+            on_fake = score(d_params, net_params, fake, fake_features, keys[2])
             fool = sum(fool_loss(logits, recipe.loss) for logits in on_fake)
             fitted = jnp.where(drawn, weights[0] * agree, weights[0] * feat + weights[1] * pixel)
             total = fitted + adversarial_on * weights[2] * fool
@@ -306,8 +305,8 @@ def make_inverter_train_step(
             recipe,
             state.discriminator,
             lambda p, pixels, feats, k: score(p, net_params, pixels, feats, k),
-            (images, real, keys[4]),
-            ((fake, fake_features, keys[5]),),
+            (images, real, keys[3]),
+            ((fake, fake_features, keys[4]),),
             state.step,
         )
         updated = state.generator.apply_gradients(grads=grads)

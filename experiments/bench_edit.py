@@ -187,19 +187,17 @@ def mode_editor(generator, mode: str, results: Path = Path("experiments/results"
     ``-typical`` (the gains that reach the typical probability instead of the model's
     level, ``calibrate_edits.py --level typical``'s ``edit_calibration_typical.json``),
     for comparison; without them, the model's own gains and focus."""
-    options: dict = {}
-    suffixes = {"-global", "-raw", "-typical"}
-    while any(mode.endswith(suffix) for suffix in suffixes):
-        suffix = next(suffix for suffix in suffixes if mode.endswith(suffix))
-        mode = mode[: -len(suffix)]
-        if suffix == "-global":
-            options["focus"] = 0.0
-        elif suffix == "-raw":
-            generator = dataclasses.replace(generator, edit_gains=None)
-        else:
-            measured = json.loads((results / "edit_calibration_typical.json").read_text())
-            generator = dataclasses.replace(generator, edit_gains=calibration.gains(measured))
-    return generator, mode, options
+    render, *suffixes = mode.split("-")  # no render's name has a hyphen
+    unknown = set(suffixes) - {"global", "raw", "typical"}
+    if unknown:
+        raise SystemExit(f"{mode}: unknown suffix(es) {', '.join(sorted(unknown))}")
+    options = {"focus": 0.0} if "global" in suffixes else {}
+    if "raw" in suffixes:
+        generator = dataclasses.replace(generator, edit_gains=None)
+    elif "typical" in suffixes:
+        measured = json.loads((results / "edit_calibration_typical.json").read_text())
+        generator = dataclasses.replace(generator, edit_gains=calibration.gains(measured))
+    return generator, render, options
 
 
 def calibration_level(generator) -> float | str | None:

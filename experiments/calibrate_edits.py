@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from deepface_gen.analysis.drawing import line_chart
-from deepface_gen.generation.calibration import LEVEL, calibrate
+from deepface_gen.generation.calibration import LEVEL, calibrate, parse_level
 from deepface_gen.generation.generator import FaceGenerator
 from deepface_gen.io import bundles
 from deepface_gen.io.images import write_image
@@ -37,7 +37,8 @@ def main() -> None:
     )
     parser.add_argument("--model", default="starter")
     parser.add_argument("--portraits", type=int, default=24, help="per attribute and direction")
-    parser.add_argument("--level", default=str(LEVEL), help="a probability, or 'typical'")
+    parser.add_argument("--level", type=parse_level, default=str(LEVEL),
+                        help="a probability, or 'typical'")  # fmt: skip
     parser.add_argument("--write", action="store_true", help="store it in the bundle")
     parser.add_argument("--out", default="experiments/results")
     parser.add_argument("--name", default="edit_calibration", help="the files' name")
@@ -45,8 +46,7 @@ def main() -> None:
     generator = FaceGenerator.load(args.model)
     if generator.inverter is None:
         raise SystemExit(f"{args.model} has no learned inverter: nothing to calibrate")
-    level = None if args.level == "typical" else float(args.level)
-    result = calibrate(generator, portraits=args.portraits, level=level)
+    result = calibrate(generator, portraits=args.portraits, level=args.level)
     for name, entry in sorted(result["attributes"].items(), key=lambda kv: kv[1]["gain"]):
         print(f"{name:<22} gains {entry['gain_add']:.2f} / {entry['gain_remove']:.2f}  "
               f"add {np.round(entry['add'], 2)} (typical {entry['typical_with']:.2f})")  # fmt: skip

@@ -12,18 +12,13 @@ from deepface_gen.generation import defaults
 
 
 def _level(text: str) -> float | None:
-    """``--level``: a probability strictly between 0 and 1, or ``typical``."""
-    if text == "typical":
-        return None
+    """``--level``, read by ``calibration.parse_level``."""
+    from deepface_gen.generation.calibration import parse_level
+
     try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0.0 < value < 1.0:
-        raise argparse.ArgumentTypeError(
-            f"must be a probability in (0, 1) or 'typical', not {text!r}"
-        )
-    return value
+        return parse_level(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def run(args: argparse.Namespace) -> int:

@@ -35,6 +35,20 @@ MIN_PORTRAITS = 6  # an attribute with fewer portraits on either side is not cal
 LEVEL = defaults.EDIT_CALIBRATION_LEVEL  # strength 1's probability (the typical, if lower)
 
 
+def parse_level(text: str) -> float | None:
+    """A calibration level from text: a probability strictly between 0 and 1, or
+    ``typical`` (None: the typical probability); ValueError otherwise."""
+    if text == "typical":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 < value < 1.0:
+        raise ValueError(f"must be a probability in (0, 1) or 'typical', not {text!r}")
+    return value
+
+
 def crossing(strengths: Sequence[float], probabilities: Sequence[float], goal: float) -> float:
     """The strength where a (rising) probability curve first reaches ``goal``, linearly
     interpolated between grid points; the last strength if it never does."""

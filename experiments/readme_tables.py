@@ -345,6 +345,33 @@ def edit_directions() -> str:
     return _table(header, rows)
 
 
+def edit_learned() -> str:
+    """An edit learned per portrait without pairs (bench_edit_learned.py) beside the shipped
+    move, through the change render, per strength."""
+    report = _load("edit_learned.json")
+    names = {"whole": "learned: the whole move",
+             "on-global": "learned: a correction to the shipped move",
+             "on-global-loose": "learned: a correction, its L1 weighted 0.1"}  # fmt: skip
+    runs = [("shipped (the cGMM's, calibrated and focused)", report["shipped"], None)]
+    runs += [(names.get(k, k), e["moves"], e) for k, e in report["editors"].items()]
+    rows = []
+    for label, moves, editor in runs:
+        trained = (
+            ""
+            if editor is None
+            else (f"{editor['steps']:,} ({editor['train_seconds'] / 60:.0f} min)")
+        )
+        for strength, r in moves.items():
+            rows.append([label, trained, strength, f"{r['judge_sees_requested_edit']:.2f}",
+                         f"{r['identity_verified_edit']:.2f}", f"{r['others_moved_edit']:.3f}",
+                         f"{r['nearer_truth_than_input']:.2f}",
+                         f"{r['cosine_to_true_change']:.2f}"])  # fmt: skip
+    header = ["move", "steps trained (CPU)", "strength", "judge sees the change", "same person",
+              "others moved", "nearer the truth than the input",
+              "cosine to the true change"]  # fmt: skip
+    return _table(header, rows)
+
+
 def exemplar_bandwidth() -> str:
     """Exemplar targets by the kernel's width and blending: realism as ratios to the
     floor, how often a face verifies as a portrait it was drawn from, and as any bank
@@ -802,6 +829,7 @@ RENDERERS: dict[str, Callable[[], str]] = {
         edit_levels,
         edit_calibration,
         edit_directions,
+        edit_learned,
         edit_pivotal,
         exemplar_bandwidth,
         variety,

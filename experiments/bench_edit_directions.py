@@ -118,14 +118,16 @@ def readings(generator: FaceGenerator, images: np.ndarray) -> np.ndarray:
 
 
 def global_directions(
-    generator: FaceGenerator, current, had, index: int, focus: float = 0.0
+    generator: FaceGenerator, current, had, index: int, focus: float = 0.0, gains=None
 ) -> np.ndarray:
-    """(N, D) the cGMM's predicted change, as ``edit`` computes it (no gains), from the
-    portraits' ``readings``, focused by ``focus`` (``edit.focused_ridge``; 0: global)."""
+    """(N, D) the cGMM's predicted change, as ``edit`` computes it, from the portraits'
+    ``readings``, focused by ``focus`` (``edit.focused_ridge``; 0: global) and times the
+    calibrated ``gains`` (2, 40) where given (None: raw)."""
     wanted = current.copy()
     wanted[:, index] = np.where(had, -1.0, 1.0)
     ridge = focused_ridge(generator.conditional_arrays[0], tuple(generator.cgmm.shape), focus)
-    return np.asarray(edit_direction(current, wanted, ridge))
+    gains = None if gains is None else jnp.asarray(gains)
+    return np.asarray(edit_direction(current, wanted, ridge, gains))
 
 
 def _matrix_power(s: np.ndarray, power: float) -> np.ndarray:

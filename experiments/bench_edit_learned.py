@@ -39,8 +39,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from bench_edit import ATTRIBUTES, IdentityMeasure, counterfactuals, rms
-from bench_edit_directions import activations
+from bench_edit import ATTRIBUTES, IdentityMeasure, rms
+from bench_edit_directions import activations, global_directions, readings, true_changes
 from tqdm.auto import tqdm
 
 from deepface_gen.attributes import ATTRIBUTE_INDEX, CELEBA_ATTRIBUTES
@@ -167,18 +167,17 @@ def train(generator, bank, labels, steps: int, batch: int, weights: dict, seed: 
     shape = (1, *generator.cgmm.shape)
     e_params = editor.init(key, jnp.zeros(shape), jnp.zeros((1, len(INDICES))))
     c_params = critic.init(key, jnp.zeros(shape), jnp.zeros((1, len(INDICES))))
-    e_opt, c_opt = optax.adam(1e-4, 0.5, 0.999), optax.adam(1e-4, 0.5, 0.999)
-    e_state, c_state = e_opt.init(e_params), c_opt.init(c_params)
+    adam = optax.adam(1e-4, 0.5, 0.999)  # one for each network; it holds no state itself
+    e_state, c_state = adam.init(e_params), adam.init(c_params)
 
-    def edit(params, acts, change, own_part=False):
+    def edit(params, acts, change):
+        """(edited activations, the network's own part of the move)."""
         learned = editor.apply(params, acts / scale, change) * scale
-        if own_part:
-            return learned
         base = global_moves(shipped, acts, change) if on_global else 0.0
-        return jax.nn.relu(acts + base + learned)
+        return jax.nn.relu(acts + base + learned), learned
 
     def editor_loss(params, c_params, acts, lab, change):
-        moved = edit(params, acts, change)
+        moved, learned = edit(params, acts, change)
         logits, before = logits_from_layer(cls_params, moved), logits_from_layer(cls_params, acts)
         flipped = jnp.zeros((len(acts), 40)).at[:, INDICES].set(jnp.abs(change))
         target = jnp.where(flipped > 0, (lab > 0) != (flipped > 0), jax.nn.sigmoid(before))
@@ -186,13 +185,11 @@ def train(generator, bank, labels, steps: int, batch: int, weights: dict, seed: 
         asked = jnp.sum(classified * flipped, 1).mean()
         kept = jnp.sum(classified * (1 - flipped), 1).mean() / 39
         adversarial = -critic.apply(c_params, moved / scale, asked_labels(lab, change)).mean()
-        cycle = jnp.abs(edit(params, moved, -change) - acts).mean() / scale.mean()
-        own = edit(params, acts, change, own_part=True) if on_global else moved - acts
-        small = jnp.abs(own).mean() / scale.mean()
+        cycle = jnp.abs(edit(params, moved, -change)[0] - acts).mean() / scale.mean()
+        small = jnp.abs(learned if on_global else moved - acts).mean() / scale.mean()
         parts = {"asked": asked, "kept": kept, "adversarial": adversarial, "cycle": cycle,
                  "small": small}  # fmt: skip
-        total = sum(weights[k] * v for k, v in parts.items())
-        return total, (asked, kept, adversarial, cycle, small, moved)
+        return sum(weights[k] * v for k, v in parts.items()), (parts, moved)
 
     def critic_loss(c_params, real, fake, lab, change):
         own = jnp.sign(lab[:, INDICES])
@@ -203,35 +200,25 @@ def train(generator, bank, labels, steps: int, batch: int, weights: dict, seed: 
     @jax.jit
     def step(e_params, c_params, e_state, c_state, acts, lab, key):
         change = requested_changes(lab, key)
-        grads, aux = jax.grad(editor_loss, has_aux=True)(e_params, c_params, acts, lab, change)
-        updates, e_state = e_opt.update(grads, e_state)
+        grads, (parts, moved) = jax.grad(editor_loss, has_aux=True)(
+            e_params, c_params, acts, lab, change
+        )
+        updates, e_state = adam.update(grads, e_state)
         e_params = optax.apply_updates(e_params, updates)
-        fake = jax.lax.stop_gradient(aux[-1])
-        c_grads = jax.grad(critic_loss)(c_params, acts, fake, lab, change)
-        updates, c_state = c_opt.update(c_grads, c_state)
-        return e_params, optax.apply_updates(c_params, updates), e_state, c_state, aux[:-1]
+        c_grads = jax.grad(critic_loss)(c_params, acts, jax.lax.stop_gradient(moved), lab, change)
+        updates, c_state = adam.update(c_grads, c_state)
+        return e_params, optax.apply_updates(c_params, updates), e_state, c_state, parts
 
     rng = np.random.default_rng(seed)
     for i in tqdm(range(steps), desc="editor", unit="step", disable=quiet):
         rows = rng.integers(0, len(bank), batch)
         acts, lab = jnp.asarray(bank[rows], jnp.float32), jnp.asarray(labels[rows])
-        e_params, c_params, e_state, c_state, aux = step(
+        e_params, c_params, e_state, c_state, parts = step(
             e_params, c_params, e_state, c_state, acts, lab, jax.random.fold_in(key, i)
         )
         if i % 500 == 0 or i == steps - 1:
-            losses = dict(zip(("asked", "kept", "adversarial", "cycle", "small"), aux, strict=True))
-            tqdm.write(f"{i}: " + ", ".join(f"{k} {float(v):.3f}" for k, v in losses.items()))
-    return lambda acts, change: edit(e_params, acts, change)
-
-
-def shipped_moves(generator, images, own, had, index) -> np.ndarray:
-    """(N, D) the shipped edit's move (calibrated, focused) flipping attribute ``index``."""
-    current = 2.0 * np.asarray(generator.classifier.outputs(images)["probabilities"]) - 1.0
-    wanted = current.copy()
-    wanted[:, index] = np.where(had, -1.0, 1.0)
-    ridge = focused_ridge(generator.conditional_arrays[0], tuple(generator.cgmm.shape),
-                          defaults.EDIT_FOCUS)  # fmt: skip
-    return np.asarray(edit_direction(current, wanted, ridge, jnp.asarray(generator.edit_gains)))
+            tqdm.write(f"{i}: " + ", ".join(f"{k} {float(v):.3f}" for k, v in parts.items()))
+    return lambda acts, change: edit(e_params, acts, change)[0]
 
 
 def measure(generator, judge, identity, editor, n: int, seed: int) -> dict[str, dict]:
@@ -242,14 +229,13 @@ def measure(generator, judge, identity, editor, n: int, seed: int) -> dict[str, 
     for i, name in enumerate(ATTRIBUTES):
         portraits = synth.sample_portraits(jax.random.key(seed + i), n, generator.size)
         images, index = synth.to_uint8(portraits.images), ATTRIBUTE_INDEX[name]
-        had = np.asarray(portraits.attributes[:, index]) > 0
-        truth = counterfactuals(portraits, name, generator.size)
-        own = activations(generator, images)
-        true_change = activations(generator, truth) - own
+        own, true_change, had, truth = true_changes(generator, portraits, name)
+        shipped = global_directions(generator, readings(generator, images), had, index,
+                                    defaults.EDIT_FOCUS, generator.edit_gains)  # fmt: skip
         change = np.zeros((n, len(INDICES)), np.float32)
         change[:, i] = np.where(had, -1.0, 1.0)
         learned = editor(jnp.asarray(own.reshape(n, *shape)), jnp.asarray(change))
-        moves = {"shipped": shipped_moves(generator, images, own, had, index),
+        moves = {"shipped": shipped,
                  "learned": np.asarray(learned).reshape(n, -1) - own}  # fmt: skip
         before = inverter.render(jnp.asarray(own.reshape(n, *shape)))
         embedded = identity.model.embed(images)

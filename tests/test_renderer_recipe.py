@@ -22,9 +22,11 @@ from deepface_gen.models.discriminator import Critic
 from deepface_gen.models.inverter import (
     Generator,
     InverterConfig,
+    grows_into,
     init_generator,
     load_inverter,
     noise_keys,
+    widen_params,
 )
 from deepface_gen.training.inverter import attach, checkpoint_inverter, train_inverter
 from deepface_gen.training.loop import checkpoint_config, checkpoint_steps
@@ -133,9 +135,10 @@ def test_warm_start_continues_a_trained_inverter_and_counts_its_steps(recipe_run
     assert record["steps"] == 2 and record["total_steps"] == 6
     # G keeps the input scale it learned on.
     np.testing.assert_array_equal(load_inverter(more).code_scale, load_inverter(model).code_scale)
-    with pytest.raises(DeepFaceGenError, match="make model.widths and model.layer match"):
+    # A wider G continues it (test_a_wider_g_starts_as_the_same_g); a narrower one cannot.
+    with pytest.raises(DeepFaceGenError, match="model.widths the same or wider"):
         train_inverter(
-            tiny_config(model, f"train.init_from={model}", "model.widths=[16, 8]"),
+            tiny_config(model, f"train.init_from={model}", "model.widths=[4, 8]"),
             tmp_path / "x",
         )
     with pytest.raises(DeepFaceGenError, match="no bundle folder"):
@@ -171,6 +174,38 @@ def test_noise_inputs_sample_texture_per_face_and_start_as_the_same_g():
     np.testing.assert_allclose(draw(codes[::-1])[::-1], fixed, atol=1e-3)
 
 
+def test_a_wider_g_starts_as_the_same_g(recipe_run, tmp_path):
+    narrow = InverterConfig("conv2_1", (8, 8, 16), 32, (8, 4, 4))
+    wide = dataclasses.replace(narrow, widths=(16, 8, 12), noise=True)
+    assert grows_into(narrow, wide) and not grows_into(wide, narrow)
+    assert not grows_into(narrow, dataclasses.replace(wide, layer="conv3_1"))
+    trained = init_generator(narrow, jax.random.key(0))
+    grown = widen_params(init_generator(wide, jax.random.key(1)), trained)
+    kernel = grown["ResidualBlock_0"]["Conv_0"]["kernel"]
+    assert kernel.shape == (3, 3, 16, 16)
+    np.testing.assert_array_equal(
+        kernel[:, :, :8, :8], trained["ResidualBlock_0"]["Conv_0"]["kernel"]
+    )
+    assert not np.any(kernel[:, :, 8:, :8]) and np.any(kernel[:, :, :, 8:])  # new in -> old out: 0
+    codes = jax.random.normal(jax.random.key(2), (3, 8, 8, 16))
+    np.testing.assert_allclose(
+        Generator(wide).apply({"params": grown}, codes, noise_keys(3, jax.random.key(3))),
+        Generator(narrow).apply({"params": trained}, codes),
+        rtol=0, atol=1e-3,
+    )  # fmt: skip
+    # A run continues the trained G at twice the widths, and counts its steps.
+    model, _, bundle = recipe_run
+    attach(bundle, model)
+    wider = train_inverter(
+        tiny_config(model, f"train.init_from={model}", "train.steps=2", "model.widths=[16, 16]"),
+        tmp_path / "w",
+        quiet=True,
+    )
+    inverter = load_inverter(wider)
+    assert inverter.config.widths == (16, 16)
+    assert inverter.record["training"]["total_steps"] == 6
+
+
 def test_a_run_adds_noise_inputs_to_a_g_trained_without_them(recipe_run, tmp_path):
     model, _, bundle = recipe_run
     attach(bundle, model)
@@ -193,7 +228,7 @@ def test_a_run_adds_noise_inputs_to_a_g_trained_without_them(recipe_run, tmp_pat
     with pytest.raises(ValueError, match="one noise key per face: 3 faces, 2 keys"):
         inverter.render(codes, keys=keys[:2])
     # A G with noise inputs cannot continue as one without them.
-    with pytest.raises(DeepFaceGenError, match="make model.widths and model.layer match"):
+    with pytest.raises(DeepFaceGenError, match="make model.layer match"):
         train_inverter(tiny_config(model, f"train.init_from={noisy}"), tmp_path / "x")
     # Generating, each face's noise comes from its plan's seed, batched or alone.
     with_noise = tmp_path / "with_noise"

@@ -163,6 +163,49 @@ def init_generator(config: InverterConfig, key: jax.Array) -> dict:
     return Generator(config).init(key, code)["params"]
 
 
+def grows_into(start: InverterConfig, arch: InverterConfig) -> bool:
+    """Whether a G of architecture ``start`` can continue as one of ``arch`` unchanged:
+    the same layer, code and image side, each width the same or wider, and noise
+    inputs the same or added (``widen_params`` makes the larger G draw what the
+    smaller one did)."""
+    same_frame = (start.layer, start.code_shape, start.size) == (
+        arch.layer, arch.code_shape, arch.size,
+    )  # fmt: skip
+    return (
+        same_frame
+        and len(start.widths) == len(arch.widths)
+        and all(s <= a for s, a in zip(start.widths, arch.widths, strict=True))
+        and (arch.noise or not start.noise)
+    )
+
+
+def _embed(fresh: jax.Array, trained: jax.Array) -> jax.Array:
+    """``trained`` in the leading corner of ``fresh``. For a convolution kernel
+    (kh, kw, in, out), the new input channels' weights into the old outputs are zero,
+    so the old channels compute what they did; the new ones start from ``fresh``."""
+    corner = tuple(slice(0, n) for n in trained.shape)
+    grown = fresh.at[corner].set(trained)
+    if grown.ndim == 4:
+        grown = grown.at[:, :, trained.shape[2] :, : trained.shape[3]].set(0.0)
+    return grown
+
+
+def widen_params(fresh: dict, trained: dict) -> dict:
+    """A wider G's parameters ``fresh`` with a narrower trained G's embedded (Net2Net's
+    function-preserving growth, by zeros rather than copies): the new channels are
+    read by nothing at first, so the wider G draws exactly what the trained one drew
+    and training then puts the new capacity to work. Parameters the trained G lacks
+    (noise inputs, at zero strength) keep their fresh values."""
+
+    def grow(path: tuple, leaf: jax.Array) -> jax.Array:
+        node = trained
+        for key in path:
+            node = node.get(key.key) if isinstance(node, dict) else None
+        return leaf if node is None else _embed(leaf, jnp.asarray(node))
+
+    return jax.tree_util.tree_map_with_path(grow, fresh)
+
+
 @dataclass(frozen=True)
 class Inverter:
     """A trained inverter for one layer of one classifier."""

@@ -28,7 +28,6 @@ Same sharded loop, atomic checkpoints, exact resume and progress as every traine
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -53,10 +52,12 @@ from deepface_gen.models.inverter import (
     Generator,
     Inverter,
     InverterConfig,
+    grows_into,
     init_generator,
     inverter_record,
     load_inverter,
     noise_keys,
+    widen_params,
 )
 from deepface_gen.models.vgg import canonical_layer
 from deepface_gen.training.loop import (
@@ -364,8 +365,8 @@ def _projection(classifier: Classifier, layer: str, arch: InverterConfig) -> Pro
 def warm_start(config: Config, classifier: Classifier, arch: InverterConfig) -> Inverter | None:
     """The trained inverter ``train.init_from`` names (a bundle folder, or the
     classifier's own name for the inverter attached to its bundle), checked to have
-    this run's architecture (or that one without noise inputs, which a run may add)
-    and classifier; None when the run starts fresh."""
+    this run's classifier and an architecture that grows into this run's (the same, or
+    narrower, or without the noise inputs a run may add); None when the run starts fresh."""
     source = str(config.train.init_from)
     if not source:
         return None
@@ -373,10 +374,11 @@ def warm_start(config: Config, classifier: Classifier, arch: InverterConfig) -> 
     if not Path(folder).is_dir():
         raise DeepFaceGenError(f"train.init_from: no bundle folder {source}")
     inverter = load_inverter(folder)
-    if inverter.config not in (arch, dataclasses.replace(arch, noise=False)):
+    if not grows_into(inverter.config, arch):
         raise DeepFaceGenError(
             f"train.init_from: {source}'s inverter is {inverter.config.to_json()}, "
-            f"this run's is {arch.to_json()}; make model.widths and model.layer match"
+            f"this run's is {arch.to_json()}; make model.layer match and model.widths "
+            "the same or wider"
         )
     if inverter.record.get("classifier_params") != bundles.params_digest(classifier.manifest):
         raise DeepFaceGenError(
@@ -401,9 +403,9 @@ def initial_state(
     recipe = CriticRecipe.from_config(config)
     if start is None:
         g_params = init_generator(arch, jax.random.fold_in(key, 0))
-    else:  # noise inputs the start lacks begin at zero strength: the same G
+    else:  # wider widths and noise inputs the start lacks begin as the same G
         fresh = init_generator(arch, jax.random.fold_in(key, 0))
-        g_params = {**fresh, **jax.tree_util.tree_map(jnp.asarray, start.params)}
+        g_params = widen_params(fresh, start.params)
     g_tx = optax.chain(optax.clip_by_global_norm(1.0), optax.adam(learning_rate_schedule(config)))
     critic = recipe_critic_state(
         recipe, classifier, arch.size, float(t.discriminator_learning_rate),

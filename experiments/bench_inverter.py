@@ -2,7 +2,8 @@
 
     python experiments/bench_inverter.py --run plain=runs/g_plain --run new=runs/g_new \
         [--judge experiments/models/independent] [--vgg16 PATH.h5] [--seeds 4] \
-        [--out experiments/results] [--name inverter_curve]
+        [--out experiments/results] [--name inverter_curve] [--merge] \
+        [--compare noise2=experiments/results/inverter_noise2.json]
 
 For every kept checkpoint of each run (``train.keep_every``; the weights a run would
 ship there, its moving average when it keeps one) and for the inverter a run started
@@ -107,7 +108,9 @@ def charts(report: dict) -> np.ndarray:
         row = []
         for part, key, title in (
             ("reconstruction", "vgg16_fd_ratio", "G's reconstruction: VGG16 FD / floor"),
+            ("reconstruction", "vgg16_kid_ratio", "G's reconstruction: VGG16 KID / floor"),
             ("net", "vgg16_fd_ratio", "net: VGG16 FD / floor"),
+            ("net", "vgg16_kid_ratio", "net: VGG16 KID / floor"),
             ("net", "frechet_distance_ratio", "net: judge FD / floor"),
         ):
             series = {}
@@ -126,6 +129,17 @@ def started_from(generator: FaceGenerator, workdir: Path) -> Inverter | None:
     config = checkpoint_config(workdir)
     arch = inverter_config(config, generator.classifier)
     return warm_start(config, generator.classifier, arch)
+
+
+def earlier_run(path: Path, name: str, floor: dict) -> dict:
+    """Run ``name`` as the report at ``path`` measured it, refused unless that report's
+    floor is this one's (the same real portraits, so the ratios compare)."""
+    earlier = json.loads(path.read_text())
+    if name not in earlier.get("runs", {}):
+        raise SystemExit(f"--compare: {path} has no run {name!r}")
+    if not all(np.isclose(earlier["floor"][k], v, rtol=1e-6) for k, v in floor.items()):
+        raise SystemExit(f"--compare: {path} measured other samples (its floor differs)")
+    return {**earlier["runs"][name], "measured_in": path.name}
 
 
 def faces_figure(generator, before: Inverter, after: Inverter, real, specs, seeds, title: str):
@@ -158,6 +172,14 @@ def main() -> None:
         default=None,
         metavar="NAME=STEP",
         help="also <name>_faces.png: that run's G at STEP beside the G it started from",
+    )
+    parser.add_argument(
+        "--compare",
+        action="append",
+        default=[],
+        metavar="NAME=REPORT",
+        help="also show run NAME as an earlier report (a JSON this bench wrote on the same "
+        "samples) measured it: a control that need not be measured again",
     )
     parser.add_argument(
         "--merge",
@@ -220,6 +242,9 @@ def main() -> None:
                      for k in again if isinstance(again[k], float)}  # fmt: skip
         report["runs"][name] = {"workdir": str(workdir), "config": config, "points": points,
                                 "noise_between_draws": noise}  # fmt: skip
+    for item in args.compare:
+        name, _, path = item.partition("=")
+        report["runs"][name] = earlier_run(Path(path), name, floor)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / f"{args.name}.json").write_text(json.dumps(report, indent=2))

@@ -190,6 +190,12 @@ def inverter_drawn() -> str:
     return inverter_curve("inverter_drawn.json")
 
 
+def inverter_wide() -> str:
+    """Learning curves of G at twice the widths, continuing the shipped G (bench_inverter.py
+    --name inverter_wide), beside the narrow control it is compared with (--compare)."""
+    return inverter_curve("inverter_wide.json")
+
+
 def _measured_rows(rows: dict, first: str) -> str:
     """A table of faithfulness, the three distances and diversity, one row per entry."""
     body = [[name, f"{r['faithfulness']:.3f}", *_realism_cells(r), f"{r['diversity_pixels']:.3f}",
@@ -820,6 +826,7 @@ RENDERERS: dict[str, Callable[[], str]] = {
         inverter_curve,
         inverter_noise,
         inverter_drawn,
+        inverter_wide,
         mixture_sweep,
         vae_prior,
         vae_recipes,

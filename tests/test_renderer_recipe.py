@@ -125,12 +125,17 @@ def test_recipe_trains_keeps_checkpoints_and_ships_the_average(recipe_run):
         checkpoint_inverter(work, 1)
 
 
-def test_warm_start_continues_a_trained_inverter_and_counts_its_steps(recipe_run, tmp_path):
+def continued(recipe_run, workdir, *overrides: str):
+    """(model, bundle): the recipe run's G attached to its model and trained 2 more
+    steps in ``workdir`` with ``overrides``."""
     model, _, bundle = recipe_run
     attach(bundle, model)
-    more = train_inverter(
-        tiny_config(model, f"train.init_from={model}", "train.steps=2"), tmp_path / "w", quiet=True
-    )
+    config = tiny_config(model, f"train.init_from={model}", "train.steps=2", *overrides)
+    return model, train_inverter(config, workdir, quiet=True)
+
+
+def test_warm_start_continues_a_trained_inverter_and_counts_its_steps(recipe_run, tmp_path):
+    model, more = continued(recipe_run, tmp_path / "w")
     record = load_inverter(more).record["training"]
     assert record["steps"] == 2 and record["total_steps"] == 6
     # G keeps the input scale it learned on.
@@ -194,26 +199,14 @@ def test_a_wider_g_starts_as_the_same_g(recipe_run, tmp_path):
         rtol=0, atol=1e-3,
     )  # fmt: skip
     # A run continues the trained G at twice the widths, and counts its steps.
-    model, _, bundle = recipe_run
-    attach(bundle, model)
-    wider = train_inverter(
-        tiny_config(model, f"train.init_from={model}", "train.steps=2", "model.widths=[16, 16]"),
-        tmp_path / "w",
-        quiet=True,
-    )
+    _, wider = continued(recipe_run, tmp_path / "w", "model.widths=[16, 16]")
     inverter = load_inverter(wider)
     assert inverter.config.widths == (16, 16)
     assert inverter.record["training"]["total_steps"] == 6
 
 
 def test_a_run_adds_noise_inputs_to_a_g_trained_without_them(recipe_run, tmp_path):
-    model, _, bundle = recipe_run
-    attach(bundle, model)
-    noisy = train_inverter(
-        tiny_config(model, f"train.init_from={model}", "train.steps=2", "model.noise=True"),
-        tmp_path / "w",
-        quiet=True,
-    )
+    model, noisy = continued(recipe_run, tmp_path / "w", "model.noise=True")
     inverter = load_inverter(noisy)
     assert inverter.config.noise
     strengths = [inverter.params[f"noise_{i}"]["strength"] for i in range(2)]

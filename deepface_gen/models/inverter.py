@@ -24,6 +24,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
+from flax import traverse_util
 
 from deepface_gen.batching import bucket
 from deepface_gen.errors import WeightsError
@@ -197,11 +198,11 @@ def widen_params(fresh: dict, trained: dict) -> dict:
     and training then puts the new capacity to work. Parameters the trained G lacks
     (noise inputs, at zero strength) keep their fresh values."""
 
+    known = traverse_util.flatten_dict(trained)
+
     def grow(path: tuple, leaf: jax.Array) -> jax.Array:
-        node = trained
-        for key in path:
-            node = node.get(key.key) if isinstance(node, dict) else None
-        return leaf if node is None else _embed(leaf, jnp.asarray(node))
+        old = known.get(tuple(key.key for key in path))
+        return leaf if old is None else _embed(leaf, jnp.asarray(old))
 
     return jax.tree_util.tree_map_with_path(grow, fresh)
 

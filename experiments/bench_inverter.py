@@ -15,6 +15,9 @@ time (bench_generate's 32 descriptions x ``--seeds``):
 * ``net``: faces drawn by the cGMM's targets through G in one pass: faithfulness by
   the independent judge, diversity in its features.
 
+and once per run, ``net``'s speed at its architecture (faces a second, batch 64, as
+bench_generate times it), since a wider G that draws better faces also draws fewer.
+
 Each in the judge's Fréchet distance and VGG16's FD and KID, read as ratios to the
 floor of real portraits that carry the same descriptions. The noise of the
 measurement is the spread between two draws (seeds 0 and 1) of the last point of each
@@ -38,15 +41,23 @@ from bench_generate import (
     measure_faces,
     measurement_setup,
     portraits_like,
+    timed_call,
 )
 
 from deepface_gen.analysis.drawing import line_chart
 from deepface_gen.attributes import parse_description
+from deepface_gen.config import Config
 from deepface_gen.generation.generator import FaceGenerator
 from deepface_gen.io.images import make_grid, write_image
-from deepface_gen.models.inverter import Inverter, noise_keys
-from deepface_gen.training.inverter import checkpoint_inverter, inverter_config, warm_start
+from deepface_gen.models.inverter import Inverter, init_generator, noise_keys
+from deepface_gen.training.inverter import (
+    InverterSettings,
+    checkpoint_inverter,
+    inverter_config,
+    warm_start,
+)
 from deepface_gen.training.loop import METRICS_FILE, checkpoint_config, checkpoint_steps
+from deepface_gen.training.settings import resolve
 
 RATIOS = ("frechet_distance", "vgg16_fd", "vgg16_kid")
 
@@ -89,6 +100,26 @@ def measure_inverter(
         "reconstruction": realism(recon),
         "net": measure_faces(faces, judge, realism, specs, seeds),
     }
+
+
+def net_speed(generator: FaceGenerator, config: dict, batch: int = 64, repeats: int = 3) -> dict:
+    """``net``'s faces a second at a run's G architecture (its training ``config``): the
+    best of ``repeats`` timed batches after one that compiles. Speed depends on the
+    architecture alone, so fresh weights serve, and a run compared from an earlier report
+    is timed here on this machine like the rest."""
+    arch = inverter_config(resolve(Config(config), InverterSettings), generator.classifier)
+    inverter = Inverter(
+        arch, init_generator(arch, jax.random.key(0)), generator.inverter.code_scale,
+        generator.inverter.code_high, {},
+    )  # fmt: skip
+    drawn = dataclasses.replace(generator, inverter=inverter)
+    drawn.generate("smiling", n=batch, seed=0, render="net")  # compile
+    seconds = min(
+        timed_call(drawn.generate, "smiling", n=batch, seed=2, render="net") for _ in range(repeats)
+    )
+    weights = sum(int(np.size(leaf)) for leaf in jax.tree_util.tree_leaves(inverter.params))
+    return {"widths": list(arch.widths), "weights": weights,
+            f"faces_per_second_batched_{batch}": batch / seconds}  # fmt: skip
 
 
 def with_ratios(point: dict, floor: dict) -> dict:
@@ -218,7 +249,9 @@ def main() -> None:
                 point = {"step": 0, "seconds": 0.0, **measure(start)}
                 done[0] = with_ratios(point, floor)
             points.append(done[0])
-        steps = checkpoint_steps(workdir)
+        # Points measured before stay even where their checkpoints are gone (a run
+        # carried to another machine keeps only its newest).
+        steps = sorted(set(checkpoint_steps(workdir)) | (set(done) - {0}))
         for step in steps:
             if step in done:
                 points.append(done[step])
@@ -245,6 +278,9 @@ def main() -> None:
     for item in args.compare:
         name, _, path = item.partition("=")
         report["runs"][name] = earlier_run(Path(path), name, floor)
+    for name, run in report["runs"].items():  # timed last, with no measuring under way
+        run["speed"] = net_speed(generator, run["config"])
+        print(f"{name}: {run['speed']}")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / f"{args.name}.json").write_text(json.dumps(report, indent=2))

@@ -175,7 +175,18 @@ def inverter_curve(name: str = "inverter_curve.json") -> str:
     header = ["run", "step", "CPU s", "recon VGG16 FD / floor", "recon KID / floor",
               "net VGG16 FD / floor", "net KID / floor", "net judge FD / floor",
               "faithfulness", "diversity"]  # fmt: skip
-    return _table(header, rows)
+    return _table(header, rows) + _inverter_speeds(report)
+
+
+def _inverter_speeds(report: dict) -> str:
+    """Each run's G size and ``net``'s speed at it, where the report timed them."""
+    speeds = {name: run["speed"] for name, run in report["runs"].items() if "speed" in run}
+    if not speeds:
+        return ""
+    rows = [[name, "/".join(map(str, s["widths"])), f"{s['weights'] / 1e6:.2f} M",
+             f"{s['faces_per_second_batched_64']:.0f}"]
+            for name, s in speeds.items()]  # fmt: skip
+    return "\n" + _table(["run", "G's widths", "G's weights", "net faces/s (batch 64)"], rows)
 
 
 def inverter_noise() -> str:

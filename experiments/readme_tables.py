@@ -207,6 +207,13 @@ def inverter_wide() -> str:
     return inverter_curve("inverter_wide.json")
 
 
+def inverter_mid() -> str:
+    """Learning curves of G at 1.5 times the widths, continuing the shipped G
+    (bench_inverter.py --name inverter_mid), beside the wide run and the narrow control,
+    with each architecture's ``net`` speed."""
+    return inverter_curve("inverter_mid.json")
+
+
 def _measured_rows(rows: dict, first: str) -> str:
     """A table of faithfulness, the three distances and diversity, one row per entry."""
     body = [[name, f"{r['faithfulness']:.3f}", *_realism_cells(r), f"{r['diversity_pixels']:.3f}",
@@ -838,6 +845,7 @@ RENDERERS: dict[str, Callable[[], str]] = {
         inverter_noise,
         inverter_drawn,
         inverter_wide,
+        inverter_mid,
         mixture_sweep,
         vae_prior,
         vae_recipes,

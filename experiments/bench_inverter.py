@@ -278,8 +278,12 @@ def main() -> None:
     for item in args.compare:
         name, _, path = item.partition("=")
         report["runs"][name] = earlier_run(Path(path), name, floor)
+    speeds: dict[str, dict] = {}  # one timing per architecture, however many runs share it
     for name, run in report["runs"].items():  # timed last, with no measuring under way
-        run["speed"] = net_speed(generator, run["config"])
+        model = json.dumps(run["config"]["model"], sort_keys=True)
+        if model not in speeds:
+            speeds[model] = net_speed(generator, run["config"])
+        run["speed"] = speeds[model]
         print(f"{name}: {run['speed']}")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

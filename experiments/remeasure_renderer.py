@@ -7,8 +7,8 @@
 
 Shipping G changes every face ``net`` and ``refine`` draw, every edit the ``change``
 and ``polish`` renders draw, and the figures that show them; the measures that never
-touch G (pixel optimization, the VAE, the classifier, timings of an unchanged
-architecture) stay. Each step below is one benchmark run as documented in docs/, in
+touch G (pixel optimization, the VAE, the classifier) stay. The timings of everything
+G draws are taken again last, alone (a G of other widths draws at another speed). Each step below is one benchmark run as documented in docs/, in
 order, each in its own process; ``remeasure.json`` records how long each took and
 whether it succeeded, so the next shipping can be planned (run it in the background:
 the whole list takes hours on a 2-core CPU).
@@ -71,6 +71,11 @@ STEPS = (
     Step("sweep", ("edit_sweep.py",), "edit_sweep.png"),
     # Needs Chromium and Selenium (the web page's screenshots); skip it where absent.
     Step("screenshots", ("serve_screenshots.py",), "serve_*.png"),
+    # Timings, each alone on the machine: `net` and `refine` a face, the headline command
+    # cold and warm, and the server under load.
+    Step("cost", ("bench_generate.py", "--cost-only"), "generation.json's cost section"),
+    Step("speed", ("bench_speed.py", "--tag", "cpu"), "speed_cpu.json"),
+    Step("serve", ("bench_serve.py",), "serve.json"),
 )  # fmt: skip
 
 

@@ -8,10 +8,11 @@
 Shipping G changes every face ``net`` and ``refine`` draw, every edit the ``change``
 and ``polish`` renders draw, and the figures that show them; the measures that never
 touch G (pixel optimization, the VAE, the classifier) stay. The timings of everything
-G draws are taken again last, alone (a G of other widths draws at another speed). Each step below is one benchmark run as documented in docs/, in
-order, each in its own process; ``remeasure.json`` records how long each took and
-whether it succeeded, so the next shipping can be planned (run it in the background:
-the whole list takes hours on a 2-core CPU).
+G draws are taken again last, alone (a G of other widths draws at another speed). Each
+step below is one benchmark run as documented in docs/, in order, each in its own
+process; ``remeasure.json`` records how long each took and whether it succeeded, so the
+next shipping can be planned (run it in the background: the whole list takes hours on
+a 2-core CPU).
 """
 
 from __future__ import annotations

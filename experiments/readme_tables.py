@@ -208,7 +208,7 @@ def inverter_wide() -> str:
 
 
 def inverter_mid() -> str:
-    """Learning curves of G at 1.5 times the widths, continuing the shipped G
+    """Learning curves of G at 1.5 times the widths, grown from the 19,000-step G
     (bench_inverter.py --name inverter_mid), beside the wide run and the narrow control,
     with each architecture's ``net`` speed."""
     return inverter_curve("inverter_mid.json")

@@ -17,6 +17,7 @@ so a table can only change by re-running its benchmark.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import re
 import sys
@@ -189,29 +190,12 @@ def _inverter_speeds(report: dict) -> str:
     return "\n" + _table(["run", "G's widths", "G's weights", "net faces/s (batch 64)"], rows)
 
 
-def inverter_noise() -> str:
-    """Learning curves of the noise-input ablation (bench_inverter.py --name inverter_noise),
-    measured at the generation defaults of its time, apart from the older curves."""
-    return inverter_curve("inverter_noise.json")
-
-
-def inverter_drawn() -> str:
-    """Learning curves of two continuations of the shipped G (bench_inverter.py --name
-    inverter_drawn): a critic weighted 1.0 and drawn codes in training."""
-    return inverter_curve("inverter_drawn.json")
-
-
-def inverter_wide() -> str:
-    """Learning curves of G at twice the widths, continuing the shipped G (bench_inverter.py
-    --name inverter_wide), beside the narrow control it is compared with (--compare)."""
-    return inverter_curve("inverter_wide.json")
-
-
-def inverter_mid() -> str:
-    """Learning curves of G at 1.5 times the widths, grown from the 19,000-step G
-    (bench_inverter.py --name inverter_mid), beside the wide run and the narrow control,
-    with each architecture's ``net`` speed."""
-    return inverter_curve("inverter_mid.json")
+# Every learning-curve report bench_inverter.py writes (``--name``), each rendered by
+# ``inverter_curve`` into the block of the same name, beside the first curves' own block
+# (``inverter_curve``): the noise-input ablation, a critic weighted 1.0 beside drawn
+# codes in training, G at twice the widths, and G at 1.5 times the widths (with each
+# architecture's ``net`` speed).
+LEARNING_CURVES = ("inverter_noise", "inverter_drawn", "inverter_wide", "inverter_mid")
 
 
 def _measured_rows(rows: dict, first: str) -> str:
@@ -842,10 +826,6 @@ RENDERERS: dict[str, Callable[[], str]] = {
         generation,
         generation_targets,
         inverter_curve,
-        inverter_noise,
-        inverter_drawn,
-        inverter_wide,
-        inverter_mid,
         mixture_sweep,
         vae_prior,
         vae_recipes,
@@ -878,7 +858,7 @@ RENDERERS: dict[str, Callable[[], str]] = {
         align,
         multihost,
     )  # fmt: skip
-}
+} | {name: functools.partial(inverter_curve, f"{name}.json") for name in LEARNING_CURVES}
 
 
 def render_readme(text: str) -> str:

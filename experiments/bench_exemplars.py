@@ -36,11 +36,13 @@ import numpy as np
 from bench_edit import IdentityMeasure
 from bench_generate import (
     DESCRIPTIONS,
+    FLOOR_DRAWS,
     add_measure_options,
+    draw_subsets,
     measure_faces,
     measurement_setup,
-    portraits_like,
     real_portraits,
+    same_description_floor,
 )
 
 from deepface_gen.attributes import parse_description
@@ -105,8 +107,7 @@ def main() -> None:
     identity = IdentityMeasure()
     specs = [parse_description(d) for d in DESCRIPTIONS]
     bank, bank_images = bank_of(generator, args.bank)
-    same_real, _, _ = portraits_like(specs, args.seeds, generator.size)
-    floor = measure_faces(same_real, judge, realism, specs, args.seeds)
+    floor, same_real, _ = same_description_floor(specs, args.seeds, generator.size, judge, realism)
     # Chance: a face verified as a random bank portrait of its description.
     rng = np.random.default_rng(0)
     partners = np.concatenate([
@@ -114,7 +115,13 @@ def main() -> None:
                    args.seeds) for s in specs])  # fmt: skip
     default = generator.generate(DESCRIPTIONS, n=args.seeds, seed=0, render="net")
     bank_embedded = identity.model.embed(bank_images)
-    chance_real, memorized_real = verification(identity, same_real, bank_embedded, partners)
+    # Chance on the floor's first draw (as many faces as each setting's); memorization on
+    # every draw of new people.
+    first_draw = draw_subsets(same_real, len(specs), FLOOR_DRAWS)[0]
+    chance_real, _ = verification(identity, first_draw, bank_embedded, partners)
+    _, memorized_real = verification(
+        identity, same_real, bank_embedded, np.resize(partners, len(same_real))
+    )
     chance_default, memorized_default = verification(identity, default, bank_embedded, partners)
     report = {"bank": args.bank, "seeds": args.seeds, "temperature": defaults.TEMPERATURE,
               "shipped": {"bandwidth": exemplars_lib.BANDWIDTH, "neighbours": 0},

@@ -33,8 +33,13 @@ import json
 from pathlib import Path
 
 import numpy as np
-from bench_generate import DESCRIPTIONS, add_measure_options, measure_faces, measurement_setup
-from bench_generate import portraits_like as same_description_portraits
+from bench_generate import (
+    DESCRIPTIONS,
+    add_measure_options,
+    measure_faces,
+    measurement_setup,
+    same_description_floor,
+)
 
 from deepface_gen.attributes import parse_description
 from deepface_gen.data import input_pipeline
@@ -71,8 +76,7 @@ def main() -> None:
     args = parser.parse_args()
     generator, judge, realism = measurement_setup(args)
     specs = [parse_description(d) for d in DESCRIPTIONS]
-    held_out, _, _ = same_description_portraits(specs, args.seeds, generator.size)
-    floor = measure_faces(held_out, judge, realism, specs, args.seeds)
+    floor, held_out, _ = same_description_floor(specs, args.seeds, generator.size, judge, realism)
     train = training_portraits(generator.size, args.train_portraits)
     bank = judge.outputs(train)["features"]
     held_distance = nearest(judge.outputs(held_out)["features"], bank)[0]

@@ -1,0 +1,52 @@
+"""The benchmarks' own arithmetic: how faces drawn several times are split into draws
+and their distances averaged (experiments/bench_generate.py)."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
+
+
+@pytest.fixture(scope="module")
+def bench_generate():
+    sys.path.insert(0, str(EXPERIMENTS))  # the benchmarks import each other by name
+    try:
+        spec = importlib.util.spec_from_file_location(
+            "bench_generate", EXPERIMENTS / "bench_generate.py"
+        )
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        yield module
+    finally:
+        sys.path.remove(str(EXPERIMENTS))
+
+
+def test_draws_take_the_same_seeds_of_every_description(bench_generate):
+    groups, seeds, draws = 3, 2, 4
+    # face i of description g is numbered 100 * g + i, in description order
+    faces = np.asarray([100 * g + i for g in range(groups) for i in range(seeds * draws)])
+    sets = bench_generate.draw_subsets(faces, groups, draws)
+    assert len(sets) == draws
+    assert sets[0].tolist() == [0, 1, 100, 101, 200, 201]
+    assert sets[3].tolist() == [6, 7, 106, 107, 206, 207]
+    assert sorted(np.concatenate(sets).tolist()) == sorted(faces.tolist())
+
+
+def test_distances_are_the_mean_over_draws_with_their_range(bench_generate):
+    def realism(faces, features=None):  # a stand-in whose distance is the faces' mean
+        return {"vgg16_kid": float(np.mean(faces))}
+
+    faces = np.asarray([[0.0, 1.0, 10.0, 11.0], [2.0, 3.0, 12.0, 13.0]]).reshape(-1)
+    one = bench_generate.mean_realism(faces, realism, groups=2, draws=1)
+    assert one == {"vgg16_kid": pytest.approx(6.5)} and "spread" not in one
+    two = bench_generate.mean_realism(faces, realism, groups=2, draws=2)
+    # draw 0 holds faces 0, 1, 2, 3 (mean 1.5); draw 1 faces 10 to 13 (mean 11.5)
+    assert two["vgg16_kid"] == pytest.approx(6.5)
+    assert two["spread"] == {"vgg16_kid": pytest.approx(10.0)}
+    assert two["draws"] == 2

@@ -142,3 +142,34 @@ def test_fit_cli_refits_the_mixture_and_the_method_uses_it(tiny_bundle, tmp_path
     np.testing.assert_array_equal(
         faces, gen.generate("smiling, male", n=2, method="mixture", steps=2)
     )
+
+
+def test_anchored_coordinates_are_kept_and_the_rest_drawn_given_them():
+    """Anchoring coordinate 0 picks the component whose mode it lies in and shifts the
+    coordinates that covary with it, as conditioning a Gaussian on it does."""
+    dims = NUM_ATTRIBUTES + P
+    a = NUM_ATTRIBUTES
+    means = np.zeros((2, dims))
+    means[0, a], means[0, a + 2] = 2.0, 1.0  # component 0: coordinate 0 at +2, 2 at 1
+    means[1, a], means[1, a + 2] = -2.0, 3.0  # component 1: -2 and 3
+    cov = np.tile(np.eye(dims) * 0.1, (2, 1, 1))
+    cov[:, a, a + 1] = cov[:, a + 1, a] = 0.05  # coordinate 1 follows coordinate 0
+    mixture, cgmm = Mixture(np.array([0.5, 0.5]), means, cov), FakeCGMM()
+    attributes = np.zeros((2, NUM_ATTRIBUTES), np.float32)  # say nothing of the component
+    anchors = np.array([[2.4], [-1.6]], np.float32)  # 0.4 above each component's mode
+    cold = np.asarray(
+        mixture_lib.sample_given(mixture, cgmm, attributes, jax.random.key(0), 0.0, anchors)
+    )[:, 0, 0]
+    assert cold[0, 0] == pytest.approx(2.4) and cold[1, 0] == 0.0  # kept (then the ReLU)
+    gain = 0.05 / (0.1 + mixture_lib.JITTER)
+    np.testing.assert_allclose(cold[:, 1], [0.4 * gain, 0.4 * gain], rtol=1e-4)
+    np.testing.assert_allclose(cold[:, 2], [1.0, 3.0], atol=1e-4)  # each its own component
+    # No anchors: the draw given the attributes alone, as before.
+    plain = mixture_lib.sample_given(mixture, cgmm, attributes, jax.random.key(0), 0.0)
+    np.testing.assert_allclose(
+        np.asarray(plain),
+        mixture_lib.sample_given(mixture, cgmm, attributes, jax.random.key(0), 0.0,
+                                 np.zeros((2, 0), np.float32)),
+    )  # fmt: skip
+    with pytest.raises(DeepFaceGenError, match="can anchor 0 to 2"):
+        mixture_lib.attribute_conditionals(mixture, P)

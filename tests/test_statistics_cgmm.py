@@ -198,6 +198,30 @@ def test_completions_borrow_agreeing_portraits_labels(tiny_bundle):
     np.testing.assert_allclose(filled[0], np.tile(cg.fill_in(plain, values[0], named[0]), (3, 1)))
 
 
+def test_anchors_are_the_leading_coordinates_of_the_portrait_that_lends_the_labels(tiny_bundle):
+    from deepface_gen.cgmm.exemplars import Exemplars
+    from deepface_gen.generation.generator import FaceGenerator
+
+    cgmm = FaceGenerator.load(tiny_bundle).cgmm
+    width = len(cgmm.component_std)
+    labels = np.where(np.random.default_rng(6).random((32, 40)) < 0.5, 1.0, -1.0)
+    coordinates = np.arange(32 * width, dtype=np.float32).reshape(32, width)  # row r: r * P...
+    cgmm = dataclasses.replace(cgmm, exemplars=Exemplars(labels.astype(np.float32), coordinates))
+    values, named = np.zeros((1, 40), np.float32), np.zeros((1, 40), bool)
+    keys = jax.random.split(jax.random.key(4), 1)
+    completions, anchors = cg.borrowed_many(cgmm, values, named, keys, 50, anchored=2)
+    assert anchors.shape == (1, 50, 2)
+    rows = np.asarray(anchors)[0, :, 0] // width  # which portrait each face's anchors are
+    np.testing.assert_array_equal(np.asarray(anchors)[0], coordinates[rows.astype(int), :2])
+    np.testing.assert_array_equal(np.asarray(completions)[0], labels[rows.astype(int)])
+    np.testing.assert_array_equal(completions, cg.completions_many(cgmm, values, named, keys, 50))
+    # The mixture anchors its faces (at most all coordinates but one); the others do not.
+    assert cg.anchored_count(cgmm, "mixture") == min(cg.ANCHORED_COORDINATES, width - 1)
+    assert cg.anchored_count(cgmm, "conditional") == 0
+    assert cg.anchored_count(dataclasses.replace(cgmm, exemplars=None), "mixture") == 0
+    assert cg.anchored_count(dataclasses.replace(cgmm, anchored=0), "mixture") == 0
+
+
 def test_sample_completions_keep_named_values_and_co_occurrence():
     rng = np.random.default_rng(3)
     n = 6000

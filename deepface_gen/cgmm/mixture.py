@@ -19,7 +19,12 @@ Where every face comes with a whole attribute vector (the unnamed attributes bor
 from a training portrait, ``model.completions_many``), the mixture is conditioned on
 all 40 at once (``sample_given``): then each component's gain, conditional covariance
 and attribute precision are the same for every face, so they are computed once per
-call and the draws of a whole batch are one compiled call.
+call and the draws of a whole batch are one compiled call. A face may also borrow its
+portrait's first ``anchored`` residual coordinates (the broadest variations its labels
+leave), conditioned on like the attributes, so only the rest is drawn: a Gaussian
+draws those broad factors between the data's modes, where no portrait lies, while the
+finer coordinates stay new (faces are verified as someone in the bank no more often than
+without anchors: experiments/bench_anchors.py).
 """
 
 from __future__ import annotations
@@ -49,11 +54,13 @@ class Mixture:
     def components(self) -> int:
         return len(self.weights)
 
-    @functools.cached_property
-    def given_attributes(self) -> tuple[jax.Array, ...]:
-        """``attribute_conditionals`` on the device, computed once per mixture: what
-        every draw given whole attribute vectors reads."""
-        return tuple(jnp.asarray(x) for x in attribute_conditionals(self))
+    def given(self, anchored: int = 0) -> tuple[jax.Array, ...]:
+        """``attribute_conditionals(self, anchored)`` on the device, computed once per
+        mixture and ``anchored``: what every draw given whole attribute vectors reads."""
+        cache = self.__dict__.setdefault("_given", {})  # the dataclass is frozen
+        if anchored not in cache:
+            cache[anchored] = tuple(jnp.asarray(x) for x in attribute_conditionals(self, anchored))
+        return cache[anchored]
 
     def arrays(self) -> dict:
         return {
@@ -150,48 +157,60 @@ def require(cgmm) -> Mixture:
     return cgmm.mixture
 
 
-def attribute_conditionals(mixture: Mixture) -> tuple[np.ndarray, ...]:
-    """Each component's residual coordinates given all 40 attributes, as arrays a draw
-    reads: (log weights (K,), attribute means (K, 40), attribute precisions (K, 40, 40),
-    their log determinants (K,), coordinate means (K, P), gains (K, P, 40), Cholesky
-    factors of the conditional covariances (K, P, P))."""
-    a = NUM_ATTRIBUTES
-    attribute_cov = mixture.covariances[:, :a, :a] + JITTER * np.eye(a)
-    cross = mixture.covariances[:, :a, a:]  # (K, 40, P)
-    precision = np.linalg.inv(attribute_cov)
-    gains = np.swapaxes(precision @ cross, 1, 2)  # (K, P, 40)
+def attribute_conditionals(mixture: Mixture, anchored: int = 0) -> tuple[np.ndarray, ...]:
+    """Each component's residual coordinates given all 40 attributes and the first
+    ``anchored`` coordinates (the given dimensions, G = 40 + ``anchored``), as arrays a
+    draw reads: (log weights (K,), means of the given dimensions (K, G), their precisions
+    (K, G, G) and log determinants (K,), means of the other coordinates (K, R), gains
+    (K, R, G), Cholesky factors of the conditional covariances (K, R, R))."""
+    a = NUM_ATTRIBUTES + anchored
+    if not 0 <= anchored < mixture.means.shape[1] - NUM_ATTRIBUTES:
+        raise DeepFaceGenError(
+            f"can anchor 0 to {mixture.means.shape[1] - NUM_ATTRIBUTES - 1} of the mixture's "
+            f"coordinates, not {anchored}"
+        )
+    given_cov = mixture.covariances[:, :a, :a] + JITTER * np.eye(a)
+    cross = mixture.covariances[:, :a, a:]  # (K, G, R)
+    precision = np.linalg.inv(given_cov)
+    gains = np.swapaxes(precision @ cross, 1, 2)  # (K, R, G)
     conditional = mixture.covariances[:, a:, a:] - gains @ cross
     conditional = 0.5 * (conditional + np.swapaxes(conditional, 1, 2))
     chols = np.linalg.cholesky(conditional + JITTER * np.eye(conditional.shape[-1]))
     log_weights = np.log(np.maximum(mixture.weights, 1e-300))
-    logdets = np.linalg.slogdet(attribute_cov)[1]
+    logdets = np.linalg.slogdet(given_cov)[1]
     arrays = (log_weights, mixture.means[:, :a], precision, logdets, mixture.means[:, a:],
               gains, chols)  # fmt: skip
     return tuple(np.asarray(x, np.float32) for x in arrays)
 
 
-def _draw_given(conditionals, attributes, key, temperature):
-    log_w, attribute_means, precision, logdets, coordinate_means, gains, chols = conditionals
+def _draw_given(conditionals, attributes, anchors, key, temperature):
+    """(n, P) coordinates: the ``anchors`` (n, anchored) as given, the rest drawn."""
+    log_w, given_means, precision, logdets, coordinate_means, gains, chols = conditionals
     k_pick, k_draw = jax.random.split(key)
-    # A component is picked by how well it explains each face's attribute signs; the
-    # shift of its mean uses the values themselves (a strength moves further).
-    diff = jnp.clip(attributes, -1.0, 1.0)[:, None] - attribute_means[None]  # (n, K, 40)
+    # A component is picked by how well it explains each face's attribute signs (and
+    # anchors); the shift of its mean uses the values themselves (a strength moves further).
+    given = jnp.concatenate([attributes, anchors], axis=1)
+    signs = jnp.concatenate([jnp.clip(attributes, -1.0, 1.0), anchors], axis=1)
+    diff = signs[:, None] - given_means[None]  # (n, K, G)
     distance = jnp.einsum("nki,kij,nkj->nk", diff, precision, diff)
     pick = jax.random.categorical(k_pick, log_w[None] - 0.5 * (distance + logdets[None]))
-    shift = attributes - attribute_means[pick]
+    shift = given - given_means[pick]
     mean = coordinate_means[pick] + jnp.einsum("npa,na->np", gains[pick], shift)
     noise = jax.random.normal(k_draw, mean.shape)
-    return mean + temperature * jnp.einsum("npq,nq->np", chols[pick], noise)
+    drawn = mean + temperature * jnp.einsum("npq,nq->np", chols[pick], noise)
+    return jnp.concatenate([anchors, drawn], axis=1)
 
 
 @jax.jit
-def _targets_given_many(conditionals, ridge, components, std, attributes, keys, temperatures):
-    def one(rows, key, temperature):
-        coordinates = _draw_given(conditionals, rows, key, temperature)
+def _targets_given_many(
+    conditionals, ridge, components, std, attributes, anchors, keys, temperatures
+):
+    def one(rows, anchored, key, temperature):
+        coordinates = _draw_given(conditionals, rows, anchored, key, temperature)
         x = jnp.concatenate([rows, jnp.ones((len(rows), 1))], axis=1)
         return jnp.maximum(x @ ridge + (coordinates * std) @ components, 0.0)
 
-    return jax.vmap(one)(attributes, keys, temperatures)
+    return jax.vmap(one)(attributes, anchors, keys, temperatures)
 
 
 def sample_given_many(
@@ -201,20 +220,26 @@ def sample_given_many(
     keys: jax.Array,
     temperatures: np.ndarray,
     arrays: tuple[jax.Array, jax.Array, jax.Array] | None = None,
+    anchors: jax.Array | None = None,
 ) -> jax.Array:
     """Targets (R, n, *shape) for R rows of whole attribute vectors (R, n, 40) at once,
     row ``r`` drawn with ``keys[r]`` at ``temperatures[r]``: each face's component and
-    residual coordinates given all 40 attributes, mapped through the cGMM's ridge and
-    residual basis (``arrays``: (ridge, components, component_std) already on the
-    device). Row ``r`` is exactly ``sample_given`` of that row alone."""
+    residual coordinates given all 40 attributes and its ``anchors`` (R, n, anchored),
+    the first coordinates as given (in standard deviations; none by default), mapped
+    through the cGMM's ridge and residual basis (``arrays``: (ridge, components,
+    component_std) already on the device). Row ``r`` is exactly ``sample_given`` of that
+    row alone."""
     attributes = jnp.asarray(attributes, jnp.float32)
+    if anchors is None:
+        anchors = jnp.zeros((*attributes.shape[:2], 0), jnp.float32)
     ridge, components, std = arrays or (cgmm.ridge, cgmm.components, cgmm.component_std)
     flat = _targets_given_many(
-        mixture.given_attributes,
+        mixture.given(anchors.shape[-1]),
         jnp.asarray(ridge),
         jnp.asarray(components),
         jnp.asarray(std),
         attributes,
+        jnp.asarray(anchors, jnp.float32),
         keys,
         jnp.asarray(temperatures, jnp.float32),
     )
@@ -222,10 +247,18 @@ def sample_given_many(
 
 
 def sample_given(
-    mixture: Mixture, cgmm, attributes: jax.Array, key: jax.Array, temperature: float
+    mixture: Mixture,
+    cgmm,
+    attributes: jax.Array,
+    key: jax.Array,
+    temperature: float,
+    anchors: jax.Array | None = None,
 ) -> jax.Array:
-    """One target (n, *shape) for each whole attribute vector (n, 40): a component and
-    the residual coordinates drawn given all 40 attributes (``sample_given_many``'s one
-    row). Pure in ``key``."""
+    """One target (n, *shape) for each whole attribute vector (n, 40), given its
+    ``anchors`` (n, anchored) where any: a component and the other residual coordinates
+    drawn (``sample_given_many``'s one row). Pure in ``key``."""
     rows = jnp.asarray(attributes, jnp.float32)[None]
-    return sample_given_many(mixture, cgmm, rows, key[None], np.asarray([temperature]))[0]
+    anchors = None if anchors is None else jnp.asarray(anchors, jnp.float32)[None]
+    return sample_given_many(
+        mixture, cgmm, rows, key[None], np.asarray([temperature]), anchors=anchors
+    )[0]

@@ -39,6 +39,13 @@ METHODS = ("conditional", "paper", "mixture", "exemplar")
 # The methods whose faces borrow the unnamed attributes from agreeing training portraits
 # (``completions_many``) where the cGMM stores exemplars.
 BORROWING_METHODS = ("conditional", "mixture")
+# How many of its portrait's leading residual coordinates (the broadest variations its
+# labels leave) a face of the mixture borrows with the labels, its other coordinates
+# drawn given them (``mixture.sample_given_many``). With 8, `net`'s VGG16 KID fell from
+# 4.4 to 2.8 of the floor (experiments/bench_generate.py, ``net_unanchored``), and faces
+# were verified as someone in the bank they came from as often as with the labels alone
+# (experiments/bench_anchors.py: 0.63 against 0.63; at 32, 0.71).
+ANCHORED_COORDINATES = 8
 
 
 @dataclass(frozen=True)
@@ -63,12 +70,15 @@ class CGMM:
     # Training portraits' labels and residual coordinates (``exemplars.py``), where
     # stored; in their own file of the bundle too.
     exemplars: Exemplars | None = None
+    # How many leading residual coordinates a mixture face borrows with the labels
+    # (``ANCHORED_COORDINATES``; 0: the labels alone). A sampling setting, not stored.
+    anchored: int = ANCHORED_COORDINATES
 
     def arrays(self) -> dict:
         out = {}
         for f in fields(self):
             value = getattr(self, f.name)
-            if f.name in ("layer", "mixture", "exemplars"):
+            if f.name in ("layer", "mixture", "exemplars", "anchored"):
                 continue
             if f.name == "shape":
                 value = np.asarray(value, np.int64)
@@ -165,35 +175,46 @@ def _conditional_targets_many(ridge, completions, components, component_std, key
 
 
 @functools.partial(jax.jit, static_argnames=("n",))
-def _borrowed_labels(labels, weights, values, named, keys, n):
-    def one(chances, value, names, key):
-        rows = jax.random.choice(jax.random.fold_in(key, 1), len(chances), (n,), p=chances)
-        return jnp.where(names[None], value[None], labels[rows])
+def _borrowed_rows(weights, keys, n):
+    def one(chances, key):
+        return jax.random.choice(jax.random.fold_in(key, 1), len(chances), (n,), p=chances)
 
-    return jax.vmap(one)(weights, values, named, keys)
+    return jax.vmap(one)(weights, keys)
+
+
+def borrowed_many(
+    cgmm: CGMM, values: np.ndarray, named: np.ndarray, keys: jax.Array, n: int, anchored: int = 0
+) -> tuple[jax.Array, jax.Array]:
+    """``n`` whole attribute vectors for each of R descriptions (values, named: (R, 40);
+    one key each): (R, n, 40), and each face's ``anchored`` leading residual coordinates
+    (R, n, anchored), both from the same portrait. Named values are kept. Where the cGMM
+    stores exemplars, each face borrows the unnamed attributes (and those coordinates) of a
+    training portrait drawn (with ``fold_in(key, 1)``) among those agreeing with the
+    description (``exemplars.draw_weights``): a coherent whole that occurs in the data,
+    where a Gaussian's expectations make every face the average person and its
+    thresholded draws give a woman a moustache. Without exemplars, every face gets
+    ``fill_in`` and no anchors (``anchored`` is then 0)."""
+    values, named = np.asarray(values, np.float32), np.asarray(named, bool)
+    if cgmm.exemplars is None:
+        filled = np.stack([fill_in(cgmm, v, m) for v, m in zip(values, named, strict=True)])
+        completions = jnp.repeat(jnp.asarray(filled, jnp.float32)[:, None], n, axis=1)
+        return completions, jnp.zeros((*completions.shape[:2], 0), jnp.float32)
+    labels = cgmm.exemplars.labels
+    weights = jnp.stack(
+        [exemplars_lib.draw_weights(labels, v, m) for v, m in zip(values, named, strict=True)]
+    )
+    rows = _borrowed_rows(weights, keys, n)  # (R, n)
+    borrowed = jnp.asarray(labels)[rows]
+    completions = jnp.where(jnp.asarray(named)[:, None], jnp.asarray(values)[:, None], borrowed)
+    anchors = jnp.asarray(cgmm.exemplars.coordinates[:, :anchored], jnp.float32)[rows]
+    return completions, anchors
 
 
 def completions_many(
     cgmm: CGMM, values: np.ndarray, named: np.ndarray, keys: jax.Array, n: int
 ) -> jax.Array:
-    """``n`` whole attribute vectors for each of R descriptions (values, named: (R, 40);
-    one key each): (R, n, 40). Named values are kept. Where the cGMM stores exemplars,
-    each face borrows the unnamed attributes of a training portrait drawn (with
-    ``fold_in(key, 1)``) among those agreeing with the description
-    (``exemplars.draw_weights``): a coherent whole that occurs in the data, where a
-    Gaussian's expectations make every face the average person and its thresholded
-    draws give a woman a moustache. Without exemplars, every face gets ``fill_in``."""
-    values, named = np.asarray(values, np.float32), np.asarray(named, bool)
-    if cgmm.exemplars is None:
-        filled = np.stack([fill_in(cgmm, v, m) for v, m in zip(values, named, strict=True)])
-        return jnp.repeat(jnp.asarray(filled, jnp.float32)[:, None], n, axis=1)
-    labels = cgmm.exemplars.labels
-    weights = jnp.stack(
-        [exemplars_lib.draw_weights(labels, v, m) for v, m in zip(values, named, strict=True)]
-    )
-    return _borrowed_labels(
-        jnp.asarray(labels), weights, jnp.asarray(values), jnp.asarray(named), keys, n
-    )
+    """``borrowed_many``'s attribute vectors alone: (R, n, 40)."""
+    return borrowed_many(cgmm, values, named, keys, n)[0]
 
 
 def borrows(cgmm: CGMM, method: str) -> bool:
@@ -222,18 +243,21 @@ def targets_many(
     keys: jax.Array,
     temperatures: np.ndarray,
     arrays: tuple[jax.Array, jax.Array, jax.Array] | None = None,
+    anchors: jax.Array | None = None,
 ) -> jax.Array:
     """The ``conditional`` or ``mixture`` method's targets for R descriptions' whole
-    attribute vectors at once (``completions`` (R, n, 40), from ``completions_many`` with
-    the same ``keys``): (R, n, *shape). Row ``r`` is exactly ``targets(..., keys[r], n,
-    method, temperatures[r])`` (the mixture's where the cGMM stores exemplars), so
-    requests batched together draw what each would alone. ``arrays``: the cGMM's
+    attribute vectors at once (``completions`` (R, n, 40), and for the mixture the
+    ``anchors`` (R, n, anchored), from ``borrowed_many`` with the same ``keys``):
+    (R, n, *shape). Row ``r`` is exactly ``targets(..., keys[r], n, method,
+    temperatures[r])`` (the mixture's where the cGMM stores exemplars), so requests
+    batched together draw what each would alone. ``arrays``: the cGMM's
     ``conditional_arrays``, already on the device."""
     if method == "mixture":
         drawing_keys = jax.vmap(lambda key: jax.random.fold_in(key, 2))(keys)
         return mixture_lib.sample_given_many(
-            mixture_lib.require(cgmm), cgmm, completions, drawing_keys, temperatures, arrays
-        )
+            mixture_lib.require(cgmm), cgmm, completions, drawing_keys, temperatures, arrays,
+            anchors,
+        )  # fmt: skip
     ridge, components, component_std = arrays or conditional_arrays(cgmm)
     flat = _conditional_targets_many(
         ridge,
@@ -244,6 +268,15 @@ def targets_many(
         jnp.asarray(temperatures, jnp.float32),
     )
     return flat.reshape(*completions.shape[:2], *cgmm.shape)
+
+
+def anchored_count(cgmm: CGMM, method: str) -> int:
+    """How many leading residual coordinates ``method``'s faces borrow on this cGMM: the
+    cGMM's ``anchored`` (at most all its coordinates but one) for the mixture where it
+    borrows, else none."""
+    if method != "mixture" or not borrows(cgmm, method):
+        return 0
+    return min(cgmm.anchored, len(cgmm.component_std) - 1)
 
 
 def targets_for_attributes(
@@ -284,8 +317,11 @@ def targets(
         mixture_lib.require(cgmm)
     values, named = np.asarray(values, np.float32), np.asarray(named, bool)
     if draws_many(cgmm, method):  # one row of the batched draw: what serving batches
-        completions = completions_many(cgmm, values[None], named[None], key[None], n)
-        return targets_many(cgmm, method, completions, key[None], np.asarray([temperature]))[0]
+        completions, anchors = borrowed_many(
+            cgmm, values[None], named[None], key[None], n, anchored_count(cgmm, method)
+        )
+        temperatures = np.asarray([temperature])
+        return targets_many(cgmm, method, completions, key[None], temperatures, None, anchors)[0]
     if method == "mixture":
         return mixture_lib.sample_targets(cgmm.mixture, cgmm, values, named, key, n, temperature)
     if method == "exemplar":

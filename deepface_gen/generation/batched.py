@@ -74,15 +74,18 @@ def batched_targets(
             jnp.asarray(np.array([row.words for row in padded], np.uint32)),
             jnp.asarray(np.array([row.index for row in padded], np.uint32)),
         )
-        completions = cgmm_lib.completions_many(
+        completions, anchors = cgmm_lib.borrowed_many(
             cgmm,
             np.stack([row.values for row in padded]),
             np.stack([row.named for row in padded]),
             keys,
             n,
+            cgmm_lib.anchored_count(cgmm, method),
         )
         temperatures = np.asarray([row.temperature for row in padded])
-        drawn = cgmm_lib.targets_many(cgmm, method, completions, keys, temperatures, arrays)
+        drawn = cgmm_lib.targets_many(
+            cgmm, method, completions, keys, temperatures, arrays, anchors
+        )
         for row, targets in zip(group, drawn, strict=False):
             out[row.plan].append(targets)
     # A plan's descriptions were appended in order, and all of them fall in one group

@@ -101,9 +101,10 @@ def conditional(cgmm: cgmm_lib.CGMM, request: Request) -> inversion.Objective:
 @register("mixture")
 def mixture(cgmm: cgmm_lib.CGMM, request: Request) -> inversion.Objective:
     """K Gaussians over [attributes, residual coordinates], conditioned on each face's
-    whole attribute vector (the unnamed attributes borrowed from a training portrait, or
-    the hybrid's VAE faces' own), else on the named ones: a component (a mode: a hair
-    style, glasses) and the residual drawn given it."""
+    whole attribute vector (the unnamed attributes borrowed from a training portrait,
+    with its broadest residual coordinates, or the hybrid's VAE faces' own), else on the
+    named ones: a component (a mode: a hair style, glasses) and the residual drawn given
+    it."""
     if request.conditions is not None:
         mixture_lib.require(cgmm)
         target = mixture_lib.sample_given(

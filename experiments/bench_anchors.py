@@ -1,0 +1,104 @@
+"""Anchors: how many of its portrait's broadest residual coordinates a mixture face borrows.
+
+    python experiments/bench_anchors.py [--anchored 0,4,8,16,32] [--draws 2] [--bank 4096]
+
+A face of the default targets borrows its unnamed attributes from an agreeing training
+portrait; with ``anchored`` = m it also borrows that portrait's first m residual
+coordinates (the broadest variations its labels leave) and the mixture draws the others
+given them (``cgmm/model.py``, ``ANCHORED_COORDINATES``; ``cgmm/mixture.py``). More
+anchors put more of a real portrait into each face: nearer the data, but nearer that
+person too. Here the portraits lent from are a bank of ``--bank`` rendered portraits
+apart from every benchmark's (``bench_exemplars.py``'s), and for each m, the benchmark's
+32 descriptions x ``--seeds`` are drawn ``--draws`` times through G (``net``):
+
+* faithfulness, realism and diversity as ``bench_generate.py`` measures them, each
+  distance the mean over the draws, as a ratio to the same-description floor (the mean
+  over its own draws);
+* memorization: the share of faces the identity model verifies as *any* bank portrait
+  (at a false-accept rate of 1e-3), beside the same share for new real portraits of the
+  same descriptions (every draw of the floor).
+
+Writes ``anchors.json`` and ``anchors.png`` (the same descriptions and seeds at each m).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+from bench_edit import IdentityMeasure
+from bench_exemplars import bank_of
+from bench_generate import (
+    DESCRIPTIONS,
+    add_measure_options,
+    measure_faces,
+    measurement_setup,
+    same_description_floor,
+)
+
+from deepface_gen.attributes import parse_description
+from deepface_gen.cgmm import model as cgmm_lib
+from deepface_gen.io.images import make_grid, write_image
+
+# The figure's descriptions (DESCRIPTIONS): male; blond hair; smiling woman; old, gray hair,
+# eyeglasses; female, wavy hair, lipstick; old, male, gray hair, beard.
+SHOWN = (0, 9, 12, 21, 24, 27)
+
+
+def memorized(identity, faces: np.ndarray, bank_embedded: np.ndarray) -> float:
+    """The share of faces verified as any bank portrait (embedded: ``bank_embedded``)."""
+    cosine = identity.model.embed(faces) @ bank_embedded.T
+    return float(np.mean(cosine.max(axis=1) > identity.threshold))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    add_measure_options(parser)
+    parser.add_argument("--anchored", default="0,4,8,16,32")
+    parser.add_argument("--draws", type=int, default=2)
+    parser.add_argument("--bank", type=int, default=4096)
+    args = parser.parse_args()
+    generator, judge, realism = measurement_setup(args)
+    identity = IdentityMeasure()
+    specs = [parse_description(d) for d in DESCRIPTIONS]
+    bank, bank_images = bank_of(generator, args.bank)
+    floor, new_people, _ = same_description_floor(specs, args.seeds, generator.size, judge, realism)
+    bank_embedded = identity.model.embed(bank_images)
+    memorized_real = memorized(identity, new_people, bank_embedded)
+    report = {"bank": args.bank, "seeds": args.seeds, "draws": args.draws,
+              "shipped": cgmm_lib.ANCHORED_COORDINATES, "memorized_real": memorized_real,
+              "rows": {}}  # fmt: skip
+    sheet, captions = [], []
+    for anchored in (int(m) for m in args.anchored.split(",")):
+        cgmm = dataclasses.replace(generator.cgmm, exemplars=bank, anchored=anchored)
+        drawer = dataclasses.replace(generator, cgmm=cgmm)
+        per_description = args.seeds * args.draws
+        faces = drawer.generate(specs, n=per_description, seed=0, render="net")
+        measured = measure_faces(faces, judge, realism, specs, args.seeds, args.draws)
+        memorized_faces = memorized(identity, faces, bank_embedded)
+        row = {"anchored": anchored, "faithfulness": measured["faithfulness"],
+               "diversity_features": measured["diversity_features"], "memorized": memorized_faces,
+               "kid_spread_ratio": measured.get("spread", {}).get("vgg16_kid", 0.0)
+               / floor["vgg16_kid"]}  # fmt: skip
+        for key in ("vgg16_fd", "vgg16_kid", "frechet_distance"):
+            if key in measured:
+                row[f"{key}_ratio"] = measured[key] / floor[key]
+        report["rows"][str(anchored)] = row
+        print(json.dumps(row), flush=True)
+        shown = faces.reshape(len(specs), per_description, *faces.shape[1:])[list(SHOWN), :2]
+        sheet.append(shown.reshape(-1, *faces.shape[1:]))
+        captions += [f"{anchored} anchored"] + [""] * (len(SHOWN) * 2 - 1)
+    out = Path(args.out)
+    (out / "anchors.json").write_text(json.dumps(report, indent=2))
+    faces = np.concatenate(sheet).repeat(2, axis=1).repeat(2, axis=2)
+    write_image(out / "anchors.png", make_grid(faces, len(SHOWN) * 2, captions))
+    print(f"wrote {out / 'anchors.json'} and {out / 'anchors.png'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -29,17 +29,9 @@ import json
 from pathlib import Path
 
 import numpy as np
-from bench_edit import IdentityMeasure
-from bench_exemplars import bank_of
-from bench_generate import (
-    DESCRIPTIONS,
-    add_measure_options,
-    measure_faces,
-    measurement_setup,
-    same_description_floor,
-)
+from bench_exemplars import bank_setup
+from bench_generate import add_measure_options, measure_faces
 
-from deepface_gen.attributes import parse_description
 from deepface_gen.cgmm import model as cgmm_lib
 from deepface_gen.io.images import make_grid, write_image
 
@@ -63,12 +55,8 @@ def main() -> None:
     parser.add_argument("--draws", type=int, default=2)
     parser.add_argument("--bank", type=int, default=4096)
     args = parser.parse_args()
-    generator, judge, realism = measurement_setup(args)
-    identity = IdentityMeasure()
-    specs = [parse_description(d) for d in DESCRIPTIONS]
-    bank, bank_images = bank_of(generator, args.bank)
-    floor, new_people, _ = same_description_floor(specs, args.seeds, generator.size, judge, realism)
-    bank_embedded = identity.model.embed(bank_images)
+    setup = bank_setup(args)
+    generator, judge, realism, identity, specs, bank, bank_embedded, floor, new_people = setup
     memorized_real = memorized(identity, new_people, bank_embedded)
     report = {"bank": args.bank, "seeds": args.seeds, "draws": args.draws,
               "shipped": cgmm_lib.ANCHORED_COORDINATES, "memorized_real": memorized_real,

@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -87,6 +88,32 @@ def drawn(generator, bank, specs, seeds: int, bandwidth: float, neighbours: int 
     return faces, np.concatenate(rows), np.concatenate(partners)
 
 
+class BankSetup(NamedTuple):
+    """What the memorization benchmarks share: the measures, the bank and the floor."""
+
+    generator: object
+    judge: object
+    realism: object
+    identity: IdentityMeasure
+    specs: list
+    bank: exemplars_lib.Exemplars
+    bank_embedded: np.ndarray  # the bank portraits' identity embeddings
+    floor: dict  # the same-description floor (bench_generate.same_description_floor)
+    new_people: np.ndarray  # its portraits: real people of the descriptions, not in the bank
+
+
+def bank_setup(args: argparse.Namespace) -> BankSetup:
+    """The generator, judge and realism measure of ``args``, the identity model, the
+    benchmark's descriptions, a bank of ``args.bank`` portraits (embedded) and the floor."""
+    generator, judge, realism = measurement_setup(args)
+    identity = IdentityMeasure()
+    specs = [parse_description(d) for d in DESCRIPTIONS]
+    bank, bank_images = bank_of(generator, args.bank)
+    floor, new_people, _ = same_description_floor(specs, args.seeds, generator.size, judge, realism)
+    return BankSetup(generator, judge, realism, identity, specs, bank,
+                     identity.model.embed(bank_images), floor, new_people)  # fmt: skip
+
+
 def verification(identity, faces, bank_embedded, *sources: np.ndarray) -> tuple[float, float]:
     """(share of faces verified as one of their own bank portraits, ``sources[k][i]`` for
     face i; share verified as anyone in the bank), embedding the faces once."""
@@ -103,18 +130,14 @@ def main() -> None:
     add_measure_options(parser)
     parser.add_argument("--bank", type=int, default=4096, help="portraits in the exemplar bank")
     args = parser.parse_args()
-    generator, judge, realism = measurement_setup(args)
-    identity = IdentityMeasure()
-    specs = [parse_description(d) for d in DESCRIPTIONS]
-    bank, bank_images = bank_of(generator, args.bank)
-    floor, same_real, _ = same_description_floor(specs, args.seeds, generator.size, judge, realism)
+    setup = bank_setup(args)
+    generator, judge, realism, identity, specs, bank, bank_embedded, floor, same_real = setup
     # Chance: a face verified as a random bank portrait of its description.
     rng = np.random.default_rng(0)
     partners = np.concatenate([
         rng.choice(np.flatnonzero(exemplars_lib.agreeing(bank.labels, s.vector(), s.mask())),
                    args.seeds) for s in specs])  # fmt: skip
     default = generator.generate(DESCRIPTIONS, n=args.seeds, seed=0, render="net")
-    bank_embedded = identity.model.embed(bank_images)
     # Chance on the floor's first draw (as many faces as each setting's); memorization on
     # every draw of new people.
     first_draw = draw_subsets(same_real, len(specs), FLOOR_DRAWS)[0]

@@ -46,7 +46,8 @@ FIGURE_MODES = "change,change-raw-global@2,polish,change@1.25,net,optimize"
 
 STEPS = (
     Step("generate", ("bench_generate.py", "--merge", "--methods",
-                      "net,refine,conditional_net,conditional_refine,exemplar_net,vae"),
+                      "net,net_unanchored,refine,conditional_net,conditional_refine,exemplar_net,"
+                      "vae"),
          "generation.json (G's methods and the floors, incl. G's reconstruction), generate_*.png"),
     # The change render's calming, focus and strength are chosen for this G, and the gains
     # change-calibrated uses are measured through that render: both before the modes.
@@ -64,6 +65,7 @@ STEPS = (
          "edit_figure.png"),
     Step("variety", ("bench_variety.py",), "variety.json, variety.png"),
     Step("exemplars", ("bench_exemplars.py",), "exemplars.json"),
+    Step("anchors", ("bench_anchors.py",), "anchors.json, anchors.png"),
     Step("align", ("bench_align.py", "--figure"), "align.json, align_figure.png"),
     Step("mixture", ("bench_mixture.py",), "mixture_sweep.json"),
     Step("directions", ("bench_edit_directions.py",), "edit_directions.json"),

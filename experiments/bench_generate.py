@@ -18,6 +18,8 @@ rendered portraits. Each is read against floors at the same sample size: random
 real portraits, and real portraits that carry the same descriptions (picked from a
 pool by their true labels: what a perfect generator would score), and the learned
 inverter's reconstruction of those portraits (the ceiling of any target it renders).
+The floors, the reconstruction and each one-pass method (``net``, VAE) are measured on
+``--draws`` independent sets of 128 and averaged (one set is a noisy sample).
 Diversity is the mean pairwise distance between faces of one description
 across seeds, in pixels (0-1 scale, RMS) and in the judge's feature space.
 Cost: seconds per face cold (first call, with compilation) and warm per render

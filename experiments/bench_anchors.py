@@ -29,7 +29,7 @@ import json
 from pathlib import Path
 
 import numpy as np
-from bench_exemplars import bank_setup
+from bench_exemplars import bank_setup, memorized
 from bench_generate import add_measure_options, measure_faces
 
 from deepface_gen.cgmm import model as cgmm_lib
@@ -38,12 +38,6 @@ from deepface_gen.io.images import make_grid, write_image
 # The figure's descriptions (DESCRIPTIONS): male; blond hair; smiling woman; old, gray hair,
 # eyeglasses; female, wavy hair, lipstick; old, male, gray hair, beard.
 SHOWN = (0, 9, 12, 21, 24, 27)
-
-
-def memorized(identity, faces: np.ndarray, bank_embedded: np.ndarray) -> float:
-    """The share of faces verified as any bank portrait (embedded: ``bank_embedded``)."""
-    cosine = identity.model.embed(faces) @ bank_embedded.T
-    return float(np.mean(cosine.max(axis=1) > identity.threshold))
 
 
 def main() -> None:

@@ -53,6 +53,40 @@ def test_a_description_draws_among_the_portraits_that_carry_it():
     assert exemplars_lib.agreeing(kept.labels, np.zeros(NUM_ATTRIBUTES), nothing).all()
 
 
+def test_a_blurry_portrait_lends_only_when_blur_is_asked_for():
+    kept = hand_built(3)
+    kept.labels[1, ATTRIBUTE_INDEX["Blurry"]] = 1.0  # the one smiling with glasses is blurred
+    smiling = parse_description("smiling")
+    assert exemplars_lib.lenders(kept.labels, smiling.vector(), smiling.mask()).tolist() == [
+        True, False, False, False,
+    ]  # fmt: skip
+    blurred = parse_description("smiling, blurry")
+    assert exemplars_lib.lenders(kept.labels, blurred.vector(), blurred.mask()).tolist() == [
+        False, True, False, False,
+    ]  # fmt: skip
+    # Where only flawed portraits agree, they lend rather than none.
+    glasses = parse_description("smiling, eyeglasses")
+    assert exemplars_lib.lenders(kept.labels, glasses.vector(), glasses.mask()).tolist() == [
+        False, True, False, False,
+    ]  # fmt: skip
+    weights = np.asarray(exemplars_lib.draw_weights(kept.labels, smiling.vector(), smiling.mask()))
+    np.testing.assert_allclose(weights, [1.0, 0.0, 0.0, 0.0])
+
+
+def test_the_starter_draws_no_blurred_face_unless_asked():
+    cgmm = FaceGenerator.load("starter").cgmm
+    blurry = ATTRIBUTE_INDEX["Blurry"]
+    assert (cgmm.exemplars.labels[:, blurry] > 0).any()  # the bank holds blurred portraits
+    specs = [parse_description(d) for d in ("smiling", "old man", "blurry")]
+    keys = jax.random.split(jax.random.key(0), len(specs))
+    completions, _ = cgmm_lib.borrowed_many(
+        cgmm, np.stack([s.vector() for s in specs]), np.stack([s.mask() for s in specs]), keys,
+        64,
+    )  # fmt: skip
+    assert not (np.asarray(completions[:2, :, blurry]) > 0).any()
+    assert (np.asarray(completions[2, :, blurry]) > 0).all()
+
+
 def test_targets_are_the_ridge_at_the_drawn_portrait_plus_its_residual():
     generator = FaceGenerator.load("starter")
     cgmm = generator.cgmm

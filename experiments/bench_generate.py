@@ -22,6 +22,9 @@ The floors, the reconstruction and each one-pass method (``net``, VAE) are measu
 ``--draws`` independent sets of 128 and averaged (one set is a noisy sample).
 Diversity is the mean pairwise distance between faces of one description
 across seeds, in pixels (0-1 scale, RMS) and in the judge's feature space.
+Attributes nobody asked for: how often the judge sees each attribute in faces whose
+description leaves it unnamed, against the same-description portraits' rate (the mean
+absolute gap over attributes, and the largest three).
 Cost: seconds per face cold (first call, with compilation) and warm per render
 mode, and batched throughput, with peak memory (RSS).
 """
@@ -185,6 +188,28 @@ def faithfulness(
     per = {name: float(np.mean(v)) for name, v in sorted(hits.items())}
     overall = float(np.mean(list(itertools.chain.from_iterable(hits.values()))))
     return per, overall
+
+
+def unasked_rates(probs: np.ndarray, names: tuple[str, ...], specs: list, seeds: int) -> dict:
+    """How often the judge sees each attribute in the faces whose description does not
+    name it (``probs``: faces in description order, ``seeds`` each): what a generator adds
+    unasked, which real portraits with the same descriptions set the rate for."""
+    seen = probs.reshape(len(specs), seeds, -1) > 0.5
+    rates = {}
+    for a, name in enumerate(names):
+        free = [d for d, spec in enumerate(specs) if name not in spec.values]
+        if free:
+            rates[name] = float(seen[free, :, a].mean())
+    return rates
+
+
+def unasked_gap(rates: dict, floor: dict, largest: int = 3) -> dict:
+    """The mean absolute difference between two ``unasked_rates`` over their attributes,
+    and the ``largest`` differences as {attribute: [rate, floor's rate]}."""
+    gaps = {name: abs(rates[name] - floor[name]) for name in floor}
+    worst = sorted(gaps, key=gaps.get, reverse=True)[:largest]
+    return {"gap": float(np.mean(list(gaps.values()))),
+            "largest": {name: [rates[name], floor[name]] for name in worst}}  # fmt: skip
 
 
 def diversity(faces: np.ndarray, feats: np.ndarray, groups: int, seeds: int) -> tuple[float, float]:
@@ -400,6 +425,18 @@ def main() -> None:
         recon = np.round(np.asarray(generator.inverter.render(acts))).astype(np.uint8)
         floors["inverter_reconstruction"] = mean_realism(recon, realism, len(specs), draws)
     report["floors"] = floors
+    # Attributes nobody asked for, against their rate in the same-description portraits;
+    # the noise is the gap between two halves of those portraits' draws.
+    real_probs = judge.outputs(every_real)["probabilities"]
+    floor_rates = unasked_rates(real_probs, judge.attributes, specs, args.seeds * draws)
+    per_draw = real_probs.reshape(len(specs), draws, args.seeds, -1)
+    half_rates = [
+        unasked_rates(per_draw[:, h::2].reshape(-1, per_draw.shape[-1]), judge.attributes, specs,
+                      args.seeds * len(range(h, draws, 2)))
+        for h in (0, 1)
+    ]  # fmt: skip
+    noise = unasked_gap(*half_rates)["gap"] if draws > 1 else None
+    report["unasked"] = {"floor": floor_rates, "noise": noise}
     same_real = draw_subsets(every_real, len(specs), draws)[0]
     print(json.dumps(floors, indent=2))
     sheets = {"real": same_real}
@@ -448,6 +485,10 @@ def main() -> None:
             **distances,
             "diversity_pixels": pix,
             "diversity_features": fea,
+            "unasked": unasked_gap(
+                unasked_rates(seen["probabilities"], judge.attributes, specs, per_face),
+                floor_rates,
+            ),
             "seconds_per_face": seconds_per_face,
             "batch": 4 * per_face,
         }

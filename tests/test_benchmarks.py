@@ -1,5 +1,6 @@
 """The benchmarks' own arithmetic: how faces drawn several times are split into draws
-and their distances averaged (experiments/bench_generate.py)."""
+and their distances averaged, and the rates of attributes nobody asked for
+(experiments/bench_generate.py)."""
 
 from __future__ import annotations
 
@@ -50,3 +51,17 @@ def test_distances_are_the_mean_over_draws_with_their_range(bench_generate):
     assert two["vgg16_kid"] == pytest.approx(6.5)
     assert two["spread"] == {"vgg16_kid": pytest.approx(10.0)}
     assert two["draws"] == 2
+
+
+def test_unasked_rates_leave_out_the_descriptions_that_name_an_attribute(bench_generate):
+    from deepface_gen.attributes import parse_description
+
+    names = ("Smiling", "Eyeglasses")
+    specs = [parse_description("smiling"), parse_description("eyeglasses")]
+    # Two faces each: the smiling ones both wear glasses; of the glasses ones, one smiles.
+    probs = np.asarray([[0.9, 0.8], [0.9, 0.7], [0.2, 0.9], [0.6, 0.9]])
+    rates = bench_generate.unasked_rates(probs, names, specs, seeds=2)
+    assert rates == {"Smiling": 0.5, "Eyeglasses": 1.0}
+    gap = bench_generate.unasked_gap(rates, {"Smiling": 0.5, "Eyeglasses": 0.25}, largest=1)
+    assert gap["gap"] == pytest.approx(0.375)
+    assert gap["largest"] == {"Eyeglasses": [1.0, 0.25]}

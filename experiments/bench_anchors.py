@@ -16,7 +16,9 @@ apart from every benchmark's (``bench_exemplars.py``'s), and for each m, the ben
   over its own draws);
 * memorization: the share of faces the identity model verifies as *any* bank portrait
   (at a false-accept rate of 1e-3), beside the same share for new real portraits of the
-  same descriptions (every draw of the floor).
+  same descriptions (every draw of the floor);
+* attributes nobody asked for (``bench_generate.unasked_rates``): the mean gap to the
+  floor's rates over all attributes, and lipstick's rate alone (anchors carry some).
 
 Writes ``anchors.json`` and ``anchors.png`` (the same descriptions and seeds at each m).
 """
@@ -30,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 from bench_exemplars import bank_setup, memorized
-from bench_generate import add_measure_options, measure_faces
+from bench_generate import add_measure_options, measure_faces, unasked_gap, unasked_rates
 
 from deepface_gen.cgmm import model as cgmm_lib
 from deepface_gen.io.images import make_grid, write_image
@@ -38,6 +40,7 @@ from deepface_gen.io.images import make_grid, write_image
 # The figure's descriptions (DESCRIPTIONS): male; blond hair; smiling woman; old, gray hair,
 # eyeglasses; female, wavy hair, lipstick; old, male, gray hair, beard.
 SHOWN = (0, 9, 12, 21, 24, 27)
+LIPSTICK = "Wearing_Lipstick"  # the attribute anchors add unasked (docs/generate.md, Anchors)
 
 
 def main() -> None:
@@ -52,9 +55,11 @@ def main() -> None:
     setup = bank_setup(args)
     generator, judge, realism, identity, specs, bank, bank_embedded, floor, new_people = setup
     memorized_real = memorized(identity, new_people, bank_embedded)
+    floor_rates = unasked_rates(judge.outputs(new_people)["probabilities"], judge.attributes,
+                                specs, len(new_people) // len(specs))  # fmt: skip
     report = {"bank": args.bank, "seeds": args.seeds, "draws": args.draws,
               "shipped": cgmm_lib.ANCHORED_COORDINATES, "memorized_real": memorized_real,
-              "rows": {}}  # fmt: skip
+              "lipstick_real": floor_rates[LIPSTICK], "rows": {}}  # fmt: skip
     sheet, captions = [], []
     for anchored in (int(m) for m in args.anchored.split(",")):
         cgmm = dataclasses.replace(generator.cgmm, exemplars=bank, anchored=anchored)
@@ -63,10 +68,13 @@ def main() -> None:
         faces = drawer.generate(specs, n=per_description, seed=0, render="net")
         measured = measure_faces(faces, judge, realism, specs, args.seeds, args.draws)
         memorized_faces = memorized(identity, faces, bank_embedded)
+        rates = unasked_rates(judge.outputs(faces)["probabilities"], judge.attributes, specs,
+                              per_description)  # fmt: skip
         row = {"anchored": anchored, "faithfulness": measured["faithfulness"],
                "diversity_features": measured["diversity_features"], "memorized": memorized_faces,
                "kid_spread_ratio": measured.get("spread", {}).get("vgg16_kid", 0.0)
-               / floor["vgg16_kid"]}  # fmt: skip
+               / floor["vgg16_kid"], "unasked_gap": unasked_gap(rates, floor_rates)["gap"],
+               "lipstick": rates[LIPSTICK]}  # fmt: skip
         for key in ("vgg16_fd", "vgg16_kid", "frechet_distance"):
             if key in measured:
                 row[f"{key}_ratio"] = measured[key] / floor[key]

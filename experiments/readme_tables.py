@@ -524,6 +524,23 @@ def generation_per_attribute() -> str:
     return _table(["attribute", *names], rows)
 
 
+def generation_unasked() -> str:
+    """Per method, how far the rates of attributes nobody asked for sit from the
+    same-description portraits' (the mean gap over attributes, and the largest three)."""
+    report = _load("generation.json")
+    rows = []
+    for name in (m for m in METHOD_ORDER if "unasked" in report["methods"].get(m, {})):
+        unasked = report["methods"][name]["unasked"]
+        largest = ", ".join(f"{a} {faces:.2f} (real {real:.2f})"
+                            for a, (faces, real) in unasked["largest"].items())  # fmt: skip
+        rows.append([name, f"{unasked['gap']:.3f}", largest])
+    noise = report["unasked"]["noise"]
+    if noise is not None:
+        rows.append(["*real portraits: one half of the draws against the other*",
+                     f"{noise:.3f}", ""])  # fmt: skip
+    return _table(["method", "mean gap to real", "largest gaps: faces (real portraits)"], rows)
+
+
 def cost() -> str:
     """The headline command's cost, per device that ran experiments/bench_speed.py."""
     rows = []
@@ -879,6 +896,7 @@ RENDERERS: dict[str, Callable[[], str]] = {
         anchors,
         variety,
         generation_per_attribute,
+        generation_unasked,
         cost,
         render_cost,
         invert_vgg16,

@@ -1,13 +1,14 @@
 """Anchors: how many of its portrait's broadest residual coordinates a mixture face borrows.
 
-    python experiments/bench_anchors.py [--anchored 0,4,8,16,32] [--draws 2] [--bank 4096]
+    python experiments/bench_anchors.py [--anchored 0,4,8,16,32,63] [--draws 2] [--bank 4096]
 
 A face of the default targets borrows its unnamed attributes from an agreeing training
 portrait; with ``anchored`` = m it also borrows that portrait's first m residual
 coordinates (the broadest variations its labels leave) and the mixture draws the others
 given them (``cgmm/model.py``, ``ANCHORED_COORDINATES``; ``cgmm/mixture.py``). More
 anchors put more of a real portrait into each face: nearer the data, but nearer that
-person too. Here the portraits lent from are a bank of ``--bank`` rendered portraits
+person too; at 63 (all but one of the 64) a face is its portrait's own coordinates, the
+ceiling of borrowing. Here the portraits lent from are a bank of ``--bank`` rendered portraits
 apart from every benchmark's (``bench_exemplars.py``'s), and for each m, the benchmark's
 32 descriptions x ``--seeds`` are drawn ``--draws`` times through G (``net``):
 
@@ -48,7 +49,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     add_measure_options(parser)
-    parser.add_argument("--anchored", default="0,4,8,16,32")
+    parser.add_argument("--anchored", default="0,4,8,16,32,63")
     parser.add_argument("--draws", type=int, default=2)
     parser.add_argument("--bank", type=int, default=4096)
     args = parser.parse_args()

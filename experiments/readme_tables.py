@@ -427,8 +427,9 @@ def exemplar_bandwidth() -> str:
 
 def anchors() -> str:
     """Mixture faces by how many of their portrait's broadest residual coordinates they
-    borrow: realism as ratios to the floor (means over draws), and how often a face is
-    verified as any bank portrait (memorization, beside new real people)."""
+    borrow: realism as ratios to the floor (means over draws), how often a face is
+    verified as any bank portrait (memorization, beside new real people), and the
+    attributes nobody asked for."""
     report = _load("anchors.json")
     rows = []
     for r in report["rows"].values():
@@ -436,15 +437,17 @@ def anchors() -> str:
         rows.append([how, f"{r['faithfulness']:.3f}", f"{r['frechet_distance_ratio']:.2f}",
                      f"{r['vgg16_fd_ratio']:.2f}",
                      f"{r['vgg16_kid_ratio']:.1f} ± {r['kid_spread_ratio'] / 2:.2f}",
-                     f"{r['diversity_features']:.3f}", f"{r['memorized']:.2f}"])  # fmt: skip
+                     f"{r['diversity_features']:.3f}", f"{r['memorized']:.2f}",
+                     f"{r['unasked_gap']:.3f}", f"{r['lipstick']:.2f}"])  # fmt: skip
     header = ["coordinates anchored", "faithfulness", "judge FD / floor", "VGG16 FD / floor",
-              "VGG16 KID / floor", "diversity (features)",
-              "verified as any bank portrait"]  # fmt: skip
+              "VGG16 KID / floor", "diversity (features)", "verified as any bank portrait",
+              "unasked attributes: mean gap", "lipstick unasked"]  # fmt: skip
     return _table(header, rows) + (
         f"\nEach row: {report['draws']} draws of 32 descriptions x {report['seeds']} (distances "
         f"their mean, ± half their KIDs' range). Verified as any of the {report['bank']} bank "
         f"portraits: {report['memorized_real']:.2f} for new real portraits of the same "
-        "descriptions.\n"
+        f"descriptions, whose lipstick rate where nobody asked for it is "
+        f"{report['lipstick_real']:.2f}.\n"
     )
 
 

@@ -42,9 +42,10 @@ BORROWING_METHODS = ("conditional", "mixture")
 # How many of its portrait's leading residual coordinates (the broadest variations its
 # labels leave) a face of the mixture borrows with the labels, its other coordinates
 # drawn given them (``mixture.sample_given_many``). With 8, `net`'s VGG16 KID fell from
-# 4.4 to 2.8 of the floor (experiments/bench_generate.py, ``net_unanchored``), and faces
-# were verified as someone in the bank they came from as often as with the labels alone
-# (experiments/bench_anchors.py: 0.63 against 0.63; at 32, 0.71).
+# 4.2 to 2.7 of the floor (experiments/bench_generate.py, ``net_unanchored``), and faces
+# were verified as someone in the bank they came from no more often than with the labels
+# alone (experiments/bench_anchors.py: 0.60 against 0.64; at 16, 0.64 at the same KID;
+# at 32, 0.73).
 ANCHORED_COORDINATES = 8
 
 

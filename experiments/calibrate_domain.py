@@ -43,8 +43,13 @@ def main() -> None:
     threshold, held_out = domain.calibrate(gen.classifier, gen.cgmm, train)
     test = synth.to_uint8(synth.sample_portraits(synth_key(12345), 256, size=size).images)
     generated = gen.generate(["smiling woman", "old man, eyeglasses", "young, blond"], n=4)
-    from skimage import data
-
+    try:
+        from skimage import data
+    except ImportError:
+        raise SystemExit(
+            "calibrate_domain.py reads scikit-image's sample photographs; install them with: "
+            "pip install -e '.[experiments]'"
+        ) from None
     photos = np.stack([fit_to_model(np.asarray(getattr(data, n)()), size) for n in PHOTOS])
     noise = np.random.default_rng(0).integers(0, 256, (16, size, size, 3)).astype(np.uint8)
     sets = {"test portraits": test, "generated faces": generated, "photographs": photos,

@@ -8,9 +8,9 @@ coordinates (the broadest variations its labels leave) and the mixture draws the
 given them (``cgmm/model.py``, ``ANCHORED_COORDINATES``; ``cgmm/mixture.py``). More
 anchors put more of a real portrait into each face: nearer the data, but nearer that
 person too; at 63 (all but one of the 64) a face is its portrait's own coordinates, the
-ceiling of borrowing. Here the portraits lent from are a bank of ``--bank`` rendered portraits
-apart from every benchmark's (``bench_exemplars.py``'s), and for each m, the benchmark's
-32 descriptions x ``--seeds`` are drawn ``--draws`` times through G (``net``):
+ceiling of borrowing. Here the portraits lent from are a bank of ``--bank`` rendered
+portraits apart from every benchmark's (``bench_exemplars.py``'s), and for each m, the
+benchmark's 32 descriptions x ``--seeds`` are drawn ``--draws`` times through G (``net``):
 
 * faithfulness, realism and diversity as ``bench_generate.py`` measures them, each
   distance the mean over the draws, as a ratio to the same-description floor (the mean
@@ -19,7 +19,7 @@ apart from every benchmark's (``bench_exemplars.py``'s), and for each m, the ben
   (at a false-accept rate of 1e-3), beside the same share for new real portraits of the
   same descriptions (every draw of the floor);
 * attributes nobody asked for (``bench_generate.unasked_rates``): the mean gap to the
-  floor's rates over all attributes, and lipstick's rate alone (anchors carry some).
+  floor's rates over all attributes, and lipstick's rate alone (``net``'s largest gap).
 
 Writes ``anchors.json`` and ``anchors.png`` (the same descriptions and seeds at each m).
 """
@@ -41,7 +41,7 @@ from deepface_gen.io.images import make_grid, write_image
 # The figure's descriptions (DESCRIPTIONS): male; blond hair; smiling woman; old, gray hair,
 # eyeglasses; female, wavy hair, lipstick; old, male, gray hair, beard.
 SHOWN = (0, 9, 12, 21, 24, 27)
-LIPSTICK = "Wearing_Lipstick"  # the attribute anchors add unasked (docs/generate.md, Anchors)
+LIPSTICK = "Wearing_Lipstick"  # net's largest unasked gap (docs/generate.md, Measured)
 
 
 def main() -> None:

@@ -67,10 +67,10 @@ def main() -> None:
         drawer = dataclasses.replace(generator, cgmm=cgmm)
         per_description = args.seeds * args.draws
         faces = drawer.generate(specs, n=per_description, seed=0, render="net")
-        measured = measure_faces(faces, judge, realism, specs, args.seeds, args.draws)
+        seen = judge.outputs(faces)  # one judge pass serves every measure
+        measured = measure_faces(faces, judge, realism, specs, args.seeds, args.draws, seen)
         memorized_faces = memorized(identity, faces, bank_embedded)
-        rates = unasked_rates(judge.outputs(faces)["probabilities"], judge.attributes, specs,
-                              per_description)  # fmt: skip
+        rates = unasked_rates(seen["probabilities"], judge.attributes, specs, per_description)
         row = {"anchored": anchored, "faithfulness": measured["faithfulness"],
                "diversity_features": measured["diversity_features"], "memorized": memorized_faces,
                "kid_spread_ratio": measured.get("spread", {}).get("vgg16_kid", 0.0)

@@ -269,13 +269,20 @@ def mean_realism(
 
 
 def measure_faces(
-    faces: np.ndarray, judge, realism: Realism, specs: list, seeds: int, draws: int = 1
+    faces: np.ndarray,
+    judge,
+    realism: Realism,
+    specs: list,
+    seeds: int,
+    draws: int = 1,
+    seen: dict | None = None,
 ) -> dict:
     """Faithfulness, the distances and diversity of faces (``seeds * draws`` per
     description, in description order): faithfulness and diversity over all of them,
     each distance the mean over ``draws`` sets of ``seeds`` per description
-    (``mean_realism``: one set of 128 moves VGG16's KID by about a quarter)."""
-    seen = judge.outputs(faces)
+    (``mean_realism``: one set of 128 moves VGG16's KID by about a quarter). ``seen``:
+    the judge's outputs on the faces, where a caller already has them."""
+    seen = judge.outputs(faces) if seen is None else seen
     _, overall = faithfulness(seen["probabilities"], judge.attributes, specs, seeds * draws)
     pix, fea = diversity(faces, seen["features"], len(specs), seeds * draws)
     distances = mean_realism(faces, realism, len(specs), draws, seen["features"])
@@ -470,21 +477,17 @@ def main() -> None:
             ]
         )
         seconds_per_face = (time.perf_counter() - start) / len(faces)
-        seen = judge.outputs(faces)  # one judge pass serves all three measures
-        per, overall = faithfulness(seen["probabilities"], judge.attributes, specs, per_face)
-        pix, fea = diversity(faces, seen["features"], len(specs), per_face)
-        distances = mean_realism(faces, realism, len(specs), drawn, seen["features"])
+        seen = judge.outputs(faces)  # one judge pass serves every measure
+        per, _ = faithfulness(seen["probabilities"], judge.attributes, specs, per_face)
+        measured = measure_faces(faces, judge, realism, specs, args.seeds, drawn, seen)
         faces = draw_subsets(faces, len(specs), drawn)[0]  # the sheets show the first draw
         plan = drawer.plan(specs[0], temperature=args.temperature, **options)
         report["methods"][name] = {
             "options": METHODS[name],
             "method": plan.method,
             "temperature": plan.temperature,
-            "faithfulness": overall,
             "per_attribute": per,
-            **distances,
-            "diversity_pixels": pix,
-            "diversity_features": fea,
+            **measured,
             "unasked": unasked_gap(
                 unasked_rates(seen["probabilities"], judge.attributes, specs, per_face),
                 floor_rates,
@@ -493,9 +496,9 @@ def main() -> None:
             "batch": 4 * per_face,
         }
         print(
-            f"{name:<15} faithfulness {overall:.3f}  "
-            + "  ".join(f"{k} {v:.4g}" for k, v in distances.items() if isinstance(v, float))
-            + f"  diversity px {pix:.3f} feat {fea:.3f}  {seconds_per_face:.3f} s/face"
+            f"{name:<15} "
+            + "  ".join(f"{k} {v:.4g}" for k, v in measured.items() if isinstance(v, float))
+            + f"  {seconds_per_face:.3f} s/face"
         )
         write_image(out / f"generate_{name}.png", method_sheet(faces, args.seeds, 3))
         if name in ("optimize", "net", "refine", "vae"):

@@ -100,8 +100,9 @@ def main() -> None:
                                  method=method, temperature=temperature)
                  for i in range(0, len(specs), 8)]
             )  # fmt: skip
-            measured = measure_faces(faces, judge, realism, specs, args.seeds)
-            distance, index = nearest(judge.outputs(faces)["features"], bank)
+            seen = judge.outputs(faces)  # one judge pass serves every measure
+            measured = measure_faces(faces, judge, realism, specs, args.seeds, seen=seen)
+            distance, index = nearest(seen["features"], bank)
             ratio = float(np.median(distance) / np.median(held_distance))
             row = {
                 **measured,

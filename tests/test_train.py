@@ -288,3 +288,30 @@ def test_every_trainer_runs_through_the_one_driver(tmp_path):
     assert again == bundle and (bundle / "manifest.json").read_text() == manifest
     record = json.loads(manifest)["training"]
     assert {"config", "steps", "resumed_from_step", "device", "jax_version"} <= set(record)
+
+
+def test_reschedule_continues_a_run_under_a_longer_cosine(tmp_path, capsys):
+    work = tmp_path / "run"
+    tiny = ["data.size=16", "model.width=4", "model.depth=2", "model.feature_layer=pool2",
+            "model.hidden=8", "train.batch_size=4", "train.warmup_steps=1",
+            "train.balance_batches=1", "train.checkpoint_every=2", "train.log_every=1"]  # fmt: skip
+    base = ["train", "--config", "configs/starter.py", "--workdir", str(work), "--quiet"]
+    assert cli.main([*base, *tiny, "train.steps=4"]) == 0
+    longer = [*tiny, "train.steps=8"]
+    assert cli.main([*base, "--resume", *longer]) == 2  # a plain resume refuses a new length
+    assert "--reschedule lets train.steps differ" in capsys.readouterr().err
+    assert cli.main([*base, "--reschedule", *longer]) == 2
+    assert "pass --resume with it" in capsys.readouterr().err
+    assert cli.main([*base, "--resume", "--reschedule", *tiny, "train.steps=3"]) == 2
+    assert "not past the resumed step 4" in capsys.readouterr().err
+
+    assert cli.main([*base, "--resume", "--reschedule", *longer]) == 0
+    rows = [json.loads(line) for line in (work / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == list(range(1, 9))
+    old = learning_rate_schedule(load_config("configs/starter.py", [*tiny, "train.steps=4"]))
+    new = learning_rate_schedule(load_config("configs/starter.py", longer))
+    for row in rows:  # the first four steps on the old curve, the rest on the new one
+        schedule = old if row["step"] <= 4 else new
+        assert row["learning_rate"] == pytest.approx(float(schedule(row["step"] - 1)), rel=1e-5)
+    record = load_classifier(work / "model").manifest["training"]
+    assert record["steps"] == 8 and record["resumed_from_step"] == 4

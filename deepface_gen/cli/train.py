@@ -10,6 +10,7 @@ from pathlib import Path
 
 from deepface_gen import checks
 from deepface_gen.cli import common
+from deepface_gen.errors import DeepFaceGenError
 
 
 def _run_trainer(args: argparse.Namespace, task, command: str, what: str) -> Path | None:
@@ -21,9 +22,12 @@ def _run_trainer(args: argparse.Namespace, task, command: str, what: str) -> Pat
 
     hosts.initialize(args.coordinator, args.num_processes, args.process_id, args.join_timeout)
     config = load_config(args.config, args.overrides, loop.defaults_of(task))
+    if args.reschedule and not args.resume:
+        raise DeepFaceGenError("--reschedule continues a run: pass --resume with it")
     bundle = loop.train(
-        task, config, args.workdir, resume=args.resume, quiet=args.quiet, max_steps=args.max_steps
-    )
+        task, config, args.workdir, resume=args.resume, quiet=args.quiet,
+        max_steps=args.max_steps, reschedule=args.reschedule,
+    )  # fmt: skip
     if not hosts.is_main():  # process 0 writes the model and says where it is
         return None
     if bundle is None:
@@ -125,6 +129,11 @@ def _trainer_parser(
     p.add_argument("--config", required=True, help=f"a Python config file, e.g. {example}")
     p.add_argument("--workdir", required=True, help="checkpoints, metrics and the model go here")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
+    p.add_argument(
+        "--reschedule", action="store_true",
+        help="with --resume: continue to a new train.steps, the cosine learning-rate "
+        "schedule recomputed for that length (anneal a run whose curve has flattened)",
+    )  # fmt: skip
     p.add_argument(
         "--max-steps", type=common.whole(1, common.BIG), default=None, help="stop after N steps"
     )

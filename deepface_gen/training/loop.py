@@ -128,20 +128,31 @@ OBSERVING = frozenset({
     "train.checkpoint_every", "train.keep_every",
 })  # fmt: skip
 
+# What ``reschedule`` lets a resumed run change besides: its length, so a run whose curve
+# has flattened can anneal (the cosine schedule is recomputed for the new last step, so
+# the learning rate moves at once to the new curve's value at the resumed step).
+RESCHEDULABLE = frozenset({"train.steps"})
 
-def _config_difference(saved: dict, current: dict, prefix: str = "") -> list[str]:
+
+def _config_difference(
+    saved: dict, current: dict, prefix: str = "", allowed: frozenset = OBSERVING
+) -> list[str]:
     diffs = []
     for key in sorted(set(saved) | set(current)):
         a, b = saved.get(key), current.get(key)
         if isinstance(a, dict) and isinstance(b, dict):
-            diffs += _config_difference(a, b, f"{prefix}{key}.")
-        elif a != b and f"{prefix}{key}" not in OBSERVING:
+            diffs += _config_difference(a, b, f"{prefix}{key}.", allowed)
+        elif a != b and f"{prefix}{key}" not in allowed:
             diffs.append(f"{prefix}{key}: {a!r} -> {b!r}")
     return diffs
 
 
 def restore_checkpoint(
-    workdir: Path, state: Any, config: Config, defaults: dict | None = None
+    workdir: Path,
+    state: Any,
+    config: Config,
+    defaults: dict | None = None,
+    reschedule: bool = False,
 ) -> Any | None:
     """The newest checkpoint restored into ``state``'s structure (and placement), or None
     if there is none.
@@ -152,7 +163,8 @@ def restore_checkpoint(
     resume with a different config (naming what differs), since the data order and
     schedule would silently change, except in the settings that only observe the run
     (``OBSERVING``); a setting the saved config lacks counts as its ``defaults`` value
-    (a run saved before that setting was listed resumes).
+    (a run saved before that setting was listed resumes). With ``reschedule``, its
+    length (``RESCHEDULABLE``) may differ too.
     """
     names = _checkpoint_names(workdir)
     if not names:
@@ -182,11 +194,17 @@ def restore_checkpoint(
                 damaged.append(f"{name} ({type(err).__name__})")
                 continue
             saved = Config(restored.config).with_defaults(defaults or {}).to_dict()
-            diffs = _config_difference(saved, config.to_dict())
+            allowed = OBSERVING | RESCHEDULABLE if reschedule else OBSERVING
+            diffs = _config_difference(saved, config.to_dict(), allowed=allowed)
             if diffs:
                 raise DeepFaceGenError(
                     f"{workdir / CHECKPOINT_DIR / name} was written with a different config "
                     f"({'; '.join(diffs)}); use a new --workdir or the original settings"
+                    + (
+                        " (--reschedule lets train.steps differ)"
+                        if any(d.startswith("train.steps:") for d in diffs)
+                        else ""
+                    )
                 )
             if damaged:
                 warnings.warn(
@@ -332,13 +350,20 @@ def resume_state(
     resume: bool,
     max_steps: int | None,
     defaults: dict | None = None,
+    reschedule: bool = False,
 ) -> tuple[Any, int, int]:
     """(state, start step, stop step): restored from the last checkpoint when resuming,
-    stopping after ``max_steps`` more steps when given."""
+    stopping after ``max_steps`` more steps when given. ``reschedule`` continues the
+    run to this config's ``train.steps``, which must lie past the resumed step."""
     if resume:
-        restored = restore_checkpoint(workdir, state, config, defaults)
+        restored = restore_checkpoint(workdir, state, config, defaults, reschedule)
         state = restored if restored is not None else state
     start = int(state.step)
+    if reschedule and start >= config.train.steps:
+        raise DeepFaceGenError(
+            f"--reschedule: train.steps={config.train.steps} is not past the resumed step "
+            f"{start}; give a longer run"
+        )
     steps = config.train.steps
     return state, start, steps if max_steps is None else min(steps, start + max_steps)
 
@@ -489,20 +514,24 @@ def train(
     resume: bool = False,
     quiet: bool = False,
     max_steps: int | None = None,
+    reschedule: bool = False,
 ) -> Path | None:
     """Train ``task`` per ``config`` in ``workdir``; returns the exported model folder
     (``workdir/model``), or None when ``max_steps`` stopped the run early after a
     checkpoint (for time-sliced machines; ``resume=True`` continues it exactly).
 
     Writes ``checkpoints/``, ``metrics.jsonl`` (``run_loop``) and, at the end, the model.
-    Resuming a finished run returns its model as exported."""
+    Resuming a finished run returns its model as exported; ``reschedule`` resumes it
+    under a new ``train.steps`` (``resume_state``)."""
     # Every setting checked (known key, type, range, choices) before anything is created.
     config = settings.resolve(config, task.schema)
     context = task.prepare(config)
     workdir = check_workdir(workdir, resume)
     key = jax.random.key(config.seed)
     state = task.init(config, context, key)
-    state, start, stop = resume_state(state, workdir, config, resume, max_steps, defaults_of(task))
+    state, start, stop = resume_state(
+        state, workdir, config, resume, max_steps, defaults_of(task), reschedule
+    )
     finished = workdir / "model" / bundles.MANIFEST
     if start >= config.train.steps and finished.exists():
         return finished.parent

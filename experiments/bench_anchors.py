@@ -44,6 +44,48 @@ SHOWN = (0, 9, 12, 21, 24, 27)
 LIPSTICK = "Wearing_Lipstick"  # net's largest unasked gap (docs/generate.md, Measured)
 
 
+def bank_rates(setup) -> dict:
+    """The same-description portraits' rates of every attribute where nobody asked for it
+    (``unasked_rates``): what each row's ``unasked_gap`` is read against."""
+    judge, specs, new_people = setup.judge, setup.specs, setup.new_people
+    probabilities = judge.outputs(new_people)["probabilities"]
+    return unasked_rates(probabilities, judge.attributes, specs, len(new_people) // len(specs))
+
+
+def measure_drawer(drawer, setup, floor_rates: dict, seeds: int, draws: int):
+    """(row, faces): ``drawer``'s ``net`` faces of the benchmark's descriptions, ``seeds``
+    x ``draws`` each, measured as the module docstring says; ``faces`` in description
+    order."""
+    specs, judge, floor = setup.specs, setup.judge, setup.floor
+    per_description = seeds * draws
+    faces = drawer.generate(specs, n=per_description, seed=0, render="net")
+    seen = judge.outputs(faces)  # one judge pass serves every measure
+    measured = measure_faces(faces, judge, setup.realism, specs, seeds, draws, seen)
+    rates = unasked_rates(seen["probabilities"], judge.attributes, specs, per_description)
+    row = {"faithfulness": measured["faithfulness"],
+           "diversity_features": measured["diversity_features"],
+           "memorized": memorized(setup.identity, faces, setup.bank_embedded),
+           "kid_spread_ratio": measured.get("spread", {}).get("vgg16_kid", 0.0)
+           / floor["vgg16_kid"], "unasked_gap": unasked_gap(rates, floor_rates)["gap"],
+           "lipstick": rates[LIPSTICK]}  # fmt: skip
+    for key in ("vgg16_fd", "vgg16_kid", "frechet_distance"):
+        if key in measured:
+            row[f"{key}_ratio"] = measured[key] / floor[key]
+    return row, faces
+
+
+def shown_faces(faces: np.ndarray, descriptions: int, per_description: int) -> np.ndarray:
+    """The figure's two faces of each ``SHOWN`` description, at 2x."""
+    shown = faces.reshape(descriptions, per_description, *faces.shape[1:])[list(SHOWN), :2]
+    return shown.reshape(-1, *faces.shape[1:]).repeat(2, axis=1).repeat(2, axis=2)
+
+
+def write_sheet(path: Path, sheets: list[np.ndarray], labels: list[str]) -> None:
+    """One row of ``shown_faces`` per entry, each captioned with its label."""
+    captions = [c for label in labels for c in [label] + [""] * (len(SHOWN) * 2 - 1)]
+    write_image(path, make_grid(np.concatenate(sheets), len(SHOWN) * 2, captions))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -54,40 +96,23 @@ def main() -> None:
     parser.add_argument("--bank", type=int, default=4096)
     args = parser.parse_args()
     setup = bank_setup(args)
-    generator, judge, realism, identity, specs, bank, bank_embedded, floor, new_people = setup
-    memorized_real = memorized(identity, new_people, bank_embedded)
-    floor_rates = unasked_rates(judge.outputs(new_people)["probabilities"], judge.attributes,
-                                specs, len(new_people) // len(specs))  # fmt: skip
+    floor_rates = bank_rates(setup)
     report = {"bank": args.bank, "seeds": args.seeds, "draws": args.draws,
-              "shipped": cgmm_lib.ANCHORED_COORDINATES, "memorized_real": memorized_real,
+              "shipped": cgmm_lib.ANCHORED_COORDINATES,
+              "memorized_real": memorized(setup.identity, setup.new_people, setup.bank_embedded),
               "lipstick_real": floor_rates[LIPSTICK], "rows": {}}  # fmt: skip
-    sheet, captions = [], []
+    sheets, labels = [], []
     for anchored in (int(m) for m in args.anchored.split(",")):
-        cgmm = dataclasses.replace(generator.cgmm, exemplars=bank, anchored=anchored)
-        drawer = dataclasses.replace(generator, cgmm=cgmm)
-        per_description = args.seeds * args.draws
-        faces = drawer.generate(specs, n=per_description, seed=0, render="net")
-        seen = judge.outputs(faces)  # one judge pass serves every measure
-        measured = measure_faces(faces, judge, realism, specs, args.seeds, args.draws, seen)
-        memorized_faces = memorized(identity, faces, bank_embedded)
-        rates = unasked_rates(seen["probabilities"], judge.attributes, specs, per_description)
-        row = {"anchored": anchored, "faithfulness": measured["faithfulness"],
-               "diversity_features": measured["diversity_features"], "memorized": memorized_faces,
-               "kid_spread_ratio": measured.get("spread", {}).get("vgg16_kid", 0.0)
-               / floor["vgg16_kid"], "unasked_gap": unasked_gap(rates, floor_rates)["gap"],
-               "lipstick": rates[LIPSTICK]}  # fmt: skip
-        for key in ("vgg16_fd", "vgg16_kid", "frechet_distance"):
-            if key in measured:
-                row[f"{key}_ratio"] = measured[key] / floor[key]
-        report["rows"][str(anchored)] = row
-        print(json.dumps(row), flush=True)
-        shown = faces.reshape(len(specs), per_description, *faces.shape[1:])[list(SHOWN), :2]
-        sheet.append(shown.reshape(-1, *faces.shape[1:]))
-        captions += [f"{anchored} anchored"] + [""] * (len(SHOWN) * 2 - 1)
+        cgmm = dataclasses.replace(setup.generator.cgmm, exemplars=setup.bank, anchored=anchored)
+        drawer = dataclasses.replace(setup.generator, cgmm=cgmm)
+        row, faces = measure_drawer(drawer, setup, floor_rates, args.seeds, args.draws)
+        report["rows"][str(anchored)] = {"anchored": anchored, **row}
+        print(json.dumps(report["rows"][str(anchored)]), flush=True)
+        sheets.append(shown_faces(faces, len(setup.specs), args.seeds * args.draws))
+        labels.append(f"{anchored} anchored")
     out = Path(args.out)
     (out / "anchors.json").write_text(json.dumps(report, indent=2))
-    faces = np.concatenate(sheet).repeat(2, axis=1).repeat(2, axis=2)
-    write_image(out / "anchors.png", make_grid(faces, len(SHOWN) * 2, captions))
+    write_sheet(out / "anchors.png", sheets, labels)
     print(f"wrote {out / 'anchors.json'} and {out / 'anchors.png'}")
 
 

@@ -221,11 +221,6 @@ def _measured_rows(rows: dict, first: str) -> str:
     return _table(header, body)
 
 
-def mixture_sweep() -> str:
-    """The mixture's K against the conditional cGMM, rendered through G in one pass."""
-    return _measured_rows(_load("mixture_sweep.json")["rows"], "targets")
-
-
 def vae_prior() -> str:
     """VAE latents from N(0, T^2 I) against the fitted aggregate posterior, and the
     attributes where the two differ most."""
@@ -423,30 +418,45 @@ def exemplar_bandwidth() -> str:
     )
 
 
-def anchors() -> str:
-    """Mixture faces by how many of their portrait's broadest residual coordinates they
-    borrow: realism as ratios to the floor (means over draws), how often a face is
-    verified as any bank portrait (memorization, beside new real people), and the
-    attributes nobody asked for."""
-    report = _load("anchors.json")
+def _bank_rows(report: dict, label) -> tuple[list, list, str]:
+    """``bench_anchors.measure_drawer``'s rows (``label(row)`` names each): realism as
+    ratios to the floor (means over draws), how often a face is verified as any bank
+    portrait (memorization, beside new real people), and the attributes nobody asked for."""
     rows = []
     for r in report["rows"].values():
-        how = f"{r['anchored']}" + (" (shipped)" if r["anchored"] == report["shipped"] else "")
-        rows.append([how, f"{r['faithfulness']:.3f}", f"{r['frechet_distance_ratio']:.2f}",
+        rows.append([label(r), f"{r['faithfulness']:.3f}", f"{r['frechet_distance_ratio']:.2f}",
                      f"{r['vgg16_fd_ratio']:.2f}",
-                     f"{r['vgg16_kid_ratio']:.1f} ± {r['kid_spread_ratio'] / 2:.2f}",
+                     f"{r['vgg16_kid_ratio']:.2f} ± {r['kid_spread_ratio'] / 2:.2f}",
                      f"{r['diversity_features']:.3f}", f"{r['memorized']:.2f}",
                      f"{r['unasked_gap']:.3f}", f"{r['lipstick']:.2f}"])  # fmt: skip
-    header = ["coordinates anchored", "faithfulness", "judge FD / floor", "VGG16 FD / floor",
-              "VGG16 KID / floor", "diversity (features)", "verified as any bank portrait",
+    header = ["faithfulness", "judge FD / floor", "VGG16 FD / floor", "VGG16 KID / floor",
+              "diversity (features)", "verified as any bank portrait",
               "unasked attributes: mean gap", "lipstick unasked"]  # fmt: skip
-    return _table(header, rows) + (
-        f"\nEach row: {report['draws']} draws of 32 descriptions x {report['seeds']} (distances "
-        f"their mean, ± half their KIDs' range). Verified as any of the {report['bank']} bank "
-        f"portraits: {report['memorized_real']:.2f} for new real portraits of the same "
-        f"descriptions, whose lipstick rate where nobody asked for it is "
-        f"{report['lipstick_real']:.2f}.\n"
+    note = (
+        f"\nEach row: {report['draws']} draws of 32 descriptions x {report['seeds']} "
+        f"(distances their mean, ± half their KIDs' range). Verified as any of the "
+        f"{report['bank']} bank portraits: {report['memorized_real']:.2f} for new real "
+        f"portraits of the same descriptions, whose lipstick rate where nobody asked for it "
+        f"is {report['lipstick_real']:.2f}.\n"
     )
+    return rows, header, note
+
+
+def anchors() -> str:
+    """Mixture faces by how many of their portrait's broadest residual coordinates they
+    borrow (``_bank_rows``)."""
+    report = _load("anchors.json")
+    rows, header, note = _bank_rows(report, lambda r: f"{r['anchored']}" + (
+        " (shipped)" if r["anchored"] == report["shipped"] else ""))  # fmt: skip
+    return _table(["coordinates anchored", *header], rows) + note
+
+
+def mixture_sweep() -> str:
+    """The mixture's K, every face with the shipped anchors (``_bank_rows``)."""
+    report = _load("mixture_sweep.json")
+    rows, header, note = _bank_rows(report, lambda r: f"{r['components']}" + (
+        " (shipped)" if r["components"] == report["shipped"] else ""))  # fmt: skip
+    return _table(["components K", *header], rows) + note
 
 
 def edit_pivotal() -> str:

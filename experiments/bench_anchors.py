@@ -1,6 +1,7 @@
 """Anchors: how many of its portrait's broadest residual coordinates a mixture face borrows.
 
     python experiments/bench_anchors.py [--anchored 0,4,8,16,32,63] [--draws 2] [--bank 4096]
+    python experiments/bench_anchors.py --border 0,4,8,16,32     # anchors_border.json
 
 A face of the default targets borrows its unnamed attributes from an agreeing training
 portrait; with ``anchored`` = m it also borrows that portrait's first m residual
@@ -22,6 +23,9 @@ benchmark's 32 descriptions x ``--seeds`` are drawn ``--draws`` times through G 
   floor's rates over all attributes, and lipstick's rate alone (``net``'s largest gap).
 
 Writes ``anchors.json`` and ``anchors.png`` (the same descriptions and seeds at each m).
+With ``--border``, the rows are instead the shipped m with each count of border
+directions borrowed beyond them (``cgmm/anchors.py``: the directions that set the
+background), written to ``anchors_border.json`` and ``anchors_border.png``.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ import numpy as np
 from bench_exemplars import bank_setup, memorized
 from bench_generate import add_measure_options, measure_faces, unasked_gap, unasked_rates
 
+from deepface_gen.cgmm import anchors as anchors_lib
 from deepface_gen.cgmm import model as cgmm_lib
 from deepface_gen.io.images import make_grid, write_image
 
@@ -92,28 +97,37 @@ def main() -> None:
     )
     add_measure_options(parser)
     parser.add_argument("--anchored", default="0,4,8,16,32,63")
+    parser.add_argument("--border", default=None, help="border directions per row, e.g. 0,8,16")
     parser.add_argument("--draws", type=int, default=2)
     parser.add_argument("--bank", type=int, default=4096)
     args = parser.parse_args()
     setup = bank_setup(args)
     floor_rates = bank_rates(setup)
+    if args.border is None:  # (anchored, border) per row, and what is written
+        rows, name = [(int(m), 0) for m in args.anchored.split(",")], "anchors"
+    else:
+        shipped = cgmm_lib.ANCHORED_COORDINATES
+        rows, name = [(shipped, int(b)) for b in args.border.split(",")], "anchors_border"
     report = {"bank": args.bank, "seeds": args.seeds, "draws": args.draws,
               "shipped": cgmm_lib.ANCHORED_COORDINATES,
+              "shipped_border": anchors_lib.BORDER_ANCHORED,
               "memorized_real": memorized(setup.identity, setup.new_people, setup.bank_embedded),
               "lipstick_real": floor_rates[LIPSTICK], "rows": {}}  # fmt: skip
     sheets, labels = [], []
-    for anchored in (int(m) for m in args.anchored.split(",")):
-        cgmm = dataclasses.replace(setup.generator.cgmm, exemplars=setup.bank, anchored=anchored)
+    for anchored, border in rows:
+        cgmm = dataclasses.replace(setup.generator.cgmm, exemplars=setup.bank, anchored=anchored,
+                                   border_anchored=border)  # fmt: skip
         drawer = dataclasses.replace(setup.generator, cgmm=cgmm)
         row, faces = measure_drawer(drawer, setup, floor_rates, args.seeds, args.draws)
-        report["rows"][str(anchored)] = {"anchored": anchored, **row}
-        print(json.dumps(report["rows"][str(anchored)]), flush=True)
+        label = f"{anchored}" if args.border is None else f"{anchored}+{border}"
+        report["rows"][label] = {"anchored": anchored, "border": border, **row}
+        print(json.dumps(report["rows"][label]), flush=True)
         sheets.append(shown_faces(faces, len(setup.specs), args.seeds * args.draws))
-        labels.append(f"{anchored} anchored")
+        labels.append(f"{anchored} anchored" + (f" + {border} border" if args.border else ""))
     out = Path(args.out)
-    (out / "anchors.json").write_text(json.dumps(report, indent=2))
-    write_sheet(out / "anchors.png", sheets, labels)
-    print(f"wrote {out / 'anchors.json'} and {out / 'anchors.png'}")
+    (out / f"{name}.json").write_text(json.dumps(report, indent=2))
+    write_sheet(out / f"{name}.png", sheets, labels)
+    print(f"wrote {out / name}.json and .png")
 
 
 if __name__ == "__main__":

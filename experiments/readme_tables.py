@@ -451,6 +451,15 @@ def anchors() -> str:
     return _table(["coordinates anchored", *header], rows) + note
 
 
+def anchors_border() -> str:
+    """Mixture faces by how many background directions they borrow beyond the shipped
+    broad anchors (``_bank_rows``)."""
+    report = _load("anchors_border.json")
+    rows, header, note = _bank_rows(report, lambda r: f"{r['border']}" + (
+        " (shipped)" if r["border"] == report["shipped_border"] else ""))  # fmt: skip
+    return _table(["border directions anchored", *header], rows) + note
+
+
 def mixture_sweep() -> str:
     """The mixture's K, every face with the shipped anchors (``_bank_rows``)."""
     report = _load("mixture_sweep.json")
@@ -905,6 +914,7 @@ RENDERERS: dict[str, Callable[[], str]] = {
         edit_pivotal,
         exemplar_bandwidth,
         anchors,
+        anchors_border,
         variety,
         generation_per_attribute,
         generation_unasked,

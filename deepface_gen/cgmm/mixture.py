@@ -30,6 +30,7 @@ without anchors: experiments/bench_anchors.py).
 from __future__ import annotations
 
 import functools
+import hashlib
 from dataclasses import dataclass
 
 import jax
@@ -54,13 +55,16 @@ class Mixture:
     def components(self) -> int:
         return len(self.weights)
 
-    def given(self, anchored: int = 0) -> tuple[jax.Array, ...]:
-        """``attribute_conditionals(self, anchored)`` on the device, computed once per
-        mixture and ``anchored``: what every draw given whole attribute vectors reads."""
+    def given(self, anchored: int = 0, basis: np.ndarray | None = None) -> tuple[jax.Array, ...]:
+        """``attribute_conditionals`` of this mixture (rotated into ``basis`` where given,
+        ``rotated``) on the device, computed once per mixture, ``anchored`` and basis: what
+        every draw given whole attribute vectors reads."""
         cache = self.__dict__.setdefault("_given", {})  # the dataclass is frozen
-        if anchored not in cache:
-            cache[anchored] = tuple(jnp.asarray(x) for x in attribute_conditionals(self, anchored))
-        return cache[anchored]
+        key = (anchored, None if basis is None else hashlib.sha1(basis.tobytes()).hexdigest())
+        if key not in cache:
+            mixture = self if basis is None else rotated(self, basis)
+            cache[key] = tuple(jnp.asarray(x) for x in attribute_conditionals(mixture, anchored))
+        return cache[key]
 
     def arrays(self) -> dict:
         return {
@@ -74,6 +78,14 @@ class Mixture:
         if values["weights"].shape != (k,) or values["covariances"].shape != (k, dims, dims):
             raise DeepFaceGenError("the mixture's weights, means and covariances disagree in shape")
         return cls(**values)
+
+
+def rotated(mixture: Mixture, basis: np.ndarray) -> Mixture:
+    """The same mixture over [attributes, ``basis`` @ coordinates] (``basis`` (P, P)
+    orthonormal rows): draws in it, rotated back by ``basis``, are draws of ``mixture``."""
+    turn = np.eye(mixture.means.shape[1])
+    turn[NUM_ATTRIBUTES:, NUM_ATTRIBUTES:] = basis
+    return Mixture(mixture.weights, mixture.means @ turn.T, turn @ mixture.covariances @ turn.T)
 
 
 def condition(
@@ -203,10 +215,12 @@ def _draw_given(conditionals, attributes, anchors, key, temperature):
 
 @jax.jit
 def _targets_given_many(
-    conditionals, ridge, components, std, attributes, anchors, keys, temperatures
+    conditionals, ridge, components, std, attributes, anchors, keys, temperatures, basis
 ):
     def one(rows, anchored, key, temperature):
         coordinates = _draw_given(conditionals, rows, anchored, key, temperature)
+        if basis is not None:  # drawn in the rotated basis: back to the residual one
+            coordinates = coordinates @ basis
         x = jnp.concatenate([rows, jnp.ones((len(rows), 1))], axis=1)
         return jnp.maximum(x @ ridge + (coordinates * std) @ components, 0.0)
 
@@ -221,20 +235,22 @@ def sample_given_many(
     temperatures: np.ndarray,
     arrays: tuple[jax.Array, jax.Array, jax.Array] | None = None,
     anchors: jax.Array | None = None,
+    basis: np.ndarray | None = None,
 ) -> jax.Array:
     """Targets (R, n, *shape) for R rows of whole attribute vectors (R, n, 40) at once,
     row ``r`` drawn with ``keys[r]`` at ``temperatures[r]``: each face's component and
     residual coordinates given all 40 attributes and its ``anchors`` (R, n, anchored),
-    the first coordinates as given (in standard deviations; none by default), mapped
-    through the cGMM's ridge and residual basis (``arrays``: (ridge, components,
-    component_std) already on the device). Row ``r`` is exactly ``sample_given`` of that
-    row alone."""
+    the first coordinates as given (in standard deviations, along the rows of ``basis``
+    where given (``anchors.drawing_basis``), else the leading coordinates; none by
+    default), mapped through the cGMM's ridge and residual basis (``arrays``: (ridge,
+    components, component_std) already on the device). Row ``r`` is exactly
+    ``sample_given`` of that row alone."""
     attributes = jnp.asarray(attributes, jnp.float32)
     if anchors is None:
         anchors = jnp.zeros((*attributes.shape[:2], 0), jnp.float32)
     ridge, components, std = arrays or (cgmm.ridge, cgmm.components, cgmm.component_std)
     flat = _targets_given_many(
-        mixture.given(anchors.shape[-1]),
+        mixture.given(anchors.shape[-1], basis),
         jnp.asarray(ridge),
         jnp.asarray(components),
         jnp.asarray(std),
@@ -242,6 +258,7 @@ def sample_given_many(
         jnp.asarray(anchors, jnp.float32),
         keys,
         jnp.asarray(temperatures, jnp.float32),
+        None if basis is None else jnp.asarray(basis, jnp.float32),
     )
     return flat.reshape(*attributes.shape[:2], *cgmm.shape)
 
@@ -253,12 +270,13 @@ def sample_given(
     key: jax.Array,
     temperature: float,
     anchors: jax.Array | None = None,
+    basis: np.ndarray | None = None,
 ) -> jax.Array:
     """One target (n, *shape) for each whole attribute vector (n, 40), given its
-    ``anchors`` (n, anchored) where any: a component and the other residual coordinates
-    drawn (``sample_given_many``'s one row). Pure in ``key``."""
+    ``anchors`` (n, anchored) along ``basis`` where any: a component and the other
+    residual coordinates drawn (``sample_given_many``'s one row). Pure in ``key``."""
     rows = jnp.asarray(attributes, jnp.float32)[None]
     anchors = None if anchors is None else jnp.asarray(anchors, jnp.float32)[None]
     return sample_given_many(
-        mixture, cgmm, rows, key[None], np.asarray([temperature]), anchors=anchors
+        mixture, cgmm, rows, key[None], np.asarray([temperature]), anchors=anchors, basis=basis
     )[0]

@@ -29,6 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.scipy.stats import norm
 
+from deepface_gen.cgmm import anchors as anchors_lib
 from deepface_gen.cgmm import exemplars as exemplars_lib
 from deepface_gen.cgmm import mixture as mixture_lib
 from deepface_gen.cgmm.exemplars import Exemplars
@@ -72,14 +73,17 @@ class CGMM:
     # stored; in their own file of the bundle too.
     exemplars: Exemplars | None = None
     # How many leading residual coordinates a mixture face borrows with the labels
-    # (``ANCHORED_COORDINATES``; 0: the labels alone). A sampling setting, not stored.
+    # (``ANCHORED_COORDINATES``; 0: the labels alone), and how many directions that set
+    # the background beyond them (``anchors.BORDER_ANCHORED``). Sampling settings, not
+    # stored.
     anchored: int = ANCHORED_COORDINATES
+    border_anchored: int = anchors_lib.BORDER_ANCHORED
 
     def arrays(self) -> dict:
         out = {}
         for f in fields(self):
             value = getattr(self, f.name)
-            if f.name in ("layer", "mixture", "exemplars", "anchored"):
+            if f.name in ("layer", "mixture", "exemplars", "anchored", "border_anchored"):
                 continue
             if f.name == "shape":
                 value = np.asarray(value, np.int64)
@@ -207,8 +211,38 @@ def borrowed_many(
     rows = _borrowed_rows(weights, keys, n)  # (R, n)
     borrowed = jnp.asarray(labels)[rows]
     completions = jnp.where(jnp.asarray(named)[:, None], jnp.asarray(values)[:, None], borrowed)
-    anchors = jnp.asarray(cgmm.exemplars.coordinates[:, :anchored], jnp.float32)[rows]
+    anchors = jnp.asarray(lent_coordinates(cgmm)[:, :anchored], jnp.float32)[rows]
     return completions, anchors
+
+
+def drawing_basis(cgmm: CGMM) -> np.ndarray | None:
+    """The basis a mixture face's anchors are read in (``anchors.drawing_basis``: the
+    broad coordinates, then the cGMM's ``border_anchored`` background directions), or
+    None where it borrows no border direction (the leading coordinates as they are).
+    Computed once per cGMM."""
+    broad = min(cgmm.anchored, len(cgmm.component_std) - 1)
+    border = min(cgmm.border_anchored, len(cgmm.component_std) - 1 - broad)
+    if border <= 0:
+        return None
+    cache = cgmm.__dict__.setdefault("_basis", {})  # the dataclass is frozen
+    key = (broad, border)
+    if key not in cache:
+        cache[key] = anchors_lib.drawing_basis(cgmm.components, cgmm.component_std,
+                                               cgmm.shape, *key)  # fmt: skip
+    return cache[key]
+
+
+def lent_coordinates(cgmm: CGMM) -> np.ndarray:
+    """The exemplars' residual coordinates in ``drawing_basis``: what a face borrows the
+    first ``anchored_count`` of. Computed once per cGMM and basis."""
+    basis = drawing_basis(cgmm)
+    if basis is None:
+        return cgmm.exemplars.coordinates
+    cache = cgmm.__dict__.setdefault("_lent", {})
+    key = (cgmm.anchored, cgmm.border_anchored)
+    if key not in cache:
+        cache[key] = (cgmm.exemplars.coordinates @ basis.T).astype(np.float32)
+    return cache[key]
 
 
 def completions_many(
@@ -255,9 +289,10 @@ def targets_many(
     ``conditional_arrays``, already on the device."""
     if method == "mixture":
         drawing_keys = jax.vmap(lambda key: jax.random.fold_in(key, 2))(keys)
+        basis = drawing_basis(cgmm) if anchors is not None and anchors.shape[-1] else None
         return mixture_lib.sample_given_many(
             mixture_lib.require(cgmm), cgmm, completions, drawing_keys, temperatures, arrays,
-            anchors,
+            anchors, basis,
         )  # fmt: skip
     ridge, components, component_std = arrays or conditional_arrays(cgmm)
     flat = _conditional_targets_many(
@@ -272,12 +307,12 @@ def targets_many(
 
 
 def anchored_count(cgmm: CGMM, method: str) -> int:
-    """How many leading residual coordinates ``method``'s faces borrow on this cGMM: the
-    cGMM's ``anchored`` (at most all its coordinates but one) for the mixture where it
-    borrows, else none."""
+    """How many residual coordinates ``method``'s faces borrow on this cGMM (in
+    ``drawing_basis``): the cGMM's ``anchored`` and ``border_anchored`` (at most all its
+    coordinates but one) for the mixture where it borrows, else none."""
     if method != "mixture" or not borrows(cgmm, method):
         return 0
-    return min(cgmm.anchored, len(cgmm.component_std) - 1)
+    return min(cgmm.anchored + cgmm.border_anchored, len(cgmm.component_std) - 1)
 
 
 def targets_for_attributes(

@@ -91,8 +91,9 @@ METHODS = {
     # Through the learned inverter G (models/inverter.py).
     "net": {"render": "net"},
     # The mixture's faces borrowing their portrait's labels alone, none of its residual
-    # coordinates (the default before anchoring: cgmm/model.py, ANCHORED_COORDINATES).
-    "net_unanchored": {"render": "net", "anchored": 0},
+    # coordinates (the default before anchoring: cgmm/model.py, ANCHORED_COORDINATES, and
+    # cgmm/anchors.py, BORDER_ANCHORED).
+    "net_unanchored": {"render": "net", "anchored": 0, "border_anchored": 0},
     "refine": {"guidance": 1.0, "render": "refine"},
     "conditional_net": {"method": "conditional", "render": "net"},
     "conditional_refine": {"method": "conditional", "guidance": 1.0, "render": "refine"},
@@ -450,9 +451,11 @@ def main() -> None:
     for name in [m for m in args.methods.split(",") if m]:
         options = dict(METHODS[name])
         drawer = generator
-        if "anchored" in options:  # a setting of the cGMM's sampling, not of generate
-            cgmm = dataclasses.replace(generator.cgmm, anchored=options.pop("anchored"))
-            drawer = dataclasses.replace(generator, cgmm=cgmm)
+        sampling = {k: options.pop(k) for k in ("anchored", "border_anchored") if k in options}
+        if sampling:  # settings of the cGMM's sampling, not of generate
+            drawer = dataclasses.replace(
+                generator, cgmm=dataclasses.replace(generator.cgmm, **sampling)
+            )
         if options.get("render") in ("net", "refine") and generator.inverter is None:
             continue
         if options.get("method") == "mixture" and generator.cgmm.mixture is None:

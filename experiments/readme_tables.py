@@ -446,8 +446,9 @@ def anchors() -> str:
     """Mixture faces by how many of their portrait's broadest residual coordinates they
     borrow (``_bank_rows``)."""
     report = _load("anchors.json")
+    shipped = (report["shipped"], report.get("shipped_border", 0))
     rows, header, note = _bank_rows(report, lambda r: f"{r['anchored']}" + (
-        " (shipped)" if r["anchored"] == report["shipped"] else ""))  # fmt: skip
+        " (shipped)" if (r["anchored"], r.get("border", 0)) == shipped else ""))  # fmt: skip
     return _table(["coordinates anchored", *header], rows) + note
 
 

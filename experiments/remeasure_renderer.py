@@ -66,6 +66,8 @@ STEPS = (
     Step("variety", ("bench_variety.py",), "variety.json, variety.png"),
     Step("exemplars", ("bench_exemplars.py",), "exemplars.json"),
     Step("anchors", ("bench_anchors.py",), "anchors.json, anchors.png"),
+    Step("anchors_border", ("bench_anchors.py", "--border", "0,4,8,16,32"),
+         "anchors_border.json, anchors_border.png"),
     Step("align", ("bench_align.py", "--figure"), "align.json, align_figure.png"),
     Step("mixture", ("bench_mixture.py",), "mixture_sweep.json"),
     Step("directions", ("bench_edit_directions.py",), "edit_directions.json"),

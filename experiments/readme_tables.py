@@ -206,9 +206,15 @@ def _inverter_speeds(report: dict) -> str:
 # Every learning-curve report bench_inverter.py writes (``--name``), each rendered by
 # ``inverter_curve`` into the block of the same name, beside the first curves' own block
 # (``inverter_curve``): the noise-input ablation, a critic weighted 1.0 beside drawn
-# codes in training, G at twice the widths, and G at 1.5 times the widths (with each
-# architecture's ``net`` speed).
-LEARNING_CURVES = ("inverter_noise", "inverter_drawn", "inverter_wide", "inverter_mid")
+# codes in training, G at twice the widths, G at 1.5 times the widths (with each
+# architecture's ``net`` speed), and that G annealed (``--reschedule``).
+LEARNING_CURVES = (
+    "inverter_noise",
+    "inverter_drawn",
+    "inverter_wide",
+    "inverter_mid",
+    "inverter_anneal",
+)
 
 
 def _measured_rows(rows: dict, first: str) -> str:

@@ -49,12 +49,17 @@ SHOWN = (0, 9, 12, 21, 24, 27)
 LIPSTICK = "Wearing_Lipstick"  # net's largest unasked gap (docs/generate.md, Measured)
 
 
-def bank_rates(setup) -> dict:
-    """The same-description portraits' rates of every attribute where nobody asked for it
-    (``unasked_rates``): what each row's ``unasked_gap`` is read against."""
+def bank_report(setup, args, **extra) -> tuple[dict, dict]:
+    """(the report's head, which every row is read against, with ``extra`` and empty rows;
+    the same-description portraits' rates of every attribute where nobody asked for it
+    (``unasked_rates``), what each row's ``unasked_gap`` is read against)."""
     judge, specs, new_people = setup.judge, setup.specs, setup.new_people
     probabilities = judge.outputs(new_people)["probabilities"]
-    return unasked_rates(probabilities, judge.attributes, specs, len(new_people) // len(specs))
+    rates = unasked_rates(probabilities, judge.attributes, specs, len(new_people) // len(specs))
+    report = {"bank": args.bank, "seeds": args.seeds, "draws": args.draws, **extra,
+              "memorized_real": memorized(setup.identity, new_people, setup.bank_embedded),
+              "lipstick_real": rates[LIPSTICK], "rows": {}}  # fmt: skip
+    return report, rates
 
 
 def measure_drawer(drawer, setup, floor_rates: dict, seeds: int, draws: int):
@@ -102,17 +107,13 @@ def main() -> None:
     parser.add_argument("--bank", type=int, default=4096)
     args = parser.parse_args()
     setup = bank_setup(args)
-    floor_rates = bank_rates(setup)
     if args.border is None:  # (anchored, border) per row, and what is written
         rows, name = [(int(m), 0) for m in args.anchored.split(",")], "anchors"
     else:
         shipped = cgmm_lib.ANCHORED_COORDINATES
         rows, name = [(shipped, int(b)) for b in args.border.split(",")], "anchors_border"
-    report = {"bank": args.bank, "seeds": args.seeds, "draws": args.draws,
-              "shipped": cgmm_lib.ANCHORED_COORDINATES,
-              "shipped_border": anchors_lib.BORDER_ANCHORED,
-              "memorized_real": memorized(setup.identity, setup.new_people, setup.bank_embedded),
-              "lipstick_real": floor_rates[LIPSTICK], "rows": {}}  # fmt: skip
+    report, floor_rates = bank_report(setup, args, shipped=cgmm_lib.ANCHORED_COORDINATES,
+                                      shipped_border=anchors_lib.BORDER_ANCHORED)  # fmt: skip
     sheets, labels = [], []
     for anchored, border in rows:
         cgmm = dataclasses.replace(setup.generator.cgmm, exemplars=setup.bank, anchored=anchored,

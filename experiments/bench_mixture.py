@@ -25,8 +25,8 @@ import json
 import time
 from pathlib import Path
 
-from bench_anchors import LIPSTICK, bank_rates, measure_drawer, shown_faces, write_sheet
-from bench_exemplars import bank_setup, memorized
+from bench_anchors import bank_report, measure_drawer, shown_faces, write_sheet
+from bench_exemplars import bank_setup
 from bench_generate import add_measure_options
 
 from deepface_gen.cgmm import fitting
@@ -54,12 +54,10 @@ def main() -> None:
     began = time.perf_counter()
     y = fitting.coordinates(generator.classifier, source, generator.cgmm, args.examples)
     print(f"coordinates of {len(y)} portraits in {time.perf_counter() - began:.0f} s")
-    floor_rates = bank_rates(setup)
-    report = {"examples": len(y), "bank": args.bank, "seeds": args.seeds, "draws": args.draws,
-              "render": "net", "anchored": cgmm_lib.ANCHORED_COORDINATES,
-              "shipped": generator.cgmm.mixture.components,
-              "memorized_real": memorized(setup.identity, setup.new_people, setup.bank_embedded),
-              "lipstick_real": floor_rates[LIPSTICK], "rows": {}}  # fmt: skip
+    report, floor_rates = bank_report(
+        setup, args, examples=len(y), render="net", anchored=cgmm_lib.ANCHORED_COORDINATES,
+        shipped=generator.cgmm.mixture.components,
+    )  # fmt: skip
     sheets, labels = [], []
     for k in (int(v) for v in args.ks.split(",")):
         began = time.perf_counter()

@@ -424,55 +424,56 @@ def exemplar_bandwidth() -> str:
     )
 
 
-def _bank_rows(report: dict, label) -> tuple[list, list, str]:
-    """``bench_anchors.measure_drawer``'s rows (``label(row)`` names each): realism as
-    ratios to the floor (means over draws), how often a face is verified as any bank
-    portrait (memorization, beside new real people), and the attributes nobody asked for."""
+def _bank_table(report: dict, first: str, key: str, shipped: Callable[[dict], bool]) -> str:
+    """``bench_anchors.measure_drawer``'s rows, each named by its ``key`` value (the row
+    ``shipped`` picks marked): realism as ratios to the floor (means
+    over draws), how often a face is verified as any bank portrait (memorization, beside
+    new real people), and the attributes nobody asked for."""
     rows = []
     for r in report["rows"].values():
-        rows.append([label(r), f"{r['faithfulness']:.3f}", f"{r['frechet_distance_ratio']:.2f}",
-                     f"{r['vgg16_fd_ratio']:.2f}",
+        mark = " (shipped)" if shipped(r) else ""
+        rows.append([f"{r[key]}{mark}", f"{r['faithfulness']:.3f}",
+                     f"{r['frechet_distance_ratio']:.2f}", f"{r['vgg16_fd_ratio']:.2f}",
                      f"{r['vgg16_kid_ratio']:.2f} ± {r['kid_spread_ratio'] / 2:.2f}",
                      f"{r['diversity_features']:.3f}", f"{r['memorized']:.2f}",
                      f"{r['unasked_gap']:.3f}", f"{r['lipstick']:.2f}"])  # fmt: skip
-    header = ["faithfulness", "judge FD / floor", "VGG16 FD / floor", "VGG16 KID / floor",
-              "diversity (features)", "verified as any bank portrait",
+    header = [first, "faithfulness", "judge FD / floor", "VGG16 FD / floor",
+              "VGG16 KID / floor", "diversity (features)", "verified as any bank portrait",
               "unasked attributes: mean gap", "lipstick unasked"]  # fmt: skip
-    note = (
+    return _table(header, rows) + (
         f"\nEach row: {report['draws']} draws of 32 descriptions x {report['seeds']} "
         f"(distances their mean, ± half their KIDs' range). Verified as any of the "
         f"{report['bank']} bank portraits: {report['memorized_real']:.2f} for new real "
         f"portraits of the same descriptions, whose lipstick rate where nobody asked for it "
         f"is {report['lipstick_real']:.2f}.\n"
     )
-    return rows, header, note
+
+
+def _shipped_anchors(report: dict) -> Callable[[dict], bool]:
+    """Whether a row draws with the shipped broad and border anchors."""
+    shipped = (report["shipped"], report.get("shipped_border", 0))
+    return lambda r: (r["anchored"], r.get("border", 0)) == shipped
 
 
 def anchors() -> str:
     """Mixture faces by how many of their portrait's broadest residual coordinates they
-    borrow (``_bank_rows``)."""
+    borrow (``_bank_table``)."""
     report = _load("anchors.json")
-    shipped = (report["shipped"], report.get("shipped_border", 0))
-    rows, header, note = _bank_rows(report, lambda r: f"{r['anchored']}" + (
-        " (shipped)" if (r["anchored"], r.get("border", 0)) == shipped else ""))  # fmt: skip
-    return _table(["coordinates anchored", *header], rows) + note
+    return _bank_table(report, "coordinates anchored", "anchored", _shipped_anchors(report))
 
 
 def anchors_border() -> str:
     """Mixture faces by how many background directions they borrow beyond the shipped
-    broad anchors (``_bank_rows``)."""
+    broad anchors (``_bank_table``)."""
     report = _load("anchors_border.json")
-    rows, header, note = _bank_rows(report, lambda r: f"{r['border']}" + (
-        " (shipped)" if r["border"] == report["shipped_border"] else ""))  # fmt: skip
-    return _table(["border directions anchored", *header], rows) + note
+    return _bank_table(report, "border directions anchored", "border", _shipped_anchors(report))
 
 
 def mixture_sweep() -> str:
-    """The mixture's K, every face with the shipped anchors (``_bank_rows``)."""
+    """The mixture's K, every face with the shipped anchors (``_bank_table``)."""
     report = _load("mixture_sweep.json")
-    rows, header, note = _bank_rows(report, lambda r: f"{r['components']}" + (
-        " (shipped)" if r["components"] == report["shipped"] else ""))  # fmt: skip
-    return _table(["components K", *header], rows) + note
+    return _bank_table(report, "components K", "components",
+                       lambda r: r["components"] == report["shipped"])  # fmt: skip
 
 
 def edit_pivotal() -> str:

@@ -215,34 +215,35 @@ def borrowed_many(
     return completions, anchors
 
 
-def drawing_basis(cgmm: CGMM) -> np.ndarray | None:
-    """The basis a mixture face's anchors are read in (``anchors.drawing_basis``: the
-    broad coordinates, then the cGMM's ``border_anchored`` background directions), or
-    None where it borrows no border direction (the leading coordinates as they are).
-    Computed once per cGMM."""
+def _rotation(cgmm: CGMM) -> tuple[np.ndarray, np.ndarray] | None:
+    """(``anchors.drawing_basis`` for the cGMM's broad and border anchors, the exemplars'
+    coordinates in it), computed once per cGMM; None where no border direction is borrowed."""
     broad = min(cgmm.anchored, len(cgmm.component_std) - 1)
     border = min(cgmm.border_anchored, len(cgmm.component_std) - 1 - broad)
     if border <= 0:
         return None
-    cache = cgmm.__dict__.setdefault("_basis", {})  # the dataclass is frozen
-    key = (broad, border)
-    if key not in cache:
-        cache[key] = anchors_lib.drawing_basis(cgmm.components, cgmm.component_std,
-                                               cgmm.shape, *key)  # fmt: skip
-    return cache[key]
+    cache = cgmm.__dict__.setdefault("_rotation", {})  # the dataclass is frozen
+    if (broad, border) not in cache:
+        basis = anchors_lib.drawing_basis(cgmm.components, cgmm.component_std, cgmm.shape,
+                                          broad, border)  # fmt: skip
+        lent = None if cgmm.exemplars is None else cgmm.exemplars.coordinates @ basis.T
+        cache[(broad, border)] = (basis, lent)
+    return cache[(broad, border)]
+
+
+def drawing_basis(cgmm: CGMM) -> np.ndarray | None:
+    """The basis a mixture face's anchors are read in (``anchors.drawing_basis``: the
+    broad coordinates, then the cGMM's ``border_anchored`` background directions), or
+    None where it borrows no border direction (the leading coordinates as they are)."""
+    rotation = _rotation(cgmm)
+    return None if rotation is None else rotation[0]
 
 
 def lent_coordinates(cgmm: CGMM) -> np.ndarray:
     """The exemplars' residual coordinates in ``drawing_basis``: what a face borrows the
-    first ``anchored_count`` of. Computed once per cGMM and basis."""
-    basis = drawing_basis(cgmm)
-    if basis is None:
-        return cgmm.exemplars.coordinates
-    cache = cgmm.__dict__.setdefault("_lent", {})
-    key = (cgmm.anchored, cgmm.border_anchored)
-    if key not in cache:
-        cache[key] = (cgmm.exemplars.coordinates @ basis.T).astype(np.float32)
-    return cache[key]
+    first ``anchored_count`` of."""
+    rotation = _rotation(cgmm)
+    return cgmm.exemplars.coordinates if rotation is None else rotation[1]
 
 
 def completions_many(

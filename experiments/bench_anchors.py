@@ -37,7 +37,13 @@ from pathlib import Path
 
 import numpy as np
 from bench_exemplars import bank_setup, memorized
-from bench_generate import add_measure_options, measure_faces, unasked_gap, unasked_rates
+from bench_generate import (
+    add_measure_options,
+    measure_faces,
+    unasked_floor,
+    unasked_gap,
+    unasked_rates,
+)
 
 from deepface_gen.cgmm import anchors as anchors_lib
 from deepface_gen.cgmm import model as cgmm_lib
@@ -54,8 +60,7 @@ def bank_report(setup, args, **extra) -> tuple[dict, dict]:
     the same-description portraits' rates of every attribute where nobody asked for it
     (``unasked_rates``), what each row's ``unasked_gap`` is read against)."""
     judge, specs, new_people = setup.judge, setup.specs, setup.new_people
-    probabilities = judge.outputs(new_people)["probabilities"]
-    rates = unasked_rates(probabilities, judge.attributes, specs, len(new_people) // len(specs))
+    rates = unasked_floor(specs, args.seeds * args.draws, setup.generator.size, judge)["floor"]
     report = {"bank": args.bank, "seeds": args.seeds, "draws": args.draws, **extra,
               "memorized_real": memorized(setup.identity, new_people, setup.bank_embedded),
               "lipstick_real": rates[LIPSTICK], "rows": {}}  # fmt: skip

@@ -444,8 +444,9 @@ def _bank_table(report: dict, first: str, key: str, shipped: Callable[[dict], bo
         f"\nEach row: {report['draws']} draws of 32 descriptions x {report['seeds']} "
         f"(distances their mean, ± half their KIDs' range). Verified as any of the "
         f"{report['bank']} bank portraits: {report['memorized_real']:.2f} for new real "
-        f"portraits of the same descriptions, whose lipstick rate where nobody asked for it "
-        f"is {report['lipstick_real']:.2f}.\n"
+        f"portraits of the same descriptions. Unasked attributes are read against 128 real "
+        f"portraits per description, whose lipstick rate where nobody asked for it is "
+        f"{report['lipstick_real']:.2f}.\n"
     )
 
 
@@ -562,10 +563,10 @@ def generation_unasked() -> str:
         largest = ", ".join(f"{a} {faces:.2f} (real {real:.2f})"
                             for a, (faces, real) in unasked["largest"].items())  # fmt: skip
         rows.append([name, f"{unasked['gap']:.3f}", largest])
-    noise = report["unasked"]["noise"]
-    if noise is not None:
-        rows.append(["*real portraits: one half of the draws against the other*",
-                     f"{noise:.3f}", ""])  # fmt: skip
+    floor = report["unasked"]
+    per = report["seeds"] * report["draws"]
+    rows.append([f"*{per} real portraits per description against all {floor['portraits']}*",
+                 f"{floor['noise']:.3f}", ""])  # fmt: skip
     return _table(["method", "mean gap to real", "largest gaps: faces (real portraits)"], rows)
 
 

@@ -65,3 +65,33 @@ def test_unasked_rates_leave_out_the_descriptions_that_name_an_attribute(bench_g
     gap = bench_generate.unasked_gap(rates, {"Smiling": 0.5, "Eyeglasses": 0.25}, largest=1)
     assert gap["gap"] == pytest.approx(0.375)
     assert gap["largest"] == {"Eyeglasses": [1.0, 0.25]}
+
+
+def test_the_unasked_floor_reads_every_portrait_and_its_noise_is_a_perfect_generators(
+    bench_generate, monkeypatch
+):
+    from deepface_gen.attributes import parse_description
+
+    specs = [parse_description("smiling"), parse_description("eyeglasses")]
+    per = bench_generate.UNASKED_PORTRAITS
+
+    def portraits_like(specs_, seeds, size):  # portrait i of a description: its index
+        assert seeds == per
+        return np.arange(len(specs_) * seeds), None, None
+
+    class Judge:  # the glasses portraits smile in every fourth one; smiling ones never wear any
+        attributes = ("Smiling", "Eyeglasses")
+
+        def outputs(self, portraits):
+            smiles = (portraits >= per) & (portraits % 4 == 0)
+            glasses = portraits >= per
+            return {"probabilities": np.stack([smiles | (portraits < per), glasses], 1) * 1.0}
+
+    monkeypatch.setattr(bench_generate, "portraits_like", portraits_like)
+    floor = bench_generate.unasked_floor(specs, seeds=4, size=8, judge=Judge())
+    assert floor["floor"] == {"Smiling": 0.25, "Eyeglasses": 0.0}
+    assert floor["portraits"] == per
+    # Every set of 4 holds exactly one smiling face: a perfect generator's gap is 0.
+    assert floor["noise"] == 0.0
+    shifted = bench_generate.unasked_floor(specs, seeds=3, size=8, judge=Judge())
+    assert shifted["noise"] > 0.0  # sets of 3 hold one smile or none

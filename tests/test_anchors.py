@@ -107,7 +107,8 @@ def _lent_draws(cgmm, lender: int, n: int = 256) -> np.ndarray:
 
 
 def test_border_anchors_fix_the_lenders_background_and_leave_the_face_drawn(starter):
-    plain = starter.cgmm
+    assert starter.cgmm.border_anchored == anchors_lib.BORDER_ANCHORED > 0  # the default
+    plain = dataclasses.replace(starter.cgmm, border_anchored=0)
     anchored = dataclasses.replace(plain, border_anchored=8)
     assert cgmm_lib.anchored_count(anchored, "mixture") == plain.anchored + 8
     assert cgmm_lib.drawing_basis(plain) is None  # none borrowed: the draw as it was

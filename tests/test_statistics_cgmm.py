@@ -216,10 +216,12 @@ def test_anchors_are_the_leading_coordinates_of_the_portrait_that_lends_the_labe
     np.testing.assert_array_equal(np.asarray(completions)[0], labels[rows.astype(int)])
     np.testing.assert_array_equal(completions, cg.completions_many(cgmm, values, named, keys, 50))
     # The mixture anchors its faces (at most all coordinates but one); the others do not.
-    assert cg.anchored_count(cgmm, "mixture") == min(cg.ANCHORED_COORDINATES, width - 1)
+    borrowed = cg.ANCHORED_COORDINATES + cgmm.border_anchored
+    assert cg.anchored_count(cgmm, "mixture") == min(borrowed, width - 1)
     assert cg.anchored_count(cgmm, "conditional") == 0
     assert cg.anchored_count(dataclasses.replace(cgmm, exemplars=None), "mixture") == 0
-    assert cg.anchored_count(dataclasses.replace(cgmm, anchored=0), "mixture") == 0
+    unanchored = dataclasses.replace(cgmm, anchored=0, border_anchored=0)
+    assert cg.anchored_count(unanchored, "mixture") == 0
 
 
 def test_sample_completions_keep_named_values_and_co_occurrence():

@@ -164,7 +164,7 @@ def require(cgmm) -> Mixture:
     if cgmm.mixture is None:
         raise DeepFaceGenError(
             "this model's cGMM has no fitted mixture; run: deepface-gen fit --model "
-            "BUNDLE --mixture-only --mixture 8"
+            "BUNDLE --mixture-only"
         )
     return cgmm.mixture
 

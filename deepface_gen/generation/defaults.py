@@ -103,7 +103,8 @@ CHANGE_OPAQUE = (35.0, 70.0)
 # refine: Adam on G's input (in G's units: activations / their std), from the target.
 REFINE_STEPS = 50
 REFINE_RATE = 0.02  # 0.05 and 0.1 added colour noise to the background at 50 steps
-# Gaussians in the mixture `deepface-gen fit` adds beside the cGMM (method "mixture").
-MIXTURE_COMPONENTS = 8
+# Gaussians in the mixture `deepface-gen fit` adds beside the cGMM (method "mixture"):
+# experiments/bench_mixture.py read the lowest VGG16 KID at 16 of 1, 8, 16 and 32.
+MIXTURE_COMPONENTS = 16
 # Training portraits whose residual coordinates `deepface-gen fit` keeps (method "exemplar").
 EXEMPLARS = 4096

@@ -79,7 +79,7 @@ def test_the_unasked_floor_reads_every_portrait_and_its_noise_is_a_perfect_gener
         assert seeds == per
         return np.arange(len(specs_) * seeds), None, None
 
-    class Judge:  # the glasses portraits smile in every fourth one; smiling ones never wear any
+    class Judge:  # every fourth eyeglasses portrait smiles; no smiling one wears glasses
         attributes = ("Smiling", "Eyeglasses")
 
         def outputs(self, portraits):

@@ -23,8 +23,9 @@ from __future__ import annotations
 import numpy as np
 
 # How many border directions a face borrows beyond the broad coordinates (0: none).
-# experiments/bench_anchors.py --border measures the choice: 32 took VGG16 KID from 3.07
-# to 2.67 of the floor with no rise in faces verified as a bank portrait; 48 copied.
+# experiments/bench_anchors.py --border measures the choice: 32 takes VGG16 KID from 2.86
+# to 2.59 of the floor (3.07 to 2.67 with the G before) with no rise in faces verified as
+# a bank portrait; 48, tried once, drew most faces as their lending portrait.
 BORDER_ANCHORED = 32
 
 

@@ -233,6 +233,18 @@ def unasked_floor(specs: list, seeds: int, size: int, judge) -> dict:
     return {"floor": floor, "portraits": UNASKED_PORTRAITS, "noise": float(np.mean(gaps))}
 
 
+def reread_unasked(methods: dict, floor: dict) -> None:
+    """Read each of ``methods``' unasked gaps again against a new ``floor`` from its
+    stored rates, in place; a method that stored none loses its gap (it was read against
+    another floor)."""
+    for name, method in sorted(methods.items()):
+        rates = method.get("unasked", {}).get("rates")
+        if rates:
+            method["unasked"] = {**unasked_gap(rates, floor), "rates": rates}
+        elif method.pop("unasked", None) is not None:
+            print(f"{name}: its unasked gap was read against another floor; dropped")
+
+
 def unasked_gap(rates: dict, floor: dict, largest: int = 3) -> dict:
     """The mean absolute difference between two ``unasked_rates`` over their attributes,
     and the ``largest`` differences as {attribute: [rate, floor's rate]}."""
@@ -466,18 +478,14 @@ def main() -> None:
     # Attributes nobody asked for, against their rate in the same-description portraits.
     report["unasked"] = unasked_floor(specs, args.seeds * draws, generator.size, judge)
     floor_rates = report["unasked"]["floor"]
-    if args.merge and kept.get("unasked", {}).get("floor") != floor_rates:
-        for name in sorted(set(report["methods"]) - set(args.methods.split(","))):
-            kept_method = report["methods"][name]
-            rates = kept_method.get("unasked", {}).get("rates")
-            if rates:  # read again against the new floor
-                kept_method["unasked"] = {**unasked_gap(rates, floor_rates), "rates": rates}
-            elif kept_method.pop("unasked", None) is not None:
-                print(f"{name}: its unasked gap was read against another floor; dropped")
+    methods = [m for m in args.methods.split(",") if m]
+    if kept.get("unasked", {}).get("floor") != floor_rates:  # kept rows: another floor's
+        reread_unasked({k: v for k, v in report["methods"].items() if k not in methods},
+                       floor_rates)  # fmt: skip
     same_real = draw_subsets(every_real, len(specs), draws)[0]
     print(json.dumps(floors, indent=2))
     sheets = {"real": same_real}
-    for name in [m for m in args.methods.split(",") if m]:
+    for name in methods:
         options = dict(METHODS[name])
         drawer = generator
         sampling = {k: options.pop(k) for k in ("anchored", "border_anchored") if k in options}

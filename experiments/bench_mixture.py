@@ -77,8 +77,9 @@ def main() -> None:
     print(f"wrote {out / 'mixture_sweep.json'} and {out / 'mixture_sweep.png'}")
     if args.write:
         fit_mixture_and_store(
-            generator.classifier, source, generator.cgmm, args.write, args.examples
-        )
+            generator.classifier, source, generator.cgmm, args.write, args.examples,
+            coordinates=y,
+        )  # fmt: skip
         print(f"stored a {args.write}-component mixture in {generator.classifier.path}")
 
 

@@ -144,6 +144,25 @@ def test_fit_cli_refits_the_mixture_and_the_method_uses_it(tiny_bundle, tmp_path
     )
 
 
+def test_stored_mixture_is_fitted_on_coordinates_the_caller_read(tiny_bundle, tmp_path):
+    """bench_mixture --write hands over the coordinates it swept with: the source is not
+    read again, and the bundle stores a mixture and exemplars of exactly those rows."""
+    from deepface_gen.cgmm.fit import fit_mixture_and_store
+
+    model = shutil.copytree(tiny_bundle, tmp_path / "model")
+    generator = FaceGenerator.load(model)
+    rows = len(generator.cgmm.component_std)
+    y = np.random.default_rng(0).normal(size=(60, NUM_ATTRIBUTES + rows))
+    y[:, :NUM_ATTRIBUTES] = np.sign(y[:, :NUM_ATTRIBUTES])
+    fitted = fit_mixture_and_store(
+        generator.classifier, None, generator.cgmm, 2, exemplars=5, coordinates=y
+    )
+    stored = FaceGenerator.load(model).cgmm
+    assert stored.mixture.components == fitted.mixture.components == 2
+    np.testing.assert_allclose(stored.exemplars.coordinates, y[:5, NUM_ATTRIBUTES:], atol=2e-3)
+    np.testing.assert_allclose(stored.mixture.means, fitted.mixture.means, rtol=1e-3, atol=1e-4)
+
+
 def test_anchored_coordinates_are_kept_and_the_rest_drawn_given_them():
     """Anchoring coordinate 0 picks the component whose mode it lies in and shifts the
     coordinates that covary with it, as conditioning a Gaussian on it does."""

@@ -271,15 +271,18 @@ def test_cli_fit_and_refit_a_bundle(tiny_bundle, tmp_path, capsys):
     model = shutil.copytree(tiny_bundle, tmp_path / "model")
     args = ["fit", "--model", str(model), "--layer", "conv2_1", "--batch-size", "16", "--quiet",
             "--pca-examples", "48", "--mixture", "2", "--mixture-examples", "48"]  # fmt: skip
-    assert cli.main([*args, "--n", "40"]) == 0
+    assert cli.main([*args, "--n", "40", "--components", "12"]) == 0
     assert "fitted cGMM at conv2_1" in capsys.readouterr().out
+    assert FaceGenerator.load(model).cgmm.components.shape[0] == 12
     first = bundles.verify_bundle(model)["cgmm"]
     assert first["examples"] == 40 and (model / first["file"]).exists()
     assert cli.main([*args, "--n", "56", "--seed", "1"]) == 0
     second = bundles.verify_bundle(model)["cgmm"]
     assert second["examples"] == 56 and second["file"] != first["file"]
     assert not (model / first["file"]).exists()  # the replaced file is gone
-    assert FaceGenerator.load(model).cgmm.layer == "conv2_1"
+    refitted = FaceGenerator.load(model).cgmm
+    assert refitted.layer == "conv2_1"
+    assert refitted.components.shape[0] == 47  # the default 64, capped at 48 residuals - 1
     assert cli.main(["fit", "--model", str(model), "--layer", "conv9_9", "--quiet"]) == 2
     assert "no layer" in capsys.readouterr().err
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
+
 from deepface_gen import hosts
 from deepface_gen.cgmm import domain, fitting, statistics
 from deepface_gen.cgmm import model as cgmm_lib
@@ -43,16 +45,18 @@ def fit_and_store(
     mixture_examples: int = 4096,
     pca_examples: int = 1024,
     exemplars: int = 0,
+    components: int = 64,
 ) -> cgmm_lib.CGMM:
     """One statistics pass, fit the cGMM, and store it in the classifier's bundle (and,
     with ``mixture_components``, a mixture over its coordinates beside it; with
-    ``exemplars``, that many training portraits' coordinates)."""
+    ``exemplars``, that many training portraits' coordinates). ``components``: the
+    residual principal components the targets are drawn in."""
     layer = canonical_layer(layer)
     stats = statistics.collect(classifier, source, layer, examples, quiet=quiet)
     summary, images = fitting.summarize(stats), stats.images
     del stats  # the float64 sums (1.5 GB at VGG16's conv3_1, 224 px) before the PCA passes
     fitted = fitting.with_residual_basis(
-        summary, classifier, pca_source or source, pca_examples, quiet=quiet
+        summary, classifier, pca_source or source, pca_examples, components, quiet
     )
     threshold, _ = domain.calibrate(classifier, fitted, source)  # alike in every process
     record = {"layer": layer, "examples": images, "domain_threshold": threshold}
@@ -74,11 +78,15 @@ def fit_mixture_and_store(
     examples: int = 4096,
     quiet: bool = True,
     exemplars: int = 0,
+    coordinates: np.ndarray | None = None,
 ) -> cgmm_lib.CGMM:
     """Fit K Gaussians (none where ``components`` is 0) over the cGMM's [attributes,
-    residual coordinates] of ``examples`` images, keep up to ``exemplars`` of those rows
-    as the exemplars, and store both in the bundle; returns the cGMM with them."""
-    y = fitting.coordinates(classifier, source, fitted, examples, quiet)
+    residual coordinates] of ``examples`` images (or the rows ``coordinates`` a caller
+    already read from them), keep up to ``exemplars`` of those rows as the exemplars,
+    and store both in the bundle; returns the cGMM with them."""
+    y = coordinates
+    if y is None:
+        y = fitting.coordinates(classifier, source, fitted, examples, quiet)
     layer = fitted.layer
     if components:
         mixture = fitting.fit_mixture(y, components)

@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     fitted = fit_and_store(
         classifier, source, args.layer, args.n, quiet=args.quiet,
         mixture_components=args.mixture, mixture_examples=args.mixture_examples,
-        pca_examples=args.pca_examples, exemplars=args.exemplars,
+        pca_examples=args.pca_examples, exemplars=args.exemplars, components=args.components,
     )  # fmt: skip
     say(
         f"fitted cGMM at {fitted.layer} {fitted.shape} on {args.n} images"
@@ -62,6 +62,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--pca-examples", type=common.whole(2, common.BIG), default=1024,
         help="images whose residuals give the cGMM's PCA basis (read in 4 passes)",
     )  # fmt: skip
+    p.add_argument(
+        "--components",
+        type=common.whole(2, 4096),
+        default=defaults.RESIDUAL_COMPONENTS,
+        help="principal components of the ridge's residuals the targets are drawn in "
+        f"(default {defaults.RESIDUAL_COMPONENTS}; at most --pca-examples - 1 are found)",
+    )
     p.add_argument(
         "--mixture",
         type=common.whole(0, 256),

@@ -103,6 +103,10 @@ CHANGE_OPAQUE = (35.0, 70.0)
 # refine: Adam on G's input (in G's units: activations / their std), from the target.
 REFINE_STEPS = 50
 REFINE_RATE = 0.02  # 0.05 and 0.1 added colour noise to the background at 50 steps
+# Principal components of the ridge's residuals `deepface-gen fit` keeps: every target is
+# the ridge's prediction plus a combination of them. experiments/bench_family.py measures
+# what a family of this size costs: G on real portraits projected onto it.
+RESIDUAL_COMPONENTS = 64
 # Gaussians in the mixture `deepface-gen fit` adds beside the cGMM (method "mixture"):
 # experiments/bench_mixture.py read the lowest VGG16 KID at 16 of 1, 8, 16 and 32.
 MIXTURE_COMPONENTS = 16

@@ -70,6 +70,7 @@ STEPS = (
          "anchors_border.json, anchors_border.png"),
     Step("align", ("bench_align.py", "--figure"), "align.json, align_figure.png"),
     Step("mixture", ("bench_mixture.py",), "mixture_sweep.json"),
+    # About half an hour: it refits a copy of the model at 256 residual components.
     Step("family", ("bench_family.py",), "target_family.json, target_family.png"),
     Step("directions", ("bench_edit_directions.py",), "edit_directions.json"),
     Step("levels", ("bench_edit_levels.py",), "edit_levels.json"),

@@ -29,6 +29,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import jax.numpy as jnp
 import numpy as np
 from bench_generate import (
     DESCRIPTIONS,
@@ -38,7 +39,6 @@ from bench_generate import (
     measure_faces,
     measurement_setup,
     portraits_like,
-    same_description_floor,
 )
 
 from deepface_gen.attributes import CELEBA_ATTRIBUTES, parse_description
@@ -49,20 +49,23 @@ from deepface_gen.generation import defaults
 from deepface_gen.generation.generator import FaceGenerator
 from deepface_gen.io.images import as_uint8, make_grid, write_image
 from deepface_gen.models.classifier import load_classifier
+from deepface_gen.training.inverter import Projection, project_codes
 
 FIT_SEED = 7  # the refitted basis reads training portraits no benchmark sample shares
 
 
 def project(activations: np.ndarray, labels: np.ndarray, ridge: np.ndarray, basis: np.ndarray):
-    """Activations (N, h, w, c) projected onto ridge(labels) + span(basis rows), and the
-    fraction of their residual variance the projection keeps."""
+    """Activations (N, h, w, c) as the family ridge(labels) + span(basis rows) holds them
+    (``project_codes``, the projection G trains on, ReLU and all), and the fraction of
+    their residual variance the basis keeps."""
+    projection = Projection(jnp.asarray(ridge), jnp.asarray(basis), jnp.ones(len(basis)))
+    codes = jnp.asarray(activations)
+    moved = project_codes(codes, jnp.asarray(labels, jnp.float32), projection, jnp.ones(len(codes)))
     x = np.concatenate([labels, np.ones((len(labels), 1))], 1)
-    mean = x @ ridge.astype(np.float64)
-    residual = activations.reshape(len(activations), -1).astype(np.float64) - mean
-    basis = basis.astype(np.float64)
-    kept = residual @ basis.T @ basis
-    explained = 1.0 - float(((residual - kept) ** 2).sum() / (residual**2).sum())
-    return (mean + kept).reshape(activations.shape).astype(np.float32), explained
+    residual = activations.reshape(len(activations), -1).astype(np.float64) - x @ ridge
+    left = residual - residual @ basis.T.astype(np.float64) @ basis.astype(np.float64)
+    explained = 1.0 - float((left**2).sum() / (residual**2).sum())
+    return np.asarray(moved), explained
 
 
 def refitted(
@@ -111,10 +114,9 @@ def main() -> None:
     generator, judge, realism = measurement_setup(args)
     cgmm, classifier, inverter = generator.cgmm, generator.classifier, generator.inverter
     specs = [parse_description(d) for d in DESCRIPTIONS]
-    floor, portraits, _ = same_description_floor(
-        specs, args.seeds, generator.size, judge, realism, FLOOR_DRAWS
-    )
-    _, labels, _ = portraits_like(specs, args.seeds * FLOOR_DRAWS, generator.size)
+    # The floor, as bench_generate.same_description_floor reads it, keeping the labels.
+    portraits, labels, _ = portraits_like(specs, args.seeds * FLOOR_DRAWS, generator.size)
+    floor = measure_faces(portraits, judge, realism, specs, args.seeds, FLOOR_DRAWS)
     activations = np.asarray(classifier.outputs(portraits, taps=(cgmm.layer,))[cgmm.layer])
 
     def measured(acts: np.ndarray) -> tuple[dict, np.ndarray]:
@@ -141,8 +143,8 @@ def main() -> None:
     report["net"] = {}
     with tempfile.TemporaryDirectory() as folder:
         drawers = {"model": generator}
+        bundle = Path(classifier.path)
         for p in sorted({int(p) for p in args.refit.split(",") if p}):
-            bundle = Path(classifier.path)
             drawers[f"refit {p}"] = refitted(bundle, cgmm.layer, p, args.pca_examples, Path(folder))
         for name, drawer in drawers.items():
             faces = np.concatenate([

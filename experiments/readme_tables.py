@@ -479,28 +479,28 @@ def mixture_sweep() -> str:
 
 def target_family() -> str:
     """G on the same-description portraits' activations and on their projections onto
-    the family of targets, by residual components kept, as ratios to the floor."""
+    the family of targets, by residual components kept, then ``net``'s faces through the
+    model and its refitted copies: distances as ratios to the floor."""
     report = _load("target_family.json")
     floor = report["floor"]
-    rows = []
-    for name, r in report["rows"].items():
-        what = "the activations themselves" if r["components"] is None else name
-        kid = f"{r['vgg16_kid'] / floor['vgg16_kid']:.2f}"
-        kid += f" ± {0.5 * r['spread']['vgg16_kid'] / floor['vgg16_kid']:.2f}"
-        rows.append([what, f"{r['explained']:.2f}", f"{r['vgg16_fd'] / floor['vgg16_fd']:.2f}",
-                     kid, f"{r['frechet_distance'] / floor['frechet_distance']:.2f}"])  # fmt: skip
+
+    def ratios(r: dict) -> list[str]:  # FD, KID (± half its draws' range), judge FD
+        kid = r["vgg16_kid"] / floor["vgg16_kid"]
+        spread = 0.5 * r["spread"]["vgg16_kid"] / floor["vgg16_kid"]
+        return [f"{r['vgg16_fd'] / floor['vgg16_fd']:.2f}", f"{kid:.2f} ± {spread:.2f}",
+                f"{r['frechet_distance'] / floor['frechet_distance']:.2f}"]  # fmt: skip
+
+    rows = [["the activations themselves" if r["components"] is None else name,
+             f"{r['explained']:.2f}", *ratios(r)]
+            for name, r in report["rows"].items()]  # fmt: skip
     header = ["G draws", "residual variance kept", "VGG16 FD / floor", "VGG16 KID / floor",
               "judge FD / floor"]  # fmt: skip
     note = (
-        f"\n*Means over {report['floor']['draws']} draws of 128 portraits, ± half their "
-        f"range; the refitted bases from {report['pca_examples']} training portraits.*\n"
+        f"\n*Means over {floor['draws']} draws of 128 portraits, ± half their range; the "
+        f"refitted bases from {report['pca_examples']} training portraits.*\n"
     )
     net = [[f"{'the model' if b == 'model' else 'refitted'}, {r['components']} components",
-            f"{r['faithfulness']:.3f}", f"{r['vgg16_fd'] / floor['vgg16_fd']:.2f}",
-            f"{r['vgg16_kid'] / floor['vgg16_kid']:.2f}"
-            f" ± {0.5 * r['spread']['vgg16_kid'] / floor['vgg16_kid']:.2f}",
-            f"{r['frechet_distance'] / floor['frechet_distance']:.2f}",
-            f"{r['diversity_features']:.3f}"]
+            f"{r['faithfulness']:.3f}", *ratios(r), f"{r['diversity_features']:.3f}"]
            for b, r in report.get("net", {}).items()]  # fmt: skip
     if not net:
         return _table(header, rows) + note

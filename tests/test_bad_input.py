@@ -46,7 +46,7 @@ RANGES = [
     (["--attrs", "smiling", "--seed", "-3"], "--seed"),
 ]
 OUTPUTS = [
-    (["--attrs", "smiling", "--out", "face.xyz"], "face.xyz"),
+    (["--attrs", "smiling", "--out", "face.xyz"], "'.xyz'; use .png, .jpg, .jpeg (or end it with /"),
     (["--attrs", "smiling", "--out", "faces/", "--grid", "grid.xyz"], "grid.xyz"),
     (["--attrs", "smiling", "--out", "a_file.txt/face.png"], "a_file.txt is a file"),
 ]
@@ -97,6 +97,22 @@ def test_every_output_path_is_checked_before_any_work(args, culprit, capsys, tmp
     args = [str(root / a) if a.startswith("configs/") else a for a in args]
     monkeypatch.chdir(tmp_path)
     _refused(capsys, tmp_path, args, culprit)
+
+
+def test_out_is_a_folder_unless_it_ends_in_an_extension_of_letters(tmp_path):
+    """A dot in a folder's name (a temperature, a version) does not make it a file."""
+    from deepface_gen.cli.common import check_outputs, names_file, write_faces
+
+    assert names_file("face.png") and names_file("face.xyz") and names_file("a.b/face.PNG")
+    assert not names_file("faces_t1.0") and not names_file("faces.png/")
+    assert not names_file("faces") and not names_file("run.2026-12-07")
+    out = tmp_path / "faces_t1.0"
+    check_outputs(str(out), None)
+    faces = np.zeros((2, 8, 8, 3), np.uint8)
+    written = write_faces(faces, str(out), None, "face.png")
+    assert written == [str(out / "face_000.png"), str(out / "face_001.png")]
+    one = write_faces(faces[:1], str(tmp_path / "one.png"), None, "face.png")
+    assert one == [str(tmp_path / "one.png")]
 
 
 def test_a_long_unknown_word_is_not_echoed_whole(capsys, tmp_path, monkeypatch):

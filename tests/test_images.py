@@ -162,6 +162,10 @@ def test_words_in_titles_and_captions_stay_apart():
     # letters within a word sit at most 2 blank columns apart.
     assert widest_gap(title) >= 4 and widest_gap(caption) >= 4
     assert widest_gap(make_grid(tiles * 4, columns=4, title="atstrength")[:14]) < 4
+    # Its comma hides under a t: "hat,smiling" read "hatsmiling" until a space followed it.
+    assert widest_gap(make_grid(tiles * 4, columns=4, title="hat,smiling")[:14]) >= 4
+    # A number's thousands stay together.
+    assert widest_gap(make_grid(tiles * 4, columns=4, title="26,000")[:14]) < 4
 
 
 def test_caffe_preprocessing_is_bgr_minus_mean():

@@ -44,13 +44,27 @@ def _checked(check, value, low, high):
         raise argparse.ArgumentTypeError(str(err)) from None
 
 
+def names_file(out: str) -> bool:
+    """Whether ``--out`` names an image file rather than a folder: it has an extension of
+    letters (``faces.png``, or a mistyped ``faces.pgn``, refused by name) and no trailing
+    slash. A dot followed by anything else is part of a folder's name (``faces_t1.0``)."""
+    suffix = Path(out).suffix[1:]
+    return suffix.isalpha() and suffix.isascii() and not out.endswith(("/", "\\"))
+
+
 def check_outputs(out: str | None, grid: str | None) -> None:
     """Refuse, before any work, outputs that cannot be written: an unknown image type, a
     folder where a file is wanted (or the reverse), a place that is read-only. ``out``
-    with an extension is a file (numbered when there are several faces), else a folder."""
+    with an extension is a file (numbered when there are several faces), else a folder
+    (``names_file``)."""
     if out is not None:
-        if Path(out).suffix and not out.endswith(("/", "\\")):
-            checks.output_file(out, "--out")
+        if names_file(out):
+            try:
+                checks.output_file(out, "--out")
+            except DeepFaceGenError as err:
+                if Path(out).suffix.lower() in checks.IMAGE_SUFFIXES:
+                    raise
+                raise DeepFaceGenError(f"{err} (or end it with / for a folder)") from None
         else:
             checks.output_folder(out, "--out")
     if grid is not None:
@@ -74,8 +88,7 @@ def write_faces(
     if grid and not out:
         return [str(write_image(grid, make_grid(list(faces), captions=captions, title=title)))]
     target = Path(out or default)
-    # A trailing slash means a folder, whatever its name looks like.
-    folder = not target.suffix or bool(out and out.endswith(("/", "\\")))
+    folder = not names_file(out or default)
     if len(faces) == 1 and not folder:
         written.append(str(write_image(target, faces[0])))
     elif not folder:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import math
 import os
+import re
 import secrets
 import warnings
 from collections.abc import Sequence
@@ -386,9 +387,11 @@ def make_grid(
 
 
 def _spaced(text: str) -> str:
-    """``text`` with its spaces doubled: the default font's space is 2 pixels wide at the
-    captions' size, which ran words together ("at strength" read "atstrength")."""
-    return text.replace(" ", "  ")
+    """``text`` with its spaces doubled and a space after each comma: the default font's
+    space is 2 pixels wide at the captions' size, which ran words together ("at
+    strength" read "atstrength"), and its comma hides under a t ("hat,smiling" read
+    "hatsmiling")."""
+    return re.sub(r",(?=[^\s\d])", ", ", text).replace(" ", "  ")
 
 
 def _fitted(text: str, font, room: float) -> str:

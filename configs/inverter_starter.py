@@ -41,6 +41,12 @@ def get_config() -> dict:
             # generate draws it: no image lies behind it, so it learns from the critic and
             # from carrying the code at its own layer (0: none).
             "sampled_fraction": 0.0,
+            # Projected rows learn as drawn ones do (from their code and the critic) instead
+            # of redrawing their portrait, whose detail outside the cGMM's family G cannot
+            # know; and the agreement with a code counts a difference outside the family
+            # this many times one inside (1: alike; below, G may invent what it lacks).
+            "projected_from_code": False,
+            "out_of_family_weight": 1.0,
             "moment_batches": 16,
             # The critic and the averaging (experiments/bench_inverter.py measures each
             # against the plain recipe at equal steps; docs say which won and why):

@@ -25,6 +25,7 @@ from deepface_gen.training.inverter import (
     Projection,
     attach,
     batch_codes,
+    family_agreement,
     project_codes,
     train_inverter,
 )
@@ -113,11 +114,11 @@ def test_each_row_is_kept_projected_or_drawn_from_the_cgmm_given_its_labels():
     labels = jnp.asarray(rng.choice([-1.0, 1.0], size=(n, 40)), jnp.float32)
     codes = jnp.asarray(rng.normal(size=(n, 1, 1, d)) + 50.0, jnp.float32)  # off the family
     key = jax.random.key(0)
-    kept, drawn = batch_codes(codes, labels, projection, (0.0, 0.0), key)
+    kept, drawn, projected = batch_codes(codes, labels, projection, (0.0, 0.0), key)
     np.testing.assert_array_equal(kept, codes)
-    assert not np.any(drawn)
-    all_drawn, drawn = batch_codes(codes, labels, projection, (0.0, 1.0), key)
-    assert np.all(drawn)
+    assert not np.any(drawn) and not np.any(projected)
+    all_drawn, drawn, projected = batch_codes(codes, labels, projection, (0.0, 1.0), key)
+    assert np.all(drawn) and not np.any(projected)
     # Drawn codes lie in the cGMM's family of targets for their own labels...
     on_family = project_codes(all_drawn, labels, projection, jnp.ones(n))
     np.testing.assert_allclose(on_family, all_drawn, atol=1e-3)
@@ -126,11 +127,33 @@ def test_each_row_is_kept_projected_or_drawn_from_the_cgmm_given_its_labels():
     coords = (np.asarray(all_drawn).reshape(n, d) - mean) @ np.asarray(basis).T
     spread = coords.std(axis=0) / np.asarray(projection.component_std)
     assert np.all((spread > 0.4) & (spread < 0.7))  # temperatures uniform in (0.3, 0.8)
-    mixed, drawn = batch_codes(codes, labels, projection, (0.5, 0.5), key)
+    mixed, drawn, projected = batch_codes(codes, labels, projection, (0.5, 0.5), key)
     assert 0.4 < float(np.mean(drawn)) < 0.6
-    # No row is kept as it was: each is projected or drawn.
+    # No row is kept as it was: each is projected or drawn, never both.
     changed = np.abs(np.asarray(mixed) - np.asarray(codes)).reshape(n, -1).max(axis=1) > 1e-3
     assert np.all(changed)
+    np.testing.assert_array_equal(np.asarray(projected), ~np.asarray(drawn))
+
+
+def test_family_agreement_weighs_what_lies_outside_the_family_apart():
+    rng = np.random.default_rng(2)
+    d = 10
+    basis = np.linalg.qr(rng.normal(size=(d, 3)))[0].T  # (3, d) orthonormal rows
+    codes = rng.normal(size=(4, 1, 2, 5)) + 3.0
+    inside = (rng.normal(size=(4, 3)) @ basis).reshape(codes.shape)
+    outside = rng.normal(size=(4, d))
+    outside = (outside - outside @ basis.T @ basis).reshape(codes.shape)
+    energy = np.sum(codes.reshape(4, -1) ** 2, axis=1)
+    as_jax = [jnp.asarray(a, jnp.float32) for a in (codes + inside + outside, codes, basis)]
+    whole = family_agreement(*as_jax, 1.0)
+    # At weight 1 it is the relative squared error of the whole code, as before the weight.
+    expected = np.sum((inside + outside).reshape(4, -1) ** 2, axis=1) / energy
+    np.testing.assert_allclose(whole, expected, rtol=1e-4)
+    # At 0, what G adds outside the family costs nothing; inside, everything still counts.
+    only_inside = np.sum(inside.reshape(4, -1) ** 2, axis=1) / energy
+    np.testing.assert_allclose(family_agreement(*as_jax, 0.0), only_inside, rtol=1e-4)
+    free = [jnp.asarray(a, jnp.float32) for a in (codes + outside, codes, basis)]
+    np.testing.assert_allclose(family_agreement(*free, 0.0), 0.0, atol=1e-5)
 
 
 def test_drawn_codes_train_and_a_batch_cannot_be_overshared(tiny_bundle, tmp_path):
@@ -139,7 +162,9 @@ def test_drawn_codes_train_and_a_batch_cannot_be_overshared(tiny_bundle, tmp_pat
 
     model = tmp_path / "model"
     shutil.copytree(tiny_bundle, model)
-    config = tiny_config(model, "train.sampled_fraction=0.5", "train.steps=2")
+    # Drawn rows and, with projected_from_code, projected ones learn from their code alone.
+    config = tiny_config(model, "train.sampled_fraction=0.5", "train.steps=2",
+                         "train.projected_from_code=True", "train.out_of_family_weight=0.1")
     train_inverter(config, tmp_path / "work", quiet=True)
     records = [json.loads(line) for line in (tmp_path / "work" / "metrics.jsonl").open()]
     assert all(np.isfinite(r["feature"]) and np.isfinite(r["fool"]) for r in records)

@@ -19,7 +19,14 @@ random as sampling at a temperature does): the codes ``generate`` will hand G. F
 portrait's labels, as ``generate`` draws it (``SAMPLED_TEMPERATURES``): no image lies
 behind such a code, so those rows learn only from the critic and from agreeing with
 the code at its own layer, which teaches G to draw the codes it will be handed, not
-only projections of real ones.
+only projections of real ones. A target carries only the part of a face its family can
+hold (the cGMM's first residual components: about half of a same-description
+portrait's residual energy); what lies outside it G must invent. Redrawing the
+portrait from its projection teaches G to fill that part with its average (a hat
+through which the hair shows), so with ``projected_from_code`` projected rows learn as
+drawn rows do, and ``out_of_family_weight`` < 1 lets the agreement with a code weigh
+what G adds outside the family less than what it carries inside it: the critic then
+says what a solid hat looks like.
 
 Same sharded loop, atomic checkpoints, exact resume and progress as every trainer
 (``training/loop.py``); the result is an inverter bundle in ``workdir/model`` that
@@ -168,6 +175,12 @@ class InverterTrain(CriticSettings, LoopSettings):
     sampled_fraction: float = setting(
         0.0, 0.0, 1.0, help="share of each batch drawn from the cGMM given its labels"
     )
+    projected_from_code: bool = setting(
+        False, help="projected rows learn from their code and the critic, not their portrait"
+    )
+    out_of_family_weight: float = setting(
+        1.0, 0.0, 1.0, help="an image-free row's disagreement outside the cGMM's family"
+    )
     moment_batches: int = setting(16, 1, 10**6, help="batches for the code statistics")
     init_from: str = setting("", help="continue a trained inverter (a bundle, or a classifier)")
 
@@ -226,25 +239,33 @@ def code_moments(
     return scale.astype(np.float32), np.maximum(high, 1e-3).astype(np.float32)
 
 
+class BatchCodes(NamedTuple):
+    """G's input codes for one batch, and which rows were moved off their portrait."""
+
+    codes: jax.Array  # (N, h, w, c)
+    drawn: jax.Array  # (N,) bool: drawn from the cGMM (no image behind them)
+    projected: jax.Array  # (N,) bool: the portrait's code projected onto the targets
+
+
 def batch_codes(
     codes: jax.Array,
     labels: jax.Array,
     projection: Projection,
     fractions: tuple[float, float],
     key: jax.Array,
-) -> tuple[jax.Array, jax.Array]:
-    """(G's input codes, (N,) which were drawn): each row of ``codes`` (N, h, w, c) kept,
-    projected onto the cGMM's targets (a share ``fractions[0]``, its residual shrunk by
-    0.5 to 1) or replaced by a target drawn from the cGMM given the row's ``labels``
-    (a share ``fractions[1]``, at a temperature in ``SAMPLED_TEMPERATURES``)."""
+) -> BatchCodes:
+    """G's input codes: each row of ``codes`` (N, h, w, c) kept, projected onto the
+    cGMM's targets (a share ``fractions[0]``, its residual shrunk by 0.5 to 1) or
+    replaced by a target drawn from the cGMM given the row's ``labels`` (a share
+    ``fractions[1]``, at a temperature in ``SAMPLED_TEMPERATURES``)."""
     projected, sampled = fractions
     n = len(codes)
     k_choice, k_shrink, k_draw, k_temperature = jax.random.split(key, 4)
     choice = jax.random.uniform(k_choice, (n,))  # [0, projected): projected; the top: drawn
     drawn = choice >= 1.0 - sampled
+    moved = (choice < projected) & ~drawn
     if projected > 0:
         shrink = jax.random.uniform(k_shrink, (n,), minval=0.5, maxval=1.0)
-        moved = choice < projected
         on = project_codes(codes, labels, projection, shrink)
         codes = jnp.where(moved[:, None, None, None], on, codes)
     if sampled > 0:
@@ -253,7 +274,22 @@ def batch_codes(
         ridge, components, std = projection.ridge, projection.components, projection.component_std
         target = sample_conditional(ridge, labels, components, std, k_draw, temperature)
         codes = jnp.where(drawn[:, None, None, None], target.reshape(codes.shape), codes)
-    return codes, drawn
+    return BatchCodes(codes, drawn, moved)
+
+
+def family_agreement(
+    drawing: jax.Array, codes: jax.Array, components: jax.Array, outside_weight: float
+) -> jax.Array:
+    """Per image, how far G's drawing's activations (N, h, w, c) are from the codes it
+    was handed, relative to the codes' energy (``normalized_feature_loss`` at one layer):
+    the difference inside the span of the cGMM's orthonormal residual ``components``
+    (K, D) counts fully, the rest ``outside_weight`` times (1: the whole difference)."""
+    n = len(codes)
+    difference = (drawing - codes).reshape(n, -1)
+    inside = jnp.sum((difference @ components.T) ** 2, axis=1)
+    total = jnp.sum(difference**2, axis=1)
+    energy = jnp.sum(codes.reshape(n, -1) ** 2, axis=1) + 1e-6 * difference.shape[1]
+    return (inside + outside_weight * (total - inside)) / energy
 
 
 def make_inverter_train_step(
@@ -268,6 +304,7 @@ def make_inverter_train_step(
     weights = float(t.feature_weight), float(t.pixel_weight), float(t.adversarial_weight)
     adversarial_start = int(t.adversarial_start)
     fractions = float(t.projected_fraction), float(t.sampled_fraction)
+    projected_from_code, outside_weight = bool(t.projected_from_code), float(t.out_of_family_weight)
     generator = Generator(arch)
     features = feature_function(classifier, taps)
     score = make_score(recipe, features)
@@ -277,7 +314,10 @@ def make_inverter_train_step(
         images = input_pipeline.augment(keys[0], batch["images"], max_shift=0).astype(jnp.float32)
         real = jax.lax.stop_gradient(features(net_params, images))
         labels = jnp.where(batch["label_mask"], batch["attributes"], 0.0)
-        codes, drawn = batch_codes(real[arch.layer], labels, projection, fractions, keys[1])
+        codes, drawn, projected = batch_codes(
+            real[arch.layer], labels, projection, fractions, keys[1]
+        )
+        from_code = drawn | projected if projected_from_code else drawn
         adversarial_on = (state.step >= adversarial_start).astype(jnp.float32)
         d_params = state.discriminator.params
 
@@ -289,10 +329,14 @@ def make_inverter_train_step(
             feat = normalized_feature_loss(fake_features, real, layers)
             pixel = jnp.mean(jnp.abs(fake - images), axis=(1, 2, 3)) / 255.0
             # A drawn code has no image behind it: G's drawing need only carry the code.
-            agree = normalized_feature_loss(fake_features, {arch.layer: codes}, (arch.layer,))
+            agree = family_agreement(
+                fake_features[arch.layer], codes, projection.components, outside_weight
+            )
             on_fake = score(d_params, net_params, fake, fake_features, keys[2])
             fool = sum(fool_loss(logits, recipe.loss) for logits in on_fake)
-            fitted = jnp.where(drawn, weights[0] * agree, weights[0] * feat + weights[1] * pixel)
+            fitted = jnp.where(
+                from_code, weights[0] * agree, weights[0] * feat + weights[1] * pixel
+            )
             total = fitted + adversarial_on * weights[2] * fool
             kept = {name: fake_features[name] for name in recipe.feature_layers}
             return jnp.mean(total), (fake, kept, jnp.mean(feat), jnp.mean(pixel), jnp.mean(fool))

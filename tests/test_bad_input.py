@@ -46,7 +46,7 @@ RANGES = [
     (["--attrs", "smiling", "--seed", "-3"], "--seed"),
 ]
 OUTPUTS = [
-    (["--attrs", "smiling", "--out", "face.xyz"], "'.xyz'; use .png, .jpg, .jpeg (or end it with /"),
+    (["--attrs", "smiling", "--out", "face.xyz"], "'.xyz'; use .png, .jpg, .jpeg (or end it"),
     (["--attrs", "smiling", "--out", "faces/", "--grid", "grid.xyz"], "grid.xyz"),
     (["--attrs", "smiling", "--out", "a_file.txt/face.png"], "a_file.txt is a file"),
 ]

@@ -163,8 +163,13 @@ def test_drawn_codes_train_and_a_batch_cannot_be_overshared(tiny_bundle, tmp_pat
     model = tmp_path / "model"
     shutil.copytree(tiny_bundle, model)
     # Drawn rows and, with projected_from_code, projected ones learn from their code alone.
-    config = tiny_config(model, "train.sampled_fraction=0.5", "train.steps=2",
-                         "train.projected_from_code=True", "train.out_of_family_weight=0.1")
+    config = tiny_config(
+        model,
+        "train.sampled_fraction=0.5",
+        "train.steps=2",
+        "train.projected_from_code=True",
+        "train.out_of_family_weight=0.1",
+    )
     train_inverter(config, tmp_path / "work", quiet=True)
     records = [json.loads(line) for line in (tmp_path / "work" / "metrics.jsonl").open()]
     assert all(np.isfinite(r["feature"]) and np.isfinite(r["fool"]) for r in records)

@@ -45,6 +45,7 @@ def get_config() -> dict:
             # of redrawing their portrait, whose detail outside the cGMM's family G cannot
             # know; and the agreement with a code counts a difference outside the family
             # this many times one inside (1: alike; below, G may invent what it lacks).
+            # Measured against this recipe (docs/renderer.md): G invented blotches, so off.
             "projected_from_code": False,
             "out_of_family_weight": 1.0,
             "moment_batches": 16,

@@ -47,6 +47,7 @@ from bench_generate import (
 from deepface_gen.analysis.drawing import line_chart
 from deepface_gen.attributes import parse_description
 from deepface_gen.config import Config
+from deepface_gen.errors import DeepFaceGenError
 from deepface_gen.generation.generator import FaceGenerator
 from deepface_gen.io.images import make_grid, write_image
 from deepface_gen.models.inverter import Inverter, init_generator, noise_keys
@@ -257,8 +258,13 @@ def main() -> None:
                 points.append(done[step])
                 continue
             began = time.perf_counter()
+            try:
+                inverter = checkpoint_inverter(workdir, step)
+            except DeepFaceGenError as err:  # a run still training replaced its newest
+                print(f"{name} step {step}: skipped, {err}")
+                continue
             point = {"step": step, "seconds": seconds.get(step, float("nan")),
-                     **measure(checkpoint_inverter(workdir, step))}  # fmt: skip
+                     **measure(inverter)}  # fmt: skip
             points.append(with_ratios(point, floor))
             net, recon = point["net"], point["reconstruction"]
             print(
@@ -267,10 +273,11 @@ def main() -> None:
                 f"{net['frechet_distance_ratio']:.3f}, faithfulness {net['faithfulness']:.3f}, "
                 f"diversity {net['diversity_features']:.3f} ({time.perf_counter() - began:.0f} s)"
             )
-        noise = kept.get("noise_between_draws") if steps and steps[-1] in done else None
-        if noise is None and steps:
+        last = points[-1]["step"] if points else None
+        noise = kept.get("noise_between_draws") if last in done and last else None
+        if noise is None and last:
             # The noise of a point: the last weights measured on a second draw of targets.
-            again = measure(checkpoint_inverter(workdir, steps[-1]), seed=1)["net"]
+            again = measure(checkpoint_inverter(workdir, last), seed=1)["net"]
             noise = {k: abs(again[k] - points[-1]["net"][k])
                      for k in again if isinstance(again[k], float)}  # fmt: skip
         report["runs"][name] = {"workdir": str(workdir), "config": config, "points": points,

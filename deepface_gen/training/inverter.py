@@ -20,13 +20,14 @@ portrait's labels, as ``generate`` draws it (``SAMPLED_TEMPERATURES``): no image
 behind such a code, so those rows learn only from the critic and from agreeing with
 the code at its own layer, which teaches G to draw the codes it will be handed, not
 only projections of real ones. A target carries only the part of a face its family can
-hold (the cGMM's first residual components: about half of a same-description
-portrait's residual energy); what lies outside it G must invent. Redrawing the
+hold (the cGMM's first residual components: about three fifths of a same-description
+portrait's residual); what lies outside it G must invent. Redrawing the
 portrait from its projection teaches G to fill that part with its average (a hat
 through which the hair shows), so with ``projected_from_code`` projected rows learn as
 drawn rows do, and ``out_of_family_weight`` < 1 lets the agreement with a code weigh
 what G adds outside the family less than what it carries inside it: the critic then
-says what a solid hat looks like.
+says what a solid hat looks like. Measured (docs/renderer.md), G invented blotches
+instead, so both stay off.
 
 Same sharded loop, atomic checkpoints, exact resume and progress as every trainer
 (``training/loop.py``); the result is an inverter bundle in ``workdir/model`` that

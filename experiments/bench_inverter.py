@@ -232,6 +232,7 @@ def main() -> None:
     measure = lambda inverter, seed=0: measure_inverter(
         generator, inverter, real, judge, realism, specs, args.seeds, seed
     )
+    starts: dict[str, dict] = {}  # step 0 of each train.init_from, measured once for all runs
     for item in args.run:
         name, _, workdir = item.partition("=")
         workdir = Path(workdir)
@@ -244,11 +245,13 @@ def main() -> None:
             else {}
         )
         points = []
-        if config["train"].get("init_from"):  # step 0: the inverter the run started from
+        init_from = config["train"].get("init_from")
+        if init_from:  # step 0: the inverter the run started from
             if 0 not in done:
-                start = started_from(generator, workdir)
-                point = {"step": 0, "seconds": 0.0, **measure(start)}
-                done[0] = with_ratios(point, floor)
+                if init_from not in starts:
+                    point = {"step": 0, "seconds": 0.0, **measure(started_from(generator, workdir))}
+                    starts[init_from] = with_ratios(point, floor)
+                done[0] = starts[init_from]
             points.append(done[0])
         # Points measured before stay even where their checkpoints are gone (a run
         # carried to another machine keeps only its newest).
@@ -274,7 +277,7 @@ def main() -> None:
                 f"diversity {net['diversity_features']:.3f} ({time.perf_counter() - began:.0f} s)"
             )
         last = points[-1]["step"] if points else None
-        noise = kept.get("noise_between_draws") if last in done and last else None
+        noise = kept.get("noise_between_draws") if last and last in done else None
         if noise is None and last:
             # The noise of a point: the last weights measured on a second draw of targets.
             again = measure(checkpoint_inverter(workdir, last), seed=1)["net"]

@@ -287,9 +287,11 @@ def family_agreement(
     (K, D) counts fully, the rest ``outside_weight`` times (1: the whole difference)."""
     n = len(codes)
     difference = (drawing - codes).reshape(n, -1)
-    inside = jnp.sum((difference @ components.T) ** 2, axis=1)
     total = jnp.sum(difference**2, axis=1)
     energy = jnp.sum(codes.reshape(n, -1) ** 2, axis=1) + 1e-6 * difference.shape[1]
+    if outside_weight == 1.0:  # the default: no projection onto the family in the step
+        return total / energy
+    inside = jnp.sum((difference @ components.T) ** 2, axis=1)
     return (inside + outside_weight * (total - inside)) / energy
 
 

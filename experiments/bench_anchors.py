@@ -60,10 +60,12 @@ def bank_report(setup, args, **extra) -> tuple[dict, dict]:
     the same-description portraits' rates of every attribute where nobody asked for it
     (``unasked_rates``), what each row's ``unasked_gap`` is read against)."""
     judge, specs, new_people = setup.judge, setup.specs, setup.new_people
-    rates = unasked_floor(specs, args.seeds * args.draws, setup.generator.size, judge)["floor"]
+    floor = unasked_floor(specs, args.seeds * args.draws, setup.generator.size, judge)
+    rates = floor["floor"]
     report = {"bank": args.bank, "seeds": args.seeds, "draws": args.draws, **extra,
               "memorized_real": memorized(setup.identity, new_people, setup.bank_embedded),
-              "lipstick_real": rates[LIPSTICK], "rows": {}}  # fmt: skip
+              "lipstick_real": rates[LIPSTICK], "unasked_portraits": floor["portraits"],
+              "rows": {}}  # fmt: skip
     return report, rates
 
 

@@ -34,6 +34,9 @@ def pages() -> list[Path]:
     return [README, *sorted((ROOT / "docs").glob("*.md"))]
 
 
+# Bank reports written before they stored how many real portraits per description their
+# unasked rates were read against used bench_generate's UNASKED_PORTRAITS of the time.
+UNASKED_PORTRAITS_BEFORE = 128
 BLOCK = re.compile(r"(<!-- generated: (\w+) -->\n)(.*?)(<!-- end generated -->)", re.S)
 
 
@@ -446,8 +449,8 @@ def _bank_table(report: dict, first: str, key: str, shipped: Callable[[dict], bo
         f"\nEach row: {report['draws']} draws of 32 descriptions x {report['seeds']} "
         f"(distances their mean, ± half their KIDs' range). Verified as any of the "
         f"{report['bank']} bank portraits: {report['memorized_real']:.2f} for new real "
-        f"portraits of the same descriptions. Unasked attributes are read against 128 real "
-        f"portraits per description, whose lipstick rate where nobody asked for it is "
+        f"portraits of the same descriptions. Unasked attributes are read against "
+        f"{report.get('unasked_portraits', UNASKED_PORTRAITS_BEFORE)} real portraits per description, whose lipstick rate where nobody asked for it is "
         f"{report['lipstick_real']:.2f}.\n"
     )
 

@@ -15,7 +15,9 @@ time (bench_generate's 32 descriptions x ``--seeds``):
 * ``net``: faces drawn by the cGMM's targets through G in one pass: faithfulness by
   the independent judge, diversity in its features.
 
-and once per run, ``net``'s speed at its architecture (faces a second, batch 64, as
+and, from the run's log, the critic's loss over the steps before each point as a
+fraction of chance (``critic_at``: whether the adversarial term had a critic with
+teeth), and once per run, ``net``'s speed at its architecture (faces a second, batch 64, as
 bench_generate times it), since a wider G that draws better faces also draws fewer.
 
 Each in the judge's Fréchet distance and VGG16's FD and KID, read as ratios to the
@@ -75,6 +77,28 @@ def elapsed_at(workdir: Path) -> dict[int, float]:
         last = record["elapsed_s"]
         seconds[record["step"]] = offset + last
     return seconds
+
+
+def critic_at(workdir: Path, config: dict, window: int = 250) -> dict[int, float]:
+    """The critic's training loss as a fraction of chance (a critic that cannot tell G's
+    faces from the portraits), averaged over the logged steps in the ``window`` before
+    each logged step: below 1, the critic has teeth; at 1, G's adversarial term only adds
+    noise. Chance is 2 per logit map for the hinge loss and 2 ln 2 for the logistic one;
+    the critic has one map for the pixels and one for each classifier layer it reads."""
+    path = workdir / METRICS_FILE
+    if not path.exists():
+        return {}
+    train = config["train"]
+    per_map = 2.0 if train.get("gan_loss") == "hinge" else 2.0 * np.log(2.0)
+    chance = per_map * (1 + len(train.get("critic_features") or ()))
+    logged = [json.loads(line) for line in path.read_text().splitlines()]
+    losses = {r["step"]: r["discriminator"] for r in logged if "discriminator" in r}
+    steps = np.array(sorted(losses))
+    return {
+        int(step): float(np.mean([losses[s] for s in steps[(steps > step - window)
+                                                            & (steps <= step)]]) / chance)
+        for step in steps
+    }  # fmt: skip
 
 
 def measure_inverter(
@@ -276,6 +300,10 @@ def main() -> None:
                 f"{net['frechet_distance_ratio']:.3f}, faithfulness {net['faithfulness']:.3f}, "
                 f"diversity {net['diversity_features']:.3f} ({time.perf_counter() - began:.0f} s)"
             )
+        critic = critic_at(workdir, config)
+        for point in points:
+            if point["step"] in critic:
+                point["critic_vs_chance"] = critic[point["step"]]
         last = points[-1]["step"] if points else None
         noise = kept.get("noise_between_draws") if last and last in done else None
         if noise is None and last:

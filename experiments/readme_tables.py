@@ -171,15 +171,21 @@ def inverter_curve(name: str = "inverter_curve.json") -> str:
     """The learned inverter's learning curves: each kept checkpoint of each run, its
     reconstruction and ``net``'s faces as ratios to the same-descriptions floor."""
     report = _load(name)
+    # Reports since the critic's loss was read from the runs' logs show it as a column.
+    critic = any("critic_vs_chance" in p for run in report["runs"].values()
+                 for p in run["points"])  # fmt: skip
     rows = []
     for name, run in report["runs"].items():
         for p in run["points"]:
             recon, net = p["reconstruction"], p["net"]
+            loss = p.get("critic_vs_chance")
+            teeth = [f"{loss:.2f}" if loss is not None else ""] if critic else []
             rows.append([name, str(p["step"]), f"{p['seconds']:.0f}",
                          f"{recon['vgg16_fd_ratio']:.2f}", f"{recon['vgg16_kid_ratio']:.1f}",
                          f"{net['vgg16_fd_ratio']:.2f}", f"{net['vgg16_kid_ratio']:.1f}",
                          f"{net['frechet_distance_ratio']:.2f}", f"{net['faithfulness']:.3f}",
-                         f"{net['diversity_features']:.3f}"])  # fmt: skip
+                         f"{net['diversity_features']:.3f}"]
+                        + teeth)  # fmt: skip
         noise = run.get("noise_between_draws") or {}
         if noise:
             floor = report["floor"]
@@ -188,10 +194,10 @@ def inverter_curve(name: str = "inverter_curve.json") -> str:
                          f"{noise['vgg16_kid'] / floor['vgg16_kid']:.1f}",
                          f"{noise['frechet_distance'] / floor['frechet_distance']:.2f}",
                          f"{noise['faithfulness']:.3f}",
-                         f"{noise['diversity_features']:.3f}"])  # fmt: skip
+                         f"{noise['diversity_features']:.3f}"] + [""] * critic)  # fmt: skip
     header = ["run", "step", "CPU s", "recon VGG16 FD / floor", "recon KID / floor",
               "net VGG16 FD / floor", "net KID / floor", "net judge FD / floor",
-              "faithfulness", "diversity"]  # fmt: skip
+              "faithfulness", "diversity"] + ["critic loss / chance"] * critic  # fmt: skip
     return _table(header, rows) + _inverter_speeds(report)
 
 
@@ -450,7 +456,8 @@ def _bank_table(report: dict, first: str, key: str, shipped: Callable[[dict], bo
         f"(distances their mean, ± half their KIDs' range). Verified as any of the "
         f"{report['bank']} bank portraits: {report['memorized_real']:.2f} for new real "
         f"portraits of the same descriptions. Unasked attributes are read against "
-        f"{report.get('unasked_portraits', UNASKED_PORTRAITS_BEFORE)} real portraits per description, whose lipstick rate where nobody asked for it is "
+        f"{report.get('unasked_portraits', UNASKED_PORTRAITS_BEFORE)} real portraits per "
+        f"description, whose lipstick rate where nobody asked for it is "
         f"{report['lipstick_real']:.2f}.\n"
     )
 

@@ -1,6 +1,7 @@
 """The benchmarks' own arithmetic: how faces drawn several times are split into draws
 and their distances averaged, and the rates of attributes nobody asked for
-(experiments/bench_generate.py)."""
+(experiments/bench_generate.py); how a learning curve reads its run's critic from the
+training log (experiments/bench_inverter.py)."""
 
 from __future__ import annotations
 
@@ -14,18 +15,25 @@ import pytest
 EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
 
 
-@pytest.fixture(scope="module")
-def bench_generate():
+def _load_bench(name: str):
     sys.path.insert(0, str(EXPERIMENTS))  # the benchmarks import each other by name
     try:
-        spec = importlib.util.spec_from_file_location(
-            "bench_generate", EXPERIMENTS / "bench_generate.py"
-        )
+        spec = importlib.util.spec_from_file_location(name, EXPERIMENTS / f"{name}.py")
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
-        yield module
+        return module
     finally:
         sys.path.remove(str(EXPERIMENTS))
+
+
+@pytest.fixture(scope="module")
+def bench_generate():
+    return _load_bench("bench_generate")
+
+
+@pytest.fixture(scope="module")
+def bench_inverter():
+    return _load_bench("bench_inverter")
 
 
 def test_draws_take_the_same_seeds_of_every_description(bench_generate):
@@ -95,3 +103,23 @@ def test_the_unasked_floor_reads_every_portrait_and_its_noise_is_a_perfect_gener
     assert floor["noise"] == 0.0
     shifted = bench_generate.unasked_floor(specs, seeds=3, size=8, judge=Judge())
     assert shifted["noise"] > 0.0  # sets of 3 hold one smile or none
+
+
+def test_the_critic_is_read_from_the_log_as_a_fraction_of_chance(bench_inverter, tmp_path):
+    import json
+
+    # Logged every 25 steps: at chance (6 = 2 per map, pixels and two layers) up to step
+    # 250, then at half of it.
+    lines = [{"step": s, "discriminator": 6.0 if s <= 250 else 3.0, "elapsed_s": s / 10}
+             for s in range(25, 501, 25)]  # fmt: skip
+    lines.insert(3, {"step": 80, "eval_feature": 0.2, "elapsed_s": 8.0})  # no critic logged
+    (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
+    hinge = {"train": {"gan_loss": "hinge", "critic_features": ["conv2_1", "conv3_1"]}}
+    critic = bench_inverter.critic_at(tmp_path, hinge)
+    assert critic[250] == pytest.approx(1.0)
+    assert critic[500] == pytest.approx(0.5)  # the window (250, 500]: all after the change
+    assert critic[375] == pytest.approx(0.5 * 5 / 10 + 1.0 * 5 / 10)  # (125, 375]: half each
+    assert 80 not in critic
+    logistic = bench_inverter.critic_at(tmp_path, {"train": {"critic_features": []}})
+    assert logistic[250] == pytest.approx(6.0 / (2 * np.log(2)))
+    assert bench_inverter.critic_at(tmp_path / "gone", hinge) == {}

@@ -53,6 +53,40 @@ def test_a_description_draws_among_the_portraits_that_carry_it():
     assert exemplars_lib.agreeing(kept.labels, np.zeros(NUM_ATTRIBUTES), nothing).all()
 
 
+def test_faces_borrow_from_different_portraits_while_the_description_has_them():
+    lenders = np.array([1, 4, 6, 11, 17])
+    weights = np.zeros(20, np.float32)
+    weights[lenders] = 0.2
+    weights = jax.numpy.asarray(weights)
+    for seed in range(8):
+        key = jax.random.key(seed)
+        five = np.asarray(exemplars_lib.distinct_rows(key, weights, 5))
+        assert sorted(five) == lenders.tolist()  # five faces, the five portraits
+        eight = np.asarray(exemplars_lib.distinct_rows(key, weights, 8))
+        assert set(eight) == set(lenders.tolist())  # every one before any repeats
+        np.testing.assert_array_equal(exemplars_lib.distinct_rows(key, weights, 8), eight)
+    # With many portraits, a draw that repeats nobody is the independent draw itself.
+    many = jax.numpy.full(4000, 1 / 4000)
+    key = jax.random.key(0)
+    alone = np.asarray(jax.random.choice(key, 4000, (4,), p=many))
+    assert len(set(alone)) == 4
+    np.testing.assert_array_equal(exemplars_lib.distinct_rows(key, many, 4), alone)
+
+
+def test_the_starter_draws_six_people_for_a_rare_description():
+    # 17 bank portraits wear a hat and a moustache; drawn independently, 6 faces shared
+    # one about every other time, and faces borrowing one portrait look alike.
+    cgmm = FaceGenerator.load("starter").cgmm
+    spec = parse_description("male, wearing hat, mustache")
+    assert exemplars_lib.lenders(cgmm.exemplars.labels, spec.vector(), spec.mask()).sum() < 30
+    for seed in range(4):
+        _, anchors = cgmm_lib.borrowed_many(
+            cgmm, spec.vector()[None], spec.mask()[None], jax.random.key(seed)[None], 6,
+            anchored=8,
+        )  # fmt: skip
+        assert len({tuple(np.round(row, 5)) for row in np.asarray(anchors)[0]}) == 6
+
+
 def test_a_blurry_portrait_lends_only_when_blur_is_asked_for():
     kept = hand_built(3)
     kept.labels[1, ATTRIBUTE_INDEX["Blurry"]] = 1.0  # the one smiling with glasses is blurred

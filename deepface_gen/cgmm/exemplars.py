@@ -138,6 +138,28 @@ def blend_partners(
     return jnp.where(found, chosen, rows)
 
 
+def distinct_rows(key: jax.Array, weights: jax.Array, n: int) -> jax.Array:
+    """(n,) which exemplars ``n`` faces borrow from (``weights``: ``draw_weights``): each
+    drawn on its own with ``key``, except that a face whose portrait an earlier face
+    already drew takes instead one no face drew, while any remains (those drawn without
+    replacement in proportion to ``weights``, with ``fold_in(key, 3)``). So the faces of
+    one description come from as many different portraits as it has, up to ``n``: drawn
+    independently, 6 faces of a description 17 portraits carry would share one about
+    every other time, and two faces borrowing one portrait look alike. A face whose own
+    draw repeats nobody's keeps it."""
+    rows = jax.random.choice(key, len(weights), (n,), p=weights)
+    same = rows[:, None] == rows[None, :]
+    repeat = jnp.any(jnp.tril(same, k=-1), axis=1)  # an earlier face drew the same portrait
+    free = (weights > 0) & ~jnp.zeros(len(weights), bool).at[rows].set(True)
+    scores = jnp.log(jnp.where(free, weights, 1.0)) + jax.random.gumbel(
+        jax.random.fold_in(key, 3), weights.shape
+    )
+    unused = jnp.argsort(-jnp.where(free, scores, -jnp.inf))  # free ones first, drawn in order
+    nth = jnp.cumsum(repeat) - 1  # a repeating face's place among the repeats
+    takes = repeat & (nth < jnp.sum(free))
+    return jnp.where(takes, unused[jnp.clip(nth, 0, len(weights) - 1)], rows)
+
+
 def drawn_pairs(
     key: jax.Array, coordinates: jax.Array, weights: jax.Array, n: int, neighbours: int
 ) -> tuple[jax.Array, jax.Array]:

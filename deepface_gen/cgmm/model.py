@@ -182,7 +182,7 @@ def _conditional_targets_many(ridge, completions, components, component_std, key
 @functools.partial(jax.jit, static_argnames=("n",))
 def _borrowed_rows(weights, keys, n):
     def one(chances, key):
-        return jax.random.choice(jax.random.fold_in(key, 1), len(chances), (n,), p=chances)
+        return exemplars_lib.distinct_rows(jax.random.fold_in(key, 1), chances, n)
 
     return jax.vmap(one)(weights, keys)
 
@@ -195,7 +195,8 @@ def borrowed_many(
     (R, n, anchored), both from the same portrait. Named values are kept. Where the cGMM
     stores exemplars, each face borrows the unnamed attributes (and those coordinates) of a
     training portrait drawn (with ``fold_in(key, 1)``) among those agreeing with the
-    description (``exemplars.draw_weights``): a coherent whole that occurs in the data,
+    description (``exemplars.draw_weights``), no two faces the same portrait while the
+    description has others (``exemplars.distinct_rows``): a coherent whole that occurs in the data,
     where a Gaussian's expectations make every face the average person and its
     thresholded draws give a woman a moustache. Without exemplars, every face gets
     ``fill_in`` and no anchors (``anchored`` is then 0)."""

@@ -216,8 +216,9 @@ def _inverter_speeds(report: dict) -> str:
 # ``inverter_curve`` into the block of the same name, beside the first curves' own block
 # (``inverter_curve``): the noise-input ablation, a critic weighted 1.0 beside drawn
 # codes in training, G at twice the widths, G at 1.5 times the widths (with each
-# architecture's ``net`` speed), that G annealed (``--reschedule``), and projected codes
-# learned from within the cGMM's family beside the same recipe without it.
+# architecture's ``net`` speed), that G annealed (``--reschedule``), projected codes
+# learned from within the cGMM's family beside the same recipe without it, and a faster,
+# less regularized critic beside that same control.
 LEARNING_CURVES = (
     "inverter_noise",
     "inverter_drawn",
@@ -225,6 +226,7 @@ LEARNING_CURVES = (
     "inverter_mid",
     "inverter_anneal",
     "inverter_family",
+    "inverter_critic",
 )
 
 

@@ -94,11 +94,11 @@ def critic_at(workdir: Path, config: dict, window: int = 250) -> dict[int, float
     logged = [json.loads(line) for line in path.read_text().splitlines()]
     losses = {r["step"]: r["discriminator"] for r in logged if "discriminator" in r}
     steps = np.array(sorted(losses))
-    return {
-        int(step): float(np.mean([losses[s] for s in steps[(steps > step - window)
-                                                            & (steps <= step)]]) / chance)
-        for step in steps
-    }  # fmt: skip
+    fractions = {}
+    for step in steps:
+        recent = steps[(steps > step - window) & (steps <= step)]
+        fractions[int(step)] = float(np.mean([losses[s] for s in recent])) / chance
+    return fractions
 
 
 def measure_inverter(

@@ -144,8 +144,8 @@ def distinct_rows(key: jax.Array, weights: jax.Array, n: int) -> jax.Array:
     already drew takes instead one no face drew, while any remains (those drawn without
     replacement in proportion to ``weights``, with ``fold_in(key, 3)``). So the faces of
     one description come from as many different portraits as it has, up to ``n``: drawn
-    independently, 6 faces of a description 17 portraits carry would share one about
-    every other time, and two faces borrowing one portrait look alike. A face whose own
+    independently, 6 faces of a description 17 portraits carry would share one nearly
+    two times in three, and two faces borrowing one portrait look alike. A face whose own
     draw repeats nobody's keeps it."""
     rows = jax.random.choice(key, len(weights), (n,), p=weights)
     same = rows[:, None] == rows[None, :]

@@ -36,6 +36,7 @@ import time
 from pathlib import Path
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from bench_generate import (
     DESCRIPTIONS,
@@ -60,18 +61,23 @@ from deepface_gen.training.inverter import (
     warm_start,
 )
 from deepface_gen.training.loop import METRICS_FILE, checkpoint_config, checkpoint_steps
+from deepface_gen.training.perceptual import CriticRecipe, critic_loss
 from deepface_gen.training.settings import resolve
 
 RATIOS = ("frechet_distance", "vgg16_fd", "vgg16_kid")
+
+
+def logged(workdir: Path) -> list[dict]:
+    """The records of a run's training log (``metrics.jsonl``); none where it has no log."""
+    path = workdir / METRICS_FILE
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
 def elapsed_at(workdir: Path) -> dict[int, float]:
     """Training seconds at each logged step of a run (``metrics.jsonl``), summed over
     resumed segments (each restarts its clock)."""
     seconds, offset, last = {}, 0.0, 0.0
-    path = workdir / METRICS_FILE
-    for line in path.read_text().splitlines() if path.exists() else ():
-        record = json.loads(line)
+    for record in logged(workdir):
         if record["elapsed_s"] < last:  # a resumed segment
             offset += last
         last = record["elapsed_s"]
@@ -83,16 +89,12 @@ def critic_at(workdir: Path, config: dict, window: int = 250) -> dict[int, float
     """The critic's training loss as a fraction of chance (a critic that cannot tell G's
     faces from the portraits), averaged over the logged steps in the ``window`` before
     each logged step: below 1, the critic has teeth; at 1, G's adversarial term only adds
-    noise. Chance is 2 per logit map for the hinge loss and 2 ln 2 for the logistic one;
-    the critic has one map for the pixels and one for each classifier layer it reads."""
-    path = workdir / METRICS_FILE
-    if not path.exists():
-        return {}
-    train = config["train"]
-    per_map = 2.0 if train.get("gan_loss") == "hinge" else 2.0 * np.log(2.0)
-    chance = per_map * (1 + len(train.get("critic_features") or ()))
-    logged = [json.loads(line) for line in path.read_text().splitlines()]
-    losses = {r["step"]: r["discriminator"] for r in logged if "discriminator" in r}
+    noise. Chance is the recipe's own critic loss with every logit map at zero (one map
+    for the pixels and one for each classifier layer it reads)."""
+    recipe = CriticRecipe.from_config(resolve(Config(config), InverterSettings))
+    undecided = tuple(jnp.zeros(1) for _ in range(1 + len(recipe.feature_layers)))
+    chance = float(critic_loss(undecided, (undecided,), recipe.loss))
+    losses = {r["step"]: r["discriminator"] for r in logged(workdir) if "discriminator" in r}
     steps = np.array(sorted(losses))
     fractions = {}
     for step in steps:

@@ -34,9 +34,6 @@ def pages() -> list[Path]:
     return [README, *sorted((ROOT / "docs").glob("*.md"))]
 
 
-# Bank reports written before they stored how many real portraits per description their
-# unasked rates were read against used bench_generate's UNASKED_PORTRAITS of the time.
-UNASKED_PORTRAITS_BEFORE = 128
 BLOCK = re.compile(r"(<!-- generated: (\w+) -->\n)(.*?)(<!-- end generated -->)", re.S)
 
 
@@ -458,7 +455,7 @@ def _bank_table(report: dict, first: str, key: str, shipped: Callable[[dict], bo
         f"(distances their mean, ± half their KIDs' range). Verified as any of the "
         f"{report['bank']} bank portraits: {report['memorized_real']:.2f} for new real "
         f"portraits of the same descriptions. Unasked attributes are read against "
-        f"{report.get('unasked_portraits', UNASKED_PORTRAITS_BEFORE)} real portraits per "
+        f"{report['unasked_portraits']} real portraits per "
         f"description, whose lipstick rate where nobody asked for it is "
         f"{report['lipstick_real']:.2f}.\n"
     )

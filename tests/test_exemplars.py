@@ -87,6 +87,20 @@ def test_the_starter_draws_six_people_for_a_rare_description():
         assert len({tuple(np.round(row, 5)) for row in np.asarray(anchors)[0]}) == 6
 
 
+def test_the_exemplar_method_draws_six_people_for_a_rare_description():
+    # The exemplar method moves each drawn portrait by a kernel's width: two faces drawn
+    # from one portrait are one person, so its draw takes different portraits too.
+    cgmm = FaceGenerator.load("starter").cgmm
+    spec = parse_description("male, wearing hat, mustache")
+    weights = exemplars_lib.draw_weights(cgmm.exemplars.labels, spec.vector(), spec.mask())
+    coordinates = jax.numpy.asarray(cgmm.exemplars.coordinates)
+    for seed in range(4):
+        rows, partners = exemplars_lib.drawn_pairs(jax.random.key(seed), coordinates, weights, 6, 0)
+        assert len(set(np.asarray(rows).tolist())) == 6
+        assert (np.asarray(weights)[np.asarray(rows)] > 0).all()  # all carry the description
+        np.testing.assert_array_equal(partners, rows)
+
+
 def test_a_blurry_portrait_lends_only_when_blur_is_asked_for():
     kept = hand_built(3)
     kept.labels[1, ATTRIBUTE_INDEX["Blurry"]] = 1.0  # the one smiling with glasses is blurred

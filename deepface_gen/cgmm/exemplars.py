@@ -10,8 +10,9 @@ Gaussian mixture with one component per portrait, of width ``bandwidth`` residua
 standard deviations, so a sample is a real portrait's arrangement, moved a little.
 
 A description is conditioned by selection: the portraits whose labels agree with every
-attribute it names are drawn uniformly (those agreeing with the most, where none agrees
-with all), less those with a flaw of the photograph nobody asked for (blur). A target is
+attribute it names (those agreeing with the most, where none agrees with all), less those
+with a flaw of the photograph nobody asked for (blur), are drawn uniformly, a different
+one for each face while any remain. A target is
 the cGMM ridge's prediction for that portrait's labels with the named values put in,
 plus its coordinates and the kernel's draw, scaled by the temperature, mapped back to
 activations: the family of targets the learned inverter was trained on. A draw may
@@ -115,12 +116,6 @@ def draw_weights(labels: np.ndarray, values: np.ndarray, named: np.ndarray) -> j
     return jnp.asarray(chosen / chosen.sum(), jnp.float32)
 
 
-def drawn_rows(key: jax.Array, weights: jax.Array, n: int) -> jax.Array:
-    """(n,) which exemplars a draw with ``key`` uses (``weights``: ``draw_weights``): the
-    portraits its faces come from."""
-    return jax.random.choice(jax.random.split(key)[0], len(weights), (n,), p=weights)
-
-
 def blend_partners(
     key: jax.Array, coordinates: jax.Array, weights: jax.Array, rows: jax.Array, neighbours: int
 ) -> jax.Array:
@@ -158,6 +153,14 @@ def distinct_rows(key: jax.Array, weights: jax.Array, n: int) -> jax.Array:
     nth = jnp.cumsum(repeat) - 1  # a repeating face's place among the repeats
     takes = repeat & (nth < jnp.sum(free))
     return jnp.where(takes, unused[jnp.clip(nth, 0, len(weights) - 1)], rows)
+
+
+def drawn_rows(key: jax.Array, weights: jax.Array, n: int) -> jax.Array:
+    """(n,) which exemplars a draw with ``key`` uses (``weights``: ``draw_weights``): the
+    portraits its faces come from, a different one for each face while the description
+    has them (``distinct_rows``: two faces moved a kernel's width from one portrait are
+    the same person)."""
+    return distinct_rows(jax.random.split(key)[0], weights, n)
 
 
 def drawn_pairs(

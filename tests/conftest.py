@@ -1,14 +1,18 @@
-"""Shared fixtures: an isolated cache folder and the shared VGG16 weights when present."""
+"""Shared fixtures: an isolated cache folder, the shared VGG16 weights when present, and
+the benchmarks as modules (their arithmetic is tested)."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import sys
 from pathlib import Path
 
 import pytest
 
 SHARED_WEIGHTS = Path(__file__).resolve().parents[1].parent / "shared" / "weights"
 VGG16_FILE = SHARED_WEIGHTS / "vgg16_imagenet_notop.h5"
+EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
 
 
 # One persistent compilation cache for the whole session (and the next run on this
@@ -99,3 +103,20 @@ def tiny_bundle(tmp_path_factory):
         exemplars=128,
     )
     return folder
+
+
+def _load_bench(name: str):
+    sys.path.insert(0, str(EXPERIMENTS))  # the benchmarks import each other by name
+    try:
+        spec = importlib.util.spec_from_file_location(name, EXPERIMENTS / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+    finally:
+        sys.path.remove(str(EXPERIMENTS))
+
+
+@pytest.fixture(scope="session")
+def load_bench():
+    """``load_bench("bench_generate")``: a benchmark script of experiments/ as a module."""
+    return _load_bench

@@ -1,39 +1,28 @@
 """The benchmarks' own arithmetic: how faces drawn several times are split into draws
 and their distances averaged, and the rates of attributes nobody asked for
 (experiments/bench_generate.py); how a learning curve reads its run's critic from the
-training log (experiments/bench_inverter.py)."""
+training log (experiments/bench_inverter.py); how well a critic tells two sets apart
+(experiments/bench_critic.py)."""
 
 from __future__ import annotations
-
-import importlib.util
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
 
-
-def _load_bench(name: str):
-    sys.path.insert(0, str(EXPERIMENTS))  # the benchmarks import each other by name
-    try:
-        spec = importlib.util.spec_from_file_location(name, EXPERIMENTS / f"{name}.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        return module
-    finally:
-        sys.path.remove(str(EXPERIMENTS))
+@pytest.fixture(scope="module")
+def bench_generate(load_bench):
+    return load_bench("bench_generate")
 
 
 @pytest.fixture(scope="module")
-def bench_generate():
-    return _load_bench("bench_generate")
+def bench_inverter(load_bench):
+    return load_bench("bench_inverter")
 
 
 @pytest.fixture(scope="module")
-def bench_inverter():
-    return _load_bench("bench_inverter")
+def bench_critic(load_bench):
+    return load_bench("bench_critic")
 
 
 def test_draws_take_the_same_seeds_of_every_description(bench_generate):
@@ -123,3 +112,22 @@ def test_the_critic_is_read_from_the_log_as_a_fraction_of_chance(bench_inverter,
     logistic = bench_inverter.critic_at(tmp_path, {"train": {"critic_features": []}})
     assert logistic[250] == pytest.approx(6.0 / (2 * np.log(2)))
     assert bench_inverter.critic_at(tmp_path / "gone", hinge) == {}
+
+
+def test_a_critic_s_separation_is_the_chance_a_real_score_beats_a_redrawn_one(bench_critic):
+    ranked_above = bench_critic.ranked_above
+    assert ranked_above(np.array([2.0, 3.0]), np.array([0.0, 1.0])) == 1.0
+    assert ranked_above(np.array([0.0, 1.0]), np.array([2.0, 3.0])) == 0.0
+    assert ranked_above(np.ones(3), np.ones(5)) == 0.5  # ties count half
+    rng = np.random.default_rng(0)
+    real, fake = rng.normal(0.5, 1, 40).round(1), rng.normal(0, 1, 30).round(1)  # with ties
+    pairs = (real[:, None] > fake[None]).mean() + 0.5 * (real[:, None] == fake[None]).mean()
+    assert ranked_above(real, fake) == pytest.approx(pairs)
+    # Per image the patches are averaged first: one bright patch each is a patch-level tell
+    # only for those patches, an image-level tell for every image.
+    on_real, on_fake = np.zeros((4, 2, 2)), np.zeros((4, 2, 2))
+    on_real[:, 0, 0] = 1.0
+    verdict = bench_critic.separation(on_real, on_fake)
+    assert verdict["image_auc"] == 1.0
+    assert verdict["patch_auc"] == pytest.approx(0.5 + 0.5 * 0.25)
+    assert verdict["real_mean"] == 0.25 and verdict["redrawn_spread"] == 0.0

@@ -28,7 +28,12 @@ from deepface_gen.models.inverter import (
     noise_keys,
     widen_params,
 )
-from deepface_gen.training.inverter import attach, checkpoint_inverter, train_inverter
+from deepface_gen.training.inverter import (
+    attach,
+    checkpoint_inverter,
+    checkpoint_run,
+    train_inverter,
+)
 from deepface_gen.training.loop import checkpoint_config, checkpoint_steps
 from deepface_gen.training.perceptual import (
     critic_loss,
@@ -123,6 +128,21 @@ def test_recipe_trains_keeps_checkpoints_and_ships_the_average(recipe_run):
     np.testing.assert_array_equal(earlier.code_scale, exported.code_scale)
     with pytest.raises(DeepFaceGenError, match="no checkpoint of step 1"):
         checkpoint_inverter(work, 1)
+
+
+def test_a_checkpoint_s_critic_is_read_back_and_judged(recipe_run, load_bench):
+    model, work, bundle = recipe_run
+    run = checkpoint_run(work, 4)
+    assert run.state.step == 4 and run.config.train.critic_features == ["conv1_1"]
+    for a, b in zip(jax.tree.leaves(run.state.ema),
+                    jax.tree.leaves(checkpoint_inverter(work, 4).params), strict=True):  # fmt: skip
+        np.testing.assert_array_equal(a, b)  # the average is what ships
+    portraits = np.random.default_rng(0).integers(0, 256, (6, run.arch.size, run.arch.size, 3))
+    verdicts = load_bench("bench_critic").critic_verdicts(run, portraits.astype(np.uint8))
+    assert list(verdicts) == ["pixels", "conv1_1"]  # one per logit map
+    for verdict in verdicts.values():
+        assert 0.0 <= verdict["patch_auc"] <= 1.0 and 0.0 <= verdict["image_auc"] <= 1.0
+        assert verdict["real_spread"] > 0.0
 
 
 def continued(recipe_run, workdir, *overrides: str):

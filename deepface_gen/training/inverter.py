@@ -541,9 +541,21 @@ TASK = Task("training inverter", InverterSettings, _prepare, _init_state, _sourc
 train_inverter = functools.partial(train, TASK)
 
 
-def checkpoint_inverter(workdir: str | Path, step: int) -> Inverter:
-    """The inverter a run's checkpoint of ``step`` would export (its moving average
-    when the recipe keeps one): for a learning curve, or to ship an earlier step."""
+class CheckpointedRun(NamedTuple):
+    """A run's whole state at one kept step, with what it was trained with."""
+
+    state: GANState  # G, its moving average, the critic and both optimizers
+    config: Config  # resolved: settings it predates read at their defaults
+    classifier: Classifier
+    arch: InverterConfig
+    code_scale: np.ndarray  # G reads codes / code_scale
+    code_high: np.ndarray
+    start_from: Inverter | None
+
+
+def checkpoint_run(workdir: str | Path, step: int) -> CheckpointedRun:
+    """Everything a run's checkpoint of ``step`` holds (``checkpoint_inverter`` ships its
+    G; a benchmark may also read its critic)."""
     cache: dict = {}
 
     def like(saved: Config) -> GANState:
@@ -554,8 +566,15 @@ def checkpoint_inverter(workdir: str | Path, step: int) -> Inverter:
 
     state, _ = restore_step(workdir, step, like)
     config, context = cache["config"], cache["context"]
-    classifier, arch, start = context
     scale, high = _code_range(config, context)
+    return CheckpointedRun(state, config, context.classifier, context.arch, scale, high,
+                           context.start_from)  # fmt: skip
+
+
+def checkpoint_inverter(workdir: str | Path, step: int) -> Inverter:
+    """The inverter a run's checkpoint of ``step`` would export (its moving average
+    when the recipe keeps one): for a learning curve, or to ship an earlier step."""
+    state, config, classifier, arch, scale, high, start = checkpoint_run(workdir, step)
     record = inverter_record(
         arch, bundles.PARAMS_FILE, bundles.params_digest(classifier.manifest),
         {"config": config.to_dict(), "steps": step, "checkpoint": str(workdir),

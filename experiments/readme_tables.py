@@ -209,13 +209,36 @@ def _inverter_speeds(report: dict) -> str:
     return "\n" + _table(["run", "G's widths", "G's weights", "net faces/s (batch 64)"], rows)
 
 
+def critic_separation() -> str:
+    """How well each run's critic tells real portraits from G's redraws, checkpoint by
+    checkpoint (bench_critic.py): the area under the ROC curve per logit map, and the
+    spread of its pixel logits on real portraits."""
+    report = _load("critic_separation.json")
+    names = list(next(iter(report["runs"].values()))["points"][0]["maps"])
+    rows = []
+    for name, run in report["runs"].items():
+        for p in run["points"]:
+            maps = p["maps"]
+            rows.append([name, str(p["step"])]
+                        + [f"{maps[m]['patch_auc']:.2f}" for m in names]
+                        + [f"{maps['pixels']['image_auc']:.2f}",
+                           f"{maps['pixels']['real_spread']:.2f}"])  # fmt: skip
+    header = (["run", "step"] + [f"{m}: patch AUC" for m in names]
+              + ["pixels: image AUC", "pixel logits' spread (real)"])  # fmt: skip
+    return _table(header, rows) + (
+        f"\n*{report['portraits']} held-out real portraits and G's redraws of them (G as it"
+        " trains at the step, the one the critic plays against); an AUC of 0.5 is a critic"
+        " that cannot tell them apart.*\n"
+    )
+
+
 # Every learning-curve report bench_inverter.py writes (``--name``), each rendered by
 # ``inverter_curve`` into the block of the same name, beside the first curves' own block
 # (``inverter_curve``): the noise-input ablation, a critic weighted 1.0 beside drawn
 # codes in training, G at twice the widths, G at 1.5 times the widths (with each
 # architecture's ``net`` speed), that G annealed (``--reschedule``), projected codes
 # learned from within the cGMM's family beside the same recipe without it, and a faster,
-# less regularized critic beside that same control.
+# less regularized critic beside that same control, and a wider critic beside it too.
 LEARNING_CURVES = (
     "inverter_noise",
     "inverter_drawn",
@@ -224,6 +247,7 @@ LEARNING_CURVES = (
     "inverter_anneal",
     "inverter_family",
     "inverter_critic",
+    "inverter_wide_critic",
 )
 
 
@@ -988,6 +1012,7 @@ RENDERERS: dict[str, Callable[[], str]] = {
         bad_input,
         align,
         multihost,
+        critic_separation,
     )  # fmt: skip
 } | {name: functools.partial(inverter_curve, f"{name}.json") for name in LEARNING_CURVES}
 

@@ -211,20 +211,20 @@ def _inverter_speeds(report: dict) -> str:
 
 def critic_separation() -> str:
     """How well each run's critic tells real portraits from G's redraws, checkpoint by
-    checkpoint (bench_critic.py): the area under the ROC curve per logit map, and the
-    spread of its pixel logits on real portraits."""
+    checkpoint (bench_critic.py): the area under the ROC curve per logit map (runs may
+    read different classifier layers), and the spread of its pixel logits on real
+    portraits."""
     report = _load("critic_separation.json")
-    names = list(next(iter(report["runs"].values()))["points"][0]["maps"])
     rows = []
     for name, run in report["runs"].items():
         for p in run["points"]:
-            maps = p["maps"]
-            rows.append([name, str(p["step"])]
-                        + [f"{maps[m]['patch_auc']:.2f}" for m in names]
-                        + [f"{maps['pixels']['image_auc']:.2f}",
-                           f"{maps['pixels']['real_spread']:.2f}"])  # fmt: skip
-    header = (["run", "step"] + [f"{m}: patch AUC" for m in names]
-              + ["pixels: image AUC", "pixel logits' spread (real)"])  # fmt: skip
+            pixels = p["maps"]["pixels"]
+            layers = ", ".join(f"{layer} {v['patch_auc']:.2f}"
+                               for layer, v in p["maps"].items() if layer != "pixels")  # fmt: skip
+            rows.append([name, str(p["step"]), f"{pixels['patch_auc']:.2f}", layers,
+                         f"{pixels['image_auc']:.2f}", f"{pixels['real_spread']:.2f}"])  # fmt: skip
+    header = ["run", "step", "pixels: patch AUC", "classifier layers: patch AUC",
+              "pixels: image AUC", "pixel logits' spread (real)"]  # fmt: skip
     return _table(header, rows) + (
         f"\n*{report['portraits']} held-out real portraits and G's redraws of them (G as it"
         " trains at the step, the one the critic plays against); an AUC of 0.5 is a critic"

@@ -232,6 +232,20 @@ def critic_separation() -> str:
     )
 
 
+def separability() -> str:
+    """Which frozen network's features tell G's redraws from real portraits
+    (probe_separability.py): a linear probe's held-out AUC per layer."""
+    report = _load("separability.json")
+    rows = [[name, ", ".join(f"{layer} {auc:.2f}" for layer, auc in layers.items())]
+            for name, layers in report["networks"].items()]  # fmt: skip
+    return _table(["features", "linear probe's AUC, real against redrawn, per layer"], rows) + (
+        f"\n*{report['portraits']} held-out real portraits and the shipped G's redraws of them;"
+        " each layer summarized by its channels' means and spreads over space, the probe"
+        " trained on half the portraits and read on the other half (0.5: no difference a"
+        " line can find).*\n"
+    )
+
+
 # Every learning-curve report bench_inverter.py writes (``--name``), each rendered by
 # ``inverter_curve`` into the block of the same name, beside the first curves' own block
 # (``inverter_curve``): the noise-input ablation, a critic weighted 1.0 beside drawn
@@ -1013,6 +1027,7 @@ RENDERERS: dict[str, Callable[[], str]] = {
         align,
         multihost,
         critic_separation,
+        separability,
     )  # fmt: skip
 } | {name: functools.partial(inverter_curve, f"{name}.json") for name in LEARNING_CURVES}
 

@@ -2,7 +2,8 @@
 and their distances averaged, and the rates of attributes nobody asked for
 (experiments/bench_generate.py); how a learning curve reads its run's critic from the
 training log (experiments/bench_inverter.py); how well a critic tells two sets apart
-(experiments/bench_critic.py)."""
+(experiments/bench_critic.py) and how a linear probe reads a network's features
+(experiments/probe_separability.py)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,11 @@ def bench_inverter(load_bench):
 @pytest.fixture(scope="module")
 def bench_critic(load_bench):
     return load_bench("bench_critic")
+
+
+@pytest.fixture(scope="module")
+def probe(load_bench):
+    return load_bench("probe_separability")
 
 
 def test_draws_take_the_same_seeds_of_every_description(bench_generate):
@@ -131,3 +137,19 @@ def test_a_critic_s_separation_is_the_chance_a_real_score_beats_a_redrawn_one(be
     assert verdict["image_auc"] == 1.0
     assert verdict["patch_auc"] == pytest.approx(0.5 + 0.5 * 0.25)
     assert verdict["real_mean"] == 0.25 and verdict["redrawn_spread"] == 0.0
+
+
+def test_a_linear_probe_finds_a_difference_in_texture_and_none_where_there_is_none(probe):
+    rng = np.random.default_rng(0)
+    maps = rng.normal(size=(5, 4, 4, 3))
+    summary = probe.texture_summary(maps)
+    assert summary.shape == (5, 6)
+    np.testing.assert_allclose(summary[:, :3], maps.mean(axis=(1, 2)))
+    np.testing.assert_allclose(summary[:, 3:], maps.std(axis=(1, 2)))
+    # Same means, one set grainier: only the spreads tell them apart, and the probe sees it.
+    smooth = probe.texture_summary(rng.normal(0, 1.0, (200, 8, 8, 4)))
+    grainy = probe.texture_summary(rng.normal(0, 1.3, (200, 8, 8, 4)))
+    assert probe.probe_auc(grainy, smooth) > 0.95
+    assert probe.probe_auc(smooth, grainy) > 0.95  # it learns which side is which
+    same = probe.texture_summary(rng.normal(0, 1.0, (200, 8, 8, 4)))
+    assert abs(probe.probe_auc(smooth, same) - 0.5) < 0.15

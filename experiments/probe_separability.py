@@ -22,6 +22,7 @@ import argparse
 import json
 from pathlib import Path
 
+import jax
 import numpy as np
 from bench_generate import SHARED_VGG16, real_portraits
 from sklearn.linear_model import LogisticRegression
@@ -70,6 +71,30 @@ def summaries(apply, images: np.ndarray, layers: tuple[str, ...], batch: int = 1
     return {layer: np.concatenate(p) for layer, p in parts.items()}
 
 
+def feature_networks(classifier, vgg16_weights: str) -> dict:
+    """{name: (apply(images) -> {layer: maps}, layers)} for every frozen network here:
+    the starter classifier, the identity model, and VGG16-ImageNet where its weights are."""
+    identity = load_identity_model()
+    networks = {
+        "starter classifier (G's feature loss and critic read it)": (
+            lambda x: classifier.outputs(x, taps=CLASSIFIER_LAYERS), CLASSIFIER_LAYERS),
+        "identity model": (
+            lambda x: identity.apply(np.asarray(x, np.float32), taps=IDENTITY_LAYERS),
+            IDENTITY_LAYERS),
+    }  # fmt: skip
+    if Path(vgg16_weights).exists():
+        net = vgg16_features(vgg16_weights).backbone
+        side = net.input_size
+
+        def vgg16(x):
+            x = jax.image.resize(np.asarray(x, np.float32), (len(x), side, side, 3), "linear")
+            return forward(net.module, net.preprocessing, net.params, x, VGG16_LAYERS)
+
+        networks["VGG16-ImageNet (measures realism: a reference, never a critic)"] = (
+            vgg16, VGG16_LAYERS)  # fmt: skip
+    return networks
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -81,42 +106,16 @@ def main() -> None:
     generator = FaceGenerator.load("starter")
     classifier, layer = generator.classifier, generator.cgmm.layer
     real, _ = real_portraits(HELD_OUT_SEED, args.portraits, generator.size)
-    codes = np.concatenate([np.asarray(classifier.outputs(real[i : i + 128], taps=(layer,))[layer])
-                            for i in range(0, len(real), 128)])  # fmt: skip
+    codes = classifier.outputs(real, taps=(layer,))[layer]
     redrawn = np.round(np.asarray(generator.inverter.render(codes))).astype(np.uint8)
-    networks = {
-        "starter classifier (G's feature loss and critic read it)": (
-            lambda x: classifier.outputs(x, taps=CLASSIFIER_LAYERS), CLASSIFIER_LAYERS),
-    }  # fmt: skip
-    identity = load_identity_model()
-    networks["identity model"] = (
-        lambda x: identity.apply(np.asarray(x, np.float32), taps=IDENTITY_LAYERS),
-        IDENTITY_LAYERS,
-    )
-    if Path(args.vgg16).exists():
-        backbone = vgg16_features(args.vgg16).backbone
-
-        def vgg16(x):
-            from jax.image import resize
-
-            side = backbone.input_size
-            x = resize(np.asarray(x, np.float32), (len(x), side, side, 3), "linear")
-            return forward(backbone.module, backbone.preprocessing, backbone.params, x,
-                           VGG16_LAYERS)  # fmt: skip
-
-        networks["VGG16-ImageNet (measures realism: a reference, never a critic)"] = (
-            vgg16, VGG16_LAYERS)  # fmt: skip
-    pixels = {"pixels": (texture_summary(real.astype(np.float32)),
-                         texture_summary(redrawn.astype(np.float32)))}  # fmt: skip
-    report: dict = {"portraits": args.portraits, "networks": {}}
-    report["networks"]["pixels (colour means and spreads)"] = {
-        "pixels": probe_auc(*pixels["pixels"])
-    }
-    for name, (apply, layers) in networks.items():
+    colours = probe_auc(texture_summary(real.astype(np.float32)),
+                        texture_summary(redrawn.astype(np.float32)))  # fmt: skip
+    networks = {"pixels (colour means and spreads)": {"pixels": colours}}
+    report: dict = {"portraits": args.portraits, "networks": networks}
+    for name, (apply, layers) in feature_networks(classifier, args.vgg16).items():
         on_real, on_fake = summaries(apply, real, layers), summaries(apply, redrawn, layers)
-        report["networks"][name] = {layer: probe_auc(on_real[layer], on_fake[layer])
-                                    for layer in layers}  # fmt: skip
-        print(name, {k: round(v, 3) for k, v in report["networks"][name].items()}, flush=True)
+        networks[name] = {layer: probe_auc(on_real[layer], on_fake[layer]) for layer in layers}
+        print(name, {k: round(v, 3) for k, v in networks[name].items()}, flush=True)
     out = Path(args.out) / "separability.json"
     out.write_text(json.dumps(report, indent=2))
     print(f"wrote {out}")

@@ -11,24 +11,15 @@ import numpy as np
 import pytest
 
 
-@pytest.fixture(scope="module")
-def bench_generate(load_bench):
-    return load_bench("bench_generate")
+def _bench(fixture: str, script: str):
+    """A module-scoped fixture ``fixture``: experiments/``script``.py as a module."""
+    return pytest.fixture(scope="module", name=fixture)(lambda load_bench: load_bench(script))
 
 
-@pytest.fixture(scope="module")
-def bench_inverter(load_bench):
-    return load_bench("bench_inverter")
-
-
-@pytest.fixture(scope="module")
-def bench_critic(load_bench):
-    return load_bench("bench_critic")
-
-
-@pytest.fixture(scope="module")
-def probe(load_bench):
-    return load_bench("probe_separability")
+bench_generate = _bench("bench_generate", "bench_generate")
+bench_inverter = _bench("bench_inverter", "bench_inverter")
+bench_critic = _bench("bench_critic", "bench_critic")
+probe = _bench("probe", "probe_separability")
 
 
 def test_draws_take_the_same_seeds_of_every_description(bench_generate):

@@ -69,7 +69,8 @@ def test_a_process_reads_only_its_rows_and_they_are_the_whole_batchs(exported, t
     root = tmp_path / "copy"
     shutil.copytree(exported, root)
     src = ip.celeba_folder(root, "train", size=24, batch_size=6, seed=0)
-    src.paths[int(src._order(0)[1])].write_bytes(b"garbage")  # row 1 of batch 0
+    garbage = int(src._order(0)[1])
+    src.paths[garbage].write_bytes(b"garbage")  # row 1 of batch 0
     with pytest.warns(UserWarning, match="1 skipped"):
         whole = src.batch(0)
     again = ip.celeba_folder(root, "train", size=24, batch_size=6, seed=0)
@@ -82,9 +83,12 @@ def test_a_process_reads_only_its_rows_and_they_are_the_whole_batchs(exported, t
         np.testing.assert_array_equal(glued, getattr(whole, name), err_msg=name)
     assert len({image.tobytes() for image in whole.images}) == 6  # the stand-in is another
     # A batch over several epochs of a small folder, its rows read by many threads at once.
+    # Read by the record the source keeps, not by a warning: warnings raised in reader
+    # threads reach pytest's recorder only while no other thread swaps the process-wide
+    # warning state, and one CI run lost it so.
     tiny = ip.celeba_folder(root, "train", size=24, batch_size=3 * src.num_examples + 1, seed=0)
-    with pytest.warns(UserWarning):
-        assert len(tiny.batch(0)) == 3 * src.num_examples + 1
+    assert len(tiny.batch(0)) == 3 * src.num_examples + 1
+    assert tiny.skipped == {garbage}  # in every epoch its row takes a stand-in
 
 
 def test_csv_source_and_errors(exported, tmp_path):

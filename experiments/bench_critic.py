@@ -24,6 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from bench_generate import real_portraits
+from sklearn.metrics import roc_auc_score
 
 from deepface_gen.models.inverter import Generator, noise_keys
 from deepface_gen.training.inverter import CheckpointedRun, checkpoint_run
@@ -36,12 +37,8 @@ HELD_OUT_SEED = 777  # apart from the training stream and bench_generate's pools
 def ranked_above(real: np.ndarray, fake: np.ndarray) -> float:
     """The chance that a score drawn from ``real`` exceeds one drawn from ``fake`` (ties
     count half): the area under the ROC curve of telling them apart by the score."""
-    scores = np.concatenate([real, fake])
-    _, inverse, counts = np.unique(scores, return_inverse=True, return_counts=True)
-    below = np.cumsum(counts) - counts  # scores strictly below each distinct value
-    ranks = (below + (counts + 1) / 2)[inverse]  # ties share the mean of their ranks
-    n_real, n_fake = len(real), len(fake)
-    return float((ranks[:n_real].sum() - n_real * (n_real + 1) / 2) / (n_real * n_fake))
+    labels = np.r_[np.ones(len(real)), np.zeros(len(fake))]
+    return float(roc_auc_score(labels, np.concatenate([real, fake])))
 
 
 def separation(on_real: np.ndarray, on_fake: np.ndarray) -> dict:

@@ -24,9 +24,9 @@ from pathlib import Path
 
 import jax
 import numpy as np
+from bench_critic import ranked_above
 from bench_generate import SHARED_VGG16, real_portraits
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
@@ -57,8 +57,7 @@ def probe_auc(real: np.ndarray, fake: np.ndarray, seed: int = 0) -> float:
     y = np.r_[np.ones(len(train)), np.zeros(len(train))]
     probe = make_pipeline(StandardScaler(), LogisticRegression(C=0.1, max_iter=2000))
     probe.fit(x, y)
-    scores = probe.decision_function(np.concatenate([real[test], fake[test]]))
-    return float(roc_auc_score(np.r_[np.ones(len(test)), np.zeros(len(test))], scores))
+    return ranked_above(probe.decision_function(real[test]), probe.decision_function(fake[test]))
 
 
 def summaries(apply, images: np.ndarray, layers: tuple[str, ...], batch: int = 128) -> dict:

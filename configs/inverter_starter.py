@@ -19,6 +19,7 @@ def get_config() -> dict:
             "widths": [64, 32, 16],  # at 16x16, then after each 2x upsampling
             "discriminator": [32, 64, 128],
             "noise": False,  # noise inputs at each of G's scales (StyleGAN's)
+            "sensor_noise": 0.0,  # camera noise after G draws (most std, 0..1 units)
         },
         "train": {
             "batch_size": 32,
@@ -48,6 +49,7 @@ def get_config() -> dict:
             # Measured against this recipe (docs/renderer.md): G invented blotches, so off.
             "projected_from_code": False,
             "out_of_family_weight": 1.0,
+            "clean_targets": False,  # learn portraits without sensor noise (synthetic only)
             "moment_batches": 16,
             # The critic and the averaging (experiments/bench_inverter.py measures each
             # against the plain recipe at equal steps; docs say which won and why):

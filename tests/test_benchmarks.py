@@ -144,3 +144,14 @@ def test_a_linear_probe_finds_a_difference_in_texture_and_none_where_there_is_no
     assert probe.probe_auc(smooth, grainy) > 0.95  # it learns which side is which
     same = probe.texture_summary(rng.normal(0, 1.0, (200, 8, 8, 4)))
     assert abs(probe.probe_auc(smooth, same) - 0.5) < 0.15
+
+
+def test_the_power_spectrum_tells_white_noise_from_smoothed_noise(probe):
+    rng = np.random.default_rng(1)
+    white = rng.normal(128, 20, (200, 16, 16, 3))
+    spectrum = probe.power_spectrum(white)
+    assert spectrum.shape == (200, 16 * 9)
+    smooth = (white + np.roll(white, 1, axis=1) + np.roll(white, 1, axis=2)) / 3  # less high
+    assert probe.probe_auc(probe.power_spectrum(smooth), spectrum) > 0.95
+    other = probe.power_spectrum(rng.normal(128, 20, (200, 16, 16, 3)))
+    assert abs(probe.probe_auc(other, spectrum) - 0.5) < 0.15

@@ -19,6 +19,21 @@ def test_synthetic_batches_deterministic_by_step():
     assert not np.array_equal(test.batch(5).images, a.images)
 
 
+def test_a_synthetic_source_gives_its_portraits_without_sensor_noise_on_request(exported):
+    plain = ip.SyntheticSource(size=32, batch_size=4, seed=0).batch(5)
+    both = ip.SyntheticSource(size=32, batch_size=4, seed=0, clean=True).batch(5)
+    assert plain.clean is None
+    np.testing.assert_array_equal(both.images, plain.images)  # the same portraits
+    assert both.clean.shape == both.images.shape and both.clean.dtype == np.uint8
+    difference = np.abs(both.images.astype(int) - both.clean).mean(axis=(1, 2, 3))
+    assert 0 < difference.max() < 8  # sensor noise only: a few levels of 255
+    np.testing.assert_array_equal(both.rows(slice(1, 3)).clean, both.clean[1:3])
+    made = ip.make_source("synthetic", "train", 32, 4, clean=True).batch(5)
+    np.testing.assert_array_equal(made.clean, both.clean)
+    with pytest.raises(DataError, match="only the synthetic source draws them"):
+        ip.make_source(f"celeba:{exported}", "train", 32, 4, clean=True)
+
+
 def test_synthetic_people_pool_keeps_identity():
     src = ip.SyntheticSource(size=32, batch_size=16, seed=0, num_people=3)
     b1, b2 = src.batch(0), src.batch(1)

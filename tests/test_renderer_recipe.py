@@ -22,6 +22,7 @@ from deepface_gen.models.discriminator import Critic
 from deepface_gen.models.inverter import (
     Generator,
     InverterConfig,
+    add_sensor_noise,
     grows_into,
     init_generator,
     load_inverter,
@@ -197,6 +198,75 @@ def test_noise_inputs_sample_texture_per_face_and_start_as_the_same_g():
     # Without keys every face gets the same fixed noise, wherever it sits in a batch.
     fixed = draw(codes)
     np.testing.assert_allclose(draw(codes[::-1])[::-1], fixed, atol=1e-3)
+
+
+def test_sensor_noise_is_each_face_s_own_level_added_after_g_draws():
+    plain = InverterConfig("conv2_1", (8, 8, 16), 32, (8, 8, 8))
+    camera = dataclasses.replace(plain, sensor_noise=0.05)
+    assert "sensor_noise" not in plain.to_json()  # older bundles read the same
+    assert InverterConfig.from_json(camera.to_json()) == camera
+    grey = jnp.full((64, 16, 16, 3), 128.0)
+    keys = noise_keys(64, jax.random.key(0))
+    noisy = np.asarray(add_sensor_noise(grey, keys, 0.05))
+    np.testing.assert_array_equal(noisy, add_sensor_noise(grey, keys, 0.05))  # keys decide
+    levels = noisy.reshape(64, -1).std(axis=1)
+    assert levels.max() <= 0.05 * 255 * 1.1 and levels.min() < 0.2 * 0.05 * 255
+    assert np.ptp(levels) > 0.5 * 0.05 * 255  # levels spread over the range: one per face
+    assert abs(noisy.mean() - 128.0) < 0.5  # noise, not a colour shift
+    ends = add_sensor_noise(jnp.zeros((2, 8, 8, 3)).at[1].set(255.0), keys[:2], 0.5)
+    assert float(ends.min()) == 0.0 and float(ends.max()) == 255.0  # clipped to pixels
+    # G draws the same scene; only the camera's noise differs between keys.
+    params = init_generator(camera, jax.random.key(1))
+    codes = jax.random.normal(jax.random.key(2), (3, 8, 8, 16))
+    scene = Generator(plain).apply({"params": params}, codes)
+    inverter = load_inverter_like(camera, params)
+    first = np.asarray(inverter.render(codes, keys=noise_keys(3, jax.random.key(3))))
+    other = np.asarray(inverter.render(codes, keys=noise_keys(3, jax.random.key(4))))
+    assert np.abs(first - other).mean() > 0.1
+    assert np.abs((first + other) / 2 - scene).mean() < np.abs(first - other).mean()
+    np.testing.assert_array_equal(inverter.render(codes), inverter.render(codes))  # fixed keys
+    # A drawing made elsewhere (refine's) gets the same camera; a G without one keeps it.
+    keys = noise_keys(3, jax.random.key(3))
+    np.testing.assert_allclose(inverter.camera(scene, keys), first, atol=1e-3)
+    plain_inverter = load_inverter_like(plain, params)
+    np.testing.assert_array_equal(plain_inverter.camera(scene, keys), scene)
+
+
+def load_inverter_like(config: InverterConfig, params: dict):
+    """An Inverter of ``config`` with ``params`` and unit code scale (no bundle)."""
+    from deepface_gen.models.inverter import Inverter
+
+    channels = config.code_shape[-1]
+    return Inverter(config, params, np.ones(channels, np.float32),
+                    np.ones(channels, np.float32), {})  # fmt: skip
+
+
+def test_clean_targets_teach_g_the_portraits_without_their_noise(tiny_bundle, tmp_path):
+    from deepface_gen.training import inverter as trainer
+
+    config = tiny_config(tiny_bundle, "train.clean_targets=True", "model.sensor_noise=0.02")
+    context = trainer._prepare(config)
+    source = trainer._source(config, context)
+    batch = source.batch(0)
+    assert batch.clean is not None
+    run = trainer._setup(config, context, source, jax.random.key(0))
+    feed = {"images": batch.images, "attributes": batch.attributes,
+            "label_mask": batch.label_mask, "identity": batch.identity}  # fmt: skip
+
+    # Against all-black and all-white targets G's pixel errors add up to the whole range:
+    # the pixel loss reads the clean targets, not the recorded portraits.
+    def pixel_loss(clean: np.ndarray) -> float:
+        state = trainer._init_state(config, context, None)
+        return float(run.step(state, {**feed, "clean": clean})[1]["pixel"])
+
+    pixel = [pixel_loss(np.zeros_like(batch.clean)), pixel_loss(np.full_like(batch.clean, 255))]
+    assert sum(pixel) == pytest.approx(1.0, abs=1e-4)
+    bundle = train_inverter(config, tmp_path / "w", quiet=True)
+    assert load_inverter(bundle).config.sensor_noise == 0.02
+    with pytest.raises(DeepFaceGenError, match="only the synthetic source draws"):
+        train_inverter(tiny_config(tiny_bundle, "train.clean_targets=True",
+                                   f"data.source=celeba:{tmp_path}"), tmp_path / "x")  # fmt: skip
+    assert not (tmp_path / "x").exists()
 
 
 def test_a_wider_g_starts_as_the_same_g(recipe_run, tmp_path):

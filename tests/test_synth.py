@@ -173,3 +173,16 @@ def test_leaving_a_layer_out_changes_only_its_part_of_the_picture():
     rows = np.flatnonzero(changed.any(1))
     assert changed.any() and changed.mean() < 0.25  # glasses cover a band, not the picture
     assert rows.min() > 5 and rows.max() < 40  # around the eyes, not the chin or the top
+
+
+def test_a_portrait_without_its_sensor_noise_is_the_recorded_one_before_the_noise():
+    scene = synth.sample_scene(jax.random.key(7), 8)
+    recorded, clean = (np.asarray(a) for a in synth.render_scene_with_clean(scene, 32))
+    np.testing.assert_array_equal(recorded, np.asarray(synth.render_scene(scene, 32)))
+    sigma = np.asarray(scene.nuisance.noise_sigma)
+    silent = scene._replace(nuisance=scene.nuisance._replace(noise_sigma=jnp.zeros_like(sigma)))
+    np.testing.assert_array_equal(clean, np.asarray(synth.render_scene(silent, 32)))
+    # What lies between them is each photo's own Gaussian noise (where nothing clipped).
+    inside = (clean > 0.1) & (clean < 0.9)
+    spread = np.array([np.std((recorded - clean)[i][inside[i]]) for i in range(8)])
+    np.testing.assert_allclose(spread, sigma, rtol=0.15, atol=1e-3)

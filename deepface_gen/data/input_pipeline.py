@@ -53,6 +53,9 @@ class Batch:
     # (N,) bool: False for the padding rows of a pass's last batch (see ``epoch``);
     # None means every row is an example.
     valid: np.ndarray | None = None
+    # (N, S, S, 3) uint8: the same faces without their sensor noise, where the source
+    # can draw them (the synthetic one, asked to); None otherwise.
+    clean: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.images)
@@ -99,10 +102,12 @@ class SyntheticSource:
         seed: int = 0,
         split: str = "train",
         num_people: int | None = None,
+        clean: bool = False,
     ) -> None:
         if split not in _SPLIT_SEEDS:
             raise DataError(f"unknown split {split!r}; choose one of {', '.join(_SPLIT_SEEDS)}")
         self.size, self.batch_size, self.num_people = size, batch_size, num_people
+        self.clean = clean  # batches carry their portraits without sensor noise too
         self.name = f"synthetic:{split}:seed{seed}"
         # Seeds of different splits never meet: each is its own fold of the root key.
         self._key = jax.random.fold_in(jax.random.key(seed), 1000 + _SPLIT_SEEDS[split])
@@ -119,7 +124,11 @@ class SyntheticSource:
         scene = _sample_scene(key, self.batch_size, self.num_people, self._people_key)
         if part != slice(0, self.batch_size):  # the whole batch (one process): no copy
             scene = synth.slice_scene(scene, part.start, part.stop)
-        images = synth.to_uint8(synth.render_scene(scene, self.size))
+        clean = None
+        if self.clean:
+            images, clean = map(synth.to_uint8, synth.render_scene_with_clean(scene, self.size))
+        else:
+            images = synth.to_uint8(synth.render_scene(scene, self.size))
         identity = np.asarray(scene.person_ids) if self.num_people else None
         n = len(images)
         return Batch(
@@ -127,6 +136,7 @@ class SyntheticSource:
             np.asarray(scene.attributes, np.float32),
             np.ones((n, NUM_ATTRIBUTES), bool),
             identity.astype(np.int32) if identity is not None else np.full(n, -1, np.int32),
+            clean=clean,
         )
 
     def portraits_of(self, person_ids: np.ndarray, seed: int = 0) -> np.ndarray:
@@ -422,15 +432,27 @@ class TFDSSource:
 
 
 def make_source(
-    spec: str, split: str, size: int, batch_size: int, seed: int = 0, shuffle: bool = True
+    spec: str,
+    split: str,
+    size: int,
+    batch_size: int,
+    seed: int = 0,
+    shuffle: bool = True,
+    clean: bool = False,
 ):
     """A source from a short spec: ``synthetic``, ``synthetic:PEOPLE``, ``celeba:PATH``,
     ``csv:FOLDER:CSVFILE``, ``tfds`` or ``tfds:DATA_DIR``; a bare folder path is read
-    as a CelebA-format folder."""
+    as a CelebA-format folder. ``clean``: batches also carry their faces without
+    sensor noise, which only the synthetic source can draw."""
     kind, _, rest = spec.partition(":")
+    if clean and kind != "synthetic":
+        raise DataError(
+            f"{spec!r} cannot give faces without their sensor noise (clean targets): "
+            "only the synthetic source draws them; turn clean targets off for this source"
+        )
     if kind == "synthetic":
         people = int(rest) if rest else None
-        return SyntheticSource(size, batch_size, seed, split, people)
+        return SyntheticSource(size, batch_size, seed, split, people, clean)
     if kind == "celeba":
         return celeba_folder(rest, split, size, batch_size, seed, shuffle)
     if kind == "csv":

@@ -241,9 +241,14 @@ def _gaussian_blur(image: jax.Array, sigma: jax.Array, size: int) -> jax.Array:
     return sum(kernel[i] * rows[:, i : i + size, :] for i in range(2 * radius + 1))
 
 
-def _finish(image: jax.Array, attrs: jax.Array, nuis: Nuisance, size: int) -> jax.Array:
+def _lens(image: jax.Array, attrs: jax.Array, size: int) -> jax.Array:
+    """What the lens passes: the drawn scene, blurred where the portrait is Blurry."""
     blurry = portrait.strength(attrs, "Blurry")
-    image = image + (_gaussian_blur(image, 1.6, size) - image) * blurry
+    return image + (_gaussian_blur(image, 1.6, size) - image) * blurry
+
+
+def _sensor(image: jax.Array, nuis: Nuisance) -> jax.Array:
+    """What the sensor records: the lens's image plus its Gaussian noise, clipped."""
     key = jax.random.wrap_key_data(nuis.noise_key)
     image = image + nuis.noise_sigma * jax.random.normal(key, image.shape)
     return jnp.clip(image, 0.0, 1.0)
@@ -261,7 +266,22 @@ def render(
     """
 
     def one(ident, attrs, nuis):
-        return _finish(portrait.draw(ident, attrs, nuis, size), attrs, nuis, size)
+        return _sensor(_lens(portrait.draw(ident, attrs, nuis, size), attrs, size), nuis)
+
+    return jax.vmap(one)(identity, attributes, nuisance)
+
+
+@functools.partial(jax.jit, static_argnames=("size",))
+def render_with_clean(
+    identity: Identity, attributes: jax.Array, nuisance: Nuisance, size: int = 64
+) -> tuple[jax.Array, jax.Array]:
+    """``render``'s portraits and the same portraits without their sensor noise (what
+    the lens saw), drawn once: a renderer can learn the scene while the noise, which
+    no activation pins down, is added after it."""
+
+    def one(ident, attrs, nuis):
+        seen = _lens(portrait.draw(ident, attrs, nuis, size), attrs, size)
+        return _sensor(seen, nuis), jnp.clip(seen, 0.0, 1.0)
 
     return jax.vmap(one)(identity, attributes, nuisance)
 
@@ -326,6 +346,12 @@ def slice_scene(scene: Scene, start: int, stop: int) -> Scene:
 def render_scene(scene: Scene, size: int = 64) -> jax.Array:
     """Render a scene: (N, size, size, 3) float32 in [0, 1]."""
     return render(scene.identity, scene.attributes, scene.nuisance, size=size)
+
+
+def render_scene_with_clean(scene: Scene, size: int = 64) -> tuple[jax.Array, jax.Array]:
+    """A scene's portraits and the same portraits before sensor noise (each as
+    ``render_scene``'s)."""
+    return render_with_clean(scene.identity, scene.attributes, scene.nuisance, size=size)
 
 
 class Portraits(NamedTuple):

@@ -161,7 +161,7 @@ def render_target(
         classifier, objective, target, key, refine_settings(steps), quiet, mean_image,
         generator=inverter,
     )  # fmt: skip
-    return as_uint8(images)
+    return as_uint8(inverter.camera(images, noise_keys(len(images), key)))
 
 
 def render_change(

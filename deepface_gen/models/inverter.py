@@ -46,6 +46,11 @@ class InverterConfig:
     # texture can be sampled rather than averaged into blotches; its per-channel
     # strengths start at zero, so a G trained without noise continues unchanged.
     noise: bool = False
+    # The most sensor noise (standard deviation, 0..1 pixel units) added after G draws:
+    # each face's own level, uniform up to this, i.i.d. per pixel and channel. A G
+    # trained on portraits without their noise (``train.clean_targets``) draws the
+    # scene, and the camera's noise, which no activation pins down, is sampled.
+    sensor_noise: float = 0.0
 
     def __post_init__(self) -> None:
         h = self.code_shape[0]
@@ -68,6 +73,8 @@ class InverterConfig:
         data = {**asdict(self), "code_shape": list(self.code_shape), "widths": list(self.widths)}
         if not self.noise:  # bundles written before noise inputs read the same
             del data["noise"]
+        if not self.sensor_noise:  # and before sensor noise
+            del data["sensor_noise"]
         return data
 
     @classmethod
@@ -78,6 +85,7 @@ class InverterConfig:
             int(data["size"]),
             tuple(int(v) for v in data["widths"]),
             bool(data.get("noise", False)),
+            float(data.get("sensor_noise", 0.0)),
         )
 
 
@@ -145,6 +153,19 @@ class Generator(nn.Module):
         return 255.0 * nn.sigmoid(nn.Conv(3, (3, 3))(nn.swish(x)))
 
 
+def add_sensor_noise(images: jax.Array, keys: jax.Array, most: float) -> jax.Array:
+    """Pixels 0..255 (N, S, S, 3) with a camera's noise: each face's level uniform in
+    [0, ``most``] (0..1 units) from its key (N,), Gaussian per pixel and channel, then
+    clipped, as the synthetic portraits are recorded (``synth._sensor``)."""
+
+    def one(key: jax.Array, image: jax.Array) -> jax.Array:
+        k_level, k_noise = jax.random.split(jax.random.fold_in(key, 1_000))
+        level = 255.0 * most * jax.random.uniform(k_level)
+        return image + level * jax.random.normal(k_noise, image.shape, image.dtype)
+
+    return jnp.clip(jax.vmap(one)(keys, images), 0.0, 255.0)
+
+
 @functools.partial(jax.jit, static_argnames=("module",))
 def render_codes(
     module: Generator,
@@ -153,9 +174,14 @@ def render_codes(
     code_scale: jax.Array,
     keys: jax.Array | None = None,
 ) -> jax.Array:
-    """G on raw activations (N, h, w, c): pixels (N, S, S, 3) in 0..255. Compiled once
-    per architecture and batch shape; weights, scale and noise keys (N,) are data."""
-    return module.apply({"params": params}, codes / code_scale, keys)
+    """G on raw activations (N, h, w, c): pixels (N, S, S, 3) in 0..255, with the
+    sensor noise its config adds. Compiled once per architecture and batch shape;
+    weights, scale and noise keys (N,) are data."""
+    images = module.apply({"params": params}, codes / code_scale, keys)
+    if module.config.sensor_noise:
+        keys = noise_keys(len(codes)) if keys is None else keys
+        images = add_sensor_noise(images, keys, module.config.sensor_noise)
+    return images
 
 
 def init_generator(config: InverterConfig, key: jax.Array) -> dict:
@@ -232,6 +258,14 @@ class Inverter:
             "code_high": np.asarray(self.code_high, np.float32),
         }
 
+    def camera(self, images: jax.Array, keys: jax.Array) -> jax.Array:
+        """What G drew (N, S, S, 3) as the camera records it: with the sensor noise its
+        config adds (from each face's key), or unchanged. ``render`` adds it itself;
+        this is for drawings G's input was optimized for (``refine``)."""
+        if not self.config.sensor_noise:
+            return images
+        return add_sensor_noise(jnp.asarray(images), keys, self.config.sensor_noise)
+
     def render(
         self, codes: np.ndarray | jax.Array, batch_size: int = 64, keys: jax.Array | None = None
     ) -> jax.Array:
@@ -253,7 +287,7 @@ class Inverter:
         scale = jnp.asarray(self.code_scale)
         if keys is not None and len(keys) != n:
             raise ValueError(f"one noise key per face: {n} faces, {len(keys)} keys")
-        if self.config.noise:
+        if self.config.noise or self.config.sensor_noise:
             keys = noise_keys(n) if keys is None else keys
             keys = jnp.concatenate([keys, jnp.broadcast_to(keys[-1:], (len(padded) - n,))])
         else:

@@ -144,7 +144,7 @@ def inverter_config(config: Config, classifier: Classifier) -> InverterConfig:
     try:
         return InverterConfig(
             layer, tuple(int(s) for s in shape), size, tuple(config.model.widths),
-            bool(config.model.noise),
+            bool(config.model.noise), float(config.model.sensor_noise),
         )  # fmt: skip
     except ValueError as err:
         raise DeepFaceGenError(f"model.widths: {err}") from None
@@ -157,6 +157,9 @@ class InverterModel:
     widths: list[int] = setting([64, 32, 16], 1, 4096, help="G's, at the code, then per 2x")
     discriminator: list[int] = setting([32, 64, 128], 1, 4096, help="the patch critic's widths")
     noise: bool = setting(False, help="noise inputs at each of G's scales (StyleGAN's)")
+    sensor_noise: float = setting(
+        0.0, 0.0, 0.5, help="camera noise added after G draws: the most std, 0..1 units"
+    )
 
 
 @dataclass(frozen=True)
@@ -181,6 +184,9 @@ class InverterTrain(CriticSettings, LoopSettings):
     )
     out_of_family_weight: float = setting(
         1.0, 0.0, 1.0, help="an image-free row's disagreement outside the cGMM's family"
+    )
+    clean_targets: bool = setting(
+        False, help="G learns portraits without their sensor noise (synthetic source only)"
     )
     moment_batches: int = setting(16, 1, 10**6, help="batches for the code statistics")
     init_from: str = setting("", help="continue a trained inverter (a bundle, or a classifier)")
@@ -218,6 +224,11 @@ def check_inverter_config(config: Config, classifier: Classifier) -> None:
                 f"train.{name} needs a cGMM in {classifier.path} "
                 f"(deepface-gen fit first), or set train.{name}=0"
             )
+    if t.clean_targets and config.data.source.partition(":")[0] != "synthetic":
+        raise DeepFaceGenError(
+            f"train.clean_targets needs portraits without their sensor noise, which only "
+            f"the synthetic source draws; data.source is {config.data.source!r}"
+        )
     if t.projected_fraction + t.sampled_fraction > 1:
         raise DeepFaceGenError(
             "train.projected_fraction + train.sampled_fraction must be at most 1 (shares of "
@@ -316,6 +327,13 @@ def make_inverter_train_step(
         keys = jax.random.split(jax.random.fold_in(key, state.step), 6)
         images = input_pipeline.augment(keys[0], batch["images"], max_shift=0).astype(jnp.float32)
         real = jax.lax.stop_gradient(features(net_params, images))
+        # What G learns to draw: the portraits, or (clean targets) the same portraits,
+        # flipped alike, without the sensor noise their codes cannot pin down.
+        targets, target_features = images, real
+        if "clean" in batch:
+            targets = input_pipeline.augment(keys[0], batch["clean"], max_shift=0)
+            targets = targets.astype(jnp.float32)
+            target_features = jax.lax.stop_gradient(features(net_params, targets))
         labels = jnp.where(batch["label_mask"], batch["attributes"], 0.0)
         codes, drawn, projected = batch_codes(
             real[arch.layer], labels, projection, fractions, keys[1]
@@ -329,8 +347,8 @@ def make_inverter_train_step(
                 {"params": g_params}, codes / code_scale, noise_keys(len(codes), keys[5])
             )
             fake_features = features(net_params, fake)
-            feat = normalized_feature_loss(fake_features, real, layers)
-            pixel = jnp.mean(jnp.abs(fake - images), axis=(1, 2, 3)) / 255.0
+            feat = normalized_feature_loss(fake_features, target_features, layers)
+            pixel = jnp.mean(jnp.abs(fake - targets), axis=(1, 2, 3)) / 255.0
             # A drawn code has no image behind it: G's drawing need only carry the code.
             agree = family_agreement(
                 fake_features[arch.layer], codes, projection.components, outside_weight
@@ -353,13 +371,13 @@ def make_inverter_train_step(
             recipe,
             state.discriminator,
             lambda p, pixels, feats, k: score(p, net_params, pixels, feats, k),
-            (images, real, keys[3]),
+            (targets, target_features, keys[3]),
             ((fake, fake_features, keys[4]),),
             state.step,
         )
         updated = state.generator.apply_gradients(grads=grads)
         state = GANState(updated, critic, step_average(recipe, state, updated))
-        rmse = jnp.sqrt(jnp.mean((fake - images) ** 2))
+        rmse = jnp.sqrt(jnp.mean((fake - targets) ** 2))
         metrics = {"feature": feat, "pixel": pixel, "fool": fool, "discriminator": d_loss,
                    "rmse": rmse}  # fmt: skip
         return state, metrics
@@ -485,7 +503,12 @@ def _init_state(config: Config, context: _Context, key: jax.Array) -> GANState:
 def _source(config: Config, context: _Context):
     t = config.train
     return input_pipeline.make_source(
-        config.data.source, "train", context.arch.size, t.batch_size, config.seed
+        config.data.source,
+        "train",
+        context.arch.size,
+        t.batch_size,
+        config.seed,
+        clean=bool(t.clean_targets),
     )
 
 

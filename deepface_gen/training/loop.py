@@ -265,6 +265,8 @@ def _shard(batch: input_pipeline.Batch, sharding: NamedSharding) -> dict:
         "label_mask": batch.label_mask,
         "identity": batch.identity,
     }
+    if batch.clean is not None:
+        arrays["clean"] = batch.clean
     return hosts.global_arrays(arrays, sharding)
 
 

@@ -12,8 +12,10 @@ and the spread over space), and a logistic regression learns real against redraw
 half of the portraits (each portrait with its own redraw) and is read on the other half:
 the area under its ROC curve, 0.5 where the layer holds no difference a line can find.
 VGG16-ImageNet is read as the reference of what the realism measure sees; it measures,
-so it may never train anything, and no critic may read it. Writes
-``separability.json``.
+so it may never train anything, and no critic may read it. Its architecture with random
+weights (Flax's default LeCun-normal initialization) and the pixels' power spectrum are read
+beside it: whether what separates them lies in the trained weights, or in the
+architecture, the resizing, or the frequencies alone. Writes ``separability.json``.
 """
 
 from __future__ import annotations
@@ -45,6 +47,14 @@ def texture_summary(maps: np.ndarray) -> np.ndarray:
     """(N, 2C): each channel's mean and spread over space of feature maps (N, h, w, C)."""
     maps = np.asarray(maps, np.float64)
     return np.concatenate([maps.mean(axis=(1, 2)), maps.std(axis=(1, 2))], axis=1)
+
+
+def power_spectrum(images: np.ndarray) -> np.ndarray:
+    """(N, S * (S // 2 + 1)): the log power of each grey image's 2-D Fourier transform
+    (its mean removed), every frequency its own column."""
+    grey = np.asarray(images, np.float64).mean(axis=-1)
+    grey = grey - grey.mean(axis=(1, 2), keepdims=True)
+    return np.log(np.abs(np.fft.rfft2(grey)) ** 2 + 1e-3).reshape(len(grey), -1)
 
 
 def probe_auc(real: np.ndarray, fake: np.ndarray, seed: int = 0) -> float:
@@ -84,13 +94,19 @@ def feature_networks(classifier, vgg16_weights: str) -> dict:
     if Path(vgg16_weights).exists():
         net = vgg16_features(vgg16_weights).backbone
         side = net.input_size
+        untrained = net.module.init(jax.random.key(0), np.zeros((1, side, side, 3)))["params"]
 
-        def vgg16(x):
-            x = jax.image.resize(np.asarray(x, np.float32), (len(x), side, side, 3), "linear")
-            return forward(net.module, net.preprocessing, net.params, x, VGG16_LAYERS)
+        def vgg16(params):
+            def apply(x):
+                x = jax.image.resize(np.asarray(x, np.float32), (len(x), side, side, 3), "linear")
+                return forward(net.module, net.preprocessing, params, x, VGG16_LAYERS)
+
+            return apply
 
         networks["VGG16-ImageNet (measures realism: a reference, never a critic)"] = (
-            vgg16, VGG16_LAYERS)  # fmt: skip
+            vgg16(net.params), VGG16_LAYERS)  # fmt: skip
+        networks["VGG16's architecture, untrained (random weights)"] = (
+            vgg16(untrained), VGG16_LAYERS)  # fmt: skip
     return networks
 
 
@@ -109,7 +125,9 @@ def main() -> None:
     redrawn = np.round(np.asarray(generator.inverter.render(codes))).astype(np.uint8)
     colours = probe_auc(texture_summary(real.astype(np.float32)),
                         texture_summary(redrawn.astype(np.float32)))  # fmt: skip
-    networks = {"pixels (colour means and spreads)": {"pixels": colours}}
+    spectra = probe_auc(power_spectrum(real), power_spectrum(redrawn))
+    networks = {"pixels (colour means and spreads)": {"pixels": colours},
+                "pixels (power spectrum)": {"pixels": spectra}}  # fmt: skip
     report: dict = {"portraits": args.portraits, "networks": networks}
     for name, (apply, layers) in feature_networks(classifier, args.vgg16).items():
         on_real, on_fake = summaries(apply, real, layers), summaries(apply, redrawn, layers)

@@ -252,7 +252,8 @@ def separability() -> str:
 # codes in training, G at twice the widths, G at 1.5 times the widths (with each
 # architecture's ``net`` speed), that G annealed (``--reschedule``), projected codes
 # learned from within the cGMM's family beside the same recipe without it, and a faster,
-# less regularized critic beside that same control, and a wider critic beside it too.
+# less regularized critic beside that same control, and a wider critic beside it too,
+# and G taught portraits without their sensor noise (the camera's added after it draws).
 LEARNING_CURVES = (
     "inverter_noise",
     "inverter_drawn",
@@ -262,6 +263,7 @@ LEARNING_CURVES = (
     "inverter_family",
     "inverter_critic",
     "inverter_wide_critic",
+    "inverter_clean",
 )
 
 

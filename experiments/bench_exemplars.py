@@ -50,6 +50,7 @@ from deepface_gen.attributes import parse_description
 from deepface_gen.cgmm import exemplars as exemplars_lib
 from deepface_gen.cgmm.fitting import residual_coordinates
 from deepface_gen.generation import defaults
+from deepface_gen.models.inverter import noise_keys
 
 # (kernel width, neighbours blended): the kernel alone, then blends of two near portraits.
 SETTINGS = ((0.0, 0), (0.5, 0), (0.75, 0), (1.0, 0), (0.0, 8), (0.25, 8), (0.5, 8))
@@ -83,7 +84,9 @@ def drawn(generator, bank, specs, seeds: int, bandwidth: float, neighbours: int 
                                          neighbours)  # fmt: skip
         rows.append(np.asarray(pair[0]))
         partners.append(np.asarray(pair[1]))
-    faces = generator.inverter.render(jnp.concatenate(targets))
+    targets = jnp.concatenate(targets)
+    # Each face its own noise and camera grain, as generate draws them.
+    faces = generator.inverter.render(targets, keys=noise_keys(len(targets), jax.random.key(0)))
     faces = np.round(np.asarray(faces)).clip(0, 255).astype(np.uint8)
     return faces, np.concatenate(rows), np.concatenate(partners)
 

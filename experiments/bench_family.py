@@ -29,6 +29,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 from bench_generate import (
@@ -49,6 +50,7 @@ from deepface_gen.generation import defaults
 from deepface_gen.generation.generator import FaceGenerator
 from deepface_gen.io.images import as_uint8, make_grid, write_image
 from deepface_gen.models.classifier import load_classifier
+from deepface_gen.models.inverter import noise_keys
 from deepface_gen.training.inverter import Projection, project_codes
 
 FIT_SEED = 7  # the refitted basis reads training portraits no benchmark sample shares
@@ -120,7 +122,8 @@ def main() -> None:
     activations = np.asarray(classifier.outputs(portraits, taps=(cgmm.layer,))[cgmm.layer])
 
     def measured(acts: np.ndarray) -> tuple[dict, np.ndarray]:
-        faces = as_uint8(np.asarray(inverter.render(acts)))
+        keys = noise_keys(len(acts), jax.random.key(0))  # each face its own noise and grain
+        faces = as_uint8(np.asarray(inverter.render(acts, keys=keys)))
         return mean_realism(faces, realism, len(specs), FLOOR_DRAWS), faces
 
     sizes = sorted({int(p) for p in args.components.split(",")})

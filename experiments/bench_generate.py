@@ -50,6 +50,7 @@ from deepface_gen.generation import defaults
 from deepface_gen.generation.generator import FaceGenerator
 from deepface_gen.io.images import make_grid, write_image
 from deepface_gen.models.classifier import load_classifier
+from deepface_gen.models.inverter import noise_keys
 
 # 32 descriptions of 1 to 4 attributes, over what the starter draws.
 DESCRIPTIONS = [
@@ -472,7 +473,8 @@ def main() -> None:
         # carry the descriptions (its reconstruction of them), draw by draw.
         layer = generator.cgmm.layer
         acts = generator.classifier.outputs(every_real, taps=(layer,))[layer]
-        recon = np.round(np.asarray(generator.inverter.render(acts))).astype(np.uint8)
+        keys = noise_keys(len(acts), jax.random.key(0))  # each face its own noise and grain
+        recon = np.round(np.asarray(generator.inverter.render(acts, keys=keys))).astype(np.uint8)
         floors["inverter_reconstruction"] = mean_realism(recon, realism, len(specs), draws)
     report["floors"] = floors
     # Attributes nobody asked for, against their rate in the same-description portraits.

@@ -113,7 +113,6 @@ def main() -> None:
             print(f"{'':12s} -> {step.writes}")
         return
     log_file = RESULTS / "remeasure.json"
-    log = json.loads(log_file.read_text()) if log_file.exists() else {}
     for i, step in enumerate(steps, 1):
         print(
             f"[{i}/{len(steps)}] {step.name}: python experiments/{' '.join(step.argv)}", flush=True
@@ -122,6 +121,8 @@ def main() -> None:
         code = subprocess.call([sys.executable, str(ROOT / "experiments" / step.argv[0]),
                                 *step.argv[1:]], cwd=ROOT)  # fmt: skip
         seconds = round(time.perf_counter() - began, 1)
+        # Read again before each write: two chains of steps may run side by side.
+        log = json.loads(log_file.read_text()) if log_file.exists() else {}
         log[step.name] = {"command": " ".join(step.argv), "seconds": seconds, "exit_status": code,
                           "finished": time.strftime("%Y-%m-%d %H:%M:%S")}  # fmt: skip
         log_file.write_text(json.dumps(log, indent=2) + "\n")

@@ -271,10 +271,11 @@ class Inverter:
     ) -> jax.Array:
         """Pixels (N, S, S, 3), float 0..255, for activations (N, h, w, c), in batches
         of ``batch_size``; fewer are padded to a ``batching.bucket`` size, so a handful
-        of compiled programs serve every N. A G with noise inputs draws each face's
-        noise from its entry of ``keys`` (N,) (``noise_keys``; without keys, the same
-        fixed noise for every face, so two drawings of one face differ only where their
-        codes do)."""
+        of compiled programs serve every N. A G with noise inputs or a camera draws each
+        face's noise from its entry of ``keys`` (N,) (``noise_keys``). Without keys every
+        face gets the same fixed noise, so two drawings of one face differ only where
+        their codes do (what an edit's change needs); a set of different faces to show
+        or measure needs a key each, or they share one pattern of grain."""
         codes = jnp.asarray(codes, jnp.float32)
         if codes.shape[1:] != self.config.code_shape:
             raise WeightsError(

@@ -35,6 +35,7 @@ def get_config() -> dict:
             "adversarial_weight": 0.1,
             "adversarial_start": 300,  # let G learn the layout before D judges it
             "pixel_weight": 1.0,
+            "spectral_weight": 0.0,  # the batch's log power spectrum against the portraits'
             # This share of each batch is projected onto the cGMM's targets, the codes
             # generation hands G (0 trains on real activations only).
             "projected_fraction": 0.5,

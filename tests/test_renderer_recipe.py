@@ -5,6 +5,7 @@ its change through the renderer."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import shutil
 
 import jax
@@ -40,7 +41,9 @@ from deepface_gen.training.perceptual import (
     critic_loss,
     diff_augment,
     fool_loss,
+    log_power_spectrum,
     r1_penalty,
+    spectral_loss,
     update_ema,
 )
 
@@ -51,6 +54,7 @@ RECIPE = [
     "train.diffaugment=True",
     "train.critic_features=['conv1_1']",
     "train.ema_decay=0.9",
+    "train.spectral_weight=0.5",
     "train.keep_every=2",
     "train.checkpoint_every=1",
 ]
@@ -75,6 +79,43 @@ def test_r1_penalty_is_the_squared_gradient_norm_in_unit_pixels():
     score = lambda params, pixels: (jnp.sum((pixels / 127.5 - 1.0) * params, (1, 2, 3)),)
     real = jax.random.uniform(jax.random.key(1), (3, 4, 4, 3), maxval=255.0)
     assert float(r1_penalty(score, w, real)) == pytest.approx(float(jnp.sum(w**2)), rel=1e-4)
+
+
+def _portraits(key: jax.Array, n: int, size: int = 32, grain: float = 3.0) -> jax.Array:
+    """(n, size, size, 3) images of coarse blobs under a sensor's white grain."""
+    blobs, noise = jax.random.split(key)
+    coarse = jax.random.uniform(blobs, (n, size // 8, size // 8, 3), minval=60.0, maxval=200.0)
+    smooth = jax.image.resize(coarse, (n, size, size, 3), "cubic")
+    return smooth + grain * jax.random.normal(noise, smooth.shape)
+
+
+def test_spectral_loss_sees_a_grid_and_missing_grain_in_the_chosen_rows():
+    size, n = 32, 32
+    portraits = _portraits(jax.random.key(0), n, size)
+    checker = (-1.0) ** (np.arange(size)[:, None] + np.arange(size)[None, :])
+    grid = checker[None, :, :, None]
+    # A checkerboard's energy sits at the highest frequency on both axes.
+    spectrum = log_power_spectrum(127.5 + 20.0 * grid)[0]
+    assert np.unravel_index(int(jnp.argmax(spectrum)), spectrum.shape) == (size // 2, size // 2)
+    every = jnp.ones(n, bool)
+    assert float(spectral_loss(portraits, portraits, every)) == 0.0
+    with_grid = [float(spectral_loss(portraits + a * grid, portraits, every)) for a in (1, 2, 4)]
+    assert 0 < with_grid[0] < with_grid[1] < with_grid[2]
+    # Drawings without the portraits' grain lie further than another draw of portraits.
+    other = _portraits(jax.random.key(1), n, size)
+    smooth = _portraits(jax.random.key(1), n, size, grain=0.0)
+    assert float(spectral_loss(smooth, portraits, every)) > 3 * float(
+        spectral_loss(other, portraits, every)
+    )
+    # Rows left out do not count, however far their spectrum lies.
+    rows = jnp.arange(2 * n) < n
+    both = jnp.concatenate([portraits, smooth]), jnp.concatenate([portraits, portraits])
+    assert float(spectral_loss(*both, rows)) == 0.0
+    # Its gradient points straight at the grid: descending it takes the grid out.
+    gradient = jax.grad(lambda x: spectral_loss(x, portraits, every))(portraits + 4 * grid)
+    along = jnp.broadcast_to(grid, gradient.shape)
+    cosine = jnp.sum(gradient * along) / (jnp.linalg.norm(gradient) * jnp.linalg.norm(along))
+    assert float(cosine) > 0.99
 
 
 def test_diff_augment_keeps_shape_and_range_and_follows_its_key():
@@ -120,6 +161,8 @@ def test_recipe_trains_keeps_checkpoints_and_ships_the_average(recipe_run):
     # keep_every=2 keeps steps 2 and 4 beside the newest two (3, 4).
     assert checkpoint_steps(work) == [2, 3, 4]
     assert checkpoint_config(work, 2).train.gan_loss == "hinge"
+    records = [json.loads(line) for line in (work / "metrics.jsonl").read_text().splitlines()]
+    assert all(np.isfinite(r["spectral"]) and r["spectral"] > 0 for r in records if "feature" in r)
     exported = load_inverter(bundle)
     last = checkpoint_inverter(work, 4)  # the checkpoint's average, as the export ships
     for a, b in zip(jax.tree.leaves(exported.params), jax.tree.leaves(last.params), strict=True):

@@ -89,6 +89,7 @@ from deepface_gen.training.perceptual import (
     normalized_feature_loss,
     recipe_critic_state,
     shipped_params,
+    spectral_loss,
     step_average,
 )
 from deepface_gen.training.settings import (
@@ -173,6 +174,9 @@ class InverterTrain(CriticSettings, LoopSettings):
     adversarial_weight: float = setting(0.1, 0.0, 1e4, help="fooling the critic")
     adversarial_start: int = setting(300, 0, BIG, help="the critic joins at this step")
     pixel_weight: float = setting(1.0, 0.0, 1e4, help="L1 on pixels: anchors colours")
+    spectral_weight: float = setting(
+        0.0, 0.0, 1e4, help="the batch's mean log power spectrum against the portraits'"
+    )
     projected_fraction: float = setting(
         0.5, 0.0, 1.0, help="share of each batch projected onto the cGMM's targets"
     )
@@ -316,6 +320,7 @@ def make_inverter_train_step(
     layers = tuple(dict.fromkeys(canonical_layer(name) for name in t.feature_layers))
     taps = tuple(dict.fromkeys((arch.layer, *layers, *recipe.feature_layers)))
     weights = float(t.feature_weight), float(t.pixel_weight), float(t.adversarial_weight)
+    spectral_weight = float(t.spectral_weight)
     adversarial_start = int(t.adversarial_start)
     fractions = float(t.projected_fraction), float(t.sampled_fraction)
     projected_from_code, outside_weight = bool(t.projected_from_code), float(t.out_of_family_weight)
@@ -359,12 +364,16 @@ def make_inverter_train_step(
                 from_code, weights[0] * agree, weights[0] * feat + weights[1] * pixel
             )
             total = fitted + adversarial_on * weights[2] * fool
+            # Only rows drawn for a portrait have one whose spectrum they should share.
+            spectral = spectral_loss(fake, targets, ~from_code)
             kept = {name: fake_features[name] for name in recipe.feature_layers}
-            return jnp.mean(total), (fake, kept, jnp.mean(feat), jnp.mean(pixel), jnp.mean(fool))
+            terms = (jnp.mean(feat), jnp.mean(pixel), jnp.mean(fool), spectral)
+            return jnp.mean(total) + spectral_weight * spectral, (fake, kept, terms)
 
-        grads, (fake, fake_features, feat, pixel, fool) = jax.grad(generator_loss, has_aux=True)(
+        grads, (fake, fake_features, terms) = jax.grad(generator_loss, has_aux=True)(
             state.generator.params
         )
+        feat, pixel, fool, spectral = terms
         fake, fake_features = jax.lax.stop_gradient((fake, fake_features))
 
         critic, d_loss = critic_update(
@@ -379,7 +388,7 @@ def make_inverter_train_step(
         state = GANState(updated, critic, step_average(recipe, state, updated))
         rmse = jnp.sqrt(jnp.mean((fake - targets) ** 2))
         metrics = {"feature": feat, "pixel": pixel, "fool": fool, "discriminator": d_loss,
-                   "rmse": rmse}  # fmt: skip
+                   "rmse": rmse, "spectral": spectral}  # fmt: skip
         return state, metrics
 
     return jax.jit(step, donate_argnums=0)

@@ -253,7 +253,8 @@ def separability() -> str:
 # architecture's ``net`` speed), that G annealed (``--reschedule``), projected codes
 # learned from within the cGMM's family beside the same recipe without it, and a faster,
 # less regularized critic beside that same control, and a wider critic beside it too,
-# and G taught portraits without their sensor noise (the camera's added after it draws).
+# and G taught portraits without their sensor noise (the camera's added after it draws),
+# and the same with the batch's power spectrum matched to the portraits'.
 LEARNING_CURVES = (
     "inverter_noise",
     "inverter_drawn",
@@ -264,6 +265,7 @@ LEARNING_CURVES = (
     "inverter_critic",
     "inverter_wide_critic",
     "inverter_clean",
+    "inverter_spectral",
 )
 
 

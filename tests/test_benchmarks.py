@@ -20,6 +20,7 @@ bench_generate = _bench("bench_generate", "bench_generate")
 bench_inverter = _bench("bench_inverter", "bench_inverter")
 bench_critic = _bench("bench_critic", "bench_critic")
 probe = _bench("probe", "probe_separability")
+spectrum_gap = _bench("spectrum_gap", "spectrum_gap")
 
 
 def test_draws_take_the_same_seeds_of_every_description(bench_generate):
@@ -155,3 +156,16 @@ def test_the_power_spectrum_tells_white_noise_from_smoothed_noise(probe):
     assert probe.probe_auc(probe.power_spectrum(smooth), spectrum) > 0.95
     other = probe.power_spectrum(rng.normal(128, 20, (200, 16, 16, 3)))
     assert abs(probe.probe_auc(other, spectrum) - 0.5) < 0.15
+
+
+def test_the_radial_spectrum_falls_with_radius_where_an_image_is_smooth(spectrum_gap):
+    radial_log_power = spectrum_gap.radial_log_power
+    rng = np.random.default_rng(2)
+    white = rng.normal(128, 20, (64, 32, 32, 3))
+    flat = radial_log_power(white).mean(axis=0)
+    assert flat.shape == (24,)  # radii 0 .. round(16 * sqrt(2)) = 23
+    # White noise spreads its power evenly; smoothing takes it from the highest radii.
+    assert np.ptp(flat[1:-2]) < 0.3  # the last radii hold a few corner frequencies: noisy
+    smooth = (white + np.roll(white, 1, axis=1) + np.roll(white, 1, axis=2)) / 3
+    gap = radial_log_power(smooth).mean(axis=0) - flat
+    assert gap[-1] < gap[2] - 1.0

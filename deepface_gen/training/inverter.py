@@ -310,6 +310,14 @@ def family_agreement(
     return (inside + outside_weight * (total - inside)) / energy
 
 
+def loss_weights(train: Config) -> tuple[float, float, float, float]:
+    """G's loss weights, in the order its step reads them: feature, pixel, adversarial
+    and spectral."""
+    names = ("feature_weight", "pixel_weight", "adversarial_weight", "spectral_weight")
+    feature, pixel, adversarial, spectral = (float(getattr(train, name)) for name in names)
+    return feature, pixel, adversarial, spectral
+
+
 def make_inverter_train_step(
     classifier: Classifier, arch: InverterConfig, config: Config
 ) -> Callable:
@@ -319,8 +327,7 @@ def make_inverter_train_step(
     recipe = CriticRecipe.from_config(config)
     layers = tuple(dict.fromkeys(canonical_layer(name) for name in t.feature_layers))
     taps = tuple(dict.fromkeys((arch.layer, *layers, *recipe.feature_layers)))
-    weights = float(t.feature_weight), float(t.pixel_weight), float(t.adversarial_weight)
-    spectral_weight = float(t.spectral_weight)
+    weights = loss_weights(t)
     adversarial_start = int(t.adversarial_start)
     fractions = float(t.projected_fraction), float(t.sampled_fraction)
     projected_from_code, outside_weight = bool(t.projected_from_code), float(t.out_of_family_weight)
@@ -336,8 +343,7 @@ def make_inverter_train_step(
         # flipped alike, without the sensor noise their codes cannot pin down.
         targets, target_features = images, real
         if "clean" in batch:
-            targets = input_pipeline.augment(keys[0], batch["clean"], max_shift=0)
-            targets = targets.astype(jnp.float32)
+            targets = input_pipeline.augment(keys[0], batch["clean"], 0).astype(jnp.float32)
             target_features = jax.lax.stop_gradient(features(net_params, targets))
         labels = jnp.where(batch["label_mask"], batch["attributes"], 0.0)
         codes, drawn, projected = batch_codes(
@@ -368,7 +374,7 @@ def make_inverter_train_step(
             spectral = spectral_loss(fake, targets, ~from_code)
             kept = {name: fake_features[name] for name in recipe.feature_layers}
             terms = (jnp.mean(feat), jnp.mean(pixel), jnp.mean(fool), spectral)
-            return jnp.mean(total) + spectral_weight * spectral, (fake, kept, terms)
+            return jnp.mean(total) + weights[3] * spectral, (fake, kept, terms)
 
         grads, (fake, fake_features, terms) = jax.grad(generator_loss, has_aux=True)(
             state.generator.params

@@ -43,6 +43,7 @@ from bench_generate import (
     measure_faces,
     measurement_setup,
     real_portraits,
+    redraw,
     same_description_floor,
 )
 
@@ -50,7 +51,6 @@ from deepface_gen.attributes import parse_description
 from deepface_gen.cgmm import exemplars as exemplars_lib
 from deepface_gen.cgmm.fitting import residual_coordinates
 from deepface_gen.generation import defaults
-from deepface_gen.models.inverter import noise_keys
 
 # (kernel width, neighbours blended): the kernel alone, then blends of two near portraits.
 SETTINGS = ((0.0, 0), (0.5, 0), (0.75, 0), (1.0, 0), (0.0, 8), (0.25, 8), (0.5, 8))
@@ -84,10 +84,7 @@ def drawn(generator, bank, specs, seeds: int, bandwidth: float, neighbours: int 
                                          neighbours)  # fmt: skip
         rows.append(np.asarray(pair[0]))
         partners.append(np.asarray(pair[1]))
-    targets = jnp.concatenate(targets)
-    # Each face its own noise and camera grain, as generate draws them.
-    faces = generator.inverter.render(targets, keys=noise_keys(len(targets), jax.random.key(0)))
-    faces = np.round(np.asarray(faces)).clip(0, 255).astype(np.uint8)
+    faces = redraw(generator.inverter, jnp.concatenate(targets))
     return faces, np.concatenate(rows), np.concatenate(partners)
 
 

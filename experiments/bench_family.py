@@ -29,7 +29,6 @@ import shutil
 import tempfile
 from pathlib import Path
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 from bench_generate import (
@@ -40,6 +39,7 @@ from bench_generate import (
     measure_faces,
     measurement_setup,
     portraits_like,
+    redraw,
 )
 
 from deepface_gen.attributes import CELEBA_ATTRIBUTES, parse_description
@@ -48,9 +48,8 @@ from deepface_gen.cgmm.fit import fit_and_store
 from deepface_gen.data.input_pipeline import make_source
 from deepface_gen.generation import defaults
 from deepface_gen.generation.generator import FaceGenerator
-from deepface_gen.io.images import as_uint8, make_grid, write_image
+from deepface_gen.io.images import make_grid, write_image
 from deepface_gen.models.classifier import load_classifier
-from deepface_gen.models.inverter import noise_keys
 from deepface_gen.training.inverter import Projection, project_codes
 
 FIT_SEED = 7  # the refitted basis reads training portraits no benchmark sample shares
@@ -122,8 +121,7 @@ def main() -> None:
     activations = np.asarray(classifier.outputs(portraits, taps=(cgmm.layer,))[cgmm.layer])
 
     def measured(acts: np.ndarray) -> tuple[dict, np.ndarray]:
-        keys = noise_keys(len(acts), jax.random.key(0))  # each face its own noise and grain
-        faces = as_uint8(np.asarray(inverter.render(acts, keys=keys)))
+        faces = redraw(inverter, acts)
         return mean_realism(faces, realism, len(specs), FLOOR_DRAWS), faces
 
     sizes = sorted({int(p) for p in args.components.split(",")})

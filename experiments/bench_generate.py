@@ -48,7 +48,7 @@ from deepface_gen.attributes import CELEBA_ATTRIBUTES, parse_description
 from deepface_gen.data import synth
 from deepface_gen.generation import defaults
 from deepface_gen.generation.generator import FaceGenerator
-from deepface_gen.io.images import make_grid, write_image
+from deepface_gen.io.images import as_uint8, make_grid, write_image
 from deepface_gen.models.classifier import load_classifier
 from deepface_gen.models.inverter import noise_keys
 
@@ -145,6 +145,13 @@ class Realism:
             out["vgg16_fd"] = frechet_distance(vgg, self.vgg_reference)
             out["vgg16_kid"] = kernel_distance(vgg, self.vgg_reference)
         return out
+
+
+def redraw(inverter, codes, seed: int = 0) -> np.ndarray:
+    """G's drawings (uint8) of activations ``codes``, each face with its own noise keys
+    (its noise inputs and camera), as ``generate`` draws a set of faces: without keys
+    every face would share one pattern of grain, a texture the measures would read."""
+    return as_uint8(inverter.render(codes, keys=noise_keys(len(codes), jax.random.key(seed))))
 
 
 def portraits_like(specs: list, seeds: int, size: int, pool: int = 16384):
@@ -473,8 +480,7 @@ def main() -> None:
         # carry the descriptions (its reconstruction of them), draw by draw.
         layer = generator.cgmm.layer
         acts = generator.classifier.outputs(every_real, taps=(layer,))[layer]
-        keys = noise_keys(len(acts), jax.random.key(0))  # each face its own noise and grain
-        recon = np.round(np.asarray(generator.inverter.render(acts, keys=keys))).astype(np.uint8)
+        recon = redraw(generator.inverter, acts)
         floors["inverter_reconstruction"] = mean_realism(recon, realism, len(specs), draws)
     report["floors"] = floors
     # Attributes nobody asked for, against their rate in the same-description portraits.

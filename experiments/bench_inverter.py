@@ -44,6 +44,7 @@ from bench_generate import (
     measure_faces,
     measurement_setup,
     portraits_like,
+    redraw,
     timed_call,
 )
 
@@ -116,8 +117,7 @@ def measure_inverter(
     """Reconstruction and ``net`` generation through ``inverter``, every measure."""
     layer = generator.cgmm.layer
     acts = generator.classifier.outputs(real, taps=(layer,))[layer]
-    keys = noise_keys(len(acts), jax.random.key(seed))  # a noise-input G's own samples
-    recon = np.round(np.asarray(inverter.render(acts, keys=keys))).astype(np.uint8)
+    recon = redraw(inverter, acts, seed)
     drawn = dataclasses.replace(generator, inverter=inverter)
     faces = np.concatenate(
         [drawn.generate(specs[i : i + 8], n=seeds, seed=seed, render="net")

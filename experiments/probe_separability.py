@@ -27,7 +27,7 @@ from pathlib import Path
 import jax
 import numpy as np
 from bench_critic import ranked_above
-from bench_generate import SHARED_VGG16, real_portraits
+from bench_generate import SHARED_VGG16, real_portraits, redraw
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -36,7 +36,6 @@ from deepface_gen.analysis.realism import vgg16_features
 from deepface_gen.generation.generator import FaceGenerator
 from deepface_gen.models.classifier import forward
 from deepface_gen.models.identity import load_identity_model
-from deepface_gen.models.inverter import noise_keys
 
 HELD_OUT_SEED = 778  # apart from the training stream, bench_generate's pools and bench_critic's
 CLASSIFIER_LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv3_2", "conv4_1", "conv4_2")
@@ -123,8 +122,7 @@ def main() -> None:
     classifier, layer = generator.classifier, generator.cgmm.layer
     real, _ = real_portraits(HELD_OUT_SEED, args.portraits, generator.size)
     codes = classifier.outputs(real, taps=(layer,))[layer]
-    keys = noise_keys(len(codes), jax.random.key(0))  # each face its own noise and grain
-    redrawn = np.round(np.asarray(generator.inverter.render(codes, keys=keys))).astype(np.uint8)
+    redrawn = redraw(generator.inverter, codes)
     colours = probe_auc(texture_summary(real.astype(np.float32)),
                         texture_summary(redrawn.astype(np.float32)))  # fmt: skip
     spectra = probe_auc(power_spectrum(real), power_spectrum(redrawn))

@@ -17,24 +17,20 @@ import argparse
 import json
 from pathlib import Path
 
-import jax
 import numpy as np
-from bench_generate import real_portraits
+from bench_generate import real_portraits, redraw
 from probe_separability import HELD_OUT_SEED, power_spectrum, probe_auc
 
 from deepface_gen.generation.generator import FaceGenerator
-from deepface_gen.models.inverter import noise_keys
 from deepface_gen.training.inverter import checkpoint_inverter
 
 
-def radial_log_power(images: np.ndarray) -> np.ndarray:
-    """(N, R): each grey image's mean log power at each integer radius of its spectrum."""
-    grey = np.asarray(images, np.float64).mean(axis=-1)
-    grey = grey - grey.mean(axis=(1, 2), keepdims=True)
-    log_power = np.log(np.abs(np.fft.fft2(grey)) ** 2 + 1e-3)
-    side = grey.shape[1]
-    freq = np.fft.fftfreq(side) * side
-    radius = np.rint(np.hypot(freq[:, None], freq[None, :])).astype(int)
+def radial_log_power(spectra: np.ndarray, side: int) -> np.ndarray:
+    """(N, R): the mean of each image's log power (``probe_separability.power_spectrum``
+    of side x side images) at each integer radius, in cycles across the image."""
+    log_power = spectra.reshape(len(spectra), side, side // 2 + 1)
+    rows, cols = np.fft.fftfreq(side) * side, np.fft.rfftfreq(side) * side
+    radius = np.rint(np.hypot(rows[:, None], cols[None, :])).astype(int)
     return np.stack([log_power[:, radius == r].mean(axis=1) for r in range(radius.max() + 1)], 1)
 
 
@@ -50,21 +46,21 @@ def main() -> None:
     layer = generator.cgmm.layer
     real, _ = real_portraits(HELD_OUT_SEED, args.portraits, generator.size)
     codes = generator.classifier.outputs(real, taps=(layer,))[layer]
-    keys = noise_keys(len(codes), jax.random.key(0))
     inverters = {"shipped G (starter)": generator.inverter}
     for item in args.run:
         name, _, where = item.partition("=")
         workdir, _, step = where.rpartition("@")
         inverters[name] = checkpoint_inverter(workdir, int(step))
-    on_real, real_spectra = radial_log_power(real).mean(axis=0), power_spectrum(real)
+    side, real_spectra = generator.size, power_spectrum(real)
+    on_real = radial_log_power(real_spectra, side).mean(axis=0)
     report: dict = {"portraits": args.portraits, "inverters": {}}
     for name, inverter in inverters.items():
-        redrawn = np.round(np.asarray(inverter.render(codes, keys=keys))).astype(np.uint8)
-        gap = radial_log_power(redrawn).mean(axis=0) - on_real
+        spectra = power_spectrum(redraw(inverter, codes))
+        gap = radial_log_power(spectra, side).mean(axis=0) - on_real
         report["inverters"][name] = {
             "radial_gap": [round(float(g), 4) for g in gap],
             "mean_abs_gap": float(np.abs(gap).mean()),
-            "probe_auc": probe_auc(real_spectra, power_spectrum(redrawn)),
+            "probe_auc": probe_auc(real_spectra, spectra),
         }
         print(name, {k: v for k, v in report["inverters"][name].items() if k != "radial_gap"})
     out = Path(args.out) / "spectrum_gap.json"

@@ -311,11 +311,10 @@ def family_agreement(
 
 
 def loss_weights(train: Config) -> tuple[float, float, float, float]:
-    """G's loss weights, in the order its step reads them: feature, pixel, adversarial
-    and spectral."""
-    names = ("feature_weight", "pixel_weight", "adversarial_weight", "spectral_weight")
-    feature, pixel, adversarial, spectral = (float(getattr(train, name)) for name in names)
-    return feature, pixel, adversarial, spectral
+    """G's loss weights (``config.train``'s), in the order its step reads them: feature,
+    pixel, adversarial and spectral."""
+    return (float(train.feature_weight), float(train.pixel_weight),
+            float(train.adversarial_weight), float(train.spectral_weight))  # fmt: skip
 
 
 def make_inverter_train_step(
@@ -370,11 +369,11 @@ def make_inverter_train_step(
                 from_code, weights[0] * agree, weights[0] * feat + weights[1] * pixel
             )
             total = fitted + adversarial_on * weights[2] * fool
-            # Only rows drawn for a portrait have one whose spectrum they should share.
+            # Rows drawn for a portrait share its spectrum; logged, differentiated if weighted.
             spectral = spectral_loss(fake, targets, ~from_code)
+            loss = jnp.mean(total) + (weights[3] * spectral if weights[3] else 0.0)
             kept = {name: fake_features[name] for name in recipe.feature_layers}
-            terms = (jnp.mean(feat), jnp.mean(pixel), jnp.mean(fool), spectral)
-            return jnp.mean(total) + weights[3] * spectral, (fake, kept, terms)
+            return loss, (fake, kept, (jnp.mean(feat), jnp.mean(pixel), jnp.mean(fool), spectral))
 
         grads, (fake, fake_features, terms) = jax.grad(generator_loss, has_aux=True)(
             state.generator.params

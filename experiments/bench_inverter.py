@@ -182,11 +182,11 @@ def charts(report: dict) -> np.ndarray:
 
 
 def started_from(generator: FaceGenerator, workdir: Path) -> Inverter | None:
-    """The G a run in ``workdir`` started from (its ``train.init_from``), found and
-    checked as its trainer found it; None for a run from scratch."""
+    """The G a run in ``workdir`` started from (its ``train.init_from``, as the run
+    kept it), found and checked as its trainer found it; None for a run from scratch."""
     config = checkpoint_config(workdir)
     arch = inverter_config(config, generator.classifier)
-    return warm_start(config, generator.classifier, arch)
+    return warm_start(config, generator.classifier, arch, workdir)
 
 
 def earlier_run(path: Path, name: str, floor: dict) -> dict:

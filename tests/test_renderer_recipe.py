@@ -19,9 +19,11 @@ from deepface_gen.analysis.drawing import line_chart
 from deepface_gen.errors import DeepFaceGenError
 from deepface_gen.generation import calibration, defaults, renderers
 from deepface_gen.generation import edit as edit_algebra
+from deepface_gen.io import bundles
 from deepface_gen.models.discriminator import Critic
 from deepface_gen.models.inverter import (
     Generator,
+    Inverter,
     InverterConfig,
     add_sensor_noise,
     grows_into,
@@ -31,6 +33,7 @@ from deepface_gen.models.inverter import (
     widen_params,
 )
 from deepface_gen.training.inverter import (
+    START_FOLDER,
     attach,
     checkpoint_inverter,
     checkpoint_run,
@@ -214,6 +217,36 @@ def test_warm_start_continues_a_trained_inverter_and_counts_its_steps(recipe_run
         train_inverter(tiny_config(model, "train.init_from=nowhere"), tmp_path / "y")
 
 
+def test_a_run_keeps_the_g_it_began_from_when_another_ships_under_that_name(recipe_run, tmp_path):
+    # train.init_from names the classifier ("starter" in the shipped config): the G
+    # attached to it when the run began, whatever a later release attaches there.
+    model, _, bundle = recipe_run
+    attach(bundle, model)
+    began = load_inverter(model)
+    config = tiny_config(model, f"train.init_from={model}", "train.steps=2")
+    work = tmp_path / "w"
+    assert train_inverter(config, work, quiet=True, max_steps=1) is None
+    assert load_inverter(work / START_FOLDER).code_scale.tolist() == began.code_scale.tolist()
+    training = {**began.record["training"], "total_steps": 100}
+    record = {**began.record, "file": bundles.PARAMS_FILE, "training": training}
+    later = Inverter(began.config, began.params, began.code_scale * 2, began.code_high, record)
+    bundles.save_bundle(
+        tmp_path / "later", later.arrays(), {"kind": "inverter", "inverter": later.record}
+    )
+    attach(tmp_path / "later", model)
+    try:
+        assert checkpoint_inverter(work, 1).record["training"]["total_steps"] == 4 + 1
+        resumed = load_inverter(train_inverter(config, work, resume=True, quiet=True))
+        assert resumed.record["training"]["total_steps"] == 4 + 2  # not 100 + 2
+        np.testing.assert_array_equal(resumed.code_scale, began.code_scale)
+        # A new run in the same place takes what the name means now.
+        fresh = tmp_path / "fresh"
+        assert train_inverter(config, fresh, quiet=True, max_steps=1) is None
+        assert checkpoint_inverter(fresh, 1).record["training"]["total_steps"] == 100 + 1
+    finally:
+        attach(bundle, model)  # the module's other tests continue the recipe run's G
+
+
 def test_noise_inputs_sample_texture_per_face_and_start_as_the_same_g():
     plain = InverterConfig("conv2_1", (8, 8, 16), 32, (8, 8, 8))
     noisy = dataclasses.replace(plain, noise=True)
@@ -277,7 +310,6 @@ def test_sensor_noise_is_each_face_s_own_level_added_after_g_draws():
 
 def load_inverter_like(config: InverterConfig, params: dict):
     """An Inverter of ``config`` with ``params`` and unit code scale (no bundle)."""
-    from deepface_gen.models.inverter import Inverter
 
     channels = config.code_shape[-1]
     return Inverter(config, params, np.ones(channels, np.float32),
@@ -590,7 +622,6 @@ def test_a_level_asks_for_less_than_the_typical_probability():
 
 
 def test_calibration_is_measured_stored_and_followed_by_edit(model_with_g, tmp_path):
-    from deepface_gen.io import bundles
 
     model = tmp_path / "model"
     shutil.copytree(model_with_g, model)

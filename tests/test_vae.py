@@ -257,7 +257,7 @@ def test_vae_trains_with_gs_critic_recipe_resumes_exactly_and_ships_the_average(
     leaves = jax.tree_util.tree_leaves
     for x, y in zip(leaves(load_vae(whole).params), leaves(load_vae(resumed).params), strict=True):
         np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-6)
-    context = TASK.prepare(config.with_defaults(defaults_of(TASK)))
+    context = TASK.prepare(config.with_defaults(defaults_of(TASK)), tmp_path / "whole")
     state, _ = restore_step(
         tmp_path / "whole", 8, lambda c: TASK.init(c, context, jax.random.key(0))
     )

@@ -321,7 +321,8 @@ def _setup(config: Config, spec: ModelSpec, source, key: jax.Array) -> loop.Run:
     return loop.Run(step, evaluate, known)
 
 
-def _prepare(config: Config) -> ModelSpec:
+def _prepare(config: Config, workdir: Path) -> ModelSpec:
+    del workdir  # nothing of this task's is kept there before its state
     loop.check_config(config)
     return model_spec(config)
 

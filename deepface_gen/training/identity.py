@@ -143,7 +143,8 @@ class IdentitySettings(Settings):
     train: IdentityTrain = section(IdentityTrain)
 
 
-def _prepare(config: Config) -> tuple[VGGConfig, EmbeddingConfig]:
+def _prepare(config: Config, workdir: Path) -> tuple[VGGConfig, EmbeddingConfig]:
+    del workdir  # nothing of this task's is kept there before its state
     check_config(config)
     return architecture(config)
 

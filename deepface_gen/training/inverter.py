@@ -37,6 +37,7 @@ Same sharded loop, atomic checkpoints, exact resume and progress as every traine
 from __future__ import annotations
 
 import functools
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,6 +74,7 @@ from deepface_gen.training.loop import (
     Task,
     TrainState,
     check_config,
+    checkpoint_steps,
     held_out_batches,
     learning_rate_schedule,
     restore_step,
@@ -441,15 +443,36 @@ def _projection(classifier: Classifier, layer: str, arch: InverterConfig) -> Pro
     return Projection(jnp.zeros((41, d)), jnp.zeros((1, d)), jnp.zeros((1,)))
 
 
-def warm_start(config: Config, classifier: Classifier, arch: InverterConfig) -> Inverter | None:
+# Where a run keeps a copy of the G it continues, as it was when the run began.
+START_FOLDER = "start"
+
+
+def pinned_start(workdir: str | Path | None) -> Path | None:
+    """The copy of its start a begun run in ``workdir`` kept (``pin_start``), or None:
+    no work directory, no checkpoint yet, or a run from before copies were kept."""
+    if workdir is None or not checkpoint_steps(workdir):
+        return None
+    folder = Path(workdir) / START_FOLDER
+    return folder if (folder / bundles.MANIFEST).is_file() else None
+
+
+def warm_start(
+    config: Config, classifier: Classifier, arch: InverterConfig, workdir: str | Path | None = None
+) -> Inverter | None:
     """The trained inverter ``train.init_from`` names (a bundle folder, or the
     classifier's own name for the inverter attached to its bundle), checked to have
     this run's classifier and an architecture that grows into this run's (the same, or
-    narrower, or without the noise inputs a run may add); None when the run starts fresh."""
+    narrower, or without the noise inputs a run may add); None when the run starts fresh.
+    A run begun in ``workdir`` reads the copy it kept instead, so that resuming,
+    exporting or measuring it after another G ships as ``starter`` finds its own."""
     source = str(config.train.init_from)
     if not source:
         return None
-    folder = classifier.path if source == str(config.model.classifier) else Path(source)
+    folder = pinned_start(workdir)
+    if folder is not None:
+        source = f"{source} (as kept in {folder})"
+    else:
+        folder = classifier.path if source == str(config.model.classifier) else Path(source)
     if not Path(folder).is_dir():
         raise DeepFaceGenError(f"train.init_from: no bundle folder {source}")
     inverter = load_inverter(folder)
@@ -464,6 +487,18 @@ def warm_start(config: Config, classifier: Classifier, arch: InverterConfig) -> 
             f"train.init_from: {source}'s inverter was trained on another classifier's weights"
         )
     return inverter
+
+
+def pin_start(workdir: Path, context: _Context) -> None:
+    """Keep a copy of the G a new run in ``workdir`` continues (``warm_start`` reads it
+    from then on); a run from scratch keeps none."""
+    folder = Path(workdir) / START_FOLDER
+    start = context.start_from
+    if start is None:  # a stale copy from an attempt that never reached a checkpoint
+        shutil.rmtree(folder, ignore_errors=True)
+        return
+    entry = {**start.record, "file": bundles.PARAMS_FILE}
+    bundles.save_bundle(folder, start.arrays(), {"kind": "inverter", "inverter": entry})
 
 
 def steps_before(start: Inverter | None) -> int:
@@ -503,11 +538,11 @@ class _Context(NamedTuple):
     start_from: Inverter | None
 
 
-def _prepare(config: Config) -> _Context:
+def _prepare(config: Config, workdir: Path | None = None) -> _Context:
     classifier = load_classifier(config.model.classifier)
     check_inverter_config(config, classifier)
     arch = inverter_config(config, classifier)
-    return _Context(classifier, arch, warm_start(config, classifier, arch))
+    return _Context(classifier, arch, warm_start(config, classifier, arch, workdir))
 
 
 def _init_state(config: Config, context: _Context, key: jax.Array) -> GANState:
@@ -571,7 +606,8 @@ def _export(workdir: Path, state: GANState, config: Config, context: _Context, r
     )
 
 
-TASK = Task("training inverter", InverterSettings, _prepare, _init_state, _source, _setup, _export)
+TASK = Task("training inverter", InverterSettings, _prepare, _init_state, _source, _setup, _export,
+            pin_start)  # fmt: skip
 
 
 # Train the learned inverter of ``config.model.classifier`` (``loop.train``'s arguments).
@@ -598,7 +634,7 @@ def checkpoint_run(workdir: str | Path, step: int) -> CheckpointedRun:
     def like(saved: Config) -> GANState:
         # A run saved before a setting existed reads it at its default (what it trained with).
         cache["config"] = config = resolve(saved, InverterSettings)
-        cache["context"] = context = _prepare(config)
+        cache["context"] = context = _prepare(config, Path(workdir))
         return _init_state(config, context, jax.random.key(config.seed))
 
     state, _ = restore_step(workdir, step, like)

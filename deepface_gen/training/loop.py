@@ -472,21 +472,26 @@ class Task:
 
     ``schema`` is its settings (``training/settings.py``: every key's default, type,
     range and meaning; a config file may leave any out, and each can be set from the
-    command line); ``prepare(config)`` checks what the schema cannot (settings against
-    each other and the models they name) and loads what the run needs (before the work
-    directory exists); ``init(config, context, key)`` is the initial state from the root
-    key; ``source(config, context)`` the training batches; ``setup(config, context, source,
+    command line); ``prepare(config, workdir)`` checks what the schema cannot (settings
+    against each other and the models they name) and loads what the run needs, before
+    the work directory is created (it may read what a begun run kept there, never
+    write); ``init(config, context, key)`` is the initial state from the root key;
+    ``source(config, context)`` the training batches; ``setup(config, context, source,
     key)`` the :class:`Run`; ``export(workdir, state, config, context, run, record)``
     writes the model with the shared training ``record`` and returns its folder.
+    ``pin(workdir, context)``, where a task has one, keeps in a new run's work directory
+    what it must read the same each time it is resumed, exported or measured (the
+    inverter: the G it continues, which ``starter`` stops naming once another ships).
     """
 
     name: str  # the progress bar's label
     schema: type  # a settings.Settings subclass
-    prepare: Callable[[Config], Any]
+    prepare: Callable[[Config, Path], Any]
     init: Callable[[Config, Any, jax.Array], Any]
     source: Callable[[Config, Any], Any]
     setup: Callable[[Config, Any, Any, jax.Array], Run]
     export: Callable[[Path, Any, Config, Any, Run, dict], Path]
+    pin: Callable[[Path, Any], None] | None = None
 
 
 def defaults_of(task: Task) -> dict:
@@ -527,8 +532,10 @@ def train(
     under a new ``train.steps`` (``resume_state``)."""
     # Every setting checked (known key, type, range, choices) before anything is created.
     config = settings.resolve(config, task.schema)
-    context = task.prepare(config)
+    context = task.prepare(config, Path(workdir))
     workdir = check_workdir(workdir, resume)
+    if task.pin is not None and not checkpoint_steps(workdir) and hosts.is_main():
+        task.pin(workdir, context)
     key = jax.random.key(config.seed)
     state = task.init(config, context, key)
     state, start, stop = resume_state(

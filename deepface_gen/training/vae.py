@@ -294,7 +294,8 @@ class _Context(NamedTuple):
     arch: VAEConfig
 
 
-def _prepare(config: Config) -> _Context:
+def _prepare(config: Config, workdir: Path) -> _Context:
+    del workdir  # nothing of this task's is kept there before its state
     classifier = check_vae_config(config)
     return _Context(classifier, vae_config(config))
 

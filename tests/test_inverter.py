@@ -25,10 +25,12 @@ from deepface_gen.training.inverter import (
     Projection,
     attach,
     batch_codes,
+    checkpoint_inverter,
     family_agreement,
     project_codes,
     train_inverter,
 )
+from deepface_gen.training.loop import checkpoint_steps
 from deepface_gen.training.perceptual import normalized_feature_loss
 
 TINY = [
@@ -241,6 +243,29 @@ def test_stopped_training_resumes_and_refuses_a_changed_config(tiny_bundle, tmp_
     assert load_inverter(bundle).record["training"]["resumed_from_step"] == 2
     rows = [json.loads(line) for line in (work / "metrics.jsonl").read_text().splitlines()]
     assert [row["step"] for row in rows if "eval_rmse" in row] == [3, 4]
+
+
+def reweigh(bundle) -> None:
+    """Give a classifier bundle other weights, as a later release's ``starter`` has."""
+    arrays = bundles.load_bundle_file(bundle, bundles.PARAMS_FILE)
+    arrays["params"] = jax.tree_util.tree_map(lambda a: np.asarray(a) * 1.01, arrays["params"])
+    bundles.save_bundle(bundle, arrays, bundles.read_manifest(bundle))
+
+
+def test_a_begun_run_refuses_a_classifier_that_changed_under_it(tiny_bundle, tmp_path):
+    model = tmp_path / "model"
+    shutil.copytree(tiny_bundle, model)
+    work = tmp_path / "work"
+    assert train_inverter(tiny_config(model), work, quiet=True, max_steps=1) is None
+    reweigh(model)
+    refused = "began with other weights for model.classifier"
+    with pytest.raises(DeepFaceGenError, match=refused):
+        train_inverter(tiny_config(model), work, resume=True, quiet=True)
+    with pytest.raises(DeepFaceGenError, match=refused):  # nor exported or measured
+        checkpoint_inverter(work, 1)
+    assert checkpoint_steps(work) == [1]  # refused before anything was written
+    # A new run reads the weights as they are now.
+    assert train_inverter(tiny_config(model), tmp_path / "new", quiet=True, max_steps=1) is None
 
 
 def test_config_checks_come_before_any_work(tiny_bundle, tmp_path):

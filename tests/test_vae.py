@@ -9,6 +9,7 @@ import jax
 import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
+from test_inverter import reweigh
 
 from deepface_gen.attributes import ATTRIBUTE_INDEX
 from deepface_gen.config import Config
@@ -234,6 +235,16 @@ def test_perceptual_vae_logs_every_term_records_its_classifier_and_resumes_exact
     leaves = jax.tree_util.tree_leaves
     for x, y in zip(leaves(load_vae(whole).params), leaves(load_vae(resumed).params), strict=True):
         np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-6)
+
+
+def test_a_begun_vae_run_refuses_a_classifier_that_changed_under_it(tiny_bundle, tmp_path):
+    model = tmp_path / "model"
+    shutil.copytree(tiny_bundle, model)
+    config = perceptual_config(model, 4, checkpoint_every=2)
+    assert train_vae(config, tmp_path / "work", quiet=True, max_steps=2) is None
+    reweigh(model)
+    with pytest.raises(DeepFaceGenError, match="began with other weights for train.classifier"):
+        train_vae(config, tmp_path / "work", resume=True, quiet=True)
 
 
 def test_vae_trains_with_gs_critic_recipe_resumes_exactly_and_ships_the_average(

@@ -94,6 +94,7 @@ from deepface_gen.training.perceptual import (
     spectral_loss,
     step_average,
 )
+from deepface_gen.training.pins import check_frozen, pin_frozen
 from deepface_gen.training.settings import (
     BIG,
     LoopSettings,
@@ -538,8 +539,13 @@ class _Context(NamedTuple):
     start_from: Inverter | None
 
 
+def _frozen(classifier: Classifier) -> dict:
+    return {"model.classifier": bundles.params_digest(classifier.manifest)}
+
+
 def _prepare(config: Config, workdir: Path | None = None) -> _Context:
     classifier = load_classifier(config.model.classifier)
+    check_frozen(workdir, _frozen(classifier))
     check_inverter_config(config, classifier)
     arch = inverter_config(config, classifier)
     return _Context(classifier, arch, warm_start(config, classifier, arch, workdir))
@@ -606,8 +612,13 @@ def _export(workdir: Path, state: GANState, config: Config, context: _Context, r
     )
 
 
+def _pin(workdir: Path, context: _Context) -> None:
+    pin_frozen(workdir, _frozen(context.classifier))
+    pin_start(workdir, context)
+
+
 TASK = Task("training inverter", InverterSettings, _prepare, _init_state, _source, _setup, _export,
-            pin_start)  # fmt: skip
+            _pin)  # fmt: skip
 
 
 # Train the learned inverter of ``config.model.classifier`` (``loop.train``'s arguments).

@@ -84,6 +84,7 @@ from deepface_gen.training.perceptual import (
     shipped_params,
     step_average,
 )
+from deepface_gen.training.pins import check_frozen, pin_frozen
 from deepface_gen.training.settings import BIG, LoopSettings, Settings, section, setting
 
 PERCEPTUAL_WEIGHTS = ("feature_weight", "attribute_weight", "adversarial_weight")
@@ -294,10 +295,20 @@ class _Context(NamedTuple):
     arch: VAEConfig
 
 
+def _frozen(classifier: Classifier | None) -> dict:
+    if classifier is None:
+        return {}
+    return {"train.classifier": bundles.params_digest(classifier.manifest)}
+
+
 def _prepare(config: Config, workdir: Path) -> _Context:
-    del workdir  # nothing of this task's is kept there before its state
     classifier = check_vae_config(config)
+    check_frozen(workdir, _frozen(classifier))
     return _Context(classifier, vae_config(config))
+
+
+def _pin(workdir: Path, context: _Context) -> None:
+    pin_frozen(workdir, _frozen(context.classifier))
 
 
 def _init_state(config: Config, context: _Context, key: jax.Array) -> GANState:
@@ -387,7 +398,7 @@ def _export(workdir: Path, state: GANState, config: Config, context: _Context, r
     return bundles.save_bundle(workdir / "model", vae.arrays(), manifest)
 
 
-TASK = Task("training VAE", VAESettings, _prepare, _init_state, _source, _setup, _export)
+TASK = Task("training VAE", VAESettings, _prepare, _init_state, _source, _setup, _export, _pin)
 
 
 # Train a conditional VAE per a config in a workdir (``loop.train``'s arguments).

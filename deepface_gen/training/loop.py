@@ -481,7 +481,8 @@ class Task:
     writes the model with the shared training ``record`` and returns its folder.
     ``pin(workdir, context)``, where a task has one, keeps in a new run's work directory
     what it must read the same each time it is resumed, exported or measured (the
-    inverter: the G it continues, which ``starter`` stops naming once another ships).
+    inverter: the G it continues, which ``starter`` stops naming once another ships;
+    the inverter and the VAE: their frozen classifier's weights, ``pins.py``).
     """
 
     name: str  # the progress bar's label

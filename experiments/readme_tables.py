@@ -254,7 +254,8 @@ def separability() -> str:
 # learned from within the cGMM's family beside the same recipe without it, and a faster,
 # less regularized critic beside that same control, and a wider critic beside it too,
 # and G taught portraits without their sensor noise (the camera's added after it draws),
-# and the same with the batch's power spectrum matched to the portraits'.
+# and the same with the batch's power spectrum matched to the portraits', and the
+# shipped G given another cosine cycle of its own recipe.
 LEARNING_CURVES = (
     "inverter_noise",
     "inverter_drawn",
@@ -266,6 +267,7 @@ LEARNING_CURVES = (
     "inverter_wide_critic",
     "inverter_clean",
     "inverter_spectral",
+    "inverter_cycle",
 )
 
 

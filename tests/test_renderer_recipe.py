@@ -239,7 +239,7 @@ def test_a_run_keeps_the_g_it_began_from_when_another_ships_under_that_name(reci
         resumed = load_inverter(train_inverter(config, work, resume=True, quiet=True))
         assert resumed.record["training"]["total_steps"] == 4 + 2  # not 100 + 2
         np.testing.assert_array_equal(resumed.code_scale, began.code_scale)
-        # A new run in the same place takes what the name means now.
+        # A new run takes what the name means now.
         fresh = tmp_path / "fresh"
         assert train_inverter(config, fresh, quiet=True, max_steps=1) is None
         assert checkpoint_inverter(fresh, 1).record["training"]["total_steps"] == 100 + 1
@@ -310,7 +310,6 @@ def test_sensor_noise_is_each_face_s_own_level_added_after_g_draws():
 
 def load_inverter_like(config: InverterConfig, params: dict):
     """An Inverter of ``config`` with ``params`` and unit code scale (no bundle)."""
-
     channels = config.code_shape[-1]
     return Inverter(config, params, np.ones(channels, np.float32),
                     np.ones(channels, np.float32), {})  # fmt: skip
@@ -622,7 +621,6 @@ def test_a_level_asks_for_less_than_the_typical_probability():
 
 
 def test_calibration_is_measured_stored_and_followed_by_edit(model_with_g, tmp_path):
-
     model = tmp_path / "model"
     shutil.copytree(model_with_g, model)
     gen = FaceGenerator.load(model)

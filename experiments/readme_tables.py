@@ -255,7 +255,8 @@ def separability() -> str:
 # less regularized critic beside that same control, and a wider critic beside it too,
 # and G taught portraits without their sensor noise (the camera's added after it draws),
 # and the same with the batch's power spectrum matched to the portraits', and the
-# shipped G given another cosine cycle of its own recipe.
+# shipped G given another cosine cycle of its own recipe, and the same at a tenth of
+# the pixel loss.
 LEARNING_CURVES = (
     "inverter_noise",
     "inverter_drawn",
@@ -268,6 +269,7 @@ LEARNING_CURVES = (
     "inverter_clean",
     "inverter_spectral",
     "inverter_cycle",
+    "inverter_pixel",
 )
 
 

@@ -30,6 +30,7 @@ from deepface_gen.models.inverter import (
     init_generator,
     load_inverter,
     noise_keys,
+    save_inverter,
     widen_params,
 )
 from deepface_gen.training.inverter import (
@@ -228,11 +229,9 @@ def test_a_run_keeps_the_g_it_began_from_when_another_ships_under_that_name(reci
     assert train_inverter(config, work, quiet=True, max_steps=1) is None
     assert load_inverter(work / START_FOLDER).code_scale.tolist() == began.code_scale.tolist()
     training = {**began.record["training"], "total_steps": 100}
-    record = {**began.record, "file": bundles.PARAMS_FILE, "training": training}
+    record = {**began.record, "training": training}
     later = Inverter(began.config, began.params, began.code_scale * 2, began.code_high, record)
-    bundles.save_bundle(
-        tmp_path / "later", later.arrays(), {"kind": "inverter", "inverter": later.record}
-    )
+    save_inverter(tmp_path / "later", later)
     attach(tmp_path / "later", model)
     try:
         assert checkpoint_inverter(work, 1).record["training"]["total_steps"] == 4 + 1

@@ -316,6 +316,13 @@ def inverter_record(
     }
 
 
+def save_inverter(folder: str | os.PathLike, inverter: Inverter) -> Path:
+    """Write ``inverter`` as a bundle of its own (``load_inverter`` reads it back), its
+    record pointing at the bundle's array file wherever it was read from."""
+    entry = {**inverter.record, "file": bundles.PARAMS_FILE}
+    return bundles.save_bundle(folder, inverter.arrays(), {"kind": "inverter", "inverter": entry})
+
+
 def load_inverter(folder: str | os.PathLike) -> Inverter:
     """The inverter recorded in a bundle's manifest (its own bundle, or one attached to a
     classifier bundle); its array file is checked against the manifest's sha256 as it

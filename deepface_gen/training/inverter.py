@@ -66,6 +66,7 @@ from deepface_gen.models.inverter import (
     inverter_record,
     load_inverter,
     noise_keys,
+    save_inverter,
     widen_params,
 )
 from deepface_gen.models.vgg import canonical_layer
@@ -94,7 +95,7 @@ from deepface_gen.training.perceptual import (
     spectral_loss,
     step_average,
 )
-from deepface_gen.training.pins import check_frozen, pin_frozen
+from deepface_gen.training.pins import check_frozen, classifier_weights, pin_frozen
 from deepface_gen.training.settings import (
     BIG,
     LoopSettings,
@@ -498,8 +499,7 @@ def pin_start(workdir: Path, context: _Context) -> None:
     if start is None:  # a stale copy from an attempt that never reached a checkpoint
         shutil.rmtree(folder, ignore_errors=True)
         return
-    entry = {**start.record, "file": bundles.PARAMS_FILE}
-    bundles.save_bundle(folder, start.arrays(), {"kind": "inverter", "inverter": entry})
+    save_inverter(folder, start)
 
 
 def steps_before(start: Inverter | None) -> int:
@@ -539,13 +539,9 @@ class _Context(NamedTuple):
     start_from: Inverter | None
 
 
-def _frozen(classifier: Classifier) -> dict:
-    return {"model.classifier": bundles.params_digest(classifier.manifest)}
-
-
 def _prepare(config: Config, workdir: Path | None = None) -> _Context:
     classifier = load_classifier(config.model.classifier)
-    check_frozen(workdir, _frozen(classifier))
+    check_frozen(workdir, classifier_weights("model.classifier", classifier))
     check_inverter_config(config, classifier)
     arch = inverter_config(config, classifier)
     return _Context(classifier, arch, warm_start(config, classifier, arch, workdir))
@@ -607,13 +603,11 @@ def _export(workdir: Path, state: GANState, config: Config, context: _Context, r
     entry = inverter_record(arch, bundles.PARAMS_FILE, params_hash, record)
     scale, high = run.facts
     inverter = Inverter(arch, jax.device_get(shipped_params(state)), scale, high, entry)
-    return bundles.save_bundle(
-        workdir / "model", inverter.arrays(), {"kind": "inverter", "inverter": entry}
-    )
+    return save_inverter(workdir / "model", inverter)
 
 
 def _pin(workdir: Path, context: _Context) -> None:
-    pin_frozen(workdir, _frozen(context.classifier))
+    pin_frozen(workdir, classifier_weights("model.classifier", context.classifier))
     pin_start(workdir, context)
 
 
@@ -671,9 +665,7 @@ def export_checkpoint(workdir: str | Path, step: int) -> Path:
     """Export a run's checkpoint of ``step`` as an inverter bundle
     (``workdir/model_step_<step>``): the best point of a learning curve, or the last
     one a cut-short run reached, ready for ``attach``."""
-    inverter = checkpoint_inverter(workdir, step)
-    manifest = {"kind": "inverter", "inverter": inverter.record}
-    return bundles.save_bundle(Path(workdir) / f"model_step_{step}", inverter.arrays(), manifest)
+    return save_inverter(Path(workdir) / f"model_step_{step}", checkpoint_inverter(workdir, step))
 
 
 def attach(inverter_bundle: str | Path, classifier_bundle: str | Path) -> Path:

@@ -15,10 +15,18 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from deepface_gen.errors import DeepFaceGenError
+from deepface_gen.io import bundles
 from deepface_gen.io.images import atomic_write_bytes
+from deepface_gen.models.classifier import Classifier
 from deepface_gen.training.loop import checkpoint_steps
 
 FROZEN_FILE = "frozen_models.json"
+
+
+def classifier_weights(setting: str, classifier: Classifier | None) -> dict[str, str | None]:
+    """What ``pin_frozen`` records of the frozen classifier ``setting`` names: its
+    weights' sha256 (nothing where the run reads none)."""
+    return {} if classifier is None else {setting: bundles.params_digest(classifier.manifest)}
 
 
 def pin_frozen(workdir: str | Path, frozen: Mapping[str, str | None]) -> None:

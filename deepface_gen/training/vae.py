@@ -84,7 +84,7 @@ from deepface_gen.training.perceptual import (
     shipped_params,
     step_average,
 )
-from deepface_gen.training.pins import check_frozen, pin_frozen
+from deepface_gen.training.pins import check_frozen, classifier_weights, pin_frozen
 from deepface_gen.training.settings import BIG, LoopSettings, Settings, section, setting
 
 PERCEPTUAL_WEIGHTS = ("feature_weight", "attribute_weight", "adversarial_weight")
@@ -295,20 +295,14 @@ class _Context(NamedTuple):
     arch: VAEConfig
 
 
-def _frozen(classifier: Classifier | None) -> dict:
-    if classifier is None:
-        return {}
-    return {"train.classifier": bundles.params_digest(classifier.manifest)}
-
-
 def _prepare(config: Config, workdir: Path) -> _Context:
     classifier = check_vae_config(config)
-    check_frozen(workdir, _frozen(classifier))
+    check_frozen(workdir, classifier_weights("train.classifier", classifier))
     return _Context(classifier, vae_config(config))
 
 
 def _pin(workdir: Path, context: _Context) -> None:
-    pin_frozen(workdir, _frozen(context.classifier))
+    pin_frozen(workdir, classifier_weights("train.classifier", context.classifier))
 
 
 def _init_state(config: Config, context: _Context, key: jax.Array) -> GANState:
